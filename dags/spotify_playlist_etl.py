@@ -1,0 +1,128 @@
+"""
+# spotify_playlist_etl: daily Spotify playlist ETL (runbook)
+
+**What it does.** For the run's date `dt` (the logical date, never the wall clock):
+
+| task | what it does | safe to re-run? |
+|---|---|---|
+| `plan` | validates the playlist ids (param `playlists`, else `include/config/playlists.toml`) and decides the mode: **extract** live, **reprocess** raw already landed for `dt` (backfills and runs for past dates never call Spotify), or **skip** (past date with no raw) | yes |
+| `extract_playlist` | one mapped instance per playlist: playlist metadata + every page of items from the Spotify Web API (or the embedded sample data on the `local` target without a `spotify_default` connection) -> `raw/playlists/dt=<dt>/playlist_id=<id>.json`. An unchanged `snapshot_id` reuses the previous items without downloading them | yes: the document for that date is replaced atomically |
+| `transform` | every raw document of `dt` -> Parquet tables `albums`, `artists`, `songs`, `song_artists`, `playlist_items` under `processed/<table>/dt=<dt>/part-00000.parquet`; runs even if some extracts failed (transforms what landed) | yes: each partition file is replaced atomically |
+| `catalog` | `local`: DuckDB views over the partitions; `aws`: Glue crawler (created/updated, run, waited for deferrably) | yes |
+| `validate` | runs `include/sql/validate.sql` (DuckDB locally, Athena on AWS) and fails naming every failed check | yes |
+| `check_extracts` | fails the run if any playlist's extract failed, naming them, after the rest has been transformed | yes |
+
+**Where data lands.** `local`: `SPOTIFY_ETL_LAKE_DIR` (default `<project>/lake`), catalog in `lake/catalog.duckdb`.
+`aws`: `s3://$SPOTIFY_ETL_S3_BUCKET/$SPOTIFY_ETL_S3_PREFIX/`, Glue database `$SPOTIFY_ETL_DATABASE`.
+
+**On failure.** `extract_playlist` 404/403: the playlist is Spotify-owned or not readable by the app
+(2024/2026 API rules): use a playlist you own or the owner's refresh token. 429 beyond the allowed wait:
+Airflow retries later. `validate` failed: the log names each check and its numbers; fix the input or the
+transform, then clear the run. Every task is idempotent for its date: clearing and re-running never duplicates.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from airflow.sdk import Asset, Param, dag, task
+
+from spotify_etl.settings import Settings
+from spotify_etl.tables import TABLE_NAMES
+
+SETTINGS = Settings.from_env()
+TABLE_ASSETS = [Asset(name=f"spotify_etl.{t}", uri=SETTINGS.table_url(t)) for t in TABLE_NAMES]
+
+
+def _default_playlists() -> list[str]:
+    from spotify_etl.pipeline import default_playlists
+
+    return default_playlists()
+
+
+@dag(
+    dag_id="spotify_playlist_etl",
+    schedule="@daily",
+    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    catchup=False,
+    max_active_runs=1,
+    tags=["spotify", "etl", SETTINGS.target],
+    doc_md=__doc__,
+    default_args={
+        "owner": "data-engineering",
+        "retries": SETTINGS.task_retries,
+        "retry_delay": dt.timedelta(seconds=30),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": dt.timedelta(minutes=15),
+    },
+    params={
+        "playlists": Param(
+            _default_playlists(),
+            type="array",
+            items={"type": "string"},
+            title="Playlists",
+            description="Playlist ids, spotify:playlist: URIs or open.spotify.com URLs, one per line.",
+        ),
+    },
+)
+def spotify_playlist_etl() -> None:
+    @task(retries=0)
+    def plan(params: dict[str, Any], logical_date: dt.datetime, dag_run: Any, ti: Any) -> list[str]:
+        from spotify_etl import airflow_glue, pipeline
+
+        lake = airflow_glue.open_lake(SETTINGS)
+        started = (ti.start_date or logical_date).date()  # when this task really started
+        result = pipeline.plan(
+            lake, SETTINGS, logical_date.date(), started, airflow_glue.is_backfill(dag_run), params.get("playlists")
+        )
+        return airflow_glue.publish_plan(ti, result)
+
+    @task(max_active_tis_per_dagrun=8)
+    def extract_playlist(playlist_id: str, logical_date: dt.datetime, ts: str) -> dict[str, Any]:
+        from spotify_etl import airflow_glue, pipeline
+
+        lake = airflow_glue.open_lake(SETTINGS)
+        source = pipeline.choose_source(SETTINGS, airflow_glue.spotify_connection(SETTINGS))
+        return airflow_glue.run_extract(source, lake, playlist_id, logical_date.date().isoformat())
+
+    @task(trigger_rule="all_done", outlets=TABLE_ASSETS)
+    def transform(ti: Any, logical_date: dt.datetime) -> dict[str, Any]:
+        from spotify_etl import airflow_glue
+
+        return airflow_glue.run_transform(SETTINGS, ti, logical_date.date().isoformat())
+
+    @task(trigger_rule="all_done", retries=0)
+    def check_extracts(ti: Any) -> dict[str, Any]:
+        from spotify_etl import airflow_glue
+
+        return airflow_glue.check_extracts(ti)
+
+    planned = plan()
+    extracted = extract_playlist.expand(playlist_id=planned)
+    transformed = transform()
+    extracted >> transformed >> check_extracts()
+
+    if SETTINGS.target == "aws":
+        from spotify_etl.warehouse.aws_tasks import catalog_and_validate
+
+        catalog_and_validate(SETTINGS, transformed)
+    else:
+
+        @task
+        def catalog(logical_date: dt.datetime) -> dict[str, str]:
+            from spotify_etl.warehouse import local
+
+            lake = local.Lake.local(SETTINGS.lake_dir)
+            return local.register_tables(lake, SETTINGS.duckdb_path, SETTINGS.database, SETTINGS.table_prefix)
+
+        @task
+        def validate(logical_date: dt.datetime) -> list[str]:
+            from spotify_etl import airflow_glue
+
+            return airflow_glue.validate_local(SETTINGS, logical_date.date().isoformat())
+
+        transformed >> catalog() >> validate()
+
+
+spotify_playlist_etl()

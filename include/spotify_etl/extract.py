@@ -1,0 +1,187 @@
+"""Extract: one playlist -> one raw document in the lake.
+
+The raw document holds the API pages exactly as received plus metadata, so every later
+stage can be rebuilt from it. The source is anything that implements
+:class:`PlaylistSource`: the live Web API through spotipy (``spotify.py``) or the recorded
+responses shipped in ``include/sample_data`` (:class:`SampleSource`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from spotify_etl.ids import is_spotify_id
+from spotify_etl.lake import Lake
+from spotify_etl.settings import SAMPLE_DATA_DIR
+
+log = logging.getLogger(__name__)
+
+RAW_FORMAT = "spotify-etl/raw-playlist@1"
+PAGE_LIMIT = 50  # the /items endpoint's maximum page size
+
+
+class PayloadError(RuntimeError):
+    """The API answered with something it does not promise; nothing was landed."""
+
+
+class PlaylistSource(Protocol):
+    name: str
+    api_calls: int
+
+    def playlist(self, playlist_id: str) -> dict[str, Any]:
+        """Playlist metadata: id, name, owner, snapshot_id and the items total."""
+
+    def items_page(self, playlist_id: str, offset: int, limit: int) -> Any:
+        """One paging object of playlist entries starting at ``offset``."""
+
+
+@dataclass(frozen=True)
+class ExtractResult:
+    playlist_id: str
+    name: str
+    snapshot_id: str | None
+    items: int
+    pages: int
+    api_calls: int
+    bytes_written: int
+    unchanged: bool
+    source: str
+    path: str
+    seconds: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _items_total(meta: dict[str, Any]) -> int | None:
+    for key in ("items", "tracks"):  # 2026 responses say "items", older ones "tracks"
+        block = meta.get(key)
+        if isinstance(block, dict) and isinstance(block.get("total"), int):
+            return int(block["total"])
+    return None
+
+
+def fetch_pages(source: PlaylistSource, playlist_id: str, total: int | None) -> list[dict[str, Any]]:
+    """Every page of the playlist, following ``next`` until it is null, checked for shape."""
+    pages: list[dict[str, Any]] = []
+    offset = 0
+    while True:
+        page = source.items_page(playlist_id, offset, PAGE_LIMIT)
+        where = f"playlist {playlist_id} page at offset {offset}"
+        if not isinstance(page, dict) or not isinstance(page.get("items"), list):
+            raise PayloadError(f"{where}: response has no 'items' list; nothing landed for this playlist")
+        if isinstance(page.get("offset"), int) and page["offset"] != offset:
+            raise PayloadError(f"{where}: response says offset {page['offset']}; nothing landed for this playlist")
+        if total is None and isinstance(page.get("total"), int):
+            total = page["total"]
+        pages.append(page)
+        offset += len(page["items"])
+        if not page.get("next"):
+            break
+        if not page["items"]:
+            raise PayloadError(f"{where}: empty page with a 'next' link; nothing landed for this playlist")
+        if len(pages) > 10_000:
+            raise PayloadError(f"{where}: more than 10000 pages; nothing landed for this playlist")
+    if total is not None and offset != total:
+        raise PayloadError(
+            f"playlist {playlist_id}: pages hold {offset} items but the API reported total {total} "
+            f"(last page at offset {offset - len(pages[-1]['items'])}); nothing landed for this playlist"
+        )
+    return pages
+
+
+def extract_playlist(
+    source: PlaylistSource, lake: Lake, playlist_id: str, day: str, extracted_at: str
+) -> ExtractResult:
+    """Land ``playlist_id`` for ``day``; reuse the previous items if the snapshot is unchanged."""
+    if not is_spotify_id(playlist_id):
+        raise ValueError(f"invalid playlist id {playlist_id!r}")
+    started = time.monotonic()
+    calls_before = source.api_calls
+    meta = source.playlist(playlist_id)
+    if not isinstance(meta, dict):
+        raise PayloadError(f"playlist {playlist_id}: metadata response is not a JSON object")
+    snapshot_id = meta.get("snapshot_id")
+    owner = meta.get("owner") if isinstance(meta.get("owner"), dict) else {}
+    target = lake.raw_path(day, playlist_id)
+
+    previous = lake.previous_raw(playlist_id, day) if snapshot_id else None
+    previous_doc = lake.read_json(previous) if previous else None
+    unchanged = bool(previous_doc and previous_doc.get("snapshot_id") == snapshot_id)
+    if previous_doc and unchanged:
+        pages = previous_doc["pages"]
+        unchanged_since = previous_doc.get("unchanged_since") or previous_doc.get("dt")
+        log.info("playlist %s: snapshot %s unchanged since %s; reusing its items", playlist_id, snapshot_id, unchanged_since)
+    else:
+        pages = fetch_pages(source, playlist_id, _items_total(meta))
+        unchanged_since = None
+
+    document = {
+        "format": RAW_FORMAT,
+        "playlist_id": playlist_id,
+        "dt": day,
+        "name": meta.get("name"),
+        "owner_id": owner.get("id"),
+        "snapshot_id": snapshot_id,
+        "total": sum(len(p["items"]) for p in pages),
+        "extracted_at": extracted_at,
+        "source": source.name,
+        "unchanged_since": unchanged_since,
+        "api_calls": source.api_calls - calls_before,
+        "pages": pages,
+    }
+    size = lake.write_json(target, document)
+    result = ExtractResult(
+        playlist_id=playlist_id,
+        name=str(meta.get("name")),
+        snapshot_id=snapshot_id,
+        items=document["total"],
+        pages=len(pages),
+        api_calls=document["api_calls"],
+        bytes_written=size,
+        unchanged=unchanged,
+        source=source.name,
+        path=lake.url(target),
+        seconds=round(time.monotonic() - started, 3),
+    )
+    log.info(
+        "playlist %s (%s): %d items in %d pages, %d API calls, %d bytes -> %s%s",
+        playlist_id, result.name, result.items, result.pages, result.api_calls, size, result.path,
+        " (unchanged snapshot)" if unchanged else "",
+    )
+    return result
+
+
+class SampleSource:
+    """Recorded Spotify responses from ``include/sample_data``: the offline default source."""
+
+    name = "sample"
+
+    def __init__(self, root: Path = SAMPLE_DATA_DIR / "playlists") -> None:
+        self.root = root
+        self.api_calls = 0
+
+    def available(self) -> list[str]:
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and is_spotify_id(p.name))
+
+    def _load(self, playlist_id: str, name: str) -> Any:
+        self.api_calls += 1
+        path = self.root / playlist_id / name
+        if not path.is_file():
+            raise PayloadError(
+                f"playlist {playlist_id} is not in the embedded sample data ({name} missing); sample "
+                f"playlists are: {', '.join(self.available())}. Configure the Spotify connection to extract others."
+            )
+        return json.loads(path.read_text(encoding="utf-8"))
+
+    def playlist(self, playlist_id: str) -> dict[str, Any]:
+        data = self._load(playlist_id, "playlist.json")
+        return data if isinstance(data, dict) else {}
+
+    def items_page(self, playlist_id: str, offset: int, limit: int) -> Any:
+        return self._load(playlist_id, f"items_offset_{offset}.json")

@@ -1,0 +1,179 @@
+"""The lake: where raw documents and Parquet partitions live, on a local folder or S3.
+
+All storage goes through one fsspec filesystem, so the same code serves ``file://`` and
+``s3://``. Every write replaces whole objects atomically: locally by writing a hidden
+temporary file and renaming it over the target, on S3 by a single PUT (S3 replaces an
+object atomically). Readers therefore see either the old file or the new one, never a
+half-written one.
+
+Layout under the root::
+
+    raw/playlists/dt=YYYY-MM-DD/playlist_id=<id>.json
+    processed/<table>/dt=YYYY-MM-DD/part-00000.parquet
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from fsspec import AbstractFileSystem
+from fsspec.implementations.local import LocalFileSystem
+
+from spotify_etl.ids import is_spotify_id
+
+PART_FILE = "part-00000.parquet"
+_DT_DIR = re.compile(r"dt=(\d{4}-\d{2}-\d{2})")
+_RAW_FILE = re.compile(r"playlist_id=([0-9A-Za-z]{22})\.json")
+
+
+class LakeError(RuntimeError):
+    """A storage operation failed; the message names the object and what to check."""
+
+
+def check_date(value: str) -> str:
+    """Return ``value`` if it is an ISO date (YYYY-MM-DD), else raise ValueError."""
+    try:
+        return dt.date.fromisoformat(value).isoformat()
+    except (TypeError, ValueError):
+        raise ValueError(f"not a date (YYYY-MM-DD): {value!r}") from None
+
+
+@dataclass
+class Lake:
+    fs: AbstractFileSystem
+    root: str  # protocol-less root: "/abs/lake" or "bucket/prefix"
+    protocol: str = "file"
+    write_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def local(cls, path: str | Any) -> Lake:
+        fs = LocalFileSystem(auto_mkdir=True)
+        return cls(fs=fs, root=str(path).rstrip("/"), protocol="file")
+
+    @classmethod
+    def s3(cls, fs: AbstractFileSystem, bucket: str, prefix: str = "") -> Lake:
+        root = f"{bucket}/{prefix.strip('/')}".rstrip("/")
+        # SSE-S3 on every object this pipeline writes (buckets may enforce KMS on top).
+        return cls(fs=fs, root=root, protocol="s3", write_kwargs={"ServerSideEncryption": "AES256"})
+
+    # ---- paths -------------------------------------------------------------
+    def url(self, path: str) -> str:
+        return f"{self.protocol}://{path}" if self.protocol != "file" else f"file://{path}"
+
+    def raw_dir(self, day: str) -> str:
+        return f"{self.root}/raw/playlists/dt={check_date(day)}"
+
+    def raw_path(self, day: str, playlist_id: str) -> str:
+        if not is_spotify_id(playlist_id):
+            raise ValueError(f"refusing to build a path from an invalid playlist id {playlist_id!r}")
+        return f"{self.raw_dir(day)}/playlist_id={playlist_id}.json"
+
+    def table_dir(self, table: str) -> str:
+        return f"{self.root}/processed/{table}"
+
+    def partition_dir(self, table: str, day: str) -> str:
+        return f"{self.table_dir(table)}/dt={check_date(day)}"
+
+    # ---- reading -----------------------------------------------------------
+    def exists(self, path: str) -> bool:
+        return bool(self._call("check", path, self.fs.exists, path))
+
+    def read_json(self, path: str) -> Any:
+        data = self._call("read", path, self.fs.cat_file, path)
+        try:
+            return json.loads(data)
+        except ValueError as exc:
+            raise LakeError(f"{self.url(path)} is not valid JSON: {exc}") from exc
+
+    def raw_files(self, day: str) -> list[str]:
+        """Raw documents landed for ``day``, sorted by playlist id."""
+        folder = self.raw_dir(day)
+        try:
+            names = self.fs.ls(folder, detail=False)
+        except FileNotFoundError:
+            return []
+        except Exception as exc:  # noqa: BLE001 - re-raised with the location named
+            raise self._error("list", folder, exc) from exc
+        return sorted(p for p in names if _RAW_FILE.fullmatch(p.rsplit("/", 1)[-1]))
+
+    def raw_days(self) -> list[str]:
+        folder = f"{self.root}/raw/playlists"
+        try:
+            names = self.fs.ls(folder, detail=False)
+        except FileNotFoundError:
+            return []
+        except Exception as exc:  # noqa: BLE001
+            raise self._error("list", folder, exc) from exc
+        days = (_DT_DIR.fullmatch(p.rstrip("/").rsplit("/", 1)[-1]) for p in names)
+        return sorted(m.group(1) for m in days if m)
+
+    def previous_raw(self, playlist_id: str, before: str) -> str | None:
+        """Path of the newest raw document of ``playlist_id`` landed before day ``before``."""
+        for day in reversed([d for d in self.raw_days() if d < before]):
+            path = self.raw_path(day, playlist_id)
+            if self.exists(path):
+                return path
+        return None
+
+    # ---- writing -----------------------------------------------------------
+    def write_bytes(self, path: str, data: bytes) -> None:
+        """Replace ``path`` with ``data`` atomically."""
+        if self.protocol == "file":
+            tmp = self._tmp_name(path)
+            self._call("write", path, self.fs.pipe_file, tmp, data)
+            self._call("write", path, self.fs.mv, tmp, path)
+        else:
+            self._call("write", path, self.fs.pipe_file, path, data, **self.write_kwargs)
+
+    def write_json(self, path: str, document: Any) -> int:
+        data = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+        self.write_bytes(path, data)
+        return len(data)
+
+    def publish_partition_file(self, local_file: str, table: str, day: str) -> str:
+        """Make ``local_file`` the one data file of ``table``'s partition ``day``.
+
+        The new file replaces the old one in a single atomic step; other files left in the
+        partition by older layouts are removed only afterwards, so a crash at any point
+        leaves a readable partition.
+        """
+        folder = self.partition_dir(table, day)
+        target = f"{folder}/{PART_FILE}"
+        if self.protocol == "file":
+            tmp = self._tmp_name(target)
+            self._call("write", target, self.fs.put_file, local_file, tmp)
+            self._call("write", target, self.fs.mv, tmp, target)
+        else:
+            self._call("write", target, self.fs.put_file, local_file, target, **self.write_kwargs)
+        for stale in self._call("list", folder, self.fs.ls, folder, detail=False):
+            if stale.rsplit("/", 1)[-1] != PART_FILE and not stale.rsplit("/", 1)[-1].startswith("."):
+                self._call("delete", stale, self.fs.rm_file, stale)
+        return target
+
+    # ---- helpers -----------------------------------------------------------
+    @staticmethod
+    def _tmp_name(path: str) -> str:
+        head, _, name = path.rpartition("/")
+        # Leading dot: hidden from Hive-style readers, DuckDB globs and Glue crawlers.
+        return f"{head}/.{name}.tmp-{uuid.uuid4().hex}"
+
+    def _call(self, action: str, path: str, func: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - re-raised with the location named
+            raise self._error(action, path, exc) from exc
+
+    def _error(self, action: str, path: str, exc: BaseException) -> LakeError:
+        hint = (
+            "check the bucket exists, the AWS connection's credentials/endpoint_url, and that its role may access it"
+            if self.protocol == "s3"
+            else "check the folder exists and is writable (SPOTIFY_ETL_LAKE_DIR)"
+        )
+        bucket, _, key = path.partition("/")
+        where = f"bucket {bucket!r}, key {key!r}" if self.protocol == "s3" else repr(path)
+        return LakeError(f"could not {action} {where}: {type(exc).__name__}: {exc} ({hint})")

@@ -1,0 +1,79 @@
+"""The pipeline's stages as plain functions: what each Airflow task and CLI command calls.
+
+Airflow specifics (connections, context, operators) stay in the DAG file and
+``airflow_glue``; everything here takes plain values so it runs and is tested without a
+scheduler.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from spotify_etl import plan as planning
+from spotify_etl.extract import ExtractResult, PlaylistSource, SampleSource, extract_playlist
+from spotify_etl.ids import parse_playlist_ids
+from spotify_etl.lake import Lake
+from spotify_etl.settings import PLAYLISTS_CONFIG, Settings, SettingsError
+
+log = logging.getLogger(__name__)
+
+
+def default_playlists(config: Path = PLAYLISTS_CONFIG) -> list[str]:
+    """The version-controlled default playlist list (``include/config/playlists.toml``)."""
+    with config.open("rb") as fh:
+        data = tomllib.load(fh)
+    values = data.get("playlists")
+    if not isinstance(values, list):
+        raise SettingsError(f"{config}: 'playlists' must be a list")
+    return [str(v) for v in values]
+
+
+def local_lake(settings: Settings) -> Lake:
+    return Lake.local(settings.lake_dir)
+
+
+def plan(
+    lake: Lake, settings: Settings, day: dt.date, started: dt.date, is_backfill: bool, requested: list[Any] | None
+) -> planning.RunPlan:
+    playlists = parse_playlist_ids(requested or default_playlists())
+    landed = [p.rsplit("=", 1)[-1].removesuffix(".json") for p in lake.raw_files(day.isoformat())]
+    result = planning.plan_run(
+        day=day, started=started, is_backfill=is_backfill, playlists=playlists, landed=landed,
+        grace_days=settings.live_grace_days,
+    )
+    log.info(result.message)
+    return result
+
+
+def choose_source(settings: Settings, connection: Any | None) -> PlaylistSource:
+    """The live API when a Spotify connection exists; the embedded sample only for ``local``."""
+    if connection is not None:
+        from spotify_etl.spotify import SpotifySource
+
+        return SpotifySource.from_connection(connection, max_retry_after=settings.max_retry_after)
+    if settings.target != "local":
+        raise SettingsError(
+            f"no Airflow connection {settings.spotify_conn_id!r} with Spotify credentials; the "
+            f"{settings.target!r} target never uses the embedded sample data. Create the connection "
+            "(see README, 'Spotify credentials')."
+        )
+    log.warning(
+        "USING EMBEDDED SAMPLE DATA: no connection %r is configured, so playlists are read from the "
+        "recorded Spotify responses in include/sample_data, not from the Spotify Web API.",
+        settings.spotify_conn_id,
+    )
+    return SampleSource()
+
+
+def extract(source: PlaylistSource, lake: Lake, playlist_id: str, day: str, extracted_at: str) -> ExtractResult:
+    return extract_playlist(source, lake, playlist_id, day, extracted_at)
+
+
+def missing_extracts(expected: list[str], results: list[dict[str, Any]]) -> list[str]:
+    """Playlists the plan asked for that have no extract result (their task failed)."""
+    done = {r["playlist_id"] for r in results if r}
+    return [p for p in expected if p not in done]

@@ -1,0 +1,93 @@
+"""The five output tables: names, primary keys and explicit Arrow schemas in one place.
+
+Kept import-light (pyarrow is imported on first use of :func:`schema`) because the DAG
+file reads :data:`TABLE_NAMES` at parse time to declare its Assets.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+# table -> (primary key, [(column, arrow type name, nullable)])
+_TABLES: dict[str, tuple[tuple[str, ...], list[tuple[str, str, bool]]]] = {
+    "albums": (
+        ("album_id",),
+        [
+            ("album_id", "string", False),
+            ("name", "string", True),
+            ("release_date", "date32", True),
+            ("release_date_precision", "string", True),
+            ("total_tracks", "int32", True),
+            ("url", "string", True),
+        ],
+    ),
+    "artists": (
+        ("artist_id",),
+        [
+            ("artist_id", "string", False),
+            ("name", "string", True),
+            ("external_url", "string", True),
+        ],
+    ),
+    "songs": (
+        ("song_id",),
+        [
+            ("song_id", "string", False),
+            ("name", "string", True),
+            ("duration_ms", "int64", False),
+            ("popularity", "int32", True),
+            ("explicit", "bool", True),
+            ("album_id", "string", False),
+            ("artist_id", "string", False),
+            ("url", "string", True),
+        ],
+    ),
+    "song_artists": (
+        ("song_id", "artist_id"),
+        [
+            ("song_id", "string", False),
+            ("artist_id", "string", False),
+            ("position", "int32", False),
+        ],
+    ),
+    "playlist_items": (
+        ("playlist_id", "position"),
+        [
+            ("playlist_id", "string", False),
+            ("position", "int32", False),
+            ("song_id", "string", True),
+            ("added_at", "timestamp_utc", True),
+            ("added_by", "string", True),
+            ("is_local", "bool", True),
+        ],
+    ),
+}
+
+TABLE_NAMES: tuple[str, ...] = tuple(_TABLES)
+
+
+def primary_key(table: str) -> tuple[str, ...]:
+    return _TABLES[table][0]
+
+
+def columns(table: str) -> list[str]:
+    return [name for name, _, _ in _TABLES[table][1]]
+
+
+@cache
+def schema(table: str) -> pa.Schema:
+    import pyarrow as pa
+
+    types = {
+        "string": pa.string(),
+        "int32": pa.int32(),
+        "int64": pa.int64(),
+        "bool": pa.bool_(),
+        "date32": pa.date32(),
+        "timestamp_utc": pa.timestamp("us", tz="UTC"),
+    }
+    return pa.schema([pa.field(n, types[t], nullable=null) for n, t, null in _TABLES[table][1]])

@@ -1,0 +1,1 @@
+"""Catalog and query engines: ``local`` (DuckDB) and ``aws`` (Glue + Athena)."""

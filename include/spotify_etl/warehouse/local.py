@@ -1,0 +1,57 @@
+"""Local warehouse: a DuckDB database file that catalogs the Parquet tables as views.
+
+This is the Glue crawler's job done locally: one view per table over every ``dt``
+partition (Hive partitioning), in a schema named like the Glue database, so the same
+validation SQL runs unchanged.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from spotify_etl import quality, tables
+from spotify_etl.lake import Lake
+
+
+def _connect(path: Path, read_only: bool = False) -> Any:
+    import duckdb
+
+    return duckdb.connect(str(path), read_only=read_only)
+
+
+def register_tables(lake: Lake, db_path: Path, database: str, table_prefix: str = "") -> dict[str, str]:
+    """(Re)create one view per table over its partitions; return view name -> location."""
+    if lake.protocol != "file":
+        raise ValueError("the DuckDB catalog serves the local target only")
+    quality.render_validation_sql("2000-01-01", database, table_prefix)  # validates the names
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    views = {}
+    with _connect(db_path) as con:
+        con.execute(f'CREATE SCHEMA IF NOT EXISTS "{database}"')
+        for table in tables.TABLE_NAMES:
+            location = f"{lake.table_dir(table)}/dt=*/*.parquet"
+            view = f'"{database}"."{table_prefix}{table}"'
+            if not list(Path(lake.table_dir(table)).glob("dt=*/*.parquet")):
+                raise FileNotFoundError(f"table {table} has no partitions under {lake.table_dir(table)}; run the transform first")
+            source = f"read_parquet('{location}', hive_partitioning = true, hive_types = {{'dt': VARCHAR}})"
+            con.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM {source}")
+            views[f"{database}.{table_prefix}{table}"] = location
+    return views
+
+
+def run_validation(db_path: Path, day: str, database: str, table_prefix: str = "") -> list[quality.CheckResult]:
+    """Execute the validation SQL in the DuckDB catalog and return its check rows (not judged)."""
+    sql = quality.render_validation_sql(day, database, table_prefix)
+    with _connect(db_path, read_only=True) as con:
+        return quality.parse_rows(con.execute(sql).fetchall())
+
+
+def row_counts(db_path: Path, day: str, database: str, table_prefix: str = "") -> dict[str, int]:
+    with _connect(db_path, read_only=True) as con:
+        return {
+            t: con.execute(
+                f'SELECT count(*) FROM "{database}"."{table_prefix}{t}" WHERE dt = ?', [day]
+            ).fetchone()[0]
+            for t in tables.TABLE_NAMES
+        }
