@@ -27,7 +27,6 @@ import datetime as dt
 from typing import Any
 
 from airflow.sdk import Asset, Param, dag, task
-
 from spotify_etl.settings import Settings
 from spotify_etl.tables import TABLE_NAMES
 

@@ -107,13 +107,13 @@ def extract_playlist(
     if not isinstance(meta, dict):
         raise PayloadError(f"playlist {playlist_id}: metadata response is not a JSON object")
     snapshot_id = meta.get("snapshot_id")
-    owner = meta.get("owner") if isinstance(meta.get("owner"), dict) else {}
+    owner: dict[str, Any] = meta["owner"] if isinstance(meta.get("owner"), dict) else {}
     target = lake.raw_path(day, playlist_id)
 
     previous = lake.previous_raw(playlist_id, day) if snapshot_id else None
     previous_doc = lake.read_json(previous) if previous else None
-    unchanged = bool(previous_doc and previous_doc.get("snapshot_id") == snapshot_id)
-    if previous_doc and unchanged:
+    unchanged = isinstance(previous_doc, dict) and previous_doc.get("snapshot_id") == snapshot_id
+    if isinstance(previous_doc, dict) and unchanged:
         pages = previous_doc["pages"]
         unchanged_since = previous_doc.get("unchanged_since") or previous_doc.get("dt")
         log.info("playlist %s: snapshot %s unchanged since %s; reusing its items", playlist_id, snapshot_id, unchanged_since)

@@ -97,7 +97,7 @@ class Lake:
             names = self.fs.ls(folder, detail=False)
         except FileNotFoundError:
             return []
-        except Exception as exc:  # noqa: BLE001 - re-raised with the location named
+        except Exception as exc:
             raise self._error("list", folder, exc) from exc
         return sorted(p for p in names if _RAW_FILE.fullmatch(p.rsplit("/", 1)[-1]))
 
@@ -107,7 +107,7 @@ class Lake:
             names = self.fs.ls(folder, detail=False)
         except FileNotFoundError:
             return []
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise self._error("list", folder, exc) from exc
         days = (_DT_DIR.fullmatch(p.rstrip("/").rsplit("/", 1)[-1]) for p in names)
         return sorted(m.group(1) for m in days if m)
@@ -165,7 +165,7 @@ class Lake:
     def _call(self, action: str, path: str, func: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - re-raised with the location named
+        except Exception as exc:
             raise self._error(action, path, exc) from exc
 
     def _error(self, action: str, path: str, exc: BaseException) -> LakeError:

@@ -215,7 +215,7 @@ def build_tables(con: Any, files: list[str]) -> tuple[int, int, dict[str, int]]:
         con.execute(_ENTRIES_SQL, {"files": files, "columns": RAW_COLUMNS})
     except TransformError:
         raise
-    except Exception as exc:  # noqa: BLE001 - duckdb.Error and friends; name the culprit
+    except Exception as exc:
         raise TransformError(f"cannot read raw documents; nothing was written: {_find_bad_document(con, files)}") from exc
     con.execute(_FIRST_SONGS_SQL)
     entries = con.execute("SELECT count(*) FROM entries").fetchone()[0]
