@@ -25,3 +25,11 @@ def lake(lake_dir: Path):  # type: ignore[no-untyped-def]
     from spotify_etl.lake import Lake
 
     return Lake.local(lake_dir)
+
+
+@pytest.fixture(scope="session")
+def airflow_template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One migrated Airflow metadata DB per session; copy it per run via support.airflow_run.dags_test."""
+    from tests.support.airflow_run import migrate
+
+    return migrate(tmp_path_factory.mktemp("airflow-template"))
