@@ -1,0 +1,171 @@
+"""Transform on the real recorded payloads: concrete rows, counts and reject reasons."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from spotify_etl import tables
+from spotify_etl.lake import Lake
+from spotify_etl.transform import REASONS, TransformError, transform_day
+
+from tests.conftest import load_fixture
+from tests.support.raw import land
+
+DAY = "2026-11-25"
+LSD = "4dn0iEoAxn69ea0Tyov8V5"
+RAP = "1h9q8vXXDl2vHOmwdsuXms"
+EPI = "23Ay9WfURne0LvtlCvYTkj"
+GHOST = "5LkNhFidYyyjRWwnkcMbQs"
+NEW = "5RDmNvuz0prl7bLqtZNkDe"
+NULL = "4XOGDpHMrVoH33uJEwHWU5"
+
+
+def read(lake_dir: Path, table: str, day: str = DAY) -> list[dict]:
+    return pq.read_table(lake_dir / "processed" / table / f"dt={day}" / "part-00000.parquet").to_pylist()
+
+
+def page(name: str, **changes: object) -> dict:
+    data = load_fixture(name)
+    data.update(changes)
+    return data
+
+
+def test_lsdream_two_pages_local_files_and_year_precision(lake: Lake, lake_dir: Path) -> None:
+    land(lake, DAY, LSD, [page("playlist_LSDreamTheatre_tracks_page1_offset0.json"),
+                          page("playlist_LSDreamTheatre_tracks_page2_offset100.json")])
+    result = transform_day(lake, DAY)
+
+    assert result.documents == 1 and result.entries == 200
+    assert result.rejected == {"local_file": 8}
+    items = read(lake_dir, "playlist_items")
+    assert [i["position"] for i in items] == list(range(200))  # page 2 continues at 100
+    local = [i for i in items if i["is_local"]]
+    assert len(local) == 8 and all(i["song_id"] is None for i in local)
+    first_added = load_fixture("playlist_LSDreamTheatre_tracks_page1_offset0.json")["items"][0]["added_at"]
+    assert items[0]["added_at"] == dt.datetime.fromisoformat(first_added.replace("Z", "+00:00"))
+    songs = read(lake_dir, "songs")
+    assert len(songs) == result.rows["songs"] == len({i["song_id"] for i in items if i["song_id"]})
+    albums = {a["album_id"]: a for a in read(lake_dir, "albums")}
+    year = [a for a in albums.values() if a["release_date_precision"] == "year"]
+    assert year and all(a["release_date"].month == 1 and a["release_date"].day == 1 for a in year)
+    assert {a["release_date"].year for a in year} >= {2004, 2006}
+
+
+def test_first_artist_of_track_and_every_artist_kept(lake: Lake, lake_dir: Path) -> None:
+    land(lake, DAY, RAP, [load_fixture("playlist_RapRU_get_playlist.json")["tracks"]])
+    transform_day(lake, DAY)
+    raw = load_fixture("playlist_RapRU_get_playlist.json")["tracks"]["items"]
+    songs = {s["song_id"]: s for s in read(lake_dir, "songs")}
+    pairs = {(r["song_id"], r["artist_id"]): r["position"] for r in read(lake_dir, "song_artists")}
+    for entry in raw:
+        track = entry["track"]
+        assert songs[track["id"]]["artist_id"] == track["artists"][0]["id"]  # the track's, not the album's
+        assert songs[track["id"]]["name"] == track["name"]  # Cyrillic survives
+        for pos, artist in enumerate(track["artists"]):
+            assert pairs[(track["id"], artist["id"])] == pos
+    assert sum(1 for s in songs.values() if s["explicit"]) == 3
+    artists = {a["artist_id"]: a for a in read(lake_dir, "artists")}
+    first = raw[0]["track"]["artists"][0]
+    assert artists[first["id"]]["external_url"] == first["external_urls"]["spotify"]
+
+
+def test_episodes_null_tracks_ghosts_and_2026_shape(lake: Lake, lake_dir: Path) -> None:
+    land(lake, DAY, EPI, [load_fixture("playlist_items_episodes_and_tracks.json")])
+    land(lake, DAY, GHOST, [load_fixture("playlist_tracks_unavailable_track_release_0000.json")])
+    new = page("playlist_items_new_items_endpoint_2026.json", offset=0)
+    land(lake, DAY, NEW, [new])
+    land(lake, DAY, NULL, [load_fixture("playlist_tracks_null_track_trimmed.json")])
+    result = transform_day(lake, DAY)
+
+    assert result.entries == 4 + 10 + 5 + 1
+    assert result.rejected == {"not_a_track": 2, "invalid_duration_ms": 1, "null_entry": 1}
+    songs = {s["song_id"]: s for s in read(lake_dir, "songs")}
+    assert "4YhITuwINLCfXYB2WCXbCZ" not in songs  # the unavailable "ghost" track: duration 0
+    for entry in new["items"]:  # 2026 `item` key, no popularity
+        assert songs[entry["item"]["id"]]["popularity"] is None
+    albums = {a["album_id"]: a for a in read(lake_dir, "albums")}
+    assert "0SD7WKX5j92D3g3N4JM8N3" not in albums  # only the ghost track used it
+    items = read(lake_dir, "playlist_items")
+    null_item = [i for i in items if i["playlist_id"] == NULL]
+    assert null_item == [{"playlist_id": NULL, "position": 0, "song_id": None,
+                          "added_at": null_item[0]["added_at"], "added_by": None, "is_local": False}]
+
+
+def test_month_precision_release_date(lake: Lake, lake_dir: Path) -> None:
+    album = load_fixture("album_month_precision_Mirrored.json")
+    track = copy.deepcopy(album["tracks"]["items"][0])
+    track["album"] = {k: album.get(k) for k in ("id", "name", "release_date", "release_date_precision", "total_tracks", "external_urls")}
+    entry = {"added_at": "2026-01-02T03:04:05Z", "added_by": {"id": "me"}, "is_local": False, "track": track}
+    land(lake, DAY, RAP, [{"items": [entry], "offset": 0, "total": 1, "next": None}])
+    transform_day(lake, DAY)
+    (row,) = read(lake_dir, "albums")
+    assert row["release_date"] == dt.date(2007, 3, 1) and row["release_date_precision"] == "month"
+
+
+def test_duplicates_within_and_across_playlists(lake: Lake, lake_dir: Path) -> None:
+    rap = load_fixture("playlist_RapRU_get_playlist.json")["tracks"]
+    doubled = {**rap, "items": rap["items"] + rap["items"], "total": 8}
+    land(lake, DAY, RAP, [doubled])
+    land(lake, DAY, EPI, [rap])
+    result = transform_day(lake, DAY)
+    assert result.rows["playlist_items"] == 12
+    assert result.rows["songs"] == 4
+    song_ids = [s["song_id"] for s in read(lake_dir, "songs")]
+    assert song_ids == sorted(set(song_ids))
+
+
+def test_wrong_types_are_rejected_per_row(lake: Lake, lake_dir: Path) -> None:
+    rap = load_fixture("playlist_RapRU_get_playlist.json")["tracks"]
+    items = copy.deepcopy(rap["items"])
+    items[0]["track"]["duration_ms"] = "three minutes"
+    items[1]["track"]["id"] = 12345
+    items[2]["track"]["popularity"] = 101
+    items[3]["track"]["album"] = None
+    land(lake, DAY, RAP, [{**rap, "items": items}])
+    result = transform_day(lake, DAY)
+    assert result.rejected == {"invalid_duration_ms": 1, "invalid_track_id": 1,
+                               "invalid_popularity": 1, "invalid_album_id": 1}
+    assert set(result.rejected) <= set(REASONS)
+    assert result.rows["songs"] == 0 and result.rows["playlist_items"] == 4
+
+
+def test_deterministic_and_rerun_replaces_partition(lake: Lake, lake_dir: Path) -> None:
+    land(lake, DAY, LSD, [page("playlist_LSDreamTheatre_tracks_page1_offset0.json")])
+    land(lake, DAY, RAP, [load_fixture("playlist_RapRU_get_playlist.json")["tracks"]])
+    transform_day(lake, DAY)
+    first = {t: read(lake_dir, t) for t in tables.TABLE_NAMES}
+    files = sorted(p.relative_to(lake_dir) for p in (lake_dir / "processed").rglob("*") if p.is_file())
+    transform_day(lake, DAY)
+    assert {t: read(lake_dir, t) for t in tables.TABLE_NAMES} == first
+    assert sorted(p.relative_to(lake_dir) for p in (lake_dir / "processed").rglob("*") if p.is_file()) == files
+    assert len(files) == len(tables.TABLE_NAMES)
+    for t in tables.TABLE_NAMES:
+        assert pq.read_schema(lake_dir / "processed" / t / f"dt={DAY}" / "part-00000.parquet").equals(tables.schema(t))
+
+
+def test_corrupt_raw_document_fails_naming_file_and_keeps_previous_partition(lake: Lake, lake_dir: Path) -> None:
+    land(lake, DAY, RAP, [load_fixture("playlist_RapRU_get_playlist.json")["tracks"]])
+    transform_day(lake, DAY)
+    before = read(lake_dir, "songs")
+    bad = lake_dir / "raw" / "playlists" / f"dt={DAY}" / f"playlist_id={LSD}.json"
+    bad.write_text('{"playlist_id": "4dn0iEoAxn69ea0Tyov8V5", "pages": [{"items": [', encoding="utf-8")
+    with pytest.raises(TransformError, match=f"playlist_id={LSD}.json"):
+        transform_day(lake, DAY)
+    assert read(lake_dir, "songs") == before
+
+
+def test_document_whose_id_does_not_match_its_file_is_refused(lake: Lake, lake_dir: Path) -> None:
+    path = land(lake, DAY, RAP, [load_fixture("playlist_RapRU_get_playlist.json")["tracks"]])
+    Path(path).rename(Path(path).with_name(f"playlist_id={LSD}.json"))
+    with pytest.raises(TransformError, match="does not match the file name"):
+        transform_day(lake, DAY)
+    assert not (lake_dir / "processed").exists()
+
+
+def test_no_raw_documents_is_an_error(lake: Lake) -> None:
+    with pytest.raises(TransformError, match=f"no raw documents for dt={DAY}"):
+        transform_day(lake, DAY)
