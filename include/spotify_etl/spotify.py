@@ -1,0 +1,464 @@
+"""The Spotify Web API as a :class:`~spotify_etl.extract.PlaylistSource`, through spotipy.
+
+Credentials come from an Airflow connection: login = client id, password = client secret,
+extras ``refresh_token`` (user-authorised access; without it, client credentials),
+``api_base_url`` / ``token_url`` (any Spotify-compatible server) and ``items_endpoint``
+(``items``, the 2026 API and the default, or ``tracks`` for servers that only have the
+older endpoint).
+
+Failure policy, per request: 429 waits ``Retry-After`` only while it is at most
+``max_retry_after`` seconds, otherwise the try fails at once so Airflow's retry schedule
+takes over; 5xx, connection errors and timeouts get ``retries`` transport retries with
+exponential backoff, then fail; 401 refreshes the token once; 404/403 fail naming the
+playlist and the 2024/2026 access rules that usually cause them. Secrets never reach an
+exception text (ours are built here, ``from None``) and are redacted from the records of
+the loggers spotipy, urllib3 and requests write to.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import email.utils
+import getpass
+import logging
+import os
+import re
+import secrets
+import time
+import warnings
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+import spotipy
+from requests.adapters import HTTPAdapter
+from spotipy.cache_handler import MemoryCacheHandler
+from spotipy.exceptions import SpotifyException, SpotifyOauthError
+from spotipy.oauth2 import SpotifyClientCredentials, SpotifyOAuth
+from urllib3.util.retry import Retry
+
+from spotify_etl.extract import PayloadError
+from spotify_etl.ids import is_spotify_id
+
+log = logging.getLogger(__name__)
+
+API_BASE_URL = "https://api.spotify.com/v1/"
+TOKEN_URL = "https://accounts.spotify.com/api/token"  # noqa: S105 - a public endpoint, not a password
+AUTHORIZE_URL = "https://accounts.spotify.com/authorize"
+SCOPES = "playlist-read-private playlist-read-collaborative"
+DEFAULT_REDIRECT_URI = "http://127.0.0.1:8888/callback"  # Spotify refuses "localhost" redirect URIs since 2025
+ITEMS_ENDPOINTS = ("items", "tracks")
+KNOWN_EXTRAS = {"refresh_token", "api_base_url", "token_url", "items_endpoint"}
+HTTP_RETRIES = 3  # transport retries of 5xx / connection errors / timeouts; then Airflow retries the task
+BACKOFF_FACTOR = 1.0  # urllib3 waits 0, 2, 4 s between those retries
+TIMEOUT = (5.0, 30.0)  # connect, read (s)
+MAX_RATE_LIMIT_WAITS = 5  # 429 answers honoured per request before the try fails
+
+_TRACK = (
+    "id,name,type,is_local,duration_ms,popularity,explicit,external_urls,"
+    "album(id,name,release_date,release_date_precision,total_tracks,external_urls),artists(id,name,external_urls)"
+)
+META_FIELDS = "id,name,snapshot_id,owner(id,display_name),items(total),tracks(total)"
+
+
+def items_fields(endpoint: str) -> str:
+    """The ``fields`` filter of an items page: paging keys plus what ``transform`` reads.
+
+    ``/items`` keeps both entry keys: dev-mode apps get ``item`` since 2026, extended-quota
+    apps and older servers may still answer ``track``; the transform reads whichever is set.
+    """
+    keys = ("item", "track") if endpoint == "items" else ("track",)
+    entry = ",".join(f"{key}({_TRACK})" for key in keys)
+    return f"offset,limit,next,total,items(added_at,added_by.id,is_local,{entry})"
+
+
+# ---- secrets ------------------------------------------------------------------------
+_SECRETS: set[str] = set()
+_AUTH_HEADER = re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+")
+_WATCHED_LOGGERS = ("spotipy", "spotipy.client", "spotipy.oauth2", "spotipy.util", "urllib3.connectionpool", "requests")
+
+
+def remember_secret(*values: str | None) -> None:
+    """Register values that must never be shown; short values would redact innocent text."""
+    _SECRETS.update(v for v in values if v and len(v) >= 8)
+
+
+def redact(text: str) -> str:
+    for value in sorted(_SECRETS, key=len, reverse=True):
+        text = text.replace(value, "***")
+    return _AUTH_HEADER.sub(r"\1 ***", text)
+
+
+class _RedactingFilter(logging.Filter):
+    # spotipy debug-logs request headers and token request bodies verbatim.
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            return True
+        clean = redact(message)
+        if clean != message:
+            record.msg, record.args = clean, ()
+        return True
+
+
+_FILTER = _RedactingFilter()
+
+
+def _install_log_filter() -> None:
+    for name in _WATCHED_LOGGERS:
+        logger = logging.getLogger(name)
+        if _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)
+
+
+class _TokenCache(MemoryCacheHandler):
+    """Keeps tokens in memory only and registers each one as a secret when it arrives."""
+
+    def save_token_to_cache(self, token_info: dict[str, Any]) -> None:
+        remember_secret(token_info.get("access_token"), token_info.get("refresh_token"))
+        old = (self.token_info or {}).get("refresh_token")
+        if old and token_info.get("refresh_token") not in (None, old):
+            log.warning(
+                "Spotify issued a new refresh token; this run uses it but the connection keeps the old one. If "
+                "later runs fail with invalid_grant, run `spotify-etl auth` again and update the connection."
+            )
+        super().save_token_to_cache(token_info)
+
+
+# ---- errors -------------------------------------------------------------------------
+class SpotifyError(RuntimeError):
+    """A Spotify request failed; ``retryable`` says whether a later try can succeed."""
+
+    retryable = True
+
+
+class SpotifyAuthError(SpotifyError):
+    retryable = False
+
+
+class PlaylistNotAccessible(SpotifyError):
+    retryable = False
+
+
+class SpotifyRequestError(SpotifyError):
+    retryable = False
+
+
+class RateLimited(SpotifyError):
+    """429 with a wait longer than allowed in-task: fail this try, let Airflow retry later."""
+
+
+class SpotifyUnavailable(SpotifyError):
+    """5xx, connection errors or timeouts outlasted the transport retries."""
+
+
+_ACCESS_HELP = (
+    "Likely cause: Spotify serves no Spotify-owned editorial or algorithmic playlist (Top 50, Today's Top "
+    "Hits, Discover Weekly...) to new or development-mode apps since 27 Nov 2024, and since Feb/Mar 2026 "
+    "development-mode apps only get playlists the authorising user owns or collaborates on (with client "
+    "credentials there is no user at all); otherwise the id is wrong or the playlist was deleted or made "
+    "private. What to do: extract a playlist you own (copy the tracks into one), or put the refresh token of "
+    "the playlist's owner in the Spotify connection's extra 'refresh_token' (get one with `spotify-etl auth`)."
+)
+_INVALID_GRANTS = {"invalid_client", "invalid_grant", "unauthorized_client", "unsupported_grant_type"}
+
+
+def _server_message(exc: SpotifyException) -> str:
+    # spotipy's msg is "<url>:\n <server message>"
+    return redact(str(exc.msg).split(":\n", 1)[-1].strip()) or "no message"
+
+
+def _retry_after(headers: Any) -> float | None:
+    value = (headers or {}).get("Retry-After")
+    if value is None:
+        return 1.0  # Spotify always sends it; without it, wait briefly rather than hammer
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+def _base_url(value: str, name: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SpotifyAuthError(f"Spotify connection extra {name!r} must be an http(s) URL, got {redact(value)!r}")
+    if parts.scheme == "http" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+        log.warning("Spotify connection extra %s uses plain http on %s: tokens travel unencrypted", name, parts.hostname)
+    return value
+
+
+def _session(retries: int, backoff_factor: float) -> requests.Session:
+    # Our own Retry instead of spotipy's built-in one: that one obeys any Retry-After (a 429
+    # or 503 can put the task to sleep for an hour, spotipy issue #766) and reports exhausted
+    # 5xx retries as a 429. Here 429 is never retried by urllib3 (SpotifySource decides),
+    # Retry-After is ignored for 5xx, and the last 5xx response surfaces with its own status.
+    retry = Retry(
+        total=retries, connect=retries, read=retries, status=retries, other=0,
+        backoff_factor=backoff_factor, backoff_max=10.0, status_forcelist=(500, 502, 503, 504),
+        allowed_methods=frozenset({"GET", "POST"}), respect_retry_after_header=False, raise_on_status=False,
+    )
+    session = requests.Session()
+    adapter = HTTPAdapter(max_retries=retry)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+# ---- the source ---------------------------------------------------------------------
+class SpotifySource:
+    """Playlist metadata and items pages from the Web API; implements ``PlaylistSource``."""
+
+    name = "spotify_api"
+
+    def __init__(
+        self,
+        client_id: str,
+        client_secret: str,
+        *,
+        refresh_token: str | None = None,
+        api_base_url: str = API_BASE_URL,
+        token_url: str = TOKEN_URL,
+        items_endpoint: str = "items",
+        max_retry_after: float = 120.0,
+        retries: int = HTTP_RETRIES,
+        backoff_factor: float = BACKOFF_FACTOR,
+        timeout: float | tuple[float, float] = TIMEOUT,
+    ) -> None:
+        _install_log_filter()
+        if not client_id or not client_secret:
+            raise SpotifyAuthError(
+                "the Spotify connection needs the app's client id as login and its client secret as password"
+            )
+        if items_endpoint not in ITEMS_ENDPOINTS:
+            raise SpotifyAuthError(f"Spotify connection extra 'items_endpoint' must be one of {ITEMS_ENDPOINTS}")
+        basic = base64.b64encode(f"{client_id}:{client_secret}".encode()).decode()
+        remember_secret(client_secret, refresh_token, basic)
+        self.api_calls = 0
+        self.max_retry_after = max_retry_after
+        self.items_endpoint = items_endpoint
+        self.retries = retries
+        self.api_base_url = _base_url(api_base_url.rstrip("/") + "/", "api_base_url")
+        session = _session(retries, backoff_factor)
+        self._cache = _TokenCache()
+        auth: SpotifyClientCredentials | SpotifyOAuth
+        if refresh_token:
+            self.auth_mode = "refresh_token"
+            auth = SpotifyOAuth(
+                client_id, client_secret, redirect_uri=DEFAULT_REDIRECT_URI, scope=SCOPES, requests_session=session,
+                requests_timeout=timeout, open_browser=False, cache_handler=self._cache,
+            )
+            # An expired cached token makes spotipy use the refresh-token grant, never the interactive flow.
+            self._cache.token_info = {"access_token": "", "refresh_token": refresh_token, "expires_at": 0, "scope": auth.scope}
+        else:
+            self.auth_mode = "client_credentials"
+            auth = SpotifyClientCredentials(
+                client_id, client_secret, requests_session=session, requests_timeout=timeout, cache_handler=self._cache
+            )
+        auth.OAUTH_TOKEN_URL = _base_url(token_url, "token_url")  # instance attribute over spotipy's class constant
+        self._sp = spotipy.Spotify(auth_manager=auth, requests_session=session, requests_timeout=timeout)
+        self._sp.prefix = self.api_base_url
+
+    @classmethod
+    def from_connection(cls, conn: Any, *, max_retry_after: float = 120.0, **options: Any) -> SpotifySource:
+        """Build from an Airflow connection (login, password, ``extra_dejson``)."""
+        extra = dict(conn.extra_dejson or {})
+        unknown = sorted(set(extra) - KNOWN_EXTRAS)
+        if unknown:
+            log.warning("Spotify connection: ignoring unknown extras %s (known: %s)", unknown, sorted(KNOWN_EXTRAS))
+        return cls(
+            conn.login or "",
+            conn.password or "",
+            refresh_token=extra.get("refresh_token") or None,
+            api_base_url=extra.get("api_base_url") or API_BASE_URL,
+            token_url=extra.get("token_url") or TOKEN_URL,
+            items_endpoint=extra.get("items_endpoint") or "items",
+            max_retry_after=max_retry_after,
+            **options,
+        )
+
+    def __repr__(self) -> str:
+        return f"SpotifySource(auth_mode={self.auth_mode!r}, api_base_url={self.api_base_url!r})"
+
+    def playlist(self, playlist_id: str) -> dict[str, Any]:
+        pid = self._checked(playlist_id)
+        data = self._call(pid, "metadata", self._sp.playlist, pid, fields=META_FIELDS, additional_types=("track", "episode"))
+        if not isinstance(data, dict):
+            raise PayloadError(f"playlist {pid}: metadata response is not a JSON object; nothing landed for this playlist")
+        return data
+
+    def items_page(self, playlist_id: str, offset: int, limit: int) -> Any:
+        # Pages are requested by offset, never by following the server's `next` URL, so the
+        # bearer token only ever goes to the configured API host.
+        pid = self._checked(playlist_id)
+        params = {"fields": items_fields(self.items_endpoint), "limit": limit, "offset": offset,
+                  "additional_types": "track,episode"}
+        what = f"items page at offset {offset}"
+        page = self._call(pid, what, self._sp._get, f"playlists/{pid}/{self.items_endpoint}", **params)
+        if page is None:
+            raise PayloadError(
+                f"playlist {pid} page at offset {offset}: response body is not JSON; nothing landed for this playlist"
+            )
+        return page
+
+    # ---- helpers ---------------------------------------------------------------
+    @staticmethod
+    def _checked(playlist_id: str) -> str:
+        if not is_spotify_id(playlist_id):
+            raise ValueError(f"invalid playlist id {playlist_id!r}")
+        return playlist_id
+
+    def _expire_token(self) -> None:
+        if isinstance(self._cache.token_info, dict):
+            self._cache.token_info["expires_at"] = 0
+
+    def _call(self, pid: str, what: str, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        waits, refreshed = 0, False
+        while True:
+            self.api_calls += 1
+            try:
+                return func(*args, **kwargs)
+            except SpotifyException as exc:
+                status = exc.http_status
+                if status == 429:
+                    delay = _retry_after(exc.headers)
+                    if delay is None or delay > self.max_retry_after or waits >= MAX_RATE_LIMIT_WAITS:
+                        raise self._rate_limited(pid, what, exc, delay, waits) from None
+                    waits += 1
+                    log.warning("playlist %s %s: Spotify rate limit (429); waiting %.1f s as Retry-After asks", pid, what, delay)
+                    time.sleep(delay)
+                    continue
+                if status == 401 and not refreshed:
+                    refreshed = True
+                    log.info("playlist %s %s: access token rejected (401: %s); refreshing it once", pid, what, _server_message(exc))
+                    self._expire_token()
+                    continue
+                raise self._http_error(pid, what, exc, refreshed) from None
+            except SpotifyOauthError as exc:
+                error = redact(str(getattr(exc, "error", "") or ""))
+                err = SpotifyAuthError(
+                    f"playlist {pid} {what}: the Spotify token endpoint refused the connection's credentials "
+                    f"({self.auth_mode}): {redact(str(exc))}. Check the client id/secret and, for user access, "
+                    "that the refresh token is current (renew it with `spotify-etl auth`)"
+                )
+                err.retryable = error not in _INVALID_GRANTS
+                raise err from None
+            except requests.RequestException as exc:
+                raise SpotifyUnavailable(
+                    f"playlist {pid} {what}: request to Spotify failed after {self.retries} retries with backoff: "
+                    f"{type(exc).__name__}: {redact(str(exc))}; Airflow retries the task later"
+                ) from None
+
+    def _rate_limited(self, pid: str, what: str, exc: SpotifyException, delay: float | None, waits: int) -> RateLimited:
+        if delay is not None and delay <= self.max_retry_after:
+            why = f"still rate limited after {waits} waits"
+        else:
+            shown = "an unreadable Retry-After" if delay is None else f"Retry-After {delay:.0f} s"
+            why = f"{shown} exceeds SPOTIFY_ETL_MAX_RETRY_AFTER={self.max_retry_after:.0f} s"
+        return RateLimited(
+            f"playlist {pid} {what}: Spotify rate limit (429): {why}; failing this try so Airflow retries it later"
+        )
+
+    def _http_error(self, pid: str, what: str, exc: SpotifyException, refreshed: bool) -> SpotifyError:
+        status, message = exc.http_status, _server_message(exc)
+        head = f"playlist {pid} {what}: Spotify answered {status} ({message})"
+        if status in (403, 404):
+            return PlaylistNotAccessible(f"{head}. {_ACCESS_HELP}")
+        if status == 401:
+            return SpotifyAuthError(
+                f"{head} again after refreshing the access token; check the connection's client id/secret"
+                + (" and refresh token" if self.auth_mode == "refresh_token" else "")
+            )
+        if status >= 500:
+            return SpotifyUnavailable(f"{head} after {self.retries} retries with backoff; Airflow retries the task later")
+        return SpotifyRequestError(head)
+
+
+# ---- one-time authorisation: `spotify-etl auth` ---------------------------------------
+def _oauth(client_id: str, client_secret: str, redirect_uri: str, token_url: str, authorize_url: str,
+           state: str) -> SpotifyOAuth:
+    oauth = SpotifyOAuth(
+        client_id, client_secret, redirect_uri=redirect_uri, scope=SCOPES, state=state, open_browser=False,
+        cache_handler=_TokenCache(), requests_timeout=TIMEOUT, requests_session=_session(HTTP_RETRIES, BACKOFF_FACTOR),
+    )
+    oauth.OAUTH_TOKEN_URL = token_url
+    oauth.OAUTH_AUTHORIZE_URL = authorize_url
+    return oauth
+
+
+def exchange_code(oauth: SpotifyOAuth, answer: str, check_state: bool = True) -> str:
+    """Exchange the pasted code or redirect URL for a refresh token."""
+    answer = answer.strip()
+    code = answer
+    if "://" in answer:
+        state, code = SpotifyOAuth.parse_auth_response_url(answer)
+        # A URL given with --code comes from an earlier run, whose random state we cannot know.
+        if check_state and state != oauth.state:
+            raise SpotifyAuthError("the redirect URL's state does not match this authorisation; start again")
+        if not code:
+            raise SpotifyAuthError("the redirect URL has no 'code' parameter")
+    remember_secret(code)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # as_dict=True is the way to get the refresh token
+            token_info = oauth.get_access_token(code, as_dict=True, check_cache=False)
+    except SpotifyOauthError as exc:
+        raise SpotifyAuthError(f"Spotify refused the authorisation code: {redact(str(exc))}") from None
+    except requests.RequestException as exc:
+        raise SpotifyAuthError(f"could not reach the token endpoint: {type(exc).__name__}: {redact(str(exc))}") from None
+    refresh = (token_info or {}).get("refresh_token")
+    if not refresh:
+        raise SpotifyAuthError("the token endpoint answered without a refresh token")
+    return str(refresh)
+
+
+def run_auth(args: argparse.Namespace) -> int:
+    _install_log_filter()
+    client_id = args.client_id or os.environ.get("SPOTIFY_CLIENT_ID", "")
+    client_secret = os.environ.get("SPOTIFY_CLIENT_SECRET") or getpass.getpass("Client secret (not echoed): ")
+    if not client_id or not client_secret:
+        print("error: give --client-id (or SPOTIFY_CLIENT_ID) and the client secret (SPOTIFY_CLIENT_SECRET or prompt)")
+        return 2
+    remember_secret(client_secret)
+    oauth = _oauth(client_id, client_secret, args.redirect_uri, args.token_url, args.authorize_url,
+                   state=secrets.token_urlsafe(16))
+    answer = args.code
+    if not answer:
+        print(f"1. Add this redirect URI to your app in the Spotify developer dashboard: {args.redirect_uri}")
+        print("2. Open this URL as the user whose playlists the pipeline reads, and allow access:")
+        print(f"   {oauth.get_authorize_url()}")
+        try:
+            answer = input("3. Paste the URL your browser was redirected to (or just its code): ")
+        except EOFError:
+            print("\nerror: no redirect URL or code was given")
+            return 1
+    try:
+        refresh_token = exchange_code(oauth, answer, check_state=not args.code)
+    except SpotifyAuthError as exc:
+        print(f"error: {exc}")
+        return 1
+    print("Refresh token (store it in the Spotify connection's extra as \"refresh_token\"; treat it like a password):")
+    print(refresh_token)
+    return 0
+
+
+def add_auth_command(subparsers: Any) -> None:
+    """Register ``auth`` on an argparse subparsers object; dispatch with ``args.func(args)``."""
+    parser = subparsers.add_parser(
+        "auth",
+        help="get a Spotify refresh token once (Authorization Code flow)",
+        description="Prints the Spotify authorise URL, then exchanges the code for a refresh token. The client "
+        "secret is read from SPOTIFY_CLIENT_SECRET or prompted for, never taken as an argument.",
+    )
+    parser.add_argument("--client-id", default="", help="the app's client id (default: $SPOTIFY_CLIENT_ID)")
+    parser.add_argument("--redirect-uri", default=DEFAULT_REDIRECT_URI, help="a redirect URI registered for the app")
+    parser.add_argument("--code", default="", help="the redirect URL or code (default: asked for interactively)")
+    parser.add_argument("--authorize-url", default=AUTHORIZE_URL, help=argparse.SUPPRESS)
+    parser.add_argument("--token-url", default=TOKEN_URL, help="token endpoint of a Spotify-compatible server")
+    parser.set_defaults(func=run_auth)

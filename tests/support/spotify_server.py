@@ -1,0 +1,371 @@
+"""A local HTTP server that speaks the parts of the Spotify Web API the extract uses.
+
+It serves, on 127.0.0.1 and a free port, in a background thread:
+
+* ``POST /api/token``: client-credentials, refresh-token and authorization-code grants,
+  checking the HTTP Basic client credentials like Spotify's accounts service;
+* ``GET /v1/playlists/{id}``, ``/v1/playlists/{id}/items`` (2026 API) and optionally
+  ``/v1/playlists/{id}/tracks`` (the older endpoint), with bearer-token checks, offset/limit
+  paging (limit at most 50, as ``/items`` allows) and Spotify's ``fields`` filter grammar
+  (``a,b.c,d(e,f(g))``) applied to the answer, so tests see what Spotify would send.
+
+Payloads are the real recorded responses in ``tests/fixtures/spotify_api``; whole
+playlists are derived from them in :func:`recorded_playlists` (documented there) instead
+of being copied into new files. Faults (429 with ``Retry-After``, 5xx, non-JSON bodies,
+slow answers...) are scripted per path with :meth:`SpotifyServer.fail`, and expired tokens
+with :meth:`SpotifyServer.expire_tokens`. Every request is recorded for assertions.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import re
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "spotify_api"
+LSD = "4dn0iEoAxn69ea0Tyov8V5"  # LSDream Theatre: 200 recorded entries (pages 1 and 2)
+RAP_RU = "1h9q8vXXDl2vHOmwdsuXms"  # Rap RU: 4 entries, Cyrillic names
+ITEMS_2026 = "5RDmNvuz0prl7bLqtZNkDe"  # the 2026 /items shape: `item` key, no popularity
+MAX_LIMIT = 50
+
+
+def fixture(name: str) -> Any:
+    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+
+
+def error_body(status: int, message: str) -> dict[str, Any]:
+    return {"error": {"status": status, "message": message}}
+
+
+# ---- the fields filter ----------------------------------------------------------------
+def parse_fields(spec: str) -> dict[str, Any]:
+    """``"a,b.c,d(e,f(g))"`` -> ``{"a": None, "b": {"c": None}, "d": {"e": None, "f": {"g": None}}}``."""
+    tokens = re.findall(r"[^,().]+|[,().]", spec.replace(" ", ""))
+    pos = 0
+
+    def field_list() -> dict[str, Any]:
+        nonlocal pos
+        tree: dict[str, Any] = {}
+        while pos < len(tokens) and tokens[pos] not in ",)":
+            name = tokens[pos]
+            pos += 1
+            sub: dict[str, Any] | None = None
+            if pos < len(tokens) and tokens[pos] == "(":
+                pos += 1
+                sub = field_list()
+                if pos >= len(tokens) or tokens[pos] != ")":
+                    raise ValueError(f"unbalanced parentheses in fields {spec!r}")
+                pos += 1
+            elif pos < len(tokens) and tokens[pos] == ".":
+                pos += 1
+                sub = field_list_one()
+            merge(tree, name, sub)
+            if pos < len(tokens) and tokens[pos] == ",":
+                pos += 1
+        return tree
+
+    def field_list_one() -> dict[str, Any]:
+        nonlocal pos
+        name = tokens[pos]
+        pos += 1
+        sub = None
+        if pos < len(tokens) and tokens[pos] == ".":
+            pos += 1
+            sub = field_list_one()
+        elif pos < len(tokens) and tokens[pos] == "(":
+            pos += 1
+            sub = field_list()
+            pos += 1
+        return {name: sub}
+
+    def merge(tree: dict[str, Any], name: str, sub: dict[str, Any] | None) -> None:
+        if name in tree and isinstance(tree[name], dict) and isinstance(sub, dict):
+            for key, value in sub.items():
+                merge(tree[name], key, value)
+        else:
+            tree[name] = sub
+
+    result = field_list()
+    if pos != len(tokens):
+        raise ValueError(f"cannot parse fields {spec!r}")
+    return result
+
+
+def apply_fields(tree: dict[str, Any] | None, value: Any) -> Any:
+    if tree is None:
+        return value
+    if isinstance(value, list):
+        return [apply_fields(tree, v) for v in value]
+    if isinstance(value, dict):
+        return {k: apply_fields(sub, value[k]) for k, sub in tree.items() if k in value}
+    return value
+
+
+# ---- the served data --------------------------------------------------------------------
+@dataclass
+class Playlist:
+    meta: dict[str, Any]  # the GET /playlists/{id} body without embedded entries
+    entries: list[dict[str, Any]]
+    total: int | None = None  # what the API claims; None: len(entries)
+
+
+def _meta(recorded: dict[str, Any]) -> dict[str, Any]:
+    meta = copy.deepcopy(recorded)
+    meta.pop("tracks", None)
+    return meta
+
+
+def recorded_playlists() -> dict[str, Playlist]:
+    """Whole playlists derived from the recordings (item bodies unchanged).
+
+    * LSDream Theatre: metadata from ``playlist_LSDreamTheatre_get_playlist.json``; entries
+      are the two recorded consecutive pages (offset 0 and 100). The third page was never
+      recorded, so the served total is 200, not the recorded 244.
+    * Rap RU: metadata and its 4 entries from ``playlist_RapRU_get_playlist.json``.
+    * 2026 shape: the recorded mid-playlist ``/items`` page (5 of 371) served as a whole
+      playlist of 5; its metadata is written here (none was recorded).
+    """
+    lsd_meta = fixture("playlist_LSDreamTheatre_get_playlist.json")
+    lsd_entries = lsd_meta["tracks"]["items"] + fixture("playlist_LSDreamTheatre_tracks_page2_offset100.json")["items"]
+    rap = fixture("playlist_RapRU_get_playlist.json")
+    new = fixture("playlist_items_new_items_endpoint_2026.json")
+    owner_2026 = new["items"][0]["added_by"]["id"]
+    return {
+        LSD: Playlist(_meta(lsd_meta), lsd_entries),
+        RAP_RU: Playlist(_meta(rap), rap["tracks"]["items"]),
+        ITEMS_2026: Playlist(
+            {"id": ITEMS_2026, "name": "2026 items page", "owner": {"id": owner_2026, "display_name": owner_2026},
+             "snapshot_id": "AAAAA2026snapshot", "type": "playlist"},
+            new["items"],
+        ),
+    }
+
+
+@dataclass
+class Fault:
+    path: re.Pattern[str]
+    status: int
+    body: bytes
+    headers: dict[str, str]
+    times: int
+    delay: float
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, str]
+    authorization: str
+    form: dict[str, str] = field(default_factory=dict)
+
+
+class SpotifyServer:
+    """The fake Spotify. ``items_key`` is the entry key ``/items`` answers with (``item``
+    since 2026, ``track`` before); ``endpoints`` the items endpoints it has."""
+
+    def __init__(
+        self,
+        client_id: str = "test-client-id",
+        client_secret: str = "test-client-secret-9f8e7d6c",  # noqa: S107 - test-only credentials
+        refresh_token: str = "test-refresh-token-1a2b3c4d",  # noqa: S107
+        *,
+        items_key: str = "item",
+        endpoints: tuple[str, ...] = ("items",),
+        auth_code: str = "test-auth-code-5e6f7a8b",
+    ) -> None:
+        self.client_id, self.client_secret, self.refresh_token = client_id, client_secret, refresh_token
+        self.items_key, self.endpoints, self.auth_code = items_key, endpoints, auth_code
+        self.playlists = recorded_playlists()
+        self.requests: list[Request] = []
+        self.issued_tokens: list[str] = []
+        self._valid: set[str] = set()
+        self._expired: set[str] = set()
+        self._faults: list[Fault] = []
+        self._lock = threading.Lock()
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    # ---- lifecycle ----------------------------------------------------------------
+    def __enter__(self) -> SpotifyServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(timeout=10)
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+
+    @property
+    def api_base_url(self) -> str:
+        return f"{self.base}/v1/"
+
+    @property
+    def token_url(self) -> str:
+        return f"{self.base}/api/token"
+
+    def connection(self, *, user: bool = False, **extra: Any) -> dict[str, Any]:
+        """An Airflow connection (as in ``AIRFLOW_CONN_SPOTIFY_DEFAULT``) pointing here."""
+        extras = {"api_base_url": self.api_base_url, "token_url": self.token_url, **extra}
+        if user:
+            extras["refresh_token"] = self.refresh_token
+        return {"conn_type": "generic", "login": self.client_id, "password": self.client_secret, "extra": extras}
+
+    def secrets(self) -> list[str]:
+        basic = base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode()
+        return [self.client_secret, self.refresh_token, basic, *self.issued_tokens]
+
+    # ---- scripting -------------------------------------------------------------------
+    def fail(self, path: str, status: int, body: Any = None, *, headers: dict[str, str] | None = None,
+             times: int = 1, delay: float = 0.0) -> None:
+        """Answer the next ``times`` requests whose path and query (``/v1/...?a=b``) match regex ``path``."""
+        data = body if isinstance(body, bytes) else json.dumps(body if body is not None else error_body(status, "x")).encode()
+        with self._lock:
+            self._faults.append(Fault(re.compile(path), status, data, headers or {}, times, delay))
+
+    def expire_tokens(self) -> None:
+        """Every access token issued so far now gets 401 "The access token expired"."""
+        with self._lock:
+            self._expired |= self._valid
+            self._valid.clear()
+
+    def api_requests(self, suffix: str = "") -> list[Request]:
+        return [r for r in self.requests if r.path.startswith("/v1/") and r.path.endswith(suffix)]
+
+    def token_requests(self) -> list[Request]:
+        return [r for r in self.requests if r.path == "/api/token"]
+
+    # ---- answers ---------------------------------------------------------------------
+    def _fault(self, target: str) -> Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.times > 0 and fault.path.search(target):
+                    fault.times -= 1
+                    return fault
+        return None
+
+    def _issue(self) -> str:
+        token = "AT-" + secrets.token_hex(12)
+        with self._lock:
+            self._valid.add(token)
+            self.issued_tokens.append(token)
+        return token
+
+    def token(self, req: Request) -> tuple[int, Any]:
+        expected = "Basic " + base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode()
+        if req.authorization != expected:
+            return 401, {"error": "invalid_client", "error_description": "Invalid client"}
+        grant = req.form.get("grant_type")
+        body: dict[str, Any] = {"token_type": "Bearer", "expires_in": 3600}
+        if grant == "client_credentials":
+            return 200, {**body, "access_token": self._issue()}
+        if grant == "refresh_token":
+            if req.form.get("refresh_token") != self.refresh_token:
+                return 400, {"error": "invalid_grant", "error_description": "Invalid refresh token"}
+            return 200, {**body, "access_token": self._issue(), "scope": req.form.get("scope", "")}
+        if grant == "authorization_code":
+            if req.form.get("code") != self.auth_code:
+                return 400, {"error": "invalid_grant", "error_description": "Invalid authorization code"}
+            return 200, {**body, "access_token": self._issue(), "refresh_token": self.refresh_token}
+        return 400, {"error": "unsupported_grant_type"}
+
+    def api(self, req: Request) -> tuple[int, Any]:
+        token = req.authorization.removeprefix("Bearer ")
+        if token in self._expired:
+            return 401, fixture("error_401_access_token_expired.json")
+        if not req.authorization.startswith("Bearer ") or token not in self._valid:
+            return 401, fixture("error_401_invalid_access_token.json")
+        match = re.fullmatch(r"/v1/playlists/([^/]+)(?:/(items|tracks))?", req.path)
+        if not match or (match.group(2) and match.group(2) not in self.endpoints):
+            return 404, error_body(404, "Service not found")
+        playlist = self.playlists.get(match.group(1))
+        if playlist is None:
+            return 404, fixture("error_404_non_existing_id.json")
+        fields = parse_fields(req.query["fields"]) if req.query.get("fields") else None
+        if not match.group(2):
+            key = "items" if self.items_key == "item" else "tracks"
+            total = len(playlist.entries) if playlist.total is None else playlist.total
+            return 200, apply_fields(fields, {**playlist.meta, key: {"total": total}})
+        try:
+            offset, limit = int(req.query.get("offset", 0)), int(req.query.get("limit", 20))
+        except ValueError:
+            return 400, error_body(400, "Invalid offset or limit")
+        if not 1 <= limit <= MAX_LIMIT or offset < 0:
+            return 400, error_body(400, "Invalid limit")
+        return 200, apply_fields(fields, self._page(match.group(1), match.group(2), playlist, offset, limit))
+
+    def _page(self, pid: str, endpoint: str, playlist: Playlist, offset: int, limit: int) -> dict[str, Any]:
+        key = self.items_key if endpoint == "items" else "track"
+        entries = []
+        for entry in playlist.entries[offset : offset + limit]:
+            entry = dict(entry)
+            body = entry.pop("item", None) or entry.pop("track", None)
+            entries.append({**entry, key: body})
+        total = len(playlist.entries) if playlist.total is None else playlist.total
+        link = f"{self.api_base_url}playlists/{pid}/{endpoint}?offset={{}}&limit={limit}"
+        return {
+            "href": link.format(offset), "items": entries, "limit": limit,
+            "next": link.format(offset + limit) if offset + limit < len(playlist.entries) else None,
+            "offset": offset, "previous": link.format(max(0, offset - limit)) if offset else None, "total": total,
+        }
+
+
+def _handler(server: SpotifyServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:  # keep test output clean
+            pass
+
+        def _record(self, form: dict[str, str]) -> Request:
+            parts = urlsplit(self.path)
+            req = Request(self.command, parts.path, dict(parse_qsl(parts.query)), self.headers.get("Authorization", ""), form)
+            with server._lock:
+                server.requests.append(req)
+            return req
+
+        def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+            self.send_response(status)
+            all_headers = {"Content-Type": "application/json; charset=utf-8", **(headers or {})}
+            for name, value in all_headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _answer(self, req: Request, compute: Any) -> None:
+            fault = server._fault(self.path)
+            if fault is not None:
+                time.sleep(fault.delay)
+                self._send(fault.status, fault.body, fault.headers)
+                return
+            status, body = compute(req)
+            self._send(status, json.dumps(body, ensure_ascii=False).encode())
+
+        def do_GET(self) -> None:
+            self._answer(self._record({}), server.api)
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            form = dict(parse_qsl(self.rfile.read(length).decode()))
+            req = self._record(form)
+            if req.path != "/api/token":
+                self._send(405, b'{"error":{"status":405,"message":"Method not allowed"}}')
+                return
+            self._answer(req, server.token)
+
+    return Handler
