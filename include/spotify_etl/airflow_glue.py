@@ -49,7 +49,12 @@ def publish_plan(ti: Any, result: RunPlan) -> list[str]:
 
 def run_extract(source: Any, lake: Lake, playlist_id: str, day: str) -> dict[str, Any]:
     extracted_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")  # metadata only, not the partition
-    return pipeline.extract(source, lake, playlist_id, day, extracted_at).as_dict()
+    try:
+        return pipeline.extract(source, lake, playlist_id, day, extracted_at).as_dict()
+    except RuntimeError as exc:
+        if getattr(exc, "retryable", True) is False:  # 404/403, refused credentials: retrying cannot help
+            raise AirflowFailException(str(exc)) from None
+        raise
 
 
 def run_transform(settings: Settings, ti: Any, day: str) -> dict[str, Any]:

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
 import sqlite3
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.airflow_run import DAG_ID, PROJECT, VENV_BIN, airflow_env
+from tests.support.airflow_run import dags_test
 from tests.support.spotify_server import LSD, RAP_RU, SpotifyServer
 
 pytestmark = pytest.mark.e2e
@@ -28,16 +26,6 @@ TOP_50_GLOBAL = "37i9dQZEVXbMDoHDwVN2tF"
 def server() -> Iterator[SpotifyServer]:
     with SpotifyServer() as srv:
         yield srv
-
-
-def dags_test_with_conf(template_db: Path, home: Path, day: str, conf: dict[str, object], **env: str) -> tuple[int, str]:
-    home.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(template_db, home / "airflow.db")
-    proc = subprocess.run(
-        [str(VENV_BIN / "airflow"), "dags", "test", DAG_ID, day, "--conf", json.dumps(conf)],
-        env=airflow_env(home, **env), capture_output=True, text=True, timeout=420, cwd=PROJECT,
-    )
-    return proc.returncode, proc.stdout + proc.stderr
 
 
 def task_states(home: Path) -> dict[tuple[str, int], str]:
@@ -52,11 +40,12 @@ def test_dag_extracts_through_spotipy_and_a_404_fails_only_its_task_and_the_run(
     day = dt.datetime.now(dt.UTC).date().isoformat()  # a live run: the plan extracts only near its own date
     lake_dir = tmp_path / "lake"
     playlists = [LSD, f"https://open.spotify.com/playlist/{RAP_RU}?si=abc", TOP_50_GLOBAL]
-    code, output = dags_test_with_conf(
-        airflow_template_db, tmp_path / "home", day, {"playlists": playlists},
+    result = dags_test(
+        airflow_template_db, tmp_path / "home", day, conf={"playlists": playlists},
         AIRFLOW_CONN_SPOTIFY_DEFAULT=json.dumps(server.connection(user=True)),
         SPOTIFY_ETL_LAKE_DIR=str(lake_dir), SPOTIFY_ETL_DUCKDB_PATH=str(tmp_path / "catalog.duckdb"),
     )
+    code, output = result.returncode, result.output
 
     states = task_states(tmp_path / "home")
     assert states[("extract_playlist", 0)] == "success" and states[("extract_playlist", 1)] == "success", output[-4000:]

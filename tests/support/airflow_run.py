@@ -6,12 +6,14 @@ tests never share metadata state and `airflow db migrate` runs once per session.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 PROJECT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -28,6 +30,7 @@ def airflow_env(home: Path, **overrides: str) -> dict[str, str]:
         AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{home}/airflow.db",
         AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="True",
         AIRFLOW__LOGGING__LOGGING_LEVEL="INFO",
+        AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT="120",  # parallel test load on 2 cores
         SPOTIFY_ETL_TASK_RETRIES="0",
         PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     )
@@ -56,15 +59,18 @@ class DagRunResult:
         return self.returncode == 0 and "state=success" in self.output
 
 
-def dags_test(template_db: Path, home: Path, day: str, timeout: int = 420, **env: str) -> DagRunResult:
+def dags_test(
+    template_db: Path, home: Path, day: str, timeout: int = 420, conf: dict[str, Any] | None = None, **env: str
+) -> DagRunResult:
     """``airflow dags test spotify_playlist_etl <day>`` with its own copy of the metadata DB.
 
-    ``env`` holds extra environment variables (SPOTIFY_ETL_*, AIRFLOW_CONN_*...).
+    ``conf`` becomes the run's ``--conf`` (DAG params); ``env`` holds extra environment
+    variables (SPOTIFY_ETL_*, AIRFLOW_CONN_*...).
     """
     home.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(template_db, home / "airflow.db")
     proc = subprocess.run(
-        [str(VENV_BIN / "airflow"), "dags", "test", DAG_ID, day],
+        [str(VENV_BIN / "airflow"), "dags", "test", DAG_ID, day, *(["--conf", json.dumps(conf)] if conf else [])],
         env=airflow_env(home, **env),
         capture_output=True,
         text=True,

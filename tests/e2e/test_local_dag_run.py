@@ -1,0 +1,90 @@
+"""End to end on the local target: the real DAG through `airflow dags test`.
+
+Covers a live-mode run on the embedded sample data, an identical re-run of that date,
+a past date re-processed from landed raw without calling Spotify, and a past date with
+no raw data that is skipped with the documented message.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import shutil
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+from spotify_etl import tables
+
+from tests.support.airflow_run import dags_test
+
+pytestmark = pytest.mark.e2e
+
+TODAY = dt.datetime.now(dt.UTC).date()
+PAST = (TODAY - dt.timedelta(days=30)).isoformat()
+EMPTY_PAST = (TODAY - dt.timedelta(days=60)).isoformat()
+SAMPLE_PLAYLISTS = 6
+
+
+def snapshot(lake: Path) -> dict[str, str]:
+    return {str(p.relative_to(lake)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(lake.rglob("*")) if p.is_file() and p.suffix in {".json", ".parquet"}}
+
+
+def rows(lake: Path, table: str, day: str) -> list[dict]:
+    return pq.read_table(lake / "processed" / table / f"dt={day}" / "part-00000.parquet").to_pylist()
+
+
+@pytest.fixture(scope="module")
+def lake_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    root = tmp_path_factory.mktemp("e2e-local")
+    return {"SPOTIFY_ETL_LAKE_DIR": str(root / "lake"), "SPOTIFY_ETL_DUCKDB_PATH": str(root / "catalog.duckdb")}
+
+
+def test_run_today_then_rerun_changes_nothing(airflow_template_db: Path, tmp_path: Path, lake_env: dict[str, str]) -> None:
+    lake, day = Path(lake_env["SPOTIFY_ETL_LAKE_DIR"]), TODAY.isoformat()
+    first = dags_test(airflow_template_db, tmp_path / "run1", day, **lake_env)
+    assert first.succeeded, first.output[-4000:]
+    assert "USING EMBEDDED SAMPLE DATA" in first.output
+    assert len(list((lake / "raw" / "playlists" / f"dt={day}").glob("playlist_id=*.json"))) == SAMPLE_PLAYLISTS
+    counts = {t: len(rows(lake, t, day)) for t in tables.TABLE_NAMES}
+    assert counts == {"albums": 146, "artists": 136, "songs": 212, "song_artists": 242, "playlist_items": 224}
+    with duckdb.connect(lake_env["SPOTIFY_ETL_DUCKDB_PATH"], read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM spotify_etl.songs WHERE dt = ?", [day]).fetchone() == (212,)
+    assert "PASS songs_pk_unique_not_null: 0 violations in 212 rows" in first.output
+    processed_before = {k: v for k, v in snapshot(lake).items() if k.startswith("processed/")}
+
+    second = dags_test(airflow_template_db, tmp_path / "run2", day, **lake_env)
+    assert second.succeeded, second.output[-4000:]
+    after = snapshot(lake)
+    assert {k: v for k, v in after.items() if k.startswith("processed/")}.keys() == processed_before.keys()
+    assert {t: rows(lake, t, day) for t in tables.TABLE_NAMES} == {t: rows(lake, t, day) for t in tables.TABLE_NAMES}
+    assert {t: len(rows(lake, t, day)) for t in tables.TABLE_NAMES} == counts
+
+
+def test_past_date_with_raw_is_reprocessed_without_spotify(
+    airflow_template_db: Path, tmp_path: Path, lake_env: dict[str, str]
+) -> None:
+    lake = Path(lake_env["SPOTIFY_ETL_LAKE_DIR"])
+    source = lake / "raw" / "playlists" / f"dt={TODAY.isoformat()}"
+    if not source.exists():
+        pytest.fail("needs the raw data landed by test_run_today_then_rerun_changes_nothing")
+    shutil.copytree(source, lake / "raw" / "playlists" / f"dt={PAST}")
+    raw_before = {k: v for k, v in snapshot(lake).items() if f"dt={PAST}" in k}
+
+    result = dags_test(airflow_template_db, tmp_path / "run", PAST, **lake_env)
+    assert result.succeeded, result.output[-4000:]
+    assert f"dt={PAST}: run date is 30 days before the run started; re-processing the 6 raw documents" in result.output
+    assert "USING EMBEDDED SAMPLE DATA" not in result.output  # no source was opened at all
+    assert {k: v for k, v in snapshot(lake).items() if f"dt={PAST}" in k and k.startswith("raw/")} == raw_before
+    assert len(rows(lake, "songs", PAST)) == 212
+    assert "PASS songs_not_empty" in result.output
+
+
+def test_past_date_without_raw_is_skipped(airflow_template_db: Path, tmp_path: Path, lake_env: dict[str, str]) -> None:
+    lake = Path(lake_env["SPOTIFY_ETL_LAKE_DIR"])
+    result = dags_test(airflow_template_db, tmp_path / "run", EMPTY_PAST, **lake_env)
+    assert result.succeeded, result.output[-4000:]
+    assert f"dt={EMPTY_PAST}: run date is 60 days before the run started and no raw data was landed" in result.output
+    assert not list(lake.glob(f"*/*/dt={EMPTY_PAST}")) and not list(lake.glob(f"raw/playlists/dt={EMPTY_PAST}"))
