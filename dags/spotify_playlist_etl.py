@@ -66,15 +66,16 @@ def _default_playlists() -> list[str]:
     },
 )
 def spotify_playlist_etl() -> None:
-    @task(retries=0)
+    @task
     def plan(params: dict[str, Any], logical_date: dt.datetime, dag_run: Any, ti: Any) -> list[str]:
         from spotify_etl import airflow_glue, pipeline
 
         lake = airflow_glue.open_lake(SETTINGS)
         started = (ti.start_date or logical_date).date()  # when this task really started
-        result = pipeline.plan(
-            lake, SETTINGS, logical_date.date(), started, airflow_glue.is_backfill(dag_run), params.get("playlists")
-        )
+        with airflow_glue.fail_fast_on(ValueError):  # bad ids: retrying cannot help
+            result = pipeline.plan(
+                lake, SETTINGS, logical_date.date(), started, airflow_glue.is_backfill(dag_run), params.get("playlists")
+            )
         return airflow_glue.publish_plan(ti, result)
 
     @task(max_active_tis_per_dagrun=8)
@@ -91,7 +92,7 @@ def spotify_playlist_etl() -> None:
 
         return airflow_glue.run_transform(SETTINGS, ti, logical_date.date().isoformat())
 
-    @task(trigger_rule="all_done", retries=0)
+    @task(trigger_rule="all_done")
     def check_extracts(ti: Any) -> dict[str, Any]:
         from spotify_etl import airflow_glue
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from airflow.sdk import BaseHook
@@ -40,6 +42,15 @@ def spotify_connection(settings: Settings) -> Any | None:
         return None
 
 
+@contextmanager
+def fail_fast_on(*errors: type[BaseException]) -> Iterator[None]:
+    """Turn errors that a retry cannot heal (bad input, failed checks) into a failure without retries."""
+    try:
+        yield
+    except errors as exc:
+        raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
+
+
 def publish_plan(ti: Any, result: RunPlan) -> list[str]:
     """Push the plan's mode and message for later tasks; return the playlists to extract (mapped over)."""
     ti.xcom_push(key="mode", value=result.mode)
@@ -65,7 +76,10 @@ def run_transform(settings: Settings, ti: Any, day: str) -> dict[str, Any]:
         raise AirflowFailException("the plan task did not succeed; nothing to transform (see the plan task's log)")
     if mode == SKIP:
         raise AirflowSkipException(ti.xcom_pull(task_ids="plan", key="message"))
-    return transform_day(open_lake(settings), day).as_dict()
+    from spotify_etl.transform import TransformError
+
+    with fail_fast_on(TransformError):
+        return transform_day(open_lake(settings), day).as_dict()
 
 
 def check_extracts(ti: Any) -> dict[str, Any]:
@@ -94,5 +108,6 @@ def validate_local(settings: Settings, day: str) -> list[str]:
     results = local.run_validation(settings.duckdb_path, day, settings.database, settings.table_prefix)
     for r in results:
         log.info(r.describe())
-    quality.judge(results, day)
+    with fail_fast_on(quality.ValidationFailed):
+        quality.judge(results, day)
     return [r.describe() for r in results]

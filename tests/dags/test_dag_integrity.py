@@ -55,7 +55,7 @@ def test_schedule_defaults_and_docs(dagbag) -> None:  # type: ignore[no-untyped-
     assert "runbook" in (dag.doc_md or "") and "safe to re-run" in dag.doc_md
     for task in dag.tasks:
         assert task.owner == "data-engineering", task.task_id
-        assert task.retries is not None
+        assert task.retries == dag.default_args["retries"] and task.retries >= 1, task.task_id
     assert dag.task_dict["extract_playlist"].partial_kwargs.get("retries", dag.default_args["retries"]) >= 0
     assert dag.default_args["retry_exponential_backoff"] is True
     assert set(dag.params.keys()) == {"playlists"}
