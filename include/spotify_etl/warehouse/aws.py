@@ -1,0 +1,97 @@
+"""AWS warehouse: the Glue crawler's configuration and reading Athena's validation result.
+
+Plain functions over dicts, so they are tested without AWS; ``aws_tasks`` wires them into
+the DAG with the Amazon provider's operators.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from spotify_etl import quality, tables
+from spotify_etl.settings import Settings, SettingsError
+
+RESULT_COLUMNS = ("check_name", "violations", "checked_rows")
+
+# Daily runs only add dt= folders and the Parquet schemas are fixed in code (tables.py), so
+# each crawl reads just the new folders. AWS requires LOG/LOG with CRAWL_NEW_FOLDERS_ONLY:
+# a schema change is a code change and needs a deliberate full recrawl (README, "Run on AWS").
+SCHEMA_CHANGE_POLICY = {"UpdateBehavior": "LOG", "DeleteBehavior": "LOG"}
+RECRAWL_POLICY = {"RecrawlBehavior": "CRAWL_NEW_FOLDERS_ONLY"}
+# Partitions take the table's schema, so one odd file cannot give a day its own column types.
+CRAWLER_CONFIGURATION = {"Version": 1.0, "CrawlerOutput": {"Partitions": {"AddOrUpdateBehavior": "InheritFromTable"}}}
+# Hidden and underscore files are never data (Spark/Hive markers, interrupted uploads).
+EXCLUSIONS = ["**/.*", "**/_*"]
+
+
+def crawler_config(settings: Settings) -> dict[str, Any]:
+    """CreateCrawler/UpdateCrawler arguments: one S3 target per table folder, so each becomes a Glue table partitioned by dt."""
+    if not settings.crawler_role:
+        raise SettingsError("SPOTIFY_ETL_CRAWLER_ROLE (IAM role ARN for the Glue crawler) is required when SPOTIFY_ETL_TARGET=aws")
+    quality.render_validation_sql("2000-01-01", settings.database, settings.table_prefix)  # checks the names
+    config: dict[str, Any] = {
+        "Name": settings.crawler_name,
+        "Role": settings.crawler_role,
+        "DatabaseName": settings.database,
+        "Description": f"spotify_playlist_etl: Parquet tables under {settings.lake_url}/processed/",
+        "Targets": {"S3Targets": [{"Path": settings.table_url(t) + "/", "Exclusions": EXCLUSIONS} for t in tables.TABLE_NAMES]},
+        "SchemaChangePolicy": SCHEMA_CHANGE_POLICY,
+        "RecrawlPolicy": RECRAWL_POLICY,
+        "Configuration": json.dumps(CRAWLER_CONFIGURATION, sort_keys=True),
+    }
+    if settings.table_prefix:  # GetCrawler omits an empty prefix; sending "" would look like a change
+        config["TablePrefix"] = settings.table_prefix
+    return config
+
+
+def _comparable(key: str, value: Any) -> Any:
+    if key == "Targets" and isinstance(value, Mapping):
+        return {k: v for k, v in value.items() if v}  # GetCrawler lists every target type, mostly empty
+    if key == "Configuration" and isinstance(value, str):
+        try:
+            return json.loads(value)  # AWS may re-serialise the JSON
+        except ValueError:
+            return value
+    return value
+
+
+def crawler_changes(current: Mapping[str, Any], wanted: Mapping[str, Any]) -> list[str]:
+    """Keys of ``wanted`` whose value differs from the crawler ``current`` (a GetCrawler ``Crawler``)."""
+    return sorted(k for k, v in wanted.items() if _comparable(k, current.get(k)) != _comparable(k, v))
+
+
+def result_rows(pages: Iterable[Mapping[str, Any]]) -> list[tuple[str | None, ...]]:
+    """The data rows of GetQueryResults pages, without the header row Athena puts first."""
+    rows = [
+        tuple(cell.get("VarCharValue") for cell in row.get("Data", []))
+        for page in pages
+        for row in page.get("ResultSet", {}).get("Rows", [])
+    ]
+    if rows and rows[0] == RESULT_COLUMNS:
+        rows = rows[1:]
+    return rows
+
+
+def check_results(pages: Iterable[Mapping[str, Any]]) -> list[quality.CheckResult]:
+    """Athena's answer to validate.sql as check results, for :func:`quality.judge`."""
+    rows = result_rows(pages)
+    bad = [r for r in rows if len(r) != len(RESULT_COLUMNS) or None in r]
+    if bad:
+        raise ValueError(f"the validation query returned rows that are not {RESULT_COLUMNS}: {bad[:3]}")
+    return quality.parse_rows(rows)
+
+
+def query_result_pages(hook: Any, query_execution_id: str) -> list[dict[str, Any]]:
+    """Every GetQueryResults page of a finished query through an ``AthenaHook``."""
+    pages: list[dict[str, Any]] = []
+    token = None
+    while True:
+        page = hook.get_query_results(query_execution_id, next_token_id=token)
+        if page is None:  # the hook logged the query's state
+            raise RuntimeError(f"Athena query {query_execution_id} has no results (not SUCCEEDED; see the log above)")
+        pages.append(page)
+        token = page.get("NextToken")
+        if not token:
+            return pages

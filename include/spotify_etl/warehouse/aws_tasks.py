@@ -1,0 +1,112 @@
+"""The ``aws`` target's catalog and validate stages, built inside the DAG.
+
+Imported by the DAG file only when ``SPOTIFY_ETL_TARGET=aws``, so the Amazon provider's
+operators are loaded at parse time only there. Nothing here calls AWS while the DAG is
+parsed: the crawler config is built from settings; every AWS call happens in a task.
+
+``GlueCrawlerOperator`` (the design's choice) is deprecated in amazon provider 9.39; the
+``catalog`` group keeps its behaviour with the current operators: create the crawler if
+it is missing, update it if its config changed, then run it and wait in the triggerer.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from airflow.providers.amazon.aws.operators.athena import AthenaOperator
+from airflow.providers.amazon.aws.operators.glue_catalog import GlueCatalogCreateDatabaseOperator
+from airflow.providers.amazon.aws.operators.glue_crawler import (
+    GlueCrawlerCreateOperator,
+    GlueCrawlerRunOperator,
+    GlueCrawlerUpdateOperator,
+)
+from airflow.sdk import TaskGroup, task
+
+from spotify_etl import quality
+from spotify_etl.settings import Settings
+from spotify_etl.warehouse import aws
+
+log = logging.getLogger(__name__)
+
+# Crawls take minutes and Athena checks seconds; the triggerer polls, so short delays cost no worker.
+CRAWLER_POLL_SECONDS = 5  # the provider's trigger gives up after 1500 polls
+ATHENA_POLL_SECONDS = 5
+ATHENA_MAX_POLLS = 360  # 30 min; the checks scan one day of five small tables
+
+
+def choose_crawler_action(hook: Any, config: dict[str, Any], create_id: str, update_id: str, run_id: str) -> str:
+    """Branch target: create a missing crawler, update a changed one, else go straight to the run."""
+    name = config["Name"]
+    if not hook.has_crawler(name):
+        log.info("crawler %s does not exist: creating it", name)
+        return create_id
+    changes = aws.crawler_changes(hook.get_crawler(name), config)
+    if changes:
+        log.info("crawler %s differs in %s: updating it", name, ", ".join(changes))
+        return update_id
+    log.info("crawler %s is up to date", name)
+    return run_id
+
+
+def judge_athena_result(hook: Any, query_execution_id: str, day: str) -> list[str]:
+    """Judge the finished validation query like the local target does; a failed check fails without retries."""
+    from spotify_etl.airflow_glue import fail_fast_on
+
+    results = aws.check_results(aws.query_result_pages(hook, query_execution_id))
+    log.info("Athena query %s returned %d checks", query_execution_id, len(results))
+    for result in results:
+        log.info(result.describe())
+    with fail_fast_on(quality.ValidationFailed):  # a finished query's result never changes
+        quality.judge(results, day)
+    return [r.describe() for r in results]
+
+
+def catalog_and_validate(settings: Settings, transformed: Any) -> Any:
+    """Add ``catalog`` (Glue) and ``validate`` (Athena) downstream of ``transformed``; return ``validate``."""
+    config = aws.crawler_config(settings)
+    conn: dict[str, Any] = {"aws_conn_id": settings.aws_conn_id}
+
+    with TaskGroup("catalog", tooltip="Glue database and crawler over the Parquet tables") as catalog:
+        database = GlueCatalogCreateDatabaseOperator(
+            task_id="database", database_name=settings.database, if_exists="skip",
+            description="Spotify playlist tables (spotify_playlist_etl)", **conn,
+        )
+        create_crawler = GlueCrawlerCreateOperator(task_id="create_crawler", config=config, **conn)
+        update_crawler = GlueCrawlerUpdateOperator(task_id="update_crawler", config=config, **conn)
+        run_crawler = GlueCrawlerRunOperator(
+            task_id="run_crawler", crawler_name=settings.crawler_name, deferrable=True,
+            poll_interval=CRAWLER_POLL_SECONDS, trigger_rule="none_failed_min_one_success", **conn,
+        )
+
+        @task.branch(task_id="crawler_action")
+        def crawler_action() -> str:
+            from airflow.providers.amazon.aws.hooks.glue_crawler import GlueCrawlerHook
+
+            hook = GlueCrawlerHook(aws_conn_id=settings.aws_conn_id)
+            return choose_crawler_action(hook, config, create_crawler.task_id, update_crawler.task_id, run_crawler.task_id)
+
+        action = crawler_action()
+        database >> action >> [create_crawler, update_crawler, run_crawler]
+        [create_crawler, update_crawler] >> run_crawler
+
+    @task
+    def validation_sql(day: str) -> str:
+        return quality.render_validation_sql(day, settings.database, settings.table_prefix)
+
+    sql = validation_sql(day="{{ ds }}")
+    athena_validation = AthenaOperator(
+        task_id="athena_validation", query=sql, database=settings.database,  # type: ignore[arg-type]
+        workgroup=settings.athena_workgroup, output_location=settings.athena_output or None,
+        deferrable=True, sleep_time=ATHENA_POLL_SECONDS, max_polling_attempts=ATHENA_MAX_POLLS, **conn,
+    )
+
+    @task(task_id="validate")
+    def validate(query_execution_id: str, day: str) -> list[str]:
+        from airflow.providers.amazon.aws.hooks.athena import AthenaHook
+
+        return judge_athena_result(AthenaHook(aws_conn_id=settings.aws_conn_id), query_execution_id, day)
+
+    verdict = validate(athena_validation.output, day="{{ ds }}")  # type: ignore[arg-type]
+    transformed >> catalog >> sql
+    return verdict

@@ -1,0 +1,428 @@
+"""The ``aws`` target end to end: the real DAG under ``airflow dags test`` against a moto server.
+
+moto stands in for S3, Glue and Athena through the Airflow connection's ``endpoint_url``.
+What moto does not do is seeded through moto's own API, in this file only:
+
+* it does not crawl: its crawler creates no tables and reports the last crawl as
+  ``COMPLETED`` where AWS says ``SUCCEEDED``. The provider's deferrable wait
+  (``crawler_ready`` waiter) only needs ``State == READY`` and never calls
+  ``get_crawler_metrics`` (unimplemented in moto), so nothing is adapted for it; the crawl
+  is only held in ``RUNNING`` for a few seconds (moto's state manager) so the test can see
+  the triggerer wait.
+* it does not run SQL: ``GetQueryResults`` returns what was queued at
+  ``/moto-api/static/athena/query-results``. The passing result queued here is what
+  ``validate.sql`` returns on this very data, computed by DuckDB over the same raw
+  documents (the meaning of the SQL is covered by ``tests/unit/test_validation_sql.py``).
+
+Sample data is never used on ``aws``. Most runs here re-process: the raw documents are
+landed in the bucket first and the DAG runs for a past date, so the plan re-transforms
+the landed raw without calling Spotify (the production path of a backfill or a re-run
+after a transform fix). One run extracts live from the local Spotify API server.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.airflow_run import PROJECT, DagRunResult, airflow_env, dags_test
+from tests.support.moto_server import ACCOUNT_ID, MotoAws, free_port, moto_server
+
+pytestmark = pytest.mark.e2e
+
+DAY = "2026-01-05"  # in the past: the plan re-processes landed raw
+BUCKET = "spotify-lake-test"
+PREFIX = "data/spotify"
+DATABASE = "spotify_test"
+TABLE_PREFIX = "sp_"
+CRAWLER = "spotify_test_crawler"
+ROLE = f"arn:aws:iam::{ACCOUNT_ID}:role/spotify-etl-crawler"
+WORKGROUP = "spotify_etl"
+OUTPUT = f"s3://{BUCKET}/athena-results/"
+COLUMNS = ("check_name", "violations", "checked_rows")
+
+
+def settings_env(aws: MotoAws) -> dict[str, str]:
+    return {
+        "SPOTIFY_ETL_TARGET": "aws",
+        "SPOTIFY_ETL_S3_BUCKET": BUCKET,
+        "SPOTIFY_ETL_S3_PREFIX": PREFIX,
+        "SPOTIFY_ETL_DATABASE": DATABASE,
+        "SPOTIFY_ETL_TABLE_PREFIX": TABLE_PREFIX,
+        "SPOTIFY_ETL_CRAWLER_NAME": CRAWLER,
+        "SPOTIFY_ETL_CRAWLER_ROLE": ROLE,
+        "SPOTIFY_ETL_ATHENA_WORKGROUP": WORKGROUP,
+        "SPOTIFY_ETL_ATHENA_OUTPUT": OUTPUT,
+        **aws.airflow_env(),
+    }
+
+
+def keys(aws: MotoAws, prefix: str = PREFIX) -> list[str]:
+    pages = aws.client("s3").get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix + "/")
+    return sorted(o["Key"] for page in pages for o in page.get("Contents", []))
+
+
+def read_parquet(aws: MotoAws, key: str) -> Any:
+    import pyarrow.parquet as pq
+
+    return pq.read_table(io.BytesIO(aws.client("s3").get_object(Bucket=BUCKET, Key=key)["Body"].read()))
+
+
+@pytest.fixture(scope="module")
+def aws() -> Iterator[MotoAws]:
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
+    with moto_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def landed(aws: MotoAws) -> dict[str, str]:
+    """The account's resources and the raw documents of DAY, landed as an earlier extract left them."""
+    from spotify_etl.extract import SampleSource, extract_playlist
+    from spotify_etl.lake import Lake
+    from spotify_etl.pipeline import default_playlists
+
+    aws.reset()
+    aws.client("s3").create_bucket(Bucket=BUCKET)
+    aws.client("athena").create_work_group(Name=WORKGROUP, Configuration={})
+    lake = Lake.s3(aws.s3fs(), BUCKET, PREFIX)
+    source = SampleSource()
+    for playlist_id in default_playlists():
+        extract_playlist(source, lake, playlist_id, DAY, f"{DAY}T06:00:00+00:00")
+    s3 = aws.client("s3")
+    return {k: s3.head_object(Bucket=BUCKET, Key=k)["ETag"] for k in keys(aws, f"{PREFIX}/raw")}
+
+
+@pytest.fixture(scope="module")
+def expected(aws: MotoAws, landed: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The same raw bytes through the local target: the tables and the check rows AWS would produce."""
+    from spotify_etl import tables
+    from spotify_etl.lake import Lake
+    from spotify_etl.transform import transform_day
+    from spotify_etl.warehouse import local
+
+    root = tmp_path_factory.mktemp("expected")
+    lake = Lake.local(root / "lake")
+    s3 = aws.client("s3")
+    for key in landed:
+        lake.write_bytes(f"{lake.root}/{key.removeprefix(PREFIX + '/')}", s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    transform_day(lake, DAY)
+    local.register_tables(lake, root / "catalog.duckdb", DATABASE, TABLE_PREFIX)
+    checks = local.run_validation(root / "catalog.duckdb", DAY, DATABASE, TABLE_PREFIX)
+    import pyarrow.parquet as pq
+
+    return {
+        "tables": {t: pq.read_table(f"{lake.partition_dir(t, DAY)}/part-00000.parquet") for t in tables.TABLE_NAMES},
+        "checks": [(c.name, c.violations, c.checked_rows) for c in checks],
+    }
+
+
+def snapshot(aws: MotoAws) -> dict[str, Any]:
+    glue, athena = aws.client("glue"), aws.client("athena")
+    return {
+        "keys": keys(aws),
+        "crawler": glue.get_crawler(Name=CRAWLER)["Crawler"],
+        "crawls": glue.list_crawls(CrawlerName=CRAWLER)["Crawls"],
+        "queries": [
+            athena.get_query_execution(QueryExecutionId=q)["QueryExecution"]
+            for q in athena.list_query_executions(WorkGroup=WORKGROUP)["QueryExecutionIds"]
+        ],
+    }
+
+
+@pytest.fixture(scope="module")
+def runs(aws: MotoAws, landed: dict[str, str], expected: dict[str, Any], tmp_path_factory: pytest.TempPathFactory,
+         airflow_template_db: Path) -> dict[str, Any]:
+    """Run 1: DAY, Athena answers with the true check rows. Run 2: DAY again, Athena reports a failed check."""
+    aws.set_transition("glue::crawl", {"progression": "time", "seconds": 2})
+    env = settings_env(aws)
+    home = tmp_path_factory.mktemp("aws-runs")
+    aws.seed_athena_results(expected["checks"], COLUMNS)
+    first = dags_test(airflow_template_db, home / "first", DAY, **env)
+    after_first = snapshot(aws)
+    failing = [(n, 2 if n == "songs_popularity_in_range" else v, c) for n, v, c in expected["checks"]]
+    aws.seed_athena_results(failing, COLUMNS)
+    second = dags_test(airflow_template_db, home / "second", DAY, **env)
+    return {"first": first, "after_first": after_first, "second": second, "after_second": snapshot(aws)}
+
+
+def task_log_position(run: DagRunResult, text: str) -> int:
+    position = run.output.find(text)
+    assert position >= 0, f"{text!r} not in the run's output:\n{run.output[-4000:]}"
+    return position
+
+
+def test_first_run_succeeds_and_validates_in_athena(runs: dict[str, Any]) -> None:
+    first: DagRunResult = runs["first"]
+    assert first.succeeded, first.output[-6000:]
+    assert "re-processing the 6 raw documents landed for that date without calling Spotify" in first.output
+    assert "PASS songs_popularity_in_range: 0 violations" in first.output
+
+
+def test_raw_and_parquet_objects_encrypted_and_readable(aws: MotoAws, runs: dict[str, Any], landed: dict[str, str],
+                                                        expected: dict[str, Any]) -> None:
+    from spotify_etl import tables
+
+    parquet = [f"{PREFIX}/processed/{t}/dt={DAY}/part-00000.parquet" for t in tables.TABLE_NAMES]
+    assert runs["after_first"]["keys"] == sorted([*landed, *parquet])
+    s3 = aws.client("s3")
+    for key in runs["after_first"]["keys"]:
+        assert s3.head_object(Bucket=BUCKET, Key=key).get("ServerSideEncryption") == "AES256", key
+    for key, etag in landed.items():  # re-processing reads raw, never rewrites it
+        assert s3.head_object(Bucket=BUCKET, Key=key)["ETag"] == etag
+    for table, key in zip(tables.TABLE_NAMES, parquet, strict=True):
+        got = read_parquet(aws, key)
+        assert got.num_rows > 0 and got.num_rows == expected["tables"][table].num_rows, table
+        assert got.schema == tables.schema(table) and got.equals(expected["tables"][table]), table
+
+
+def test_glue_database_and_crawler(aws: MotoAws, runs: dict[str, Any]) -> None:
+    from spotify_etl import tables
+
+    glue = aws.client("glue")
+    assert glue.get_database(Name=DATABASE)["Database"]["Name"] == DATABASE
+    crawler = runs["after_first"]["crawler"]
+    assert crawler["Role"] == ROLE and crawler["DatabaseName"] == DATABASE and crawler["TablePrefix"] == TABLE_PREFIX
+    assert [t["Path"] for t in crawler["Targets"]["S3Targets"]] == [
+        f"s3://{BUCKET}/{PREFIX}/processed/{t}/" for t in tables.TABLE_NAMES
+    ]
+    assert crawler["RecrawlPolicy"] == {"RecrawlBehavior": "CRAWL_NEW_FOLDERS_ONLY"}
+    assert crawler["SchemaChangePolicy"] == {"UpdateBehavior": "LOG", "DeleteBehavior": "LOG"}
+    assert json.loads(crawler["Configuration"])["CrawlerOutput"]["Partitions"] == {"AddOrUpdateBehavior": "InheritFromTable"}
+
+
+def test_crawler_started_and_waited_for_in_the_triggerer(runs: dict[str, Any]) -> None:
+    first: DagRunResult = runs["first"]
+    assert len(runs["after_first"]["crawls"]) == 1
+    crawler = runs["after_first"]["crawler"]
+    assert crawler["State"] == "READY" and crawler["LastCrawl"]["Status"] == "COMPLETED"  # AWS: SUCCEEDED
+    created = task_log_position(first, "Creating crawler: " + CRAWLER)
+    deferred = task_log_position(first, "[DAG TEST] running trigger in line")
+    still_running = task_log_position(first, "Status of glue crawl is: RUNNING")
+    next_task = task_log_position(first, "[DAG TEST] starting task_id=validation_sql")
+    assert created < deferred < still_running < next_task
+
+
+def test_athena_query_submitted_with_settings(runs: dict[str, Any]) -> None:
+    from spotify_etl.quality import render_validation_sql
+
+    (query,) = runs["after_first"]["queries"]
+    assert query["Query"] == render_validation_sql(DAY, DATABASE, TABLE_PREFIX)
+    assert query["QueryExecutionContext"]["Database"] == DATABASE
+    assert query["WorkGroup"] == WORKGROUP
+    assert query["ResultConfiguration"]["OutputLocation"].startswith(OUTPUT)
+    assert f'"{DATABASE}"."{TABLE_PREFIX}songs"' in query["Query"] and f"dt = '{DAY}'" in query["Query"]
+
+
+def test_failed_check_in_athena_result_fails_the_run_naming_it(runs: dict[str, Any], expected: dict[str, Any]) -> None:
+    second: DagRunResult = runs["second"]
+    assert second.returncode != 0 and not second.succeeded
+    songs = dict((n, c) for n, _, c in expected["checks"])["songs_popularity_in_range"]
+    assert f"1 of {len(expected['checks'])} checks failed: FAIL songs_popularity_in_range: 2 violations in {songs} rows" in second.output
+    assert len(runs["after_second"]["queries"]) == 2
+
+
+def test_second_run_of_the_same_date_is_idempotent(runs: dict[str, Any]) -> None:
+    first, second = runs["after_first"], runs["after_second"]
+    assert second["keys"] == first["keys"]  # one copy of every object, no leftovers
+    assert f"crawler {CRAWLER} is up to date" in runs["second"].output
+    assert "Creating crawler" not in runs["second"].output
+    for key in ("Name", "Role", "DatabaseName", "Targets", "TablePrefix", "SchemaChangePolicy", "RecrawlPolicy",
+                "Configuration", "Version", "LastUpdated"):
+        assert second["crawler"][key] == first["crawler"][key], key
+    assert len(second["crawls"]) == 2  # each run crawls once
+
+
+# ---- parsing on the aws target ---------------------------------------------------------------
+PARSE = textwrap.dedent("""
+    import json, sys
+    from airflow.dag_processing.dagbag import DagBag
+    bag = DagBag(dag_folder=sys.argv[1])
+    dag = bag.dags.get("spotify_playlist_etl")
+    tasks = {} if dag is None else {
+        t.task_id: {"type": type(t).__name__, "upstream": sorted(t.upstream_task_ids),
+                    "deferrable": getattr(t, "deferrable", None), "trigger_rule": getattr(t.trigger_rule, "value", t.trigger_rule),
+                    "outlets": [getattr(o, "uri", None) for o in t.outlets]}
+        for t in dag.tasks}
+    print(json.dumps({"errors": {k: str(v) for k, v in bag.import_errors.items()}, "tasks": tasks}))
+""")
+
+
+def parse_dag(home: Path, **env: str) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, "-c", PARSE, str(PROJECT / "dags")],
+        env=airflow_env(home, **env), capture_output=True, text=True, timeout=180, cwd=PROJECT,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+def test_dag_on_aws_target_parses_offline_with_s3_assets(tmp_path: Path) -> None:
+    from spotify_etl import tables
+
+    # Nothing listens on this endpoint: parsing must not need AWS.
+    offline = MotoAws(f"http://127.0.0.1:{free_port()}")
+    parsed = parse_dag(tmp_path, **settings_env(offline))
+    assert parsed["errors"] == {}
+    tasks = parsed["tasks"]
+    assert tasks["transform"]["outlets"] == [f"s3://{BUCKET}/{PREFIX}/processed/{t}" for t in tables.TABLE_NAMES]
+    assert tasks["catalog.run_crawler"]["type"] == "GlueCrawlerRunOperator" and tasks["catalog.run_crawler"]["deferrable"]
+    assert tasks["catalog.run_crawler"]["trigger_rule"] == "none_failed_min_one_success"
+    assert tasks["catalog.run_crawler"]["upstream"] == ["catalog.crawler_action", "catalog.create_crawler", "catalog.update_crawler"]
+    assert tasks["catalog.create_crawler"]["type"] == "GlueCrawlerCreateOperator"
+    assert tasks["catalog.update_crawler"]["type"] == "GlueCrawlerUpdateOperator"
+    assert tasks["catalog.database"]["upstream"] == ["transform"]
+    assert tasks["athena_validation"]["type"] == "AthenaOperator" and tasks["athena_validation"]["deferrable"]
+    assert tasks["athena_validation"]["upstream"] == ["validation_sql"]
+    assert tasks["validation_sql"]["upstream"] == ["catalog.run_crawler"]
+    assert tasks["validate"]["upstream"] == ["athena_validation"]
+    assert not any(t["type"] == "GlueCrawlerOperator" for t in tasks.values())
+
+
+def test_dag_on_aws_target_without_crawler_role_names_the_setting(tmp_path: Path) -> None:
+    env = settings_env(MotoAws(f"http://127.0.0.1:{free_port()}"))
+    env["SPOTIFY_ETL_CRAWLER_ROLE"] = ""
+    parsed = parse_dag(tmp_path, **env)
+    assert parsed["tasks"] == {}
+    assert "SPOTIFY_ETL_CRAWLER_ROLE" in " ".join(parsed["errors"].values())
+
+
+# ---- S3 through Airflow's filesystem (airflow_glue.open_lake -> get_fs) ---------------------------
+WRITE = textwrap.dedent("""
+    import json, sys
+    from spotify_etl.airflow_glue import open_lake
+    from spotify_etl.lake import LakeError
+    from spotify_etl.settings import Settings
+    outcomes = {}
+    for name, conn_id, bucket in json.loads(sys.argv[1]):
+        try:
+            lake = open_lake(Settings(target="aws", s3_bucket=bucket, s3_prefix="p", aws_conn_id=conn_id))
+            lake.write_json(lake.raw_path("2026-01-05", "4dn0iEoAxn69ea0Tyov8V5"), {"pages": []})
+            lake.publish_partition_file(sys.argv[2], "songs", "2026-01-05")
+            outcomes[name] = "written"
+        except LakeError as exc:
+            outcomes[name] = str(exc)
+    print(json.dumps(outcomes))
+""")
+RAW_KEY = "p/raw/playlists/dt=2026-01-05/playlist_id=4dn0iEoAxn69ea0Tyov8V5.json"
+PART_KEY = "p/processed/songs/dt=2026-01-05/part-00000.parquet"
+
+
+def write_through_airflow(home: Path, cases: list[tuple[str, str, str]], **env: str) -> dict[str, str]:
+    part = home / "part.parquet"
+    part.write_bytes(b"PAR1 not really parquet; the lake copies bytes")
+    proc = subprocess.run(
+        [sys.executable, "-c", WRITE, json.dumps(cases), str(part)],
+        env=airflow_env(home, **env), capture_output=True, text=True, timeout=300, cwd=PROJECT,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+def test_s3_writes_request_encryption_and_errors_name_bucket_and_key(aws: MotoAws, tmp_path: Path) -> None:
+    bucket = "spotify-sse-test"
+    aws.client("s3").create_bucket(Bucket=bucket)
+    down = MotoAws(f"http://127.0.0.1:{free_port()}")
+    env = {**aws.airflow_env(), **{k: v for k, v in down.airflow_env("aws_down").items() if k.startswith("AIRFLOW_CONN")}}
+    outcomes = write_through_airflow(
+        tmp_path, [("ok", "aws_default", bucket), ("missing", "aws_default", "no-such-bucket"), ("down", "aws_down", bucket)],
+        **env,
+    )
+    assert outcomes["ok"] == "written"
+    s3 = aws.client("s3")
+    for key in (RAW_KEY, PART_KEY):  # pipe_file (JSON) and put_file (Parquet) both pass SSE
+        assert s3.head_object(Bucket=bucket, Key=key)["ServerSideEncryption"] == "AES256", key
+    assert json.loads(s3.get_object(Bucket=bucket, Key=RAW_KEY)["Body"].read()) == {"pages": []}
+    assert f"could not write bucket 'no-such-bucket', key '{RAW_KEY}'" in outcomes["missing"]
+    assert f"could not write bucket '{bucket}', key '{RAW_KEY}'" in outcomes["down"]
+    for message in (outcomes["missing"], outcomes["down"]):
+        assert "check the bucket exists, the AWS connection's credentials/endpoint_url" in message
+
+
+def test_s3_access_denied_names_bucket_and_key(aws: MotoAws, tmp_path: Path) -> None:
+    """A role that may read but not write: moto enforces IAM once its auth is switched on."""
+    import requests
+
+    bucket = "spotify-denied-test"
+    aws.client("s3").create_bucket(Bucket=bucket)
+    iam = aws.client("iam")
+    iam.create_user(UserName="reader")
+    iam.put_user_policy(UserName="reader", PolicyName="read-only", PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket"], "Resource": "*"}],
+    }))
+    access = iam.create_access_key(UserName="reader")["AccessKey"]
+    reader = aws.connection()
+    reader.update(login=access["AccessKeyId"], password=access["SecretAccessKey"])
+    env = {**aws.airflow_env(), "AIRFLOW_CONN_AWS_READER": json.dumps(reader)}
+    assert requests.post(f"{aws.endpoint}/moto-api/reset-auth", data=b"0", timeout=10).status_code == 200
+    try:
+        outcomes = write_through_airflow(tmp_path, [("denied", "aws_reader", bucket)], **env)
+    finally:
+        requests.post(f"{aws.endpoint}/moto-api/reset-auth", data=b"inf", timeout=10)
+    assert f"could not write bucket '{bucket}', key '{RAW_KEY}': PermissionError" in outcomes["denied"]
+    assert "Access Denied" in outcomes["denied"]
+
+
+# ---- a live run: Spotify (local API server) -> S3 -> Glue -> Athena ------------------------------
+def test_live_run_extracts_from_spotify_into_s3(aws: MotoAws, landed: dict[str, str], airflow_template_db: Path,
+                                                tmp_path: Path) -> None:
+    """Today's run calls the Spotify API; sample data is never used on aws."""
+    import datetime as dt
+
+    import pyarrow.parquet as pq
+    from spotify_etl import tables
+    from spotify_etl.extract import extract_playlist
+    from spotify_etl.lake import Lake
+    from spotify_etl.spotify import SpotifySource
+    from spotify_etl.transform import transform_day
+    from spotify_etl.warehouse import local
+
+    from tests.support.spotify_server import LSD, RAP_RU, SpotifyServer
+
+    day = dt.datetime.now(dt.UTC).date().isoformat()
+    prefix, database, crawler = "live/spotify", "spotify_live", "spotify_live_crawler"
+    with SpotifyServer() as server:
+        # What Athena would answer: the same API answers through the local target and DuckDB.
+        source = SpotifySource(server.client_id, server.client_secret, refresh_token=server.refresh_token,
+                               api_base_url=server.api_base_url, token_url=server.token_url)
+        reference = Lake.local(tmp_path / "reference")
+        for playlist_id in (LSD, RAP_RU):
+            extract_playlist(source, reference, playlist_id, day, f"{day}T06:00:00+00:00")
+        transform_day(reference, day)
+        local.register_tables(reference, tmp_path / "ref.duckdb", database)
+        checks = local.run_validation(tmp_path / "ref.duckdb", day, database)
+        aws.seed_athena_results([(c.name, c.violations, c.checked_rows) for c in checks], COLUMNS)
+        requests_before = len(server.api_requests("/items"))
+
+        env = {**settings_env(aws), "SPOTIFY_ETL_S3_PREFIX": prefix, "SPOTIFY_ETL_DATABASE": database,
+               "SPOTIFY_ETL_TABLE_PREFIX": "", "SPOTIFY_ETL_CRAWLER_NAME": crawler,
+               "AIRFLOW_CONN_SPOTIFY_DEFAULT": json.dumps(server.connection(user=True))}
+        run = dags_test(airflow_template_db, tmp_path / "home", day, conf={"playlists": [LSD, RAP_RU]}, **env)
+        assert run.succeeded, run.output[-6000:]
+        assert len(server.api_requests("/items")) > requests_before  # the DAG called the API itself
+
+    s3 = aws.client("s3")
+    raw = [f"{prefix}/raw/playlists/dt={day}/playlist_id={p}.json" for p in sorted((LSD, RAP_RU))]
+    parquet = [f"{prefix}/processed/{t}/dt={day}/part-00000.parquet" for t in tables.TABLE_NAMES]
+    assert keys(aws, prefix) == sorted([*raw, *parquet])
+    for key in raw + parquet:
+        assert s3.head_object(Bucket=BUCKET, Key=key)["ServerSideEncryption"] == "AES256", key
+    for key in raw:
+        document = json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+        assert document["source"] == "spotify_api" and document["dt"] == day
+    for table, key in zip(tables.TABLE_NAMES, parquet, strict=True):
+        want = pq.read_table(f"{reference.partition_dir(table, day)}/part-00000.parquet")
+        assert want.num_rows > 0 and read_parquet(aws, key).equals(want), table
+    assert "PASS songs_pk_unique_not_null" in run.output
+    crawler_paths = [t["Path"] for t in aws.client("glue").get_crawler(Name=crawler)["Crawler"]["Targets"]["S3Targets"]]
+    assert crawler_paths == [f"s3://{BUCKET}/{prefix}/processed/{t}/" for t in tables.TABLE_NAMES]

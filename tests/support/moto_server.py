@@ -1,0 +1,107 @@
+"""A moto server on 127.0.0.1 as the AWS endpoint, and the Airflow connection that points to it.
+
+moto emulates the AWS APIs but does not crawl or run SQL. Where the pipeline needs what
+AWS would have produced, tests seed it through moto's own API (``/moto-api/...``), never
+by changing production code: see :meth:`MotoAws.seed_athena_results` and
+:meth:`MotoAws.set_transition`.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+REGION = "us-east-1"
+ACCOUNT_ID = "123456789012"  # moto's default account
+ACCESS_KEY, SECRET_KEY = "testing", "testing"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class MotoAws:
+    endpoint: str
+
+    def client(self, service: str) -> Any:
+        import boto3
+
+        return boto3.client(
+            service, endpoint_url=self.endpoint, region_name=REGION,
+            aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
+        )
+
+    def connection(self, endpoint: str | None = None) -> dict[str, Any]:
+        """An Airflow ``aws`` connection (JSON form) with fake credentials and the endpoint."""
+        return {
+            "conn_type": "aws",
+            "login": ACCESS_KEY,
+            "password": SECRET_KEY,
+            "extra": {"endpoint_url": endpoint or self.endpoint, "region_name": REGION},
+        }
+
+    def airflow_env(self, conn_id: str = "aws_default", endpoint: str | None = None) -> dict[str, str]:
+        """Environment for an Airflow process: the connection, and no credentials from the machine."""
+        return {
+            f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(self.connection(endpoint)),
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_CONFIG_FILE": "/dev/null",
+            "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+        }
+
+    def s3fs(self) -> Any:
+        import s3fs
+
+        return s3fs.S3FileSystem(
+            key=ACCESS_KEY, secret=SECRET_KEY, endpoint_url=self.endpoint,
+            client_kwargs={"region_name": REGION}, skip_instance_cache=True,
+        )
+
+    def _post(self, path: str, body: dict[str, Any]) -> None:
+        response = requests.post(f"{self.endpoint}{path}", json=body, timeout=10)
+        assert response.status_code in (200, 201), f"{path}: {response.status_code} {response.text[:300]}"
+
+    def reset(self) -> None:
+        self._post("/moto-api/reset", {})
+
+    def seed_athena_results(self, rows: Sequence[Sequence[object]], columns: Sequence[str]) -> None:
+        """Queue the result the next Athena query returns, shaped as Athena returns it (header row first)."""
+        result_rows = [{"Data": [{"VarCharValue": str(v)} for v in row]} for row in [columns, *rows]]
+        column_info = [{"Name": c, "Label": c, "Type": "varchar"} for c in columns]
+        self._post(
+            "/moto-api/static/athena/query-results",
+            {"account_id": ACCOUNT_ID, "region": REGION, "results": [{"rows": result_rows, "column_info": column_info}]},
+        )
+
+    def set_transition(self, model_name: str, transition: dict[str, Any]) -> None:
+        """How fast a moto resource moves through its states (e.g. a Glue crawl: RUNNING -> COMPLETED)."""
+        self._post("/moto-api/state-manager/set-transition", {"model_name": model_name, "transition": transition})
+
+
+@contextmanager
+def moto_server() -> Iterator[MotoAws]:
+    """A ThreadedMotoServer on 127.0.0.1 and a free port, stopped on exit."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
+    # start() waits without a limit for a server that may never bind; bound it.
+    starter = threading.Thread(target=server.start, daemon=True)
+    starter.start()
+    starter.join(timeout=30)
+    if starter.is_alive():
+        raise RuntimeError("moto server did not start within 30 s")
+    host, port = server.get_host_and_port()
+    try:
+        yield MotoAws(f"http://{host}:{port}")
+    finally:
+        server.stop()

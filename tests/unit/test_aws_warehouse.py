@@ -1,0 +1,176 @@
+"""The aws warehouse pieces: crawler config and drift, the crawler branch and the Athena verdict.
+
+The branch and the verdict run the provider's real hooks against moto in-process
+(``mock_aws``); the DAG-level behaviour is in ``tests/integration/test_aws_target.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from spotify_etl import tables
+from spotify_etl.settings import Settings, SettingsError
+from spotify_etl.warehouse import aws
+
+SETTINGS = Settings(
+    target="aws", s3_bucket="lake", s3_prefix="etl", database="spotify", table_prefix="sp_",
+    crawler_name="crawler", crawler_role="arn:aws:iam::123456789012:role/crawler",
+)
+HEADER = {"Data": [{"VarCharValue": c} for c in aws.RESULT_COLUMNS]}
+
+
+def row(*values: str) -> dict[str, Any]:
+    return {"Data": [{"VarCharValue": v} for v in values]}
+
+
+def test_crawler_config_one_s3_target_per_table_with_incremental_policies() -> None:
+    config = aws.crawler_config(SETTINGS)
+    assert [t["Path"] for t in config["Targets"]["S3Targets"]] == [
+        f"s3://lake/etl/processed/{t}/" for t in tables.TABLE_NAMES
+    ]
+    assert config["Name"] == "crawler" and config["DatabaseName"] == "spotify" and config["TablePrefix"] == "sp_"
+    assert config["Role"] == SETTINGS.crawler_role
+    assert config["RecrawlPolicy"] == {"RecrawlBehavior": "CRAWL_NEW_FOLDERS_ONLY"}
+    # AWS only accepts LOG/LOG together with CRAWL_NEW_FOLDERS_ONLY.
+    assert config["SchemaChangePolicy"] == {"UpdateBehavior": "LOG", "DeleteBehavior": "LOG"}
+    assert json.loads(config["Configuration"]) == {
+        "Version": 1.0, "CrawlerOutput": {"Partitions": {"AddOrUpdateBehavior": "InheritFromTable"}},
+    }
+
+
+def test_crawler_config_leaves_out_an_empty_table_prefix() -> None:
+    assert "TablePrefix" not in aws.crawler_config(replace(SETTINGS, table_prefix=""))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"crawler_role": ""}, "SPOTIFY_ETL_CRAWLER_ROLE"),
+        ({"s3_bucket": ""}, "SPOTIFY_ETL_S3_BUCKET"),
+        ({"database": "spotify; DROP"}, "database may only hold"),
+        ({"table_prefix": "a-b"}, "table_prefix may only hold"),
+    ],
+)
+def test_crawler_config_rejects_missing_or_odd_settings(change: dict[str, str], message: str) -> None:
+    with pytest.raises((SettingsError, ValueError), match=message):
+        aws.crawler_config(replace(SETTINGS, **change))
+
+
+def get_crawler_response(config: dict[str, Any]) -> dict[str, Any]:
+    """A crawler as GetCrawler describes it: every target type listed, the JSON re-serialised, state added."""
+    return {
+        **config,
+        "Targets": {**config["Targets"], "JdbcTargets": [], "MongoDBTargets": [], "DynamoDBTargets": [],
+                    "CatalogTargets": [], "DeltaTargets": []},
+        "Configuration": json.dumps(json.loads(config["Configuration"]), separators=(",", ":")),
+        "State": "READY", "Version": 3, "LastCrawl": {"Status": "SUCCEEDED"},
+    }
+
+
+def test_crawler_changes_ignores_how_aws_describes_an_unchanged_crawler() -> None:
+    config = aws.crawler_config(SETTINGS)
+    assert aws.crawler_changes(get_crawler_response(config), config) == []
+
+
+def test_crawler_changes_names_what_differs() -> None:
+    current = get_crawler_response(aws.crawler_config(SETTINGS))
+    wanted = aws.crawler_config(replace(SETTINGS, s3_prefix="other", crawler_role="arn:aws:iam::1:role/x"))
+    assert aws.crawler_changes(current, wanted) == ["Description", "Role", "Targets"]
+    assert aws.crawler_changes({**current, "RecrawlPolicy": {"RecrawlBehavior": "CRAWL_EVERYTHING"}},
+                               aws.crawler_config(SETTINGS)) == ["RecrawlPolicy"]
+
+
+def test_result_rows_drop_the_header_and_follow_pages() -> None:
+    pages = [
+        {"ResultSet": {"Rows": [HEADER, row("a_check", "0", "5")]}, "NextToken": "t"},
+        {"ResultSet": {"Rows": [row("b_check", "2", "7")]}},
+    ]
+    results = aws.check_results(pages)
+    assert [(r.name, r.violations, r.checked_rows) for r in results] == [("a_check", 0, 5), ("b_check", 2, 7)]
+
+
+def test_check_results_refuse_rows_of_another_shape() -> None:
+    with pytest.raises(ValueError, match="not \\('check_name', 'violations', 'checked_rows'\\)"):
+        aws.check_results([{"ResultSet": {"Rows": [HEADER, {"Data": [{"VarCharValue": "x"}, {}, {"VarCharValue": "1"}]}]}}])
+
+
+# ---- the real provider hooks against moto in-process ----------------------------------------------
+@pytest.fixture
+def moto_aws(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    from moto import mock_aws
+
+    os.environ.setdefault("AIRFLOW_HOME", str(tmp_path_factory.mktemp("airflow-home")))
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": os.devnull,
+                        "AWS_SHARED_CREDENTIALS_FILE": os.devnull}.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        yield
+
+
+def test_crawler_branch_creates_then_runs_then_updates_on_change(moto_aws: None) -> None:
+    from airflow.providers.amazon.aws.hooks.glue_crawler import GlueCrawlerHook
+    from spotify_etl.warehouse.aws_tasks import choose_crawler_action
+
+    hook = GlueCrawlerHook(aws_conn_id=None)
+    config = aws.crawler_config(SETTINGS)
+    ids = ("catalog.create_crawler", "catalog.update_crawler", "catalog.run_crawler")
+    assert choose_crawler_action(hook, config, *ids) == "catalog.create_crawler"
+    hook.create_crawler(**config)
+    assert choose_crawler_action(hook, config, *ids) == "catalog.run_crawler"
+    changed = aws.crawler_config(replace(SETTINGS, table_prefix="v2_"))
+    assert choose_crawler_action(hook, changed, *ids) == "catalog.update_crawler"
+
+
+def seed_athena(rows: list[dict[str, Any]]) -> None:
+    import requests
+
+    body = {"results": [{"rows": rows, "column_info": []}]}
+    response = requests.post("http://motoapi.amazonaws.com/moto-api/static/athena/query-results", json=body, timeout=10)
+    assert response.status_code == 201
+
+
+def athena_query(rows: list[dict[str, Any]]) -> tuple[Any, str]:
+    from airflow.providers.amazon.aws.hooks.athena import AthenaHook
+
+    hook = AthenaHook(aws_conn_id=None)
+    seed_athena(rows)
+    query_id = hook.run_query("SELECT 1", {"Database": "spotify"}, {"OutputLocation": "s3://out/"}, workgroup="primary")
+    return hook, query_id
+
+
+def test_athena_verdict_passes_and_reports_each_check(moto_aws: None) -> None:
+    from spotify_etl.warehouse.aws_tasks import judge_athena_result
+
+    hook, query_id = athena_query([HEADER, row("albums_not_empty", "0", "3"), row("songs_duration_positive", "0", "9")])
+    assert judge_athena_result(hook, query_id, "2026-01-05") == [
+        "PASS albums_not_empty: 0 violations in 3 rows", "PASS songs_duration_positive: 0 violations in 9 rows",
+    ]
+
+
+def test_athena_verdict_fails_naming_each_failed_check_without_retry(moto_aws: None) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+    from spotify_etl.warehouse.aws_tasks import judge_athena_result
+
+    hook, query_id = athena_query([HEADER, row("albums_not_empty", "0", "3"), row("songs_pk_unique_not_null", "2", "9"),
+                                   row("songs_popularity_in_range", "1", "9")])
+    with pytest.raises(AirflowFailException) as failed:
+        judge_athena_result(hook, query_id, "2026-01-05")
+    assert str(failed.value) == (
+        "ValidationFailed: dt=2026-01-05: 2 of 3 checks failed: FAIL songs_pk_unique_not_null: 2 violations in 9 rows; "
+        "FAIL songs_popularity_in_range: 1 violations in 9 rows"
+    )
+
+
+def test_athena_verdict_fails_on_an_empty_result(moto_aws: None) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+    from spotify_etl.warehouse.aws_tasks import judge_athena_result
+
+    hook, query_id = athena_query([HEADER])
+    with pytest.raises(AirflowFailException, match="the validation query returned no checks"):
+        judge_athena_result(hook, query_id, "2026-01-05")

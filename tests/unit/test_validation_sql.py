@@ -1,0 +1,184 @@
+"""include/sql/validate.sql: valid Athena (Trino) SQL, and the right verdicts when DuckDB runs it.
+
+Athena cannot run offline, so its half is a syntax check with sqlglot's Trino dialect. That
+parser accepts a superset of Trino (DuckDB's ``::`` casts, unknown function names...), so
+the check also allows only functions known to exist in Trino and rejects DuckDB-only
+syntax; a test proves the check rejects such SQL. The meaning of the checks is tested by
+executing the same SQL in DuckDB over small hand-built Parquet tables, through the local
+catalog the ``local`` target uses, and judging the rows with :func:`quality.judge`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlglot
+from spotify_etl import quality, tables
+from spotify_etl.lake import Lake
+from spotify_etl.warehouse import local
+from sqlglot import exp
+from sqlglot.errors import ErrorLevel, ParseError
+from sqlglot.tokens import TokenType
+
+DAY = "2026-03-01"
+DATABASE, PREFIX = "spotify_etl", "t_"
+CHECKS = 14
+# Functions validate.sql may call: each exists in Trino/Athena engine v3 with these semantics.
+TRINO_FUNCTIONS = {"And", "Or", "Not", "Count", "CountIf", "Case", "If", "Cast", "Coalesce"}
+
+
+def athena_sql_problems(sql: str) -> list[str]:
+    """Why Athena would reject ``sql`` (empty when it would not, as far as a parser can tell)."""
+    try:
+        statements = sqlglot.parse(sql, read="trino", error_level=ErrorLevel.RAISE)
+    except ParseError as exc:
+        return [f"syntax: {exc}"]
+    problems = [f"DuckDB cast '::' at {t.line}:{t.col}" for t in sqlglot.tokenize(sql, read="trino")
+                if t.token_type == TokenType.DCOLON]
+    if len([s for s in statements if s is not None]) != 1:
+        problems.append("Athena runs exactly one statement per query")
+    for tree in statements:
+        if tree is None:
+            continue
+        for func in tree.find_all(exp.Func):
+            name = func.sql("trino") if isinstance(func, exp.Anonymous) else type(func).__name__
+            if type(func).__name__ not in TRINO_FUNCTIONS:
+                problems.append(f"function not known to exist in Trino: {name}")
+        for star in tree.find_all(exp.Star):
+            if any(star.args.get(k) for k in ("except", "except_", "replace", "rename", "ilike")):
+                problems.append("SELECT * EXCLUDE/REPLACE/RENAME is not Trino syntax")
+    return problems
+
+
+def test_validate_sql_is_valid_athena_sql() -> None:
+    assert athena_sql_problems(quality.render_validation_sql(DAY, DATABASE, PREFIX)) == []
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT a FROM t WHERE",  # syntax error
+        "SELECT a FROM t QUALIFY row_number() OVER (ORDER BY a) = 1",
+        "SELECT a::INTEGER FROM t",
+        "SELECT regexp_full_match(a, 'x') FROM t",
+        "SELECT list_value(1, 2)",
+        "SELECT * EXCLUDE (a) FROM t",
+        "SELECT `a` FROM t",
+        "SELECT 1; SELECT 2",
+    ],
+)
+def test_the_athena_check_rejects_duckdb_only_sql(sql: str) -> None:
+    assert athena_sql_problems(sql) != []
+
+
+# ---- executed in DuckDB ---------------------------------------------------------------------------
+def good_rows() -> dict[str, list[dict[str, Any]]]:
+    return {
+        "albums": [
+            {"album_id": "A1", "name": "One", "total_tracks": 10},
+            {"album_id": "A2", "name": "Two", "total_tracks": 1},
+        ],
+        "artists": [{"artist_id": "R1", "name": "Ra"}, {"artist_id": "R2", "name": "Rb"}],
+        "songs": [
+            {"song_id": "S1", "name": "s1", "duration_ms": 1000, "popularity": 50, "album_id": "A1", "artist_id": "R1"},
+            {"song_id": "S2", "name": "s2", "duration_ms": 2000, "popularity": None, "album_id": "A2", "artist_id": "R2"},
+            {"song_id": "S3", "name": "s3", "duration_ms": 3000, "popularity": 100, "album_id": "A1", "artist_id": "R2"},
+        ],
+        "song_artists": [
+            {"song_id": "S1", "artist_id": "R1", "position": 0},
+            {"song_id": "S2", "artist_id": "R2", "position": 0},
+            {"song_id": "S2", "artist_id": "R1", "position": 1},
+            {"song_id": "S3", "artist_id": "R2", "position": 0},
+        ],
+        "playlist_items": [
+            {"playlist_id": "P1", "position": 0, "song_id": "S1"},
+            {"playlist_id": "P1", "position": 1, "song_id": "S2"},
+            {"playlist_id": "P1", "position": 2, "song_id": None},  # a removed track keeps its slot
+            {"playlist_id": "P2", "position": 0, "song_id": "S3"},
+        ],
+    }
+
+
+def write_partition(lake: Lake, table: str, day: str, rows: list[dict[str, Any]]) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pa.schema([f.with_nullable(True) for f in tables.schema(table)])  # lets a test write a null key
+    path = Path(lake.partition_dir(table, day)) / "part-00000.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)
+
+
+def run_checks(tmp_path: Path, partitions: dict[str, dict[str, list[dict[str, Any]]]]) -> list[quality.CheckResult]:
+    """Write ``{day: {table: rows}}`` as Parquet, catalog it like the local target, run validate.sql for DAY."""
+    lake = Lake.local(tmp_path / "lake")
+    for day, data in partitions.items():
+        for table, rows in data.items():
+            write_partition(lake, table, day, rows)
+    db = tmp_path / "catalog.duckdb"
+    local.register_tables(lake, db, DATABASE, PREFIX)
+    return local.run_validation(db, DAY, DATABASE, PREFIX)
+
+
+def test_good_data_passes_every_check(tmp_path: Path) -> None:
+    results = run_checks(tmp_path, {DAY: good_rows()})
+    assert len(results) == CHECKS and [r.name for r in results] == sorted(r.name for r in results)
+    assert quality.judge(results, DAY) == results
+    assert {r.name: r.checked_rows for r in results}["songs_duration_positive"] == 3
+
+
+def test_other_days_do_not_count(tmp_path: Path) -> None:
+    broken = good_rows()
+    broken["songs"] = broken["songs"] * 2  # duplicates, but on another day
+    broken["artists"] = []
+    results = run_checks(tmp_path, {DAY: good_rows(), "2026-02-28": broken})
+    assert quality.judge(results, DAY) == results
+
+
+def _with(table: str, change: Any) -> dict[str, list[dict[str, Any]]]:
+    data = good_rows()
+    data[table] = change(data[table])
+    return data
+
+
+BROKEN = {
+    "duplicate_song_pk": (_with("songs", lambda r: [*r, dict(r[0], name="again")]),
+                          ["FAIL songs_pk_unique_not_null: 1 violations in 4 rows"]),
+    "null_album_pk": (_with("albums", lambda r: [*r, {"album_id": None, "name": "ghost"}]),
+                      ["FAIL albums_pk_unique_not_null: 1 violations in 3 rows"]),
+    "duplicate_playlist_item_pk": (_with("playlist_items", lambda r: [*r, dict(r[0])]),
+                                   ["FAIL playlist_items_pk_unique_not_null: 1 violations in 5 rows"]),
+    "null_song_artist_pk": (_with("song_artists", lambda r: [*r, {"song_id": "S1", "artist_id": None, "position": 1}]),
+                            ["FAIL song_artists_pk_unique_not_null: 1 violations in 5 rows"]),
+    "song_album_missing": (_with("songs", lambda r: [*r, dict(r[0], song_id="S4", album_id="A9")]),
+                           ["FAIL songs_album_present: 1 violations in 4 rows"]),
+    "song_artist_missing": (_with("songs", lambda r: [*r, dict(r[0], song_id="S4", artist_id="R9")]),
+                            ["FAIL songs_artist_present: 1 violations in 4 rows"]),
+    "popularity_101": (_with("songs", lambda r: [dict(r[0], popularity=101), *r[1:]]),
+                       ["FAIL songs_popularity_in_range: 1 violations in 3 rows"]),
+    "popularity_negative": (_with("songs", lambda r: [dict(r[0], popularity=-1), *r[1:]]),
+                            ["FAIL songs_popularity_in_range: 1 violations in 3 rows"]),
+    "duration_0": (_with("songs", lambda r: [dict(r[0], duration_ms=0), *r[1:]]),
+                   ["FAIL songs_duration_positive: 1 violations in 3 rows"]),
+    "duration_null": (_with("songs", lambda r: [dict(r[0], duration_ms=None), *r[1:]]),
+                      ["FAIL songs_duration_positive: 1 violations in 3 rows"]),
+    "empty_song_artists": (_with("song_artists", lambda r: []), ["FAIL song_artists_not_empty: 1 violations in 0 rows"]),
+    "empty_playlist_items": (_with("playlist_items", lambda r: []),
+                             ["FAIL playlist_items_not_empty: 1 violations in 0 rows"]),
+    "empty_albums": (_with("albums", lambda r: []),
+                     ["FAIL albums_not_empty: 1 violations in 0 rows", "FAIL songs_album_present: 3 violations in 3 rows"]),
+    "empty_artists": (_with("artists", lambda r: []),
+                      ["FAIL artists_not_empty: 1 violations in 0 rows", "FAIL songs_artist_present: 3 violations in 3 rows"]),
+    "empty_songs": (_with("songs", lambda r: []), ["FAIL songs_not_empty: 1 violations in 0 rows"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN))
+def test_broken_data_fails_the_named_checks(tmp_path: Path, case: str) -> None:
+    data, failures = BROKEN[case]
+    results = run_checks(tmp_path, {DAY: data})
+    with pytest.raises(quality.ValidationFailed) as failed:
+        quality.judge(results, DAY)
+    assert str(failed.value) == f"dt={DAY}: {len(failures)} of {CHECKS} checks failed: " + "; ".join(failures)
