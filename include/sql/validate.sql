@@ -1,6 +1,7 @@
 -- Data-quality checks for one date. One row per check: check_name, violations, checked_rows.
 -- A check passes when violations = 0. Written in the SQL that both Athena (Trino) and DuckDB
 -- run; tests parse it with sqlglot's Trino dialect and execute it in DuckDB.
+-- COUNT_IF is wrapped in COALESCE: DuckDB's returns NULL over no rows, Athena's 0.
 -- Placeholders (rendered by spotify_etl.quality.render_validation_sql, the same for both targets):
 --   {{ database }}  catalog database / schema      {{ table_prefix }}  table name prefix
 --   {{ dt }}        the run's date, YYYY-MM-DD
@@ -27,13 +28,13 @@ SELECT check_name, violations, checked_rows FROM (
                                    THEN playlist_id || '/' || CAST(position AS VARCHAR) END),
         COUNT(*) FROM playlist_items
     UNION ALL SELECT 'songs_album_present',
-        COUNT_IF(a.album_id IS NULL), COUNT(*)
+        COALESCE(COUNT_IF(a.album_id IS NULL), 0), COUNT(*)
         FROM songs s LEFT JOIN (SELECT DISTINCT album_id FROM albums) a ON a.album_id = s.album_id
     UNION ALL SELECT 'songs_artist_present',
-        COUNT_IF(a.artist_id IS NULL), COUNT(*)
+        COALESCE(COUNT_IF(a.artist_id IS NULL), 0), COUNT(*)
         FROM songs s LEFT JOIN (SELECT DISTINCT artist_id FROM artists) a ON a.artist_id = s.artist_id
     UNION ALL SELECT 'songs_popularity_in_range',
-        COUNT_IF(popularity IS NOT NULL AND (popularity < 0 OR popularity > 100)), COUNT(*) FROM songs
-    UNION ALL SELECT 'songs_duration_positive', COUNT_IF(duration_ms IS NULL OR duration_ms <= 0), COUNT(*) FROM songs
+        COALESCE(COUNT_IF(popularity IS NOT NULL AND (popularity < 0 OR popularity > 100)), 0), COUNT(*) FROM songs
+    UNION ALL SELECT 'songs_duration_positive', COALESCE(COUNT_IF(duration_ms IS NULL OR duration_ms <= 0), 0), COUNT(*) FROM songs
 ) AS checks
 ORDER BY check_name
