@@ -21,13 +21,16 @@ export AIRFLOW__CORE__PARALLELISM ?= 4
 export AIRFLOW__LOGGING__LOGGING_LEVEL ?= INFO
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help venv airflow-db run test lint lock bench clean
+.PHONY: help venv airflow-db run test lint lock bench clean up down e2e
 
 help:
 	@echo "make run    run the whole pipeline once for today on the embedded default (local lake, DuckDB, sample data)"
 	@echo "make test   run the whole test suite (lint, types, unit, integration, end-to-end)"
 	@echo "make bench  transform benchmark (N=1000000 by default), writes bench/RESULTS.md"
 	@echo "make lock   regenerate requirements.txt / requirements-dev.txt from pyproject.toml"
+	@echo "make up     start a local Airflow UI on http://127.0.0.1:$(PORT) (PORT=..., UNPAUSE=1 to unpause the DAG)"
+	@echo "make down   stop the Airflow started by make up"
+	@echo "make e2e    only the end-to-end tests (a real Airflow through its REST API and UI)"
 
 $(UV):
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +64,18 @@ bench: venv
 lock: $(UV) lock-tools
 	$(UV) pip compile --quiet --python-version 3.11 pyproject.toml -o requirements.txt
 	$(UV) pip compile --quiet --python-version 3.11 --extra dev -c requirements.txt pyproject.toml -o requirements-dev.txt
+
+# A local Airflow (api-server, scheduler, dag-processor, triggerer) with the settings exported
+# above; pid files in $(AIRFLOW_HOME)/run, component logs in $(AIRFLOW_HOME)/logs/local.
+PORT ?= 8080
+up: venv airflow-db
+	$(BIN)/python -m spotify_etl.local_airflow up --port $(PORT) $(if $(filter 1 yes true,$(UNPAUSE)),--unpause,)
+
+down:
+	@if [ -x $(BIN)/python ]; then $(BIN)/python -m spotify_etl.local_airflow down; else echo "no $(VENV): nothing was started"; fi
+
+e2e: venv airflow-db
+	$(BIN)/pytest tests/e2e
 
 clean:
 	rm -rf $(VENV) $(AIRFLOW_HOME) lake

@@ -1,0 +1,60 @@
+"""One real Airflow for the tests in this folder that need it, started as a user starts it.
+
+``make up`` (the same launcher, on 127.0.0.1 and a free port, with its own AIRFLOW_HOME and
+lake in a temporary folder) brings it up once; ``make down`` stops it after the last test of
+this folder. Scheduled runs are turned off so the only runs are the ones the tests create.
+"""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from spotify_etl.local_airflow import COMPONENTS, AirflowClient, LocalAirflow, free_port
+
+from tests.e2e.airflow_api import Server
+from tests.support.airflow_run import airflow_env
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+def _make(target: str, env: dict[str, str], *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["make", "-C", str(PROJECT), "--no-print-directory", target, *args],
+        env=env, capture_output=True, text=True, timeout=timeout, check=False,
+    )
+
+
+@pytest.fixture(scope="package")
+def airflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    root = tmp_path_factory.mktemp("e2e-airflow")
+    home, lake = root / "home", root / "lake"
+    port, password = free_port(), secrets.token_urlsafe(12)
+    env = airflow_env(
+        home,
+        SPOTIFY_ETL_LAKE_DIR=str(lake),
+        AIRFLOW__CORE__PARALLELISM="3",
+        AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE="False",
+        AIRFLOW_UI_PASSWORD=password,
+    )
+    instance = LocalAirflow(home=home, port=port)
+    started = _make("up", env, f"PORT={port}", "UNPAUSE=1", timeout=900)
+    if started.returncode != 0:
+        instance.stop()  # whatever did start
+        pytest.fail(f"make up failed (exit {started.returncode}):\n{started.stdout[-4000:]}\n{started.stderr[-4000:]}")
+    client = AirflowClient(instance.url, instance.user, password, timeout=120)
+    server = Server(instance, client, password, instance.environment(env), lake, started.stdout)
+    try:
+        yield server
+    finally:
+        client.close()
+        stopped = _make("down", env, timeout=180)
+        leftover = instance.running()
+        if leftover:
+            instance.stop()
+        assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+        assert f"Stopped {', '.join(sorted(COMPONENTS))}." in stopped.stdout, stopped.stdout
+        assert not leftover, f"make down left {leftover} running"

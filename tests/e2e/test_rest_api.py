@@ -1,0 +1,144 @@
+"""The running Airflow through its REST API, as the UI uses it: login, trigger with params,
+what a run leaves in the lake, the numbers in logs and XCom, and a failing validation."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+from spotify_etl import tables
+from spotify_etl.lake import Lake
+from spotify_etl.local_airflow import COMPONENTS, DAG_ID
+from spotify_etl.settings import SAMPLE_DATA_DIR
+
+from tests.e2e import lake_view
+from tests.e2e.airflow_api import Server, midnight, task_log, task_states, trigger, wait_run, xcom
+from tests.support.raw import land
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
+
+TWO_PLAYLISTS = ["4dn0iEoAxn69ea0Tyov8V5", "1h9q8vXXDl2vHOmwdsuXms"]
+CHECKS = 14  # rows of include/sql/validate.sql
+
+
+def test_make_up_serves_ui_and_api_behind_the_printed_login(airflow_server: Server) -> None:
+    url = airflow_server.instance.url
+    assert f"Airflow is up: {url}" in airflow_server.started_output
+    assert f"login:     admin / {airflow_server.password}" in airflow_server.started_output
+    assert sorted(airflow_server.instance.running()) == sorted(COMPONENTS)
+
+    assert httpx.get(f"{url}/api/v2/dags", timeout=30).status_code == 401
+    wrong = httpx.post(f"{url}/auth/token", json={"username": "admin", "password": "not-it"}, timeout=30)
+    assert wrong.status_code == 401
+    login_page = httpx.get(f"{url}/auth/login", timeout=30)
+    assert login_page.status_code == 200 and "<html" in login_page.text.lower()
+
+    details = airflow_server.client.json("GET", f"/dags/{DAG_ID}/details")
+    assert details["is_paused"] is False  # make up UNPAUSE=1
+    assert details["doc_md"].startswith("# spotify_playlist_etl: daily Spotify playlist ETL (runbook)")
+    for task in ("plan", "extract_playlist", "transform", "catalog", "validate", "check_extracts"):
+        assert f"`{task}`" in details["doc_md"]
+    assert details["params"]["playlists"]["value"][:2] == TWO_PLAYLISTS  # the config file's defaults
+
+
+def test_trigger_with_two_playlists_lands_exactly_those_and_validates(airflow_server: Server, tmp_path: Path) -> None:
+    client, lake = airflow_server.client, airflow_server.lake
+    day = dt.datetime.now(dt.UTC).date().isoformat()
+    run_id = trigger(client, midnight(day), TWO_PLAYLISTS)
+    run = wait_run(client, run_id)
+    states = task_states(client, run_id)
+    assert run["state"] == "success", {k: v["state"] for k, v in states.items()}
+    assert run["conf"] == {"playlists": TWO_PLAYLISTS}
+
+    # The lake: exactly those two raw documents, and tables equal to the library's transform of them.
+    assert lake_view.raw_playlists(lake, day) == sorted(TWO_PLAYLISTS)
+    raw_files = sorted(lake_view.raw_dir(lake, day).glob("playlist_id=*.json"))
+    landed = lake_view.tables_of_day(lake, day)
+    assert landed == lake_view.reference_tables(raw_files, tmp_path / "reference", day)
+    numbers = {p: lake_view.sample_numbers(p) for p in TWO_PLAYLISTS}
+    items = lake_view.partition_rows(lake, "playlist_items", day)
+    assert len(items) == sum(n["items"] for n in numbers.values())
+    assert {r["playlist_id"] for r in items} == set(TWO_PLAYLISTS)
+    for table in tables.TABLE_NAMES:
+        assert lake_view.duplicated_keys(lake_view.partition_rows(lake, table, day), table) == []
+
+    # Plan: live extract of the two playlists.
+    assert xcom(client, run_id, "plan", "mode") == "extract"
+    assert xcom(client, run_id, "plan") == TWO_PLAYLISTS
+    assert f"dt={day}: extracting 2 playlists live" in task_log(client, run_id, "plan")
+
+    # Extract: one mapped task per playlist; numbers in its XCom summary and its log.
+    api_calls = 0
+    for index, playlist in enumerate(TWO_PLAYLISTS):
+        summary = xcom(client, run_id, "extract_playlist", map_index=index)
+        expected = numbers[playlist]
+        # A snapshot unchanged since an earlier date in this lake (the backfill test lands some)
+        # is reused: one metadata call instead of every page.
+        calls = 1 if summary["unchanged"] else expected["api_calls"]
+        assert summary["playlist_id"] == playlist
+        assert (summary["items"], summary["pages"], summary["api_calls"]) == (expected["items"], expected["pages"], calls)
+        raw_file = lake_view.raw_dir(lake, day) / f"playlist_id={playlist}.json"
+        assert summary["bytes_written"] == raw_file.stat().st_size
+        assert summary["source"] == "sample" and summary["seconds"] >= 0
+        log = task_log(client, run_id, "extract_playlist", map_index=index)
+        assert "USING EMBEDDED SAMPLE DATA" in log
+        assert (f"{expected['items']} items in {expected['pages']} pages, {calls} API calls, "
+                f"{summary['bytes_written']} bytes") in log
+        assert ("(unchanged snapshot)" in log) == summary["unchanged"]
+        api_calls += calls
+
+    # Transform: rows per table, rejects by reason, bytes and seconds, in XCom and log.
+    summary = xcom(client, run_id, "transform")
+    assert summary["documents"] == 2 and summary["entries"] == len(items)
+    assert summary["rows"] == {t: len(landed[t]) for t in tables.TABLE_NAMES}
+    assert summary["rows"]["songs"] + sum(summary["rejected"].values()) <= summary["entries"]
+    assert summary["rejected"] == {"local_file": 8}  # the LSDream Theatre sample holds 8 local files
+    for table in tables.TABLE_NAMES:
+        assert summary["bytes_written"][table] == lake_view.partition_files(lake, table, day)[0].stat().st_size
+    assert summary["seconds"] > 0
+    log = task_log(client, run_id, "transform")
+    assert f"dt={day}: 2 documents, {len(items)} entries -> {summary['rows']}" in log
+    assert "not loaded as songs: {'local_file': 8}" in log
+
+    # Validation succeeded, every check logged as PASS; the extract summary adds up the API calls.
+    results = xcom(client, run_id, "validate")
+    assert len(results) == CHECKS and all(r.startswith("PASS ") for r in results)
+    assert states[("validate", -1)]["state"] == "success"
+    assert "PASS songs_not_empty: 0 violations" in task_log(client, run_id, "validate")
+    assert xcom(client, run_id, "check_extracts") == {"mode": "extract", "playlists": 2, "api_calls": api_calls}
+
+
+def _bad_popularity_pages() -> list[dict]:
+    """One page whose only entry is a real sample track with popularity 150 (rejected)."""
+    page = json.loads((SAMPLE_DATA_DIR / "playlists" / TWO_PLAYLISTS[1] / "items_offset_0.json").read_text())
+    entry = copy.deepcopy(page["items"][0])
+    entry["track"]["popularity"] = 150
+    return [{"items": [entry], "offset": 0, "limit": 50, "total": 1, "next": None}]
+
+
+def test_failing_validation_fails_the_run_and_its_log_names_the_check(airflow_server: Server) -> None:
+    client, lake = airflow_server.client, airflow_server.lake
+    day = (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=20)).isoformat()
+    land(Lake.local(lake), day, TWO_PLAYLISTS[1], _bad_popularity_pages())
+
+    run_id = trigger(client, midnight(day))  # a past date: re-processes what was landed
+    run = wait_run(client, run_id)
+    states = task_states(client, run_id)
+    assert run["state"] == "failed"
+    assert {k[0]: v["state"] for k, v in states.items() if k[0] != "extract_playlist"} == {
+        "plan": "success", "transform": "success", "catalog": "success", "check_extracts": "success",
+        "validate": "failed",
+    }
+    assert xcom(client, run_id, "plan", "mode") == "reprocess"
+    assert xcom(client, run_id, "transform")["rejected"] == {"invalid_popularity": 1}
+    assert "not loaded as songs: {'invalid_popularity': 1}" in task_log(client, run_id, "transform")
+
+    log = task_log(client, run_id, "validate")
+    assert "FAIL songs_not_empty: 1 violations in 0 rows" in log
+    assert "ValidationFailed" in log
+    assert f"dt={day}: " in log and "checks failed" in log
+    assert lake_view.partition_rows(lake, "songs", day) == []
