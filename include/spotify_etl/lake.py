@@ -14,10 +14,12 @@ Layout under the root::
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +31,7 @@ from spotify_etl.ids import is_spotify_id
 PART_FILE = "part-00000.parquet"
 _DT_DIR = re.compile(r"dt=(\d{4}-\d{2}-\d{2})")
 _RAW_FILE = re.compile(r"playlist_id=([0-9A-Za-z]{22})\.json")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class LakeError(RuntimeError):
@@ -96,7 +99,7 @@ class Lake:
         try:
             names = self.fs.ls(folder, detail=False)
         except FileNotFoundError:
-            return []
+            return self._nothing_under(folder)
         except Exception as exc:
             raise self._error("list", folder, exc) from exc
         return sorted(p for p in names if _RAW_FILE.fullmatch(p.rsplit("/", 1)[-1]))
@@ -106,7 +109,7 @@ class Lake:
         try:
             names = self.fs.ls(folder, detail=False)
         except FileNotFoundError:
-            return []
+            return self._nothing_under(folder)
         except Exception as exc:
             raise self._error("list", folder, exc) from exc
         days = (_DT_DIR.fullmatch(p.rstrip("/").rsplit("/", 1)[-1]) for p in names)
@@ -124,14 +127,18 @@ class Lake:
     def write_bytes(self, path: str, data: bytes) -> None:
         """Replace ``path`` with ``data`` atomically."""
         if self.protocol == "file":
-            tmp = self._tmp_name(path)
-            self._call("write", path, self.fs.pipe_file, tmp, data)
-            self._call("write", path, self.fs.mv, tmp, path)
+            self._replace_local(path, lambda tmp: self.fs.pipe_file(tmp, data))
         else:
             self._call("write", path, self.fs.pipe_file, path, data, **self.write_kwargs)
 
     def write_json(self, path: str, document: Any) -> int:
-        data = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+        text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+        try:
+            data = text.encode()
+        except UnicodeEncodeError:
+            # JSON's \u escapes can carry an unpaired surrogate (a name from a broken client);
+            # UTF-8 cannot, and DuckDB refuses it, so it is stored as U+FFFD.
+            data = _LONE_SURROGATE.sub("\ufffd", text).encode()
         self.write_bytes(path, data)
         return len(data)
 
@@ -145,9 +152,7 @@ class Lake:
         folder = self.partition_dir(table, day)
         target = f"{folder}/{PART_FILE}"
         if self.protocol == "file":
-            tmp = self._tmp_name(target)
-            self._call("write", target, self.fs.put_file, local_file, tmp)
-            self._call("write", target, self.fs.mv, tmp, target)
+            self._replace_local(target, lambda tmp: self.fs.put_file(local_file, tmp))
         else:
             self._call("write", target, self.fs.put_file, local_file, target, **self.write_kwargs)
         for stale in self._call("list", folder, self.fs.ls, folder, detail=False):
@@ -156,6 +161,30 @@ class Lake:
         return target
 
     # ---- helpers -----------------------------------------------------------
+    def _nothing_under(self, folder: str) -> list[str]:
+        """A missing folder holds nothing yet; a missing bucket is a configuration error.
+
+        Without this check S3 reports a mistyped bucket like an empty folder, and a run for
+        a past date would skip as "nothing landed" instead of failing.
+        """
+        if self.protocol != "file":
+            bucket = self.root.split("/", 1)[0]
+            if not self._call("check", folder, self.fs.exists, bucket):
+                raise self._error("list", folder, FileNotFoundError(f"bucket {bucket!r} does not exist or is not visible"))
+        return []
+
+    def _replace_local(self, path: str, write_tmp: Callable[[str], Any]) -> None:
+        """Write a hidden temporary file with ``write_tmp``, then rename it over ``path``."""
+        tmp = self._tmp_name(path)
+        try:
+            self._call("write", path, write_tmp, tmp)
+            self._call("write", path, self.fs.mv, tmp, path)
+        except BaseException:
+            # A failed write leaves no half file behind (only a killed process can).
+            with contextlib.suppress(OSError):
+                self.fs.rm_file(tmp)
+            raise
+
     @staticmethod
     def _tmp_name(path: str) -> str:
         head, _, name = path.rpartition("/")

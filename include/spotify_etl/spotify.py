@@ -45,7 +45,7 @@ from spotify_etl.ids import is_spotify_id
 log = logging.getLogger(__name__)
 
 API_BASE_URL = "https://api.spotify.com/v1/"
-TOKEN_URL = "https://accounts.spotify.com/api/token"  # noqa: S105 - a public endpoint, not a password
+TOKEN_URL = "https://accounts.spotify.com/api/token"  # noqa: S105 - a public endpoint, not a password  # nosec B105
 AUTHORIZE_URL = "https://accounts.spotify.com/authorize"
 SCOPES = "playlist-read-private playlist-read-collaborative"
 DEFAULT_REDIRECT_URI = "http://127.0.0.1:8888/callback"  # Spotify refuses "localhost" redirect URIs since 2025
@@ -255,7 +255,7 @@ class SpotifySource:
                 requests_timeout=timeout, open_browser=False, cache_handler=self._cache,
             )
             # An expired cached token makes spotipy use the refresh-token grant, never the interactive flow.
-            self._cache.token_info = {"access_token": "", "refresh_token": refresh_token, "expires_at": 0, "scope": auth.scope}
+            self._cache.token_info = {"access_token": "", "refresh_token": refresh_token, "expires_at": 0, "scope": auth.scope}  # an empty placeholder, not a password  # nosec B105
         else:
             self.auth_mode = "client_credentials"
             auth = SpotifyClientCredentials(

@@ -23,6 +23,8 @@ import copy
 import json
 import re
 import secrets
+import socket
+import struct
 import threading
 import time
 from dataclasses import dataclass, field
@@ -36,6 +38,7 @@ LSD = "4dn0iEoAxn69ea0Tyov8V5"  # LSDream Theatre: 200 recorded entries (pages 1
 RAP_RU = "1h9q8vXXDl2vHOmwdsuXms"  # Rap RU: 4 entries, Cyrillic names
 ITEMS_2026 = "5RDmNvuz0prl7bLqtZNkDe"  # the 2026 /items shape: `item` key, no popularity
 MAX_LIMIT = 50
+RESET = 0  # a Fault "status": close the connection with a TCP reset instead of answering
 
 
 def fixture(name: str) -> Any:
@@ -232,7 +235,10 @@ class SpotifyServer:
     # ---- scripting -------------------------------------------------------------------
     def fail(self, path: str, status: int, body: Any = None, *, headers: dict[str, str] | None = None,
              times: int = 1, delay: float = 0.0) -> None:
-        """Answer the next ``times`` requests whose path and query (``/v1/...?a=b``) match regex ``path``."""
+        """Answer the next ``times`` requests whose path and query (``/v1/...?a=b``) match regex ``path``.
+
+        ``status`` :data:`RESET` answers nothing and resets the connection instead.
+        """
         data = body if isinstance(body, bytes) else json.dumps(body if body is not None else error_body(status, "x")).encode()
         with self._lock:
             self._faults.append(Fault(re.compile(path), status, data, headers or {}, times, delay))
@@ -351,10 +357,20 @@ def _handler(server: SpotifyServer) -> type[BaseHTTPRequestHandler]:
             fault = server._fault(self.path)
             if fault is not None:
                 time.sleep(fault.delay)
+                if fault.status == RESET:
+                    self._reset()
+                    return
                 self._send(fault.status, fault.body, fault.headers)
                 return
             status, body = compute(req)
             self._send(status, json.dumps(body, ensure_ascii=False).encode())
+
+        def _reset(self) -> None:
+            # SO_LINGER with a zero timeout makes close() send RST: the client sees
+            # "Connection reset by peer" mid-request, as behind a dropping proxy.
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
+            self.connection.close()
 
         def do_GET(self) -> None:
             self._answer(self._record({}), server.api)

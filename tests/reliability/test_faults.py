@@ -1,0 +1,403 @@
+"""Fault injection: crashes while publishing a partition, a killed transform, Spotify
+failing in the middle of a playlist, S3 refusing, and re-running a date.
+
+Each test states what the lake holds afterwards, byte for byte: never a half-written or
+mixed file where a reader looks, the previous data of the date kept until its
+replacement is whole, and a retry that ends exactly where an uninterrupted run ends.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+import requests
+from spotify_etl import quality, tables
+from spotify_etl.extract import extract_playlist
+from spotify_etl.lake import PART_FILE, Lake, LakeError
+from spotify_etl.spotify import RateLimited, SpotifySource, SpotifyUnavailable
+from spotify_etl.transform import transform_day
+from spotify_etl.warehouse import local
+
+from tests.conftest import load_fixture
+from tests.reliability.lakestate import partition_rows, snapshot
+from tests.support.airflow_run import PROJECT
+from tests.support.moto_server import MotoAws, free_port, moto_server
+from tests.support.raw import land
+from tests.support.spotify_server import LSD, RAP_RU, RESET, SpotifyServer, error_body
+
+DAY = "2026-11-25"
+EARLIER = "2026-11-24"
+
+
+# ---- lakes on a folder and on S3 (moto) ------------------------------------------------
+@pytest.fixture(scope="module")
+def aws() -> Iterator[MotoAws]:
+    with moto_server() as server:
+        yield server
+
+
+def s3_lake(aws: MotoAws, bucket: str | None = None) -> Lake:
+    name = bucket or f"reliability-{uuid.uuid4().hex[:12]}"
+    aws.client("s3").create_bucket(Bucket=name)
+    return Lake.s3(aws.s3fs(), name, "lake")
+
+
+def objects(lake: Lake) -> dict[str, str]:
+    """Every object under the lake's root (hidden ones too) -> sha256, on either filesystem."""
+    return {
+        path.removeprefix(lake.root + "/"): hashlib.sha256(lake.fs.cat_file(path)).hexdigest()
+        for path in sorted(lake.fs.find(lake.root))
+    }
+
+
+def parts(state: dict[str, str]) -> dict[str, str]:
+    """table -> hash of its partition file for DAY, from an :func:`objects` result."""
+    return {t: state[f"processed/{t}/dt={DAY}/{PART_FILE}"] for t in tables.TABLE_NAMES}
+
+
+def land_v1(lake: Lake) -> None:
+    land(lake, DAY, RAP_RU, [load_fixture("playlist_RapRU_get_playlist.json")["tracks"]])
+
+
+def land_v2(lake: Lake) -> None:
+    """The date's raw changes: a second playlist lands (a retry after a fixed extract, say)."""
+    land(lake, DAY, LSD, [load_fixture("playlist_LSDreamTheatre_tracks_page1_offset0.json")])
+
+
+def reference_parts(tmp_path: Path) -> dict[str, str]:
+    """The partitions an uninterrupted transform of v1 + v2 publishes."""
+    lake = Lake.local(tmp_path / "reference")
+    land_v1(lake)
+    land_v2(lake)
+    transform_day(lake, DAY)
+    return parts(objects(lake))
+
+
+class Crash(OSError):
+    """The injected failure."""
+
+
+def fail_on_call(n: int, func: Callable[..., Any], exc: Exception, when: Callable[..., bool] = lambda *a: True) -> Callable[..., Any]:
+    calls = [0]
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if when(*args):
+            calls[0] += 1
+            if calls[0] == n:
+                raise exc
+        return func(*args, **kwargs)
+
+    return wrapper
+
+
+def inject(how: str, lake: Lake, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the third table's publication fail, at one of three levels."""
+    if how == "publish":  # between two partition files: the process dies after two tables
+        monkeypatch.setattr(Lake, "publish_partition_file", fail_on_call(3, Lake.publish_partition_file, Crash("killed")))
+    elif how == "upload":  # inside the copy of the third file (local: the rename; S3: the PUT)
+        name = "mv" if lake.protocol == "file" else "put_file"
+        real = getattr(lake.fs, name)
+        monkeypatch.setattr(lake.fs, name, fail_on_call(
+            3, real, Crash("connection lost"), when=lambda *a: str(a[-1]).endswith(PART_FILE)))
+    else:  # the Parquet writer: disk full while staging the third table, before any publication
+        import pyarrow.parquet
+
+        real_writer = pyarrow.parquet.ParquetWriter
+        made = [0]
+
+        class FullDisk(real_writer):  # type: ignore[misc, valid-type]
+            def write_batch(self, *args: Any, **kwargs: Any) -> None:
+                super().write_batch(*args, **kwargs)
+                if made[0] == 3:
+                    raise Crash(28, "No space left on device")
+
+        def writer(*args: Any, **kwargs: Any) -> Any:
+            made[0] += 1
+            return FullDisk(*args, **kwargs)
+
+        monkeypatch.setattr(pyarrow.parquet, "ParquetWriter", writer)
+
+
+@pytest.mark.parametrize("target", ["local", "s3"])
+@pytest.mark.parametrize(("how", "published"), [("publish", 2), ("upload", 2), ("writer", 0)])
+def test_crash_while_publishing_keeps_whole_partitions_and_the_retry_completes(
+    how: str, published: int, target: str, aws: MotoAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lake = Lake.local(tmp_path / "lake") if target == "local" else s3_lake(aws)
+    land_v1(lake)
+    transform_day(lake, DAY)
+    old = parts(objects(lake))
+    land_v2(lake)
+    new = reference_parts(tmp_path)
+    assert all(old[t] != new[t] for t in tables.TABLE_NAMES)
+
+    with monkeypatch.context() as patch:
+        inject(how, lake, patch)
+        with pytest.raises((Crash, LakeError)) as err:
+            transform_day(lake, DAY)
+    if how == "upload":  # the lake's message names the object and what to check
+        assert isinstance(err.value, LakeError) and f"processed/{tables.TABLE_NAMES[2]}/dt={DAY}/{PART_FILE}" in str(err.value)
+
+    after = objects(lake)
+    # Exactly one whole file per partition, each either the old or the new one, in table order.
+    assert parts(after) == {t: (new if i < published else old)[t] for i, t in enumerate(tables.TABLE_NAMES)}
+    assert sorted(k for k in after if k.startswith("processed/")) == sorted(
+        f"processed/{t}/dt={DAY}/{PART_FILE}" for t in tables.TABLE_NAMES)  # no leftover, hidden or not
+    for table in tables.TABLE_NAMES:
+        assert pq.read_table(f"{lake.root}/processed/{table}/dt={DAY}/{PART_FILE}", filesystem=lake.fs).num_rows > 0
+
+    transform_day(lake, DAY)  # the retry
+    assert parts(objects(lake)) == new
+    assert sorted(k for k in objects(lake) if k.startswith("processed/")) == sorted(
+        f"processed/{t}/dt={DAY}/{PART_FILE}" for t in tables.TABLE_NAMES)
+
+
+# ---- a transform killed with SIGKILL, then run again --------------------------------------
+PAUSE_BEFORE_THIRD_RENAME = textwrap.dedent("""
+    # `spotify-etl transform`, stopped for good (SIGKILL from the test) while it publishes:
+    # two tables are in place and the third file's copy waits for its rename.
+    import sys, time
+    from pathlib import Path
+    from fsspec.implementations.local import LocalFileSystem
+    from spotify_etl import cli
+
+    marker, argv = Path(sys.argv[1]), sys.argv[2:]
+    real_mv, renames = LocalFileSystem.mv, []
+
+    def mv(self, path1, path2, **kwargs):
+        if str(path2).endswith("part-00000.parquet"):
+            renames.append(path2)
+            if len(renames) == 3:
+                marker.write_text(str(path1))
+                time.sleep(120)  # bounded: the test kills us long before
+        return real_mv(self, path1, path2, **kwargs)
+
+    LocalFileSystem.mv = mv
+    sys.exit(cli.main(argv))
+""")
+
+
+def cli_transform(lake_dir: Path, *prefix: str) -> list[str]:
+    return [*prefix, "transform", "--raw", str(lake_dir), "--out", str(lake_dir), "--date", DAY]
+
+
+def test_transform_killed_mid_publish_then_rerun_matches_an_uninterrupted_run(tmp_path: Path) -> None:
+    lake_dir = tmp_path / "lake"
+    lake = Lake.local(lake_dir)
+    land_v1(lake)
+    transform_day(lake, DAY)
+    old = parts(objects(lake))
+    land_v2(lake)
+    new = reference_parts(tmp_path)
+
+    marker = tmp_path / "paused"
+    script = tmp_path / "paused_transform.py"
+    script.write_text(PAUSE_BEFORE_THIRD_RENAME)
+    proc = subprocess.Popen(cli_transform(lake_dir, sys.executable, str(script), str(marker)), cwd=PROJECT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert marker.exists(), proc.communicate(timeout=30)[0].decode(errors="replace")[-3000:]
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+
+    killed = objects(lake)
+    assert parts(killed) == {t: (new if i < 2 else old)[t] for i, t in enumerate(tables.TABLE_NAMES)}
+    leftovers = [k for k in killed if k.startswith("processed/") and not k.endswith(f"/{PART_FILE}")]
+    assert leftovers == [marker.read_text().removeprefix(f"{lake_dir}/")]  # the copy waiting for its rename...
+    assert Path(leftovers[0]).name.startswith(f".{PART_FILE}.tmp-")  # ...hidden from readers and Glue (**/.*)
+
+    rerun = subprocess.run(cli_transform(lake_dir, str(Path(sys.executable).parent / "spotify-etl")), cwd=PROJECT,
+                           capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert json.loads(rerun.stdout)["rows"]["playlist_items"] == 104
+    assert parts(objects(lake)) == new
+    local.register_tables(lake, tmp_path / "catalog.duckdb", "spotify_etl")  # readers glob */*.parquet
+    quality.judge(local.run_validation(tmp_path / "catalog.duckdb", DAY, "spotify_etl"), DAY)
+    assert local.row_counts(tmp_path / "catalog.duckdb", DAY, "spotify_etl")["playlist_items"] == 104
+
+
+# ---- the same date, twice --------------------------------------------------------------
+def source(server: SpotifyServer, **options: Any) -> SpotifySource:
+    return SpotifySource(server.client_id, server.client_secret, api_base_url=server.api_base_url,
+                         token_url=server.token_url, **{"retries": 2, "backoff_factor": 0.01, **options})
+
+
+def run_day(server: SpotifyServer, lake: Lake, catalog: Path, extracted_at: str) -> list[str]:
+    """What one DAG run does on the local target, stage by stage."""
+    for pid in (LSD, RAP_RU):
+        extract_playlist(source(server), lake, pid, DAY, extracted_at)
+    transform_day(lake, DAY)
+    local.register_tables(lake, catalog, "spotify_etl")
+    return [r.describe() for r in quality.judge(local.run_validation(catalog, DAY, "spotify_etl"), DAY)]
+
+
+def test_running_a_date_twice_gives_the_same_files_and_rows(tmp_path: Path) -> None:
+    lake_dir, catalog = tmp_path / "lake", tmp_path / "catalog.duckdb"
+    lake = Lake.local(lake_dir)
+    with SpotifyServer() as server:
+        first_checks = run_day(server, lake, catalog, "2026-11-25T06:00:00+00:00")
+        first, first_rows = snapshot(lake_dir), partition_rows(lake_dir, DAY)
+        raw_first = {p.name: json.loads(p.read_text()) for p in (lake_dir / "raw").rglob("*.json")}
+        second_checks = run_day(server, lake, catalog, "2026-11-25T09:30:00+00:00")
+
+    second = snapshot(lake_dir)
+    assert second.keys() == first.keys() and len(first) == 2 + len(tables.TABLE_NAMES)
+    assert {k: v for k, v in second.items() if k.startswith("processed/")} == {
+        k: v for k, v in first.items() if k.startswith("processed/")}  # byte-identical Parquet
+    assert partition_rows(lake_dir, DAY) == first_rows and len(first_rows["playlist_items"]) == 204
+    raw_second = {p.name: json.loads(p.read_text()) for p in (lake_dir / "raw").rglob("*.json")}
+    for name, doc in raw_second.items():  # only the extraction time differs
+        assert doc.pop("extracted_at") == "2026-11-25T09:30:00+00:00"
+        assert doc == {k: v for k, v in raw_first[name].items() if k != "extracted_at"}
+    assert second_checks == first_checks and local.row_counts(catalog, DAY, "spotify_etl")["playlist_items"] == 204
+
+
+# ---- Spotify failing in the middle of a playlist -------------------------------------------
+def items_at(offset: int) -> str:
+    return rf"/items\?(.*&)?offset={offset}(&|$)"
+
+
+def item_offsets(server: SpotifyServer) -> list[int]:
+    return [int(r.query["offset"]) for r in server.api_requests("/items")]
+
+
+RECOVERS = {
+    "reset-once-at-100": (lambda s: s.fail(items_at(100), RESET), [0, 50, 100, 100, 150]),
+    "reset-twice-at-50": (lambda s: s.fail(items_at(50), RESET, times=2), [0, 50, 50, 50, 100, 150]),
+    "read-timeout-once-at-150": (lambda s: s.fail(items_at(150), 200, {}, delay=1.5), [0, 50, 100, 150, 150]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(RECOVERS))
+def test_mid_pagination_faults_within_the_transport_retries_recover(case: str, tmp_path: Path) -> None:
+    setup, offsets = RECOVERS[case]
+    lake = Lake.local(tmp_path / "lake")
+    with SpotifyServer() as server:
+        setup(server)
+        result = extract_playlist(source(server, timeout=(2.0, 1.0)), lake, LSD, DAY, "t")
+        assert item_offsets(server) == offsets
+    assert result.items == 200 and result.pages == 4
+    doc = json.loads((tmp_path / f"lake/raw/playlists/dt={DAY}/playlist_id={LSD}.json").read_text())
+    assert [p["offset"] for p in doc["pages"]] == [0, 50, 100, 150] and doc["total"] == 200
+
+
+FAILS = {
+    "resets-at-100": (lambda s: s.fail(items_at(100), RESET, times=10), SpotifyUnavailable,
+                      "items page at offset 100: request to Spotify failed after 2 retries with backoff: ConnectionError"),
+    "read-timeouts-at-150": (lambda s: s.fail(items_at(150), 200, {}, delay=1.5, times=10), SpotifyUnavailable,
+                             "items page at offset 150: request to Spotify failed after 2 retries with backoff: ConnectionError"),
+    "503s-at-50": (lambda s: s.fail(items_at(50), 503, error_body(503, "Service unavailable"), times=10),
+                   SpotifyUnavailable, "items page at offset 50: Spotify answered 503 (Service unavailable) after 2 retries"),
+    "429-too-long-at-100": (lambda s: s.fail(items_at(100), 429, error_body(429, "API rate limit exceeded"),
+                                             headers={"Retry-After": "86400"}), RateLimited,
+                            "items page at offset 100: Spotify rate limit (429): Retry-After 86400 s exceeds"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FAILS))
+def test_mid_pagination_faults_that_persist_fail_retryably_and_land_nothing(case: str, tmp_path: Path) -> None:
+    setup, error, message = FAILS[case]
+    lake_dir = tmp_path / "lake"
+    lake = Lake.local(lake_dir)
+    with SpotifyServer() as server:
+        for day in (EARLIER, DAY):  # a good document of this very date (an earlier try) and of the day before
+            extract_playlist(source(server), lake, LSD, day, "t0")
+        server.playlists[LSD].meta["snapshot_id"] = "changed"  # so the extract downloads every page again
+        before = snapshot(lake_dir)
+        setup(server)
+        started = time.monotonic()
+        with pytest.raises(error) as err:
+            extract_playlist(source(server, timeout=(2.0, 1.0)), lake, LSD, DAY, "t1")
+        assert time.monotonic() - started < 30
+        secrets = server.secrets()
+
+    assert f"playlist {LSD} {message}" in str(err.value) and err.value.retryable  # Airflow retries it later
+    assert not any(secret in str(err.value) for secret in secrets)
+    assert snapshot(lake_dir) == before  # no partial document; the earlier one of this date is untouched
+
+
+# ---- S3 refusing ---------------------------------------------------------------------------
+def test_missing_bucket_fails_the_plan_and_the_transform_instead_of_finding_nothing(aws: MotoAws) -> None:
+    """S3 lists a missing bucket like an empty folder; a past date would then skip as "nothing landed"."""
+    import datetime as dt
+
+    from spotify_etl import pipeline
+    from spotify_etl.settings import Settings
+
+    lake = Lake.s3(aws.s3fs(), "no-such-lake-bucket", "lake")
+    expected = "could not list bucket 'no-such-lake-bucket', key 'lake/raw/playlists/dt=2026-11-25': FileNotFoundError"
+    with pytest.raises(LakeError) as err:
+        pipeline.plan(lake, Settings(), dt.date(2026, 11, 25), dt.date(2026, 12, 31), True, [LSD])
+    assert expected in str(err.value) and "check the bucket exists" in str(err.value)
+    with pytest.raises(LakeError, match=expected):
+        transform_day(lake, DAY)
+    with pytest.raises(LakeError, match="could not list bucket 'no-such-lake-bucket', key 'lake/raw/playlists'"):
+        lake.previous_raw(LSD, DAY)
+
+
+def test_unreachable_endpoint_fails_naming_bucket_key_and_what_to_check(tmp_path: Path) -> None:
+    import s3fs
+
+    down = f"http://127.0.0.1:{free_port()}"
+    fs = s3fs.S3FileSystem(key="testing", secret="testing", endpoint_url=down, skip_instance_cache=True,  # pragma: allowlist secret
+                           retries=1, config_kwargs={"retries": {"max_attempts": 1}, "connect_timeout": 2})
+    lake = Lake.s3(fs, "lake-bucket", "lake")
+    started = time.monotonic()
+    with pytest.raises(LakeError) as err:
+        transform_day(lake, DAY)
+    assert time.monotonic() - started < 60
+    text = str(err.value)
+    assert "could not list bucket 'lake-bucket', key 'lake/raw/playlists/dt=2026-11-25'" in text
+    assert "endpoint_url" in text and "credentials" in text
+
+
+def test_access_denied_mid_run_fails_naming_the_object_and_keeps_the_partitions(aws: MotoAws, tmp_path: Path) -> None:
+    """The role may read but no longer write (a policy change): the date's data stays as it was."""
+    lake = s3_lake(aws)
+    land_v1(lake)
+    transform_day(lake, DAY)
+    land_v2(lake)
+    before = objects(lake)
+
+    iam = aws.client("iam")
+    user = f"reader-{uuid.uuid4().hex[:8]}"
+    iam.create_user(UserName=user)
+    iam.put_user_policy(UserName=user, PolicyName="read-only", PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket"], "Resource": "*"}],
+    }))
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    import s3fs
+
+    reader_fs = s3fs.S3FileSystem(key=key["AccessKeyId"], secret=key["SecretAccessKey"], endpoint_url=aws.endpoint,
+                                  client_kwargs={"region_name": "us-east-1"}, skip_instance_cache=True)
+    reader = Lake.s3(reader_fs, lake.root.split("/", 1)[0], "lake")
+    assert requests.post(f"{aws.endpoint}/moto-api/reset-auth", data=b"0", timeout=10).status_code == 200
+    try:
+        with pytest.raises(LakeError) as err:
+            transform_day(reader, DAY)
+    finally:
+        requests.post(f"{aws.endpoint}/moto-api/reset-auth", data=b"inf", timeout=10)
+
+    bucket = lake.root.split("/", 1)[0]
+    assert f"could not write bucket '{bucket}', key 'lake/processed/albums/dt={DAY}/{PART_FILE}': PermissionError" in str(err.value)
+    assert "that its role may access it" in str(err.value)
+    assert objects(lake) == before  # raw and every partition as they were
+    assert not any(secret in str(err.value) for secret in (key["SecretAccessKey"],))
