@@ -99,9 +99,17 @@ def test_log_in_trigger_with_a_playlist_and_see_the_run_succeed(airflow_server: 
     assert f"{numbers['items']} items in {numbers['pages']} pages" in task_log(
         client, run["dag_run_id"], "extract_playlist", map_index=0)
 
-    # The transform's XCom summary, as the UI's XCom tab shows it.
+    # The transform's XCom summary as the task's Storage -> XCom tab shows it: the same numbers.
+    rows = xcom(client, run["dag_run_id"], "transform")["rows"]
     page.goto(f"{url}/dags/{DAG_ID}/runs/{run['dag_run_id']}/tasks/transform/xcom")
-    page.get_by_text("bytes_written").wait_for()
-    for key in ("rows", "rejected", "seconds", "entries", "documents"):
+    for key in ("rows", "rejected", "bytes_written", "seconds", "entries", "documents"):
         page.get_by_role("cell", name=key, exact=True).wait_for()
-    page.screenshot(path=str(ARTIFACTS / "ui-transform-xcom.png"))
+    page.get_by_role("button", name="Expand all extra JSON").click()
+    rows_cell = page.get_by_role("row").filter(has=page.get_by_role("cell", name="rows", exact=True))
+    shown, deadline = "", time.monotonic() + 60
+    while time.monotonic() < deadline and f'"songs": {rows["songs"]}' not in shown:
+        time.sleep(0.5)
+        shown = " ".join(rows_cell.inner_text().replace("\xa0", " ").split())
+    page.screenshot(path=str(ARTIFACTS / "ui-transform-xcom.png"), full_page=True)
+    for table, count in rows.items():
+        assert f'"{table}": {count}' in shown, shown
