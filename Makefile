@@ -68,6 +68,7 @@ bench: venv
 lock: $(UV) lock-tools
 	$(UV) pip compile --quiet --python-version 3.11 pyproject.toml -o requirements.txt
 	$(UV) pip compile --quiet --python-version 3.11 --extra dev -c requirements.txt pyproject.toml -o requirements-dev.txt
+	$(MAKE) lock-image
 
 # A local Airflow (api-server, scheduler, dag-processor, triggerer) with the settings exported
 # above; pid files in $(AIRFLOW_HOME)/run, component logs in $(AIRFLOW_HOME)/logs/local.
