@@ -33,6 +33,12 @@ DAG_ID = "spotify_playlist_etl"
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 DEFAULT_USER = "admin"
 VENV_BIN = Path(sys.executable).parent
+# sqlite3 gives up on a locked database after 5 s, which four components plus a CLI command
+# (`airflow backfill create` clears and queues many rows at once) exceed on a busy 2-core
+# machine; with SQLite, Airflow reads these through [database] sql_alchemy_connect_args(_async).
+SQLITE_CONNECT_ARGS: dict[str, Any] = {"timeout": 60}
+SQLITE_CONNECT_ARGS_ASYNC: dict[str, Any] = {"timeout": 60}  # its own dict: Airflow adds keys to the sync one
+_MODULE = "spotify_etl.local_airflow"  # not __name__: that is "__main__" under `python -m`
 # /api/v2/monitor/health names the components with underscores.
 _HEALTH_KEYS = {"scheduler": "scheduler", "dag-processor": "dag_processor", "triggerer": "triggerer"}
 
@@ -107,6 +113,9 @@ class LocalAirflow:
         env.setdefault("AIRFLOW__CORE__PARALLELISM", "4")  # LocalExecutor forks this many workers
         env.setdefault("AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES", "1")
         env.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+        if env.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "sqlite:").startswith("sqlite:"):
+            env.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS", f"{_MODULE}.SQLITE_CONNECT_ARGS")
+            env.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC", f"{_MODULE}.SQLITE_CONNECT_ARGS_ASYNC")
         env.update(
             AIRFLOW_HOME=str(self.home),
             PATH=f"{VENV_BIN}{os.pathsep}{base.get('PATH', '')}",  # tasks run `airflow` from the venv

@@ -100,6 +100,11 @@ def test_environment_points_every_url_at_its_own_port_and_keeps_given_settings(t
     assert env["AIRFLOW_HOME"] == str(tmp_path)
     assert env["PATH"].split(os.pathsep)[0] == str(local_airflow.VENV_BIN)
     assert instance.environment({})["AIRFLOW__CORE__PARALLELISM"] == "4"  # never the 32-worker default
+    # SQLite: every component (and a CLI run with this environment) waits up to 60 s for a lock.
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS"] == "spotify_etl.local_airflow.SQLITE_CONNECT_ARGS"
+    assert local_airflow.SQLITE_CONNECT_ARGS["timeout"] == 60
+    postgres = instance.environment({"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "postgresql://db/airflow"})
+    assert "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS" not in postgres
 
 
 def test_up_refuses_a_port_in_use_before_starting_anything(tmp_path: Path) -> None:
