@@ -75,7 +75,9 @@ def run_transform(settings: Settings, ti: Any, day: str) -> dict[str, Any]:
     if mode is None:
         raise AirflowFailException("the plan task did not succeed; nothing to transform (see the plan task's log)")
     if mode == SKIP:
-        raise AirflowSkipException(ti.xcom_pull(task_ids="plan", key="message"))
+        message = ti.xcom_pull(task_ids="plan", key="message")
+        log.info(message)  # Airflow does not log a skip exception's message
+        raise AirflowSkipException(message)
     from spotify_etl.transform import TransformError
 
     with fail_fast_on(TransformError):

@@ -177,8 +177,8 @@ def extract_playlist(
         seconds=round(time.monotonic() - started, 3),
     )
     log.info(
-        "playlist %s (%s): %d items in %d pages, %d API calls, %d bytes -> %s%s",
-        playlist_id, result.name, result.items, result.pages, result.api_calls, size, result.path,
+        "playlist %s (%s): %d items in %d pages, %d API calls, %d bytes in %.2fs -> %s%s",
+        playlist_id, result.name, result.items, result.pages, result.api_calls, size, result.seconds, result.path,
         " (unchanged snapshot)" if unchanged else "",
     )
     return result

@@ -7,6 +7,7 @@ validation SQL runs unchanged.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +15,25 @@ from spotify_etl import quality, tables
 from spotify_etl.lake import Lake
 
 
-def _connect(path: Path, read_only: bool = False) -> Any:
+def _connect(path: Path, read_only: bool = False, wait_seconds: float = 120.0) -> Any:
+    """Open the catalog file, waiting while another process holds its lock.
+
+    DuckDB lets one process at a time open a database file for writing (and none read it
+    meanwhile); the catalog and validate tasks of concurrent runs (a backfill runs several
+    dates at once) each hold it for well under a second, so a bounded retry serialises them.
+    """
     import duckdb
 
-    return duckdb.connect(str(path), read_only=read_only)
+    deadline = time.monotonic() + wait_seconds
+    delay = 0.1
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() + delay > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
 
 
 def register_tables(lake: Lake, db_path: Path, database: str, table_prefix: str = "") -> dict[str, str]:
