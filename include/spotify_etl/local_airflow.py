@@ -284,15 +284,24 @@ class AirflowClient:
             self._token = str(response.json()["access_token"])
         return self._token
 
-    def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        """``path`` below /api/v2; returns the httpx response (callers check the status)."""
+    def request(self, method: str, path: str, lock_wait: float = 60.0, **kwargs: Any) -> Any:
+        """``path`` below /api/v2; returns the httpx response (callers check the status).
+
+        On SQLite the API answers 503 "Database is locked" while the scheduler writes (backfill
+        creation refuses to wait); such a request is repeated for up to ``lock_wait`` seconds.
+        """
         headers = {"Authorization": f"Bearer {self.token()}", **kwargs.pop("headers", {})}
-        response = self._http.request(method, f"/api/v2{path}", headers=headers, **kwargs)
-        if response.status_code == 401:  # expired token: log in again once
-            self._token = None
-            headers["Authorization"] = f"Bearer {self.token()}"
+        deadline = time.monotonic() + lock_wait
+        while True:
             response = self._http.request(method, f"/api/v2{path}", headers=headers, **kwargs)
-        return response
+            if response.status_code == 401:  # expired token: log in again once
+                self._token = None
+                headers["Authorization"] = f"Bearer {self.token()}"
+                response = self._http.request(method, f"/api/v2{path}", headers=headers, **kwargs)
+            locked = response.status_code == 503 and "database is locked" in response.text.lower()
+            if not locked or time.monotonic() > deadline:
+                return response
+            time.sleep(1.0)
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self.request(method, path, **kwargs)
