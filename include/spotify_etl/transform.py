@@ -1,11 +1,19 @@
 """Transform: the raw documents of one date -> five Parquet tables, vectorised in DuckDB.
 
-DuckDB parses each raw document once into typed structs (leaves as VARCHAR so a value of
-the wrong type is rejected per row instead of failing the file), flattens the pages into
-one row per playlist entry, and derives the tables with set operations. Results stream
-out as Arrow batches, are cast to the explicit schemas in :mod:`spotify_etl.tables`,
-written to local Parquet files and published one file per table partition
-(:meth:`Lake.publish_partition_file`), so a failed run leaves the previous partition.
+The documents are read in batches of bounded size, in playlist id order. DuckDB parses
+each batch once into typed structs (leaves as VARCHAR so a value of the wrong type is
+rejected per row instead of failing the file) and flattens the pages into one row per
+playlist entry. ``playlist_items`` rows stream straight into their Parquet file; songs,
+albums, artists and song-artist pairs seen for the first time are added to tables of
+distinct entities. Memory therefore grows with the number of distinct entities, not with
+the number of documents or entries.
+
+"First" means first in (playlist id, position) order, which is the batch order, so a
+song, album or artist row always comes from its first occurrence, as if every document
+had been read at once. Every table is written to a local file with its explicit schema
+(:mod:`spotify_etl.tables`) and published one file per table partition
+(:meth:`Lake.publish_partition_file`) only after all are written, so a failed run leaves
+the previous partition.
 
 Every entry that does not become a song is counted under one reason (see ``REASONS``);
 playlist_items keeps every entry, with ``song_id`` null where no song was loaded.
@@ -17,6 +25,8 @@ import logging
 import re
 import tempfile
 import time
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,34 +61,37 @@ _TRACK = (
 _ENTRY = f"STRUCT(added_at VARCHAR, added_by STRUCT(id VARCHAR), is_local VARCHAR, track {_TRACK}, item {_TRACK})"
 RAW_COLUMNS = {"playlist_id": "VARCHAR", "pages": f"STRUCT(items {_ENTRY}[])[]"}
 MAX_DOCUMENT_BYTES = 64 << 20  # DuckDB buffers 2x this per thread; a 10,000-item playlist is ~20 MB
-_ID_RE = "^[0-9A-Za-z]{22}$"
+BATCH_BYTES = 256 << 20  # raw JSON per batch: big enough to keep both cores busy, small next to the entity tables
+_ID = "[0-9A-Za-z]{22}"
 
-_ENTRIES_SQL = f"""
-CREATE OR REPLACE TEMP TABLE entries AS
-WITH docs AS (
-    SELECT filename, playlist_id, pages FROM read_json(
-        $files, columns = $columns, format = 'auto', filename = true,
-        maximum_object_size = {MAX_DOCUMENT_BYTES})
-), pages AS (
-    SELECT d.playlist_id, p.page.items AS items, p.page_no
-    FROM docs d, unnest(d.pages) WITH ORDINALITY AS p(page, page_no)
-), offsets AS (
-    SELECT playlist_id, items, coalesce(sum(len(items)) OVER (
-        PARTITION BY playlist_id ORDER BY page_no
-        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS page_offset
-    FROM pages
+# One row per entry. The padded unnests ([true] is zipped beside the lists) give every
+# document and every page at least one row, so documents without entries still reach
+# the checks without a second read: the row with ``head`` is the document's, and rows
+# with a null ``idx`` are padding, not entries. A plain table, not TEMP: the reading
+# connection writes it and the processing one renames it (see _read_batches).
+_BATCH_SQL = f"""
+CREATE OR REPLACE TABLE next_batch AS
+WITH pages AS (
+    SELECT filename, playlist_id, pages IS NULL AS no_pages,
+        unnest(pages) AS page, generate_subscripts(pages, 1) AS page_no, unnest([true]) AS head
+    FROM read_json($files, columns = $columns, format = $format, filename = true,
+                   maximum_object_size = {MAX_DOCUMENT_BYTES})
 ), flat AS (
-    SELECT o.playlist_id, CAST(o.page_offset + e.idx - 1 AS INTEGER) AS position, e.entry
-    FROM offsets o, unnest(o.items) WITH ORDINALITY AS e(entry, idx)
+    SELECT filename, playlist_id, no_pages, page_no,
+        unnest(page.items) AS entry, generate_subscripts(page.items, 1) AS idx, unnest([head]) AS head
+    FROM pages
 ), typed AS (
-    SELECT playlist_id, position,
+    SELECT filename, playlist_id, no_pages, head, page_no, idx,
         TRY_CAST(entry.added_at AS TIMESTAMPTZ) AS added_at,
         nullif(entry.added_by.id, '') AS added_by,
-        coalesce(TRY_CAST(entry.is_local AS BOOLEAN), TRY_CAST(coalesce(entry.item, entry.track).is_local AS BOOLEAN), false) AS is_local,
+        TRY_CAST(entry.is_local AS BOOLEAN) AS entry_is_local,
         coalesce(entry.item, entry.track) AS t
     FROM flat
 )
-SELECT playlist_id, position, added_at, added_by, is_local, t,
+SELECT CASE WHEN head THEN filename END AS filename, playlist_id, head AND no_pages AS no_pages,
+    coalesce(head, false) AS head, page_no, idx, added_at, added_by,
+    coalesce(entry_is_local, TRY_CAST(t.is_local AS BOOLEAN), false) AS is_local,
+    t.id AS song_id, t.name AS name, TRY_CAST(t.explicit AS BOOLEAN) AS explicit, t.external_urls.spotify AS url,
     -- Integers only: DuckDB's cast would also turn '215000.5', '1e3' or '0x10' into numbers.
     CASE WHEN regexp_full_match(t.duration_ms, '-?[0-9]{{1,18}}') THEN CAST(t.duration_ms AS BIGINT) END AS duration_ms,
     CASE WHEN regexp_full_match(t.popularity, '-?[0-9]{{1,9}}') THEN CAST(t.popularity AS INTEGER) END AS popularity,
@@ -86,62 +99,86 @@ SELECT playlist_id, position, added_at, added_by, is_local, t,
         WHEN t IS NULL THEN 'null_entry'
         WHEN is_local THEN 'local_file'
         WHEN coalesce(t.type, 'track') <> 'track' THEN 'not_a_track'
-        WHEN NOT coalesce(regexp_full_match(t.id, '{_ID_RE[1:-1]}'), false) THEN 'invalid_track_id'
+        WHEN NOT coalesce(regexp_full_match(t.id, '{_ID}'), false) THEN 'invalid_track_id'
         WHEN coalesce(duration_ms, 0) <= 0 THEN 'invalid_duration_ms'
         WHEN t.popularity IS NOT NULL AND NOT coalesce(popularity BETWEEN 0 AND 100, false) THEN 'invalid_popularity'
-        WHEN NOT coalesce(regexp_full_match(t.album.id, '{_ID_RE[1:-1]}'), false) THEN 'invalid_album_id'
-        WHEN NOT coalesce(regexp_full_match(t.artists[1].id, '{_ID_RE[1:-1]}'), false) THEN 'invalid_artist_id'
-    END AS reject_reason
+        WHEN NOT coalesce(regexp_full_match(t.album.id, '{_ID}'), false) THEN 'invalid_album_id'
+        WHEN NOT coalesce(regexp_full_match(t.artists[1].id, '{_ID}'), false) THEN 'invalid_artist_id'
+    END AS reject_reason,
+    t.album AS album, t.artists AS artists
 FROM typed
 """  # SQL from module constants; file names are bound  # nosec B608
 
-_FIRST_SONGS_SQL = """
-CREATE OR REPLACE TEMP TABLE first_songs AS
-SELECT * FROM entries WHERE reject_reason IS NULL
-QUALIFY row_number() OVER (PARTITION BY t.id ORDER BY playlist_id, position) = 1
+_PLAYLIST_ITEMS_SQL = """
+SELECT playlist_id, CAST(row_number() OVER (PARTITION BY playlist_id ORDER BY page_no, idx) - 1 AS INTEGER) AS position,
+       CASE WHEN reject_reason IS NULL THEN song_id END AS song_id, added_at, added_by, is_local
+FROM batch WHERE idx IS NOT NULL
+ORDER BY playlist_id, position
 """
 
 _RELEASE_DATE = """
-CASE coalesce(t.album.release_date_precision,
-              CASE length(t.album.release_date) WHEN 4 THEN 'year' WHEN 7 THEN 'month' ELSE 'day' END)
-    WHEN 'year' THEN TRY_CAST(try_strptime(t.album.release_date, '%Y') AS DATE)
-    WHEN 'month' THEN TRY_CAST(try_strptime(t.album.release_date, '%Y-%m') AS DATE)
-    ELSE TRY_CAST(try_strptime(t.album.release_date, '%Y-%m-%d') AS DATE)
+CASE coalesce(album.release_date_precision,
+              CASE length(album.release_date) WHEN 4 THEN 'year' WHEN 7 THEN 'month' ELSE 'day' END)
+    WHEN 'year' THEN TRY_CAST(try_strptime(album.release_date, '%Y') AS DATE)
+    WHEN 'month' THEN TRY_CAST(try_strptime(album.release_date, '%Y-%m') AS DATE)
+    ELSE TRY_CAST(try_strptime(album.release_date, '%Y-%m-%d') AS DATE)
 END
 """
 
+_ENTITY_TABLES_SQL = """
+CREATE OR REPLACE TEMP TABLE songs (song_id VARCHAR, name VARCHAR, duration_ms BIGINT, popularity INTEGER,
+    explicit BOOLEAN, album_id VARCHAR, artist_id VARCHAR, url VARCHAR);
+CREATE OR REPLACE TEMP TABLE albums (album_id VARCHAR, name VARCHAR, release_date DATE,
+    release_date_precision VARCHAR, total_tracks INTEGER, url VARCHAR);
+CREATE OR REPLACE TEMP TABLE artists (artist_id VARCHAR, name VARCHAR, external_url VARCHAR);
+CREATE OR REPLACE TEMP TABLE song_artists (song_id VARCHAR, artist_id VARCHAR, position INTEGER);
+"""
+
+# The batch's songs not seen in an earlier batch, each at its first entry; then what they
+# bring that is new: albums and artists at their first song, and every song's artists.
+# arg_min over narrow rows picks each first row, cheaper than a window over the wide ones.
+_ADD_ENTITIES_SQL = f"""
+CREATE OR REPLACE TEMP TABLE new_songs AS
+SELECT playlist_id, page_no, idx, song_id, name, duration_ms, popularity, explicit, url, album, artists
+FROM batch WHERE rowid IN (
+    SELECT arg_min(rowid, (playlist_id, page_no, idx)) FROM batch b
+    WHERE idx IS NOT NULL AND reject_reason IS NULL AND NOT EXISTS (SELECT 1 FROM songs s WHERE s.song_id = b.song_id)
+    GROUP BY song_id);
+
+INSERT INTO songs
+SELECT song_id, name, duration_ms, popularity, explicit, album.id, artists[1].id, url
+FROM new_songs;
+
+INSERT INTO albums
+SELECT album.id, album.name, {_RELEASE_DATE}, album.release_date_precision,
+       TRY_CAST(album.total_tracks AS INTEGER), album.external_urls.spotify
+FROM new_songs WHERE rowid IN (
+    SELECT arg_min(rowid, (playlist_id, page_no, idx)) FROM new_songs n
+    WHERE NOT EXISTS (SELECT 1 FROM albums a WHERE a.album_id = n.album.id)
+    GROUP BY album.id);
+
+CREATE OR REPLACE TEMP TABLE new_song_artists AS
+SELECT * FROM (
+    SELECT playlist_id, page_no, idx, song_id, unnest(artists) AS artist, generate_subscripts(artists, 1) AS artist_no
+    FROM new_songs)
+WHERE regexp_full_match(artist.id, '{_ID}');
+
+INSERT INTO song_artists
+SELECT song_id, artist.id, CAST(min(artist_no) - 1 AS INTEGER) FROM new_song_artists GROUP BY song_id, artist.id;
+
+INSERT INTO artists
+SELECT artist.id, artist.name, artist.external_urls.spotify
+FROM new_song_artists WHERE rowid IN (
+    SELECT arg_min(rowid, (playlist_id, page_no, idx, artist_no)) FROM new_song_artists n
+    WHERE NOT EXISTS (SELECT 1 FROM artists a WHERE a.artist_id = n.artist.id)
+    GROUP BY artist.id);
+"""  # SQL from module constants; file names are bound  # nosec B608
+
 TABLE_SQL: dict[str, str] = {
-    "songs": """
-        SELECT t.id AS song_id, t.name, duration_ms, popularity,
-               TRY_CAST(t.explicit AS BOOLEAN) AS explicit, t.album.id AS album_id,
-               t.artists[1].id AS artist_id, t.external_urls.spotify AS url
-        FROM first_songs ORDER BY song_id""",
-    "albums": f"""
-        SELECT t.album.id AS album_id, t.album.name AS name, {_RELEASE_DATE} AS release_date,
-               t.album.release_date_precision AS release_date_precision,
-               TRY_CAST(t.album.total_tracks AS INTEGER) AS total_tracks,
-               t.album.external_urls.spotify AS url
-        FROM first_songs
-        QUALIFY row_number() OVER (PARTITION BY t.album.id ORDER BY playlist_id, position) = 1
-        ORDER BY album_id""",  # SQL from module constants; file names are bound  # nosec B608
-    "song_artists": f"""
-        SELECT song_id, artist_id, min(position) AS position FROM (
-            SELECT t.id AS song_id, a.artist.id AS artist_id, CAST(a.idx - 1 AS INTEGER) AS position
-            FROM first_songs, unnest(t.artists) WITH ORDINALITY AS a(artist, idx)
-            WHERE regexp_full_match(a.artist.id, '{_ID_RE[1:-1]}'))
-        GROUP BY song_id, artist_id ORDER BY song_id, artist_id""",  # SQL from module constants; file names are bound  # nosec B608
-    "artists": f"""
-        SELECT artist_id, name, external_url FROM (
-            SELECT a.artist.id AS artist_id, a.artist.name AS name,
-                   a.artist.external_urls.spotify AS external_url, playlist_id, position, a.idx
-            FROM first_songs, unnest(t.artists) WITH ORDINALITY AS a(artist, idx)
-            WHERE regexp_full_match(a.artist.id, '{_ID_RE[1:-1]}'))
-        QUALIFY row_number() OVER (PARTITION BY artist_id ORDER BY playlist_id, position, idx) = 1
-        ORDER BY artist_id""",  # SQL from module constants; file names are bound  # nosec B608
-    "playlist_items": """
-        SELECT playlist_id, position, CASE WHEN reject_reason IS NULL THEN t.id END AS song_id,
-               added_at, added_by, is_local
-        FROM entries ORDER BY playlist_id, position""",
+    "songs": "SELECT * FROM songs ORDER BY song_id",
+    "albums": "SELECT * FROM albums ORDER BY album_id",
+    "song_artists": "SELECT * FROM song_artists ORDER BY song_id, artist_id",
+    "artists": "SELECT * FROM artists ORDER BY artist_id",
 }
 
 
@@ -163,10 +200,13 @@ class TransformResult:
         return asdict(self)
 
 
-def connect(memory_limit: str = "1GB", threads: int | None = None) -> Any:
+def connect(memory_limit: str = "1GB", threads: int | None = None, temp_directory: str | None = None) -> Any:
     import duckdb
 
-    con = duckdb.connect(config={"memory_limit": memory_limit, "preserve_insertion_order": False})
+    config: dict[str, Any] = {"memory_limit": memory_limit, "preserve_insertion_order": False}
+    if temp_directory:
+        config["temp_directory"] = temp_directory  # spill here, not into the working directory
+    con = duckdb.connect(config=config)
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     return con
@@ -188,84 +228,152 @@ def _find_bad_document(con: Any, files: list[str]) -> str:
     return "no single file reproduces the error"
 
 
-def _check_documents(con: Any, files: list[str]) -> int:
-    rows = con.execute(
-        "SELECT filename, playlist_id, pages IS NULL FROM read_json($f, columns = $c, format = 'auto', "
-        f"filename = true, maximum_object_size = {MAX_DOCUMENT_BYTES})",  # SQL from module constants; file names are bound  # nosec B608
-        {"f": files, "c": RAW_COLUMNS},
-    ).fetchall()
+def _load_batch(con: Any, files: list[str]) -> None:
+    """Parse ``files`` into the ``next_batch`` table, naming the unreadable file if one is."""
+    try:
+        try:
+            con.execute(_BATCH_SQL, {"files": files, "columns": RAW_COLUMNS, "format": "newline_delimited"})
+        except Exception:  # noqa: BLE001 - a document spread over several lines: read the batch as plain JSON
+            con.execute(_BATCH_SQL, {"files": files, "columns": RAW_COLUMNS, "format": "auto"})
+    except Exception as exc:
+        raise TransformError(f"cannot read raw documents; nothing was written: {_find_bad_document(con, files)}") from exc
+
+
+def _check_batch(con: Any) -> tuple[int, list[str]]:
+    """The batch's documents and their problems: no pages, or an id unlike the file's."""
+    rows = con.execute("SELECT filename, playlist_id, no_pages FROM batch WHERE head").fetchall()
     problems = []
     for filename, playlist_id, no_pages in rows:
-        expected = re.search(r"playlist_id=([0-9A-Za-z]{22})\.json$", filename)
+        expected = re.search(rf"playlist_id=({_ID})\.json$", filename)
         if no_pages:
             problems.append(f"{filename}: no 'pages' array")
         elif not expected or playlist_id != expected.group(1):
             problems.append(f"{filename}: playlist_id {playlist_id!r} does not match the file name")
-    if len(rows) != len(files):
-        problems.append(f"{len(files)} files but {len(rows)} documents (a file holds more or less than one object)")
-    if problems:
-        raise TransformError("raw documents are not valid; nothing was written: " + "; ".join(problems))
-    return len(rows)
+    return len(rows), problems
 
 
-def build_tables(con: Any, files: list[str]) -> tuple[int, int, dict[str, int]]:
-    """Load ``files`` into the ``entries`` / ``first_songs`` temp tables; return counts."""
+def _batches(files: list[str], sizes: list[int], limit: int) -> list[list[str]]:
+    batches: list[list[str]] = []
+    batch: list[str] = []
+    total = 0
+    for path, size in zip(files, sizes, strict=True):
+        if batch and total + size > limit:
+            batches.append(batch)
+            batch, total = [], 0
+        batch.append(path)
+        total += size
+    return [*batches, batch]
+
+
+def _read_batches(con: Any, batches: list[list[str]]) -> Iterator[list[str]]:
+    """Make each batch in turn the ``batch`` table; the next one is parsed meanwhile.
+
+    Parsing runs on its own connection in a thread, so it keeps both cores busy while
+    this connection processes the previous batch, work that is mostly on one core.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    reader = con.cursor()
     try:
-        documents = _check_documents(con, files)
-        con.execute(_ENTRIES_SQL, {"files": files, "columns": RAW_COLUMNS})
-    except TransformError:
-        raise
-    except Exception as exc:
-        raise TransformError(f"cannot read raw documents; nothing was written: {_find_bad_document(con, files)}") from exc
-    con.execute(_FIRST_SONGS_SQL)
-    entries = con.execute("SELECT count(*) FROM entries").fetchone()[0]
-    rejected = dict(
-        con.execute(
-            "SELECT reject_reason, count(*) FROM entries WHERE reject_reason IS NOT NULL GROUP BY 1 ORDER BY 1"
-        ).fetchall()
-    )
-    return documents, entries, rejected
+        with ThreadPoolExecutor(1, thread_name_prefix="spotify-etl-read") as pool:
+            pending = pool.submit(_load_batch, reader, batches[0])
+            for number, files in enumerate(batches):
+                pending.result()
+                con.execute("DROP TABLE IF EXISTS batch; ALTER TABLE next_batch RENAME TO batch")
+                if number + 1 < len(batches):
+                    pending = pool.submit(_load_batch, reader, batches[number + 1])
+                yield files
+    finally:
+        reader.close()
+        con.execute("DROP TABLE IF EXISTS batch; DROP TABLE IF EXISTS next_batch")
 
 
-def write_table(con: Any, table: str, out_file: Path, batch_rows: int = 128_000) -> int:
-    """Stream ``table``'s query into ``out_file`` with its explicit schema; return rows written."""
-    import pyarrow.parquet as pq
-
-    schema = tables.schema(table)
-    reader = con.sql(TABLE_SQL[table]).to_arrow_reader(batch_rows)
+def _write_arrow(writer: Any, schema: Any, reader: Any) -> int:
     rows = 0
-    with pq.ParquetWriter(out_file, schema, compression="zstd") as writer:
-        for batch in reader:
-            writer.write_batch(batch.cast(schema))
-            rows += batch.num_rows
+    for batch in reader:
+        writer.write_batch(batch.cast(schema))
+        rows += batch.num_rows
     return rows
 
 
+def write_table(con: Any, table: str, out_file: Path, batch_rows: int = 128_000) -> int:
+    """Stream entity ``table`` into ``out_file`` with its explicit schema; return rows written."""
+    import pyarrow.parquet as pq
+
+    schema = tables.schema(table)
+    with pq.ParquetWriter(out_file, schema, compression="zstd") as writer:
+        return _write_arrow(writer, schema, con.sql(TABLE_SQL[table]).to_arrow_reader(batch_rows))
+
+
+def _stage(con: Any, urls: list[str], sizes: list[int], batch_bytes: int, folder: Path, result: TransformResult) -> None:
+    """Write the five tables into ``folder``, counting into ``result``; raise if a document is not valid."""
+    import pyarrow.parquet as pq
+
+    rejected: Counter[str] = Counter()
+    problems: list[str] = []
+    con.execute(_ENTITY_TABLES_SQL)
+    items_schema = tables.schema("playlist_items")
+    result.rows["playlist_items"] = 0
+    with pq.ParquetWriter(folder / "playlist_items.parquet", items_schema, compression="zstd") as items:
+        for _ in _read_batches(con, _batches(urls, sizes, batch_bytes)):
+            documents, found = _check_batch(con)
+            result.documents += documents
+            problems += found
+            counts = con.execute("SELECT reject_reason, count(*) FROM batch WHERE idx IS NOT NULL GROUP BY 1")
+            for reason, count in counts.fetchall():
+                result.entries += count
+                if reason is not None:
+                    rejected[reason] += count
+            reader = con.sql(_PLAYLIST_ITEMS_SQL).to_arrow_reader(128_000)
+            result.rows["playlist_items"] += _write_arrow(items, items_schema, reader)
+            con.execute(_ADD_ENTITIES_SQL)
+    if result.documents != len(urls):
+        problems.append(f"{len(urls)} files but {result.documents} documents (a file holds more or less than one object)")
+    if problems:
+        raise TransformError("raw documents are not valid; nothing was written: " + "; ".join(problems))
+    for table in TABLE_SQL:
+        result.rows[table] = write_table(con, table, folder / f"{table}.parquet")
+    result.rows = {table: result.rows[table] for table in tables.TABLE_NAMES}
+    result.rejected = dict(sorted(rejected.items()))
+
+
 def transform(
-    files: list[str], lake: Lake, day: str, *, con: Any = None, workdir: str | None = None
+    files: list[str],
+    lake: Lake,
+    day: str,
+    *,
+    con: Any = None,
+    workdir: str | None = None,
+    batch_bytes: int = BATCH_BYTES,
 ) -> TransformResult:
     """Transform the raw documents ``files`` into the five tables' partitions for ``day``."""
     day = check_date(day)
     if not files:
         raise TransformError(f"no raw documents for dt={day}; nothing was written")
     started = time.monotonic()
-    con = con or connect()
-    if lake.protocol != "file":
-        con.register_filesystem(lake.fs)
-    documents, entries, rejected = build_tables(con, [lake.url(f) if lake.protocol != "file" else f for f in files])
-    result = TransformResult(dt=day, documents=documents, entries=entries, rejected=rejected)
+    files = sorted(files, key=lambda f: f.rsplit("/", 1)[-1])  # playlist id order: the order of "first"
+    sizes = [int(s) for s in lake.fs.sizes(files)]
+    urls = [lake.url(f) if lake.protocol != "file" else f for f in files]
+    result = TransformResult(dt=day, documents=0, entries=0)
     with tempfile.TemporaryDirectory(prefix="spotify-etl-", dir=workdir) as tmp:
-        staged = {}
-        for table in tables.TABLE_NAMES:  # write every table before publishing any
-            staged[table] = Path(tmp) / f"{table}.parquet"
-            result.rows[table] = write_table(con, table, staged[table])
-            result.bytes_written[table] = staged[table].stat().st_size
-        for table in tables.TABLE_NAMES:
-            lake.publish_partition_file(str(staged[table]), table, day)
+        own = con is None
+        con = con or connect(temp_directory=tmp)
+        try:
+            if lake.protocol != "file":
+                con.register_filesystem(lake.fs)
+            _stage(con, urls, sizes, batch_bytes, Path(tmp), result)
+        finally:
+            if own:
+                con.close()  # before its spill folder is removed
+        staged = {table: Path(tmp) / f"{table}.parquet" for table in tables.TABLE_NAMES}
+        result.bytes_written = {table: path.stat().st_size for table, path in staged.items()}
+        for table, path in staged.items():  # every table is written before any is published
+            lake.publish_partition_file(str(path), table, day)
     result.seconds = round(time.monotonic() - started, 3)
     log.info(
         "dt=%s: %d documents, %d entries -> %s; not loaded as songs: %s; %d bytes in %.2fs",
-        day, documents, entries, result.rows, rejected or "none", sum(result.bytes_written.values()), result.seconds,
+        day, result.documents, result.entries, result.rows, result.rejected or "none",
+        sum(result.bytes_written.values()), result.seconds,
     )
     return result
 

@@ -1,0 +1,427 @@
+"""Transform benchmark (``make bench``): baseline vs the project's transform vs bare JSON parsing.
+
+One run generates the raw documents once (``bench/generate.py``, cached under
+``bench/data``), warms the file cache, then measures each contender in its own child
+process: wall time of the work (heavy imports included) and the child's peak RSS from
+``os.wait4``, which needs nothing installed.
+
+(a) ``baseline``: ``bench/baseline.py``, json.load + Python loop + pandas.
+(b) ``transform``: ``spotify_etl.transform.transform_day``, the code the DAG task runs.
+(c) bare parsing of the same bytes, three ways; the fastest is the floor:
+    ``parse-duckdb`` DuckDB ``read_json_objects`` (yyjson parses every document, on all
+    cores, nothing else), ``parse-pyarrow`` pyarrow's JSON reader building Arrow arrays of
+    every field (a thread per core), ``parse-json`` the standard library's ``json.loads``.
+
+To explain the gap between (b) and (c) it also times ``read-typed``: DuckDB reading the
+documents into the transform's typed columns (``RAW_COLUMNS``) and nothing else, the
+least any transform built on DuckDB's typed JSON reader can cost.
+
+It then checks that (a) and (b) wrote the same rows, that the transform's peak memory
+does not follow the number of input files (the same number of items in about 10x more,
+smaller playlists), and how much importing the DAG file adds to ``import airflow.sdk``.
+Everything is written to ``bench/RESULTS.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+PROJECT_DIR = BENCH_DIR.parent
+DAG_FILE = PROJECT_DIR / "dags" / "spotify_playlist_etl.py"
+DAY = "2026-01-15"
+PARSERS = ("parse-duckdb", "parse-pyarrow", "parse-json")
+SLOW = ("baseline", "parse-json")  # minutes at 1M items: run --slow-repeat times, not --repeat
+MANY_FILES = {"min_size": 10, "max_size": 1_000}  # ~10x the files of the default 100..10,000 entries
+
+# Targets from issue 5, checked against the measured figures.
+TARGET_SPEEDUP = 8.0
+TARGET_ITEMS_PER_S = 150_000
+TARGET_RSS_MB = 1024
+TARGET_PARSE_RATIO = 2.0
+TARGET_DAG_IMPORT_S = 0.3
+MAX_FILES_RSS_GROWTH = 1.25  # peak RSS with 10x the files, relative; linear growth would be ~10
+
+
+# ---- child processes: one measurement each ---------------------------------------------------
+def _child(kind: str, lake_root: Path, out_dir: Path) -> dict[str, Any]:
+    started = time.perf_counter()
+    sys.path.insert(0, str(BENCH_DIR))
+    from spotify_etl.lake import Lake
+
+    lake = Lake.local(lake_root)
+    files = lake.raw_files(DAY)
+    result: dict[str, Any] = {}
+    if kind == "baseline":
+        import baseline
+
+        result["rows"] = baseline.transform(files, out_dir)
+    elif kind == "transform":
+        from spotify_etl.transform import transform_day
+
+        result["rows"] = transform_day(lake, DAY).rows
+    elif kind == "parse-duckdb":
+        import duckdb
+        from spotify_etl.transform import MAX_DOCUMENT_BYTES
+
+        with duckdb.connect() as con:
+            query = "SELECT count(*), sum(length(json)) FROM read_json_objects($files, format = 'newline_delimited', "
+            row = con.execute(f"{query} maximum_object_size = {MAX_DOCUMENT_BYTES})", {"files": files}).fetchone()
+            assert row is not None
+            result["documents"], result["bytes"] = row
+    elif kind == "read-typed":
+        import duckdb
+        from spotify_etl.transform import MAX_DOCUMENT_BYTES, RAW_COLUMNS
+
+        with duckdb.connect() as con:
+            query = "SELECT count(*), sum(len(pages)) FROM read_json($files, columns = $columns, "
+            row = con.execute(
+                f"{query} format = 'newline_delimited', maximum_object_size = {MAX_DOCUMENT_BYTES})",
+                {"files": files, "columns": RAW_COLUMNS},
+            ).fetchone()
+            assert row is not None
+            result["documents"], result["pages"] = row
+    elif kind == "parse-pyarrow":
+        from concurrent.futures import ThreadPoolExecutor
+
+        import pyarrow.json as pj
+
+        def read(path: str) -> int:
+            options = pj.ReadOptions(use_threads=False, block_size=os.path.getsize(path) + 1)
+            return pj.read_json(path, read_options=options).num_rows
+
+        with ThreadPoolExecutor(os.cpu_count()) as pool:
+            result["documents"] = sum(pool.map(read, files))
+    elif kind == "parse-json":
+        documents = 0
+        for path in files:
+            with open(path, "rb") as handle:
+                documents += isinstance(json.loads(handle.read()), dict)
+        result["documents"] = documents
+    else:
+        raise ValueError(f"unknown measurement {kind!r}")
+    result["seconds"] = time.perf_counter() - started
+    return result
+
+
+def _import_child(kind: str) -> dict[str, Any]:
+    """Seconds to import airflow.sdk, and for ``import-dag`` then the DAG file, in a fresh interpreter."""
+    import importlib.util
+
+    started = time.perf_counter()
+    import airflow.sdk  # noqa: F401 - the import is what is measured
+
+    sdk = time.perf_counter()
+    if kind == "import-dag":
+        spec = importlib.util.spec_from_file_location("spotify_playlist_etl", DAG_FILE)
+        assert spec and spec.loader
+        spec.loader.exec_module(importlib.util.module_from_spec(spec))
+    return {"seconds": time.perf_counter() - started, "dag_only": time.perf_counter() - sdk}
+
+
+@dataclass
+class Run:
+    seconds: float
+    cpu_seconds: float  # user + system, all threads: steadier than wall time on a busy machine
+    rss_mb: float
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def measure(kind: str, lake_root: Path | None = None, out_dir: Path | None = None) -> Run:
+    """Run ``kind`` in a child process; its wall time and its own peak RSS (``os.wait4``)."""
+    command = [sys.executable, __file__, "--child", kind]
+    if lake_root is not None and out_dir is not None:
+        command += ["--lake", str(lake_root), "--out", str(out_dir)]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=PROJECT_DIR)
+    assert proc.stdout is not None
+    output = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{kind} failed with exit code {proc.returncode}")
+    detail = json.loads(output.strip().splitlines()[-1])
+    return Run(
+        seconds=detail.pop("seconds"),
+        cpu_seconds=usage.ru_utime + usage.ru_stime,
+        rss_mb=usage.ru_maxrss / 1024,
+        detail=detail,
+    )
+
+
+# ---- data --------------------------------------------------------------------------------------
+def dataset(items: int, seed: int, data_dir: Path, **sizes: int) -> tuple[Path, dict[str, Any]]:
+    """The generated lake for these arguments, generated on first use and reused afterwards."""
+    from generate import generate
+
+    name = f"items{items}-seed{seed}" + "".join(f"-{k}{v}" for k, v in sorted(sizes.items()))
+    root = data_dir / name
+    marker = root / "generated.json"
+    if marker.exists():
+        return root, json.loads(marker.read_text())
+    started = time.perf_counter()
+    stats = asdict(generate(root, DAY, items, seed=seed, **sizes))
+    stats["generate_seconds"] = round(time.perf_counter() - started, 1)
+    marker.write_text(json.dumps(stats))
+    return root, stats
+
+
+def warm_cache(root: Path) -> None:
+    for path in (root / "raw").rglob("*.json"):
+        with open(path, "rb") as handle:
+            while handle.read(1 << 24):
+                pass
+
+
+def same_rows(expected_dir: Path, lake_root: Path) -> dict[str, str]:
+    """Per table: "same" if the baseline's file and the transform's partition hold the same rows."""
+    import pyarrow.parquet as pq
+    from spotify_etl import tables
+
+    verdicts = {}
+    for table in tables.TABLE_NAMES:
+        baseline = pq.read_table(expected_dir / f"{table}.parquet").cast(tables.schema(table))
+        ours = pq.read_table(lake_root / "processed" / table / f"dt={DAY}" / "part-00000.parquet")
+        if baseline.equals(ours):
+            verdicts[table] = "same"
+            continue
+        differing = next(
+            (i for i, (a, b) in enumerate(zip(baseline.to_pylist(), ours.to_pylist(), strict=False)) if a != b),
+            min(baseline.num_rows, ours.num_rows),
+        )
+        verdicts[table] = f"DIFFERENT: {baseline.num_rows} vs {ours.num_rows} rows, first difference at row {differing}"
+    return verdicts
+
+
+# ---- the benchmark -------------------------------------------------------------------------------
+@dataclass
+class Figures:
+    runs: list[Run]
+
+    @property
+    def best(self) -> float:
+        return min(r.seconds for r in self.runs)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(r.seconds for r in self.runs)
+
+    @property
+    def cpu_seconds(self) -> float:
+        return min(r.cpu_seconds for r in self.runs)
+
+    @property
+    def rss_mb(self) -> float:
+        return max(r.rss_mb for r in self.runs)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    sys.path.insert(0, str(BENCH_DIR))
+    load_before = os.getloadavg()
+    root, data = dataset(args.items, args.seed, args.data_dir)
+    warm_cache(root)
+    out_dir = args.work_dir / "baseline"
+    figures: dict[str, Figures] = {}
+    order = ["baseline", "transform", *PARSERS, "read-typed"]
+    for repeat in range(args.repeat):
+        for kind in order:
+            if kind in SLOW and repeat >= args.slow_repeat:
+                continue
+            print(f"[bench] {kind} (run {repeat + 1})", flush=True)
+            figures.setdefault(kind, Figures([])).runs.append(measure(kind, root, out_dir))
+    verdicts = same_rows(out_dir, root)
+
+    files_items = min(args.items, args.files_check_items)
+    few_root, few = dataset(files_items, args.seed, args.data_dir)
+    many_root, many = dataset(files_items, args.seed, args.data_dir, **MANY_FILES)
+    files_check = {}
+    for label, lake_root, stats in (("few", few_root, few), ("many", many_root, many)):
+        warm_cache(lake_root)
+        print(f"[bench] transform on {stats['documents']} files", flush=True)
+        files_check[label] = {"stats": stats, "run": measure("transform", lake_root, args.work_dir / label)}
+
+    dag: dict[str, list[Run]] = {"import-sdk": [], "import-dag": []}
+    for _ in range(args.dag_repeat):
+        for kind in dag:
+            dag[kind].append(measure(kind))
+    results = {
+        "data": data,
+        "figures": figures,
+        "verdicts": verdicts,
+        "files_check": files_check,
+        "dag": dag,
+        "load": (load_before, os.getloadavg()),
+    }
+    args.results.write_text(report(args, results))
+    print(f"[bench] wrote {args.results}", flush=True)
+    return results
+
+
+def _machine() -> str:
+    import duckdb
+    import pandas
+    import pyarrow
+
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    model = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if "model name" in line),
+        platform.processor() or "unknown CPU",
+    )
+    return (
+        f"{os.cpu_count()} cores ({model}), {memory:.1f} GiB memory, {platform.system()} {platform.release()}; "
+        f"Python {platform.python_version()}, DuckDB {duckdb.__version__}, pyarrow {pyarrow.__version__}, "
+        f"pandas {pandas.__version__}"
+    )
+
+
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "**missed**"
+
+
+def report(args: argparse.Namespace, results: dict[str, Any]) -> str:
+    data, figures = results["data"], results["figures"]
+    items = data["items"]
+    base, ours = figures["baseline"], figures["transform"]
+    floor_kind = min(PARSERS, key=lambda k: figures[k].best)
+    floor = figures[floor_kind]
+    typed = figures["read-typed"]
+    speedup = base.best / ours.best
+    rate = items / ours.best
+    parse_ratio = ours.best / floor.best
+    few, many = results["files_check"]["few"], results["files_check"]["many"]
+    growth = many["run"].rss_mb / few["run"].rss_mb
+    # Best of the runs, like every other figure: a busy machine only ever adds time.
+    sdk = min(r.seconds for r in results["dag"]["import-sdk"])
+    with_dag = min(r.seconds for r in results["dag"]["import-dag"])
+    dag_only = min(r.detail["dag_only"] for r in results["dag"]["import-dag"])
+    dag_overhead = with_dag - sdk
+    same = all(v == "same" for v in results["verdicts"].values())
+    (l1, l5, _), (e1, e5, _) = results["load"]
+
+    lines = [
+        "# Transform benchmark",
+        "",
+        f"Written by `make bench` ({'`N=' + str(args.items) + '`' if args.items != 1_000_000 else 'default size'}) "
+        f"on {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC. Rerun it to replace this file.",
+        "",
+        f"- Machine: {_machine()}",
+        f"- Load average (1 min / 5 min) before: {l1:.2f} / {l5:.2f}, after: {e1:.2f} / {e5:.2f}"
+        " (other work on the machine makes every figure slower and noisier)",
+        f"- Data: {items:,} playlist items in {data['documents']:,} raw documents, "
+        f"{data['bytes'] / 2**20:,.0f} MiB of JSON ({data['bytes'] / items:,.0f} bytes per item), "
+        f"{data['distinct_tracks']:,} distinct tracks, {data['albums']:,} albums, {data['artists']:,} artists "
+        f"(`bench/generate.py`, seed {args.seed}); file cache warm",
+        f"- Each figure: best of {args.repeat} runs (median in brackets); {' and '.join(SLOW)}: {args.slow_repeat} run(s); "
+        "each run is a separate process; peak RSS from `os.wait4` of that process, highest of its runs",
+        "",
+        "| | what | wall s | items/s | CPU s | peak RSS MiB |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    names = {
+        "baseline": "(a) baseline: json.load, Python loop, pandas (`bench/baseline.py`)",
+        "transform": "(b) `spotify_etl.transform.transform_day`",
+        "parse-duckdb": "(c) DuckDB `read_json_objects`: parse every document, nothing else",
+        "parse-pyarrow": "(c) pyarrow JSON reader: every field to Arrow, a thread per core",
+        "parse-json": "(c) `json.loads` of every file",
+        "read-typed": "profile: DuckDB `read_json` into the transform's typed columns, nothing else",
+    }
+    for kind in ("baseline", "transform", *PARSERS, "read-typed"):
+        f = figures[kind]
+        median = f" ({f.median:.2f})" if len(f.runs) > 1 else ""
+        lines.append(
+            f"| {kind} | {names[kind]} | {f.best:.2f}{median} | {items / f.best:,.0f} | {f.cpu_seconds:.1f} "
+            f"| {f.rss_mb:,.0f} |"
+        )
+    lines += [
+        "",
+        f"The floor (c) is the fastest parser, `{floor_kind}`.",
+        "",
+        "## Targets",
+        "",
+        "| target | measured | |",
+        "|---|---|---|",
+        f"| (b) at least {TARGET_SPEEDUP:g}x the baseline | {speedup:.1f}x | {_verdict(speedup >= TARGET_SPEEDUP)} |",
+        f"| at least {TARGET_ITEMS_PER_S:,} items/s | {rate:,.0f} items/s | {_verdict(rate >= TARGET_ITEMS_PER_S)} |",
+        f"| peak RSS at most {TARGET_RSS_MB:,} MiB | {ours.rss_mb:,.0f} MiB | {_verdict(ours.rss_mb <= TARGET_RSS_MB)} |",
+        f"| at most {TARGET_PARSE_RATIO:g}x bare parsing (b/c) | {parse_ratio:.2f}x | "
+        f"{_verdict(parse_ratio <= TARGET_PARSE_RATIO)} |",
+        f"| memory does not follow the number of files | {growth:.2f}x RSS for "
+        f"{many['stats']['documents'] / few['stats']['documents']:.1f}x the files | "
+        f"{_verdict(growth <= MAX_FILES_RSS_GROWTH)} |",
+        f"| DAG file import adds at most {TARGET_DAG_IMPORT_S:g} s | {dag_overhead:.3f} s | "
+        f"{_verdict(dag_overhead <= TARGET_DAG_IMPORT_S)} |",
+        f"| (a) and (b) write the same rows | {'every table' if same else 'no'} | {_verdict(same)} |",
+        "",
+        f"The 1M-item targets apply to the default size; this run used {items:,} items.",
+        "",
+        "## Where the transform's time goes",
+        "",
+        "| step | wall s | CPU s |",
+        "|---|---:|---:|",
+        f"| bare parse, the floor (`{floor_kind}`) | {floor.best:.2f} | {floor.cpu_seconds:.1f} |",
+        f"| DuckDB's typed read of the same documents (`read-typed`) | {typed.best:.2f} | {typed.cpu_seconds:.1f} |",
+        f"| the whole transform (b) | {ours.best:.2f} | {ours.cpu_seconds:.1f} |",
+        "",
+        f"Reading the documents into typed columns alone takes {typed.best / floor.best:.1f}x the bare parse; "
+        f"flattening, the rules, first occurrences and writing Parquet take the remaining "
+        f"{max(ours.best - typed.best, 0):.2f} s.",
+        "",
+        "## Same rows",
+        "",
+        *[f"- {table}: {verdict}" for table, verdict in results["verdicts"].items()],
+        "",
+        "## Memory against the number of files",
+        "",
+        "The same number of items, once in playlists of 100-10,000 entries and once in playlists of 10-1,000:",
+        "",
+        "| files | items | wall s | peak RSS MiB |",
+        "|---:|---:|---:|---:|",
+        *[
+            f"| {c['stats']['documents']:,} | {c['stats']['items']:,} | {c['run'].seconds:.2f} | {c['run'].rss_mb:,.0f} |"
+            for c in (few, many)
+        ],
+        "",
+        "## DAG parse overhead",
+        "",
+        f"Best of {args.dag_repeat} process pairs: `import airflow.sdk` {sdk:.3f} s; `import airflow.sdk` then the "
+        f"DAG file {with_dag:.3f} s; difference {dag_overhead:.3f} s (the DAG file alone, timed inside the second "
+        f"process: {dag_only:.3f} s).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any] | None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of the transform and the fast parsers")
+    parser.add_argument("--slow-repeat", type=int, default=1, help="runs of the baseline and json.loads")
+    parser.add_argument("--dag-repeat", type=int, default=5)
+    parser.add_argument("--files-check-items", type=int, default=200_000, help="items in the memory-vs-files check")
+    parser.add_argument("--data-dir", type=Path, default=BENCH_DIR / "data")
+    parser.add_argument("--work-dir", type=Path, default=BENCH_DIR / "out")
+    parser.add_argument("--results", type=Path, default=BENCH_DIR / "RESULTS.md")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--lake", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        child = _import_child(args.child) if args.child.startswith("import-") else _child(args.child, args.lake, args.out)
+        print(json.dumps(child))
+        return None
+    return run(args)
+
+
+if __name__ == "__main__":
+    main()

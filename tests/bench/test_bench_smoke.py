@@ -1,0 +1,120 @@
+"""The benchmark at a tiny size: it runs end to end, and the baseline and the transform agree.
+
+Timings are not asserted here: they belong to ``make bench`` and ``bench/RESULTS.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+from spotify_etl import tables
+from spotify_etl.lake import Lake
+from spotify_etl.transform import transform_day
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+sys.path.insert(0, str(BENCH))
+
+import baseline  # noqa: E402 - bench/ is a folder of scripts, not a package
+import generate  # noqa: E402
+import run_bench  # noqa: E402
+
+DAY = run_bench.DAY
+
+
+def test_benchmark_runs_and_baseline_writes_the_transforms_rows(tmp_path: Path) -> None:
+    results_file = tmp_path / "RESULTS.md"
+    results = run_bench.main([
+        "--items", "2000", "--repeat", "1", "--dag-repeat", "1", "--files-check-items", "2000",
+        "--data-dir", str(tmp_path / "data"), "--work-dir", str(tmp_path / "out"), "--results", str(results_file),
+    ])
+
+    assert results is not None
+    assert results["verdicts"] == dict.fromkeys(tables.TABLE_NAMES, "same")
+    figures = results["figures"]
+    assert set(figures) == {"baseline", "transform", *run_bench.PARSERS, "read-typed"}
+    transform_rows = figures["transform"].runs[0].detail["rows"]
+    assert transform_rows == figures["baseline"].runs[0].detail["rows"]
+    assert transform_rows["playlist_items"] == results["data"]["items"] == 2000
+    documents = results["data"]["documents"]
+    assert figures["parse-duckdb"].runs[0].detail["documents"] == documents
+    assert figures["parse-pyarrow"].runs[0].detail["documents"] == documents
+    assert figures["parse-json"].runs[0].detail["documents"] == documents
+    assert figures["read-typed"].runs[0].detail["documents"] == documents
+    assert all(r.seconds > 0 and r.cpu_seconds > 0 and r.rss_mb > 0 for f in figures.values() for r in f.runs)
+    few, many = results["files_check"]["few"], results["files_check"]["many"]
+    assert few["stats"]["items"] == many["stats"]["items"] == 2000
+    assert many["stats"]["documents"] > 2 * few["stats"]["documents"]
+    assert results["dag"]["import-dag"][0].detail["dag_only"] > 0
+
+    text = results_file.read_text()
+    assert "## Targets" in text and "| (a) and (b) write the same rows | every table | met |" in text
+    assert "2,000 playlist items" in text
+
+
+def _raw_documents(root: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted((root / "raw").rglob("*.json"))}
+
+
+def test_generator_is_deterministic_for_a_seed(tmp_path: Path) -> None:
+    first = generate.generate(tmp_path / "a", DAY, 700, seed=3)
+    again = generate.generate(tmp_path / "b", DAY, 700, seed=3)
+    other = generate.generate(tmp_path / "c", DAY, 700, seed=4)
+    assert first == again and first.items == 700
+    assert _raw_documents(tmp_path / "a") == _raw_documents(tmp_path / "b")
+    assert _raw_documents(tmp_path / "a") != _raw_documents(tmp_path / "c")
+    assert other.items == 700
+
+
+def test_generated_documents_look_like_the_api(tmp_path: Path) -> None:
+    stats = generate.generate(tmp_path, DAY, 20_000, seed=11)
+    lake = Lake.local(tmp_path)
+    documents = [json.loads(Path(p).read_text(encoding="utf-8")) for p in lake.raw_files(DAY)]
+    assert stats.documents == len(documents)
+    entries: list[dict[str, Any]] = []
+    for doc in documents:
+        assert set(doc) == {"format", "playlist_id", "dt", "name", "owner_id", "snapshot_id", "total",
+                            "extracted_at", "source", "unchanged_since", "api_calls", "pages"}
+        pages = doc["pages"]
+        assert [p["offset"] for p in pages] == list(range(0, doc["total"], 50))
+        assert all(len(p["items"]) == 50 for p in pages[:-1]) and pages[-1]["next"] is None
+        entries += [e for p in pages for e in p["items"]]
+    sizes = [doc["total"] for doc in documents]
+    assert sum(sizes) == len(entries) == 20_000
+    assert all(s <= 10_000 for s in sizes) and all(s >= 100 for s in sizes[:-1])  # the last takes what is left
+
+    keys = Counter("item" if "item" in e else "track" for e in entries)
+    assert keys["item"] > 0.2 * len(entries) and keys["track"] > 0.2 * len(entries)
+    bodies = [e.get("item", e.get("track")) for e in entries]
+    tracks = [b for b in bodies if b and b["type"] == "track" and not b["is_local"]]
+    kinds = Counter("null" if b is None else "local" if b.get("is_local") else b["type"] for b in bodies)
+    for kind in ("null", "local", "episode"):
+        assert 0 < kinds[kind] < 0.02 * len(entries)
+    distinct = {t["id"] for t in tracks}
+    assert 0.5 < len(distinct) / len(tracks) < 0.7
+    assert {len(t["artists"]) for t in tracks} == {1, 2, 3}
+    assert {t["album"]["release_date_precision"] for t in tracks} == {"day", "month", "year"}
+    legacy = [e["track"] for e in entries if e.get("track") and e["track"]["type"] == "track"]
+    assert legacy and all("popularity" in t for t in legacy)  # the /tracks endpoint still sent popularity
+    assert not any("popularity" in e["item"] for e in entries if e.get("item"))
+    assert sum(1 for t in tracks if t["duration_ms"] == 0) > 0  # unavailable "ghost" tracks
+
+
+@pytest.mark.parametrize("batch_bytes", [1, 3_000_000])
+def test_transform_in_batches_writes_the_same_rows_as_in_one(tmp_path: Path, batch_bytes: int) -> None:
+    """Songs, albums and artists repeat across batches; each still comes from its first entry."""
+    generate.generate(tmp_path / "lake", DAY, 6_000, seed=5, min_size=100, max_size=1_500)
+    lake = Lake.local(tmp_path / "lake")
+    whole = transform_day(lake, DAY)
+    expected = {t: pq.read_table(f"{lake.partition_dir(t, DAY)}/part-00000.parquet") for t in tables.TABLE_NAMES}
+    batched = transform_day(lake, DAY, batch_bytes=batch_bytes)
+    assert batched.rows == whole.rows and batched.rejected == whole.rejected and batched.entries == 6_000
+    for table in tables.TABLE_NAMES:
+        assert pq.read_table(f"{lake.partition_dir(table, DAY)}/part-00000.parquet").equals(expected[table]), table
+    baseline_rows = baseline.transform(lake.raw_files(DAY), tmp_path / "baseline")
+    assert baseline_rows == batched.rows
