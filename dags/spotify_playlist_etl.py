@@ -27,17 +27,11 @@ import datetime as dt
 from typing import Any
 
 from airflow.sdk import Asset, Param, dag, task
-from spotify_etl.settings import Settings
+from spotify_etl.settings import Settings, default_playlists
 from spotify_etl.tables import TABLE_NAMES
 
 SETTINGS = Settings.from_env()
 TABLE_ASSETS = [Asset(name=f"spotify_etl.{t}", uri=SETTINGS.table_url(t)) for t in TABLE_NAMES]
-
-
-def _default_playlists() -> list[str]:
-    from spotify_etl.pipeline import default_playlists
-
-    return default_playlists()
 
 
 @dag(
@@ -57,7 +51,7 @@ def _default_playlists() -> list[str]:
     },
     params={
         "playlists": Param(
-            _default_playlists(),
+            default_playlists(),
             type="array",
             items={"type": "string"},
             title="Playlists",

@@ -9,27 +9,15 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import tomllib
-from pathlib import Path
 from typing import Any
 
 from spotify_etl import plan as planning
 from spotify_etl.extract import ExtractResult, PlaylistSource, SampleSource, extract_playlist
 from spotify_etl.ids import parse_playlist_ids
 from spotify_etl.lake import Lake
-from spotify_etl.settings import PLAYLISTS_CONFIG, Settings, SettingsError
+from spotify_etl.settings import Settings, SettingsError, default_playlists
 
 log = logging.getLogger(__name__)
-
-
-def default_playlists(config: Path = PLAYLISTS_CONFIG) -> list[str]:
-    """The version-controlled default playlist list (``include/config/playlists.toml``)."""
-    with config.open("rb") as fh:
-        data = tomllib.load(fh)
-    values = data.get("playlists")
-    if not isinstance(values, list):
-        raise SettingsError(f"{config}: 'playlists' must be a list")
-    return [str(v) for v in values]
 
 
 def local_lake(settings: Settings) -> Lake:

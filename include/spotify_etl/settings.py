@@ -8,6 +8,7 @@ generated from :data:`SETTINGS_DOC` (a test keeps them in step).
 from __future__ import annotations
 
 import os
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,3 +115,13 @@ class Settings:
 
     def table_url(self, table: str) -> str:
         return f"{self.lake_url}/processed/{table}"
+
+
+def default_playlists(config: Path = PLAYLISTS_CONFIG) -> list[str]:
+    """The version-controlled default playlist list (``include/config/playlists.toml``)."""
+    with config.open("rb") as fh:
+        data = tomllib.load(fh)
+    values = data.get("playlists")
+    if not isinstance(values, list):
+        raise SettingsError(f"{config}: 'playlists' must be a list")
+    return [str(v) for v in values]
