@@ -288,6 +288,25 @@ def _verdict(ok: bool) -> str:
     return "met" if ok else "**missed**"
 
 
+def _gaps(items: int, size: int, rate: float, parse_ratio: float, floor: Figures, typed: Figures) -> list[str]:
+    """Why the throughput targets are missed, in this run's figures; nothing if they are met."""
+    lines = []
+    if rate < TARGET_ITEMS_PER_S:
+        lines.append(
+            f"- {TARGET_ITEMS_PER_S:,} items/s is {items / TARGET_ITEMS_PER_S:.2f} s for these {items:,} items, "
+            f"{TARGET_ITEMS_PER_S * size / items / 2**20:,.0f} MiB/s of JSON at {size / items:,.0f} bytes per item. "
+            f"DuckDB's typed read of the documents alone takes {typed.best:.2f} s ({items / typed.best:,.0f} items/s) "
+            f"and the bare parse {floor.best:.2f} s ({items / floor.best:,.0f} items/s)."
+        )
+    if parse_ratio > TARGET_PARSE_RATIO:
+        lines.append(
+            f"- b/c: the typed read alone is {typed.best / floor.best:.1f}x the bare parse, before any transformation. "
+            "It keeps the per-row rules (values read as text, so a wrong type rejects one entry, not the file); "
+            "natively typed leaves measured no faster, and would fail a whole document on one bad value."
+        )
+    return ["## Gaps", "", *lines, ""] if lines else []
+
+
 def report(args: argparse.Namespace, results: dict[str, Any]) -> str:
     data, figures = results["data"], results["figures"]
     items = data["items"]
@@ -300,11 +319,14 @@ def report(args: argparse.Namespace, results: dict[str, Any]) -> str:
     parse_ratio = ours.best / floor.best
     few, many = results["files_check"]["few"], results["files_check"]["many"]
     growth = many["run"].rss_mb / few["run"].rss_mb
-    # Best of the runs, like every other figure: a busy machine only ever adds time.
-    sdk = min(r.seconds for r in results["dag"]["import-sdk"])
-    with_dag = min(r.seconds for r in results["dag"]["import-dag"])
-    dag_only = min(r.detail["dag_only"] for r in results["dag"]["import-dag"])
-    dag_overhead = with_dag - sdk
+    # Each pair ran back to back; importing airflow.sdk alone varies by tenths of a second
+    # between processes, so the median of the pairs' differences is the figure.
+    pairs = list(zip(results["dag"]["import-sdk"], results["dag"]["import-dag"], strict=True))
+    sdk = statistics.median(a.seconds for a, _ in pairs)
+    with_dag = statistics.median(b.seconds for _, b in pairs)
+    differences = [b.seconds - a.seconds for a, b in pairs]
+    dag_overhead = statistics.median(differences)
+    dag_only = statistics.median(b.detail["dag_only"] for _, b in pairs)
     same = all(v == "same" for v in results["verdicts"].values())
     (l1, l5, _), (e1, e5, _) = results["load"]
 
@@ -358,8 +380,9 @@ def report(args: argparse.Namespace, results: dict[str, Any]) -> str:
         f"| memory does not follow the number of files | {growth:.2f}x RSS for "
         f"{many['stats']['documents'] / few['stats']['documents']:.1f}x the files | "
         f"{_verdict(growth <= MAX_FILES_RSS_GROWTH)} |",
-        f"| DAG file import adds at most {TARGET_DAG_IMPORT_S:g} s | {dag_overhead:.3f} s | "
-        f"{_verdict(dag_overhead <= TARGET_DAG_IMPORT_S)} |",
+        f"| DAG file import adds at most {TARGET_DAG_IMPORT_S:g} s | {dag_overhead:.3f} s between the processes of a "
+        f"pair (median), {dag_only:.3f} s inside one | "
+        f"{_verdict(max(dag_overhead, dag_only) <= TARGET_DAG_IMPORT_S)} |",
         f"| (a) and (b) write the same rows | {'every table' if same else 'no'} | {_verdict(same)} |",
         "",
         f"The 1M-item targets apply to the default size; this run used {items:,} items.",
@@ -376,6 +399,7 @@ def report(args: argparse.Namespace, results: dict[str, Any]) -> str:
         f"flattening, the rules, first occurrences and writing Parquet take the remaining "
         f"{max(ours.best - typed.best, 0):.2f} s.",
         "",
+        *_gaps(items, data["bytes"], rate, parse_ratio, floor, typed),
         "## Same rows",
         "",
         *[f"- {table}: {verdict}" for table, verdict in results["verdicts"].items()],
@@ -393,9 +417,10 @@ def report(args: argparse.Namespace, results: dict[str, Any]) -> str:
         "",
         "## DAG parse overhead",
         "",
-        f"Best of {args.dag_repeat} process pairs: `import airflow.sdk` {sdk:.3f} s; `import airflow.sdk` then the "
-        f"DAG file {with_dag:.3f} s; difference {dag_overhead:.3f} s (the DAG file alone, timed inside the second "
-        f"process: {dag_only:.3f} s).",
+        f"Medians of {args.dag_repeat} process pairs: `import airflow.sdk` {sdk:.3f} s; `import airflow.sdk` then the "
+        f"DAG file {with_dag:.3f} s; difference within a pair {dag_overhead:.3f} s (the DAG file alone, timed inside "
+        f"the second process: {dag_only:.3f} s). The differences ranged from {min(differences):.3f} to "
+        f"{max(differences):.3f} s: importing airflow.sdk alone varies that much from one process to the next.",
         "",
     ]
     return "\n".join(lines)
@@ -407,7 +432,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--repeat", type=int, default=3, help="runs of the transform and the fast parsers")
     parser.add_argument("--slow-repeat", type=int, default=1, help="runs of the baseline and json.loads")
-    parser.add_argument("--dag-repeat", type=int, default=5)
+    parser.add_argument("--dag-repeat", type=int, default=11, help="process pairs timing the DAG file import")
     parser.add_argument("--files-check-items", type=int, default=200_000, help="items in the memory-vs-files check")
     parser.add_argument("--data-dir", type=Path, default=BENCH_DIR / "data")
     parser.add_argument("--work-dir", type=Path, default=BENCH_DIR / "out")

@@ -203,7 +203,13 @@ class TransformResult:
 def connect(memory_limit: str = "1GB", threads: int | None = None, temp_directory: str | None = None) -> Any:
     import duckdb
 
-    config: dict[str, Any] = {"memory_limit": memory_limit, "preserve_insertion_order": False}
+    config: dict[str, Any] = {
+        "memory_limit": memory_limit,
+        "preserve_insertion_order": False,
+        # Otherwise every 16 MB of inserts checkpoints the temp tables, rewriting the growing
+        # entity tables each time (seconds per batch at a million entries); nothing here is kept.
+        "checkpoint_threshold": "1TB",
+    }
     if temp_directory:
         config["temp_directory"] = temp_directory  # spill here, not into the working directory
     con = duckdb.connect(config=config)

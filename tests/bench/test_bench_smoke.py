@@ -1,6 +1,8 @@
 """The benchmark at a tiny size: it runs end to end, and the baseline and the transform agree.
 
-Timings are not asserted here: they belong to ``make bench`` and ``bench/RESULTS.md``.
+Also what the benchmark's data and the batched transform must hold: the generator's
+shapes and determinism, and batches that give the same tables as one read. Timings are
+not asserted here: they belong to ``make bench`` and ``bench/RESULTS.md``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 from spotify_etl import tables
 from spotify_etl.lake import Lake
-from spotify_etl.transform import transform_day
+from spotify_etl.transform import TransformError, transform_day
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 sys.path.insert(0, str(BENCH))
@@ -118,3 +120,39 @@ def test_transform_in_batches_writes_the_same_rows_as_in_one(tmp_path: Path, bat
         assert pq.read_table(f"{lake.partition_dir(table, DAY)}/part-00000.parquet").equals(expected[table]), table
     baseline_rows = baseline.transform(lake.raw_files(DAY), tmp_path / "baseline")
     assert baseline_rows == batched.rows
+
+
+def test_document_over_several_lines_is_read_like_a_compact_one(tmp_path: Path) -> None:
+    """Documents are read as one line each; one written with indentation takes the slower path, same rows."""
+    generate.generate(tmp_path / "lake", DAY, 1_200, seed=9, min_size=100, max_size=400)
+    lake = Lake.local(tmp_path / "lake")
+    compact = transform_day(lake, DAY, batch_bytes=1)
+    expected = {t: pq.read_table(f"{lake.partition_dir(t, DAY)}/part-00000.parquet") for t in tables.TABLE_NAMES}
+    second = Path(lake.raw_files(DAY)[1])
+    second.write_text(json.dumps(json.loads(second.read_text(encoding="utf-8")), indent=2), encoding="utf-8")
+    assert second.read_text(encoding="utf-8").count("\n") > 1000
+
+    indented = transform_day(lake, DAY, batch_bytes=1)
+    assert indented.rows == compact.rows and indented.documents == compact.documents
+    for table in tables.TABLE_NAMES:
+        assert pq.read_table(f"{lake.partition_dir(table, DAY)}/part-00000.parquet").equals(expected[table]), table
+
+
+def test_a_bad_document_in_a_later_batch_fails_the_run_before_anything_is_published(tmp_path: Path) -> None:
+    generate.generate(tmp_path / "lake", DAY, 1_200, seed=9, min_size=100, max_size=400)
+    lake = Lake.local(tmp_path / "lake")
+    files = lake.raw_files(DAY)
+    last = Path(files[-1])
+    document = json.loads(last.read_text(encoding="utf-8"))
+    last.write_text(json.dumps({**document, "playlist_id": Path(files[0]).stem.split("=")[1]}), encoding="utf-8")
+    with pytest.raises(TransformError, match=rf"{last.name}: playlist_id .* does not match the file name"):
+        transform_day(lake, DAY, batch_bytes=1)
+    assert not (tmp_path / "lake" / "processed").exists()
+
+    last.write_text(json.dumps(document) + "\n" + json.dumps(document), encoding="utf-8")
+    with pytest.raises(TransformError, match=f"{len(files)} files but {len(files) + 1} documents"):
+        transform_day(lake, DAY, batch_bytes=1)
+    last.write_text(json.dumps(document)[:-100], encoding="utf-8")
+    with pytest.raises(TransformError, match=f"cannot read raw documents; nothing was written: {last}"):
+        transform_day(lake, DAY, batch_bytes=1)
+    assert not (tmp_path / "lake" / "processed").exists()
