@@ -1,10 +1,11 @@
 """Generate N playlist items as raw documents, shaped like real Spotify Web API responses.
 
 The documents are what the extract lands (``spotify_etl.extract``): metadata plus every
-page of entries exactly as the API returns them, written through :class:`Lake` into
-``raw/playlists/dt=<day>/playlist_id=<id>.json``. Entry bodies follow the recorded
-responses in ``tests/fixtures/spotify_api``, whole (images, hrefs, uris, external ids),
-not only the fields the transform reads, so the benchmark parses realistic bytes:
+page of entries, written through :class:`Lake` into
+``raw/playlists/dt=<day>/playlist_id=<id>.json``. Entry bodies are built whole, as in the
+recorded responses in ``tests/fixtures/spotify_api`` (images, hrefs, uris, external ids),
+then cut by the extract's own ``fields`` filter (:func:`spotify_etl.spotify.items_fields`),
+so the benchmark parses the bytes Spotify sends the extract:
 
 * ``track`` key: the /tracks endpoint as recorded in 2024 (``available_markets`` empty
   because a market is sent, ``popularity`` and ``preview_url`` present);
@@ -31,7 +32,9 @@ from pathlib import Path
 from typing import Any
 
 from spotify_etl.extract import PAGE_LIMIT, RAW_FORMAT
+from spotify_etl.fields import apply_fields, parse_fields
 from spotify_etl.lake import Lake
+from spotify_etl.spotify import items_fields
 
 API = "https://api.spotify.com/v1"
 OPEN = "https://open.spotify.com"
@@ -394,11 +397,13 @@ def generate(
 
 
 def _pages(playlist_id: str, entries: list[dict[str, Any]], shape: str) -> list[dict[str, Any]]:
-    endpoint = f"{API}/playlists/{playlist_id}/{'items' if shape == 'item' else 'tracks'}"
+    name = "items" if shape == "item" else "tracks"
+    endpoint = f"{API}/playlists/{playlist_id}/{name}"
+    kept = parse_fields(items_fields(name))
     total = len(entries)
     offsets = range(0, total, PAGE_LIMIT)
     return [
-        {
+        apply_fields(kept, {
             "href": f"{endpoint}?offset={offset}&limit={PAGE_LIMIT}",
             "items": entries[offset : offset + PAGE_LIMIT],
             "limit": PAGE_LIMIT,
@@ -406,7 +411,7 @@ def _pages(playlist_id: str, entries: list[dict[str, Any]], shape: str) -> list[
             "offset": offset,
             "previous": f"{endpoint}?offset={max(0, offset - PAGE_LIMIT)}&limit={PAGE_LIMIT}" if offset else None,
             "total": total,
-        }
+        })
         for offset in offsets
     ]
 

@@ -60,36 +60,39 @@ _TRACK = (
 )
 _ENTRY = f"STRUCT(added_at VARCHAR, added_by STRUCT(id VARCHAR), is_local VARCHAR, track {_TRACK}, item {_TRACK})"
 RAW_COLUMNS = {"playlist_id": "VARCHAR", "pages": f"STRUCT(items {_ENTRY}[])[]"}
-MAX_DOCUMENT_BYTES = 64 << 20  # DuckDB buffers 2x this per thread; a 10,000-item playlist is ~20 MB
+MAX_DOCUMENT_BYTES = 64 << 20  # largest raw document read; a 10,000-item playlist as the extract keeps it is ~8 MB
 BATCH_BYTES = 256 << 20  # raw JSON per batch: big enough to keep both cores busy, small next to the entity tables
 _ID = "[0-9A-Za-z]{22}"
 
 # One row per entry. The padded unnests ([true] is zipped beside the lists) give every
 # document and every page at least one row, so documents without entries still reach
 # the checks without a second read: the row with ``head`` is the document's, and rows
-# with a null ``idx`` are padding, not entries. A plain table, not TEMP: the reading
-# connection writes it and the processing one renames it (see _read_batches).
+# with a null ``idx`` are padding, not entries. ``position`` counts the entries of the
+# earlier pages (so no window sorts the rows) and ``ord``, the file's place in the batch
+# and the position in one BIGINT, orders "first" cheaply.
 _BATCH_SQL = f"""
-CREATE OR REPLACE TABLE next_batch AS
+CREATE OR REPLACE TABLE batch AS
 WITH pages AS (
-    SELECT filename, playlist_id, pages IS NULL AS no_pages,
+    SELECT filename, playlist_id, pages IS NULL AS no_pages, list_position($files, filename) AS file_no,
+        list_transform(pages, lambda p: len(p.items)) AS page_sizes,
         unnest(pages) AS page, generate_subscripts(pages, 1) AS page_no, unnest([true]) AS head
     FROM read_json($files, columns = $columns, format = $format, filename = true,
-                   maximum_object_size = {MAX_DOCUMENT_BYTES})
+                   maximum_object_size = $max_object)
 ), flat AS (
-    SELECT filename, playlist_id, no_pages, page_no,
+    SELECT filename, playlist_id, no_pages, file_no, coalesce(list_sum(page_sizes[:page_no - 1]), 0) AS page_start,
         unnest(page.items) AS entry, generate_subscripts(page.items, 1) AS idx, unnest([head]) AS head
     FROM pages
 ), typed AS (
-    SELECT filename, playlist_id, no_pages, head, page_no, idx,
+    SELECT filename, file_no, playlist_id, no_pages, head, idx, CAST(page_start + idx - 1 AS INTEGER) AS position,
+        CAST(file_no AS BIGINT) << 32 | (page_start + idx - 1) AS ord,
         TRY_CAST(entry.added_at AS TIMESTAMPTZ) AS added_at,
         nullif(entry.added_by.id, '') AS added_by,
         TRY_CAST(entry.is_local AS BOOLEAN) AS entry_is_local,
         coalesce(entry.item, entry.track) AS t
     FROM flat
 )
-SELECT CASE WHEN head THEN filename END AS filename, playlist_id, head AND no_pages AS no_pages,
-    coalesce(head, false) AS head, page_no, idx, added_at, added_by,
+SELECT CASE WHEN head THEN filename END AS filename, CASE WHEN head THEN file_no END AS file_no, playlist_id, head AND no_pages AS no_pages,
+    coalesce(head, false) AS head, idx, position, ord, added_at, added_by,
     coalesce(entry_is_local, TRY_CAST(t.is_local AS BOOLEAN), false) AS is_local,
     t.id AS song_id, t.name AS name, TRY_CAST(t.explicit AS BOOLEAN) AS explicit, t.external_urls.spotify AS url,
     -- Integers only: DuckDB's cast would also turn '215000.5', '1e3' or '0x10' into numbers.
@@ -110,10 +113,9 @@ FROM typed
 """  # SQL from module constants; file names are bound  # nosec B608
 
 _PLAYLIST_ITEMS_SQL = """
-SELECT playlist_id, CAST(row_number() OVER (PARTITION BY playlist_id ORDER BY page_no, idx) - 1 AS INTEGER) AS position,
-       CASE WHEN reject_reason IS NULL THEN song_id END AS song_id, added_at, added_by, is_local
+SELECT playlist_id, position, CASE WHEN reject_reason IS NULL THEN song_id END AS song_id, added_at, added_by, is_local
 FROM batch WHERE idx IS NOT NULL
-ORDER BY playlist_id, position
+ORDER BY ord
 """
 
 _RELEASE_DATE = """
@@ -126,22 +128,22 @@ END
 """
 
 _ENTITY_TABLES_SQL = """
-CREATE OR REPLACE TEMP TABLE songs (song_id VARCHAR, name VARCHAR, duration_ms BIGINT, popularity INTEGER,
+CREATE OR REPLACE TABLE songs (song_id VARCHAR, name VARCHAR, duration_ms BIGINT, popularity INTEGER,
     explicit BOOLEAN, album_id VARCHAR, artist_id VARCHAR, url VARCHAR);
-CREATE OR REPLACE TEMP TABLE albums (album_id VARCHAR, name VARCHAR, release_date DATE,
+CREATE OR REPLACE TABLE albums (album_id VARCHAR, name VARCHAR, release_date DATE,
     release_date_precision VARCHAR, total_tracks INTEGER, url VARCHAR);
-CREATE OR REPLACE TEMP TABLE artists (artist_id VARCHAR, name VARCHAR, external_url VARCHAR);
-CREATE OR REPLACE TEMP TABLE song_artists (song_id VARCHAR, artist_id VARCHAR, position INTEGER);
+CREATE OR REPLACE TABLE artists (artist_id VARCHAR, name VARCHAR, external_url VARCHAR);
+CREATE OR REPLACE TABLE song_artists (song_id VARCHAR, artist_id VARCHAR, position INTEGER);
 """
 
 # The batch's songs not seen in an earlier batch, each at its first entry; then what they
 # bring that is new: albums and artists at their first song, and every song's artists.
 # arg_min over narrow rows picks each first row, cheaper than a window over the wide ones.
 _ADD_ENTITIES_SQL = f"""
-CREATE OR REPLACE TEMP TABLE new_songs AS
-SELECT playlist_id, page_no, idx, song_id, name, duration_ms, popularity, explicit, url, album, artists
+CREATE OR REPLACE TABLE new_songs AS
+SELECT ord, song_id, name, duration_ms, popularity, explicit, url, album, artists
 FROM batch WHERE rowid IN (
-    SELECT arg_min(rowid, (playlist_id, page_no, idx)) FROM batch b
+    SELECT arg_min(rowid, ord) FROM batch b
     WHERE idx IS NOT NULL AND reject_reason IS NULL AND NOT EXISTS (SELECT 1 FROM songs s WHERE s.song_id = b.song_id)
     GROUP BY song_id);
 
@@ -153,13 +155,13 @@ INSERT INTO albums
 SELECT album.id, album.name, {_RELEASE_DATE}, album.release_date_precision,
        TRY_CAST(album.total_tracks AS INTEGER), album.external_urls.spotify
 FROM new_songs WHERE rowid IN (
-    SELECT arg_min(rowid, (playlist_id, page_no, idx)) FROM new_songs n
+    SELECT arg_min(rowid, ord) FROM new_songs n
     WHERE NOT EXISTS (SELECT 1 FROM albums a WHERE a.album_id = n.album.id)
     GROUP BY album.id);
 
-CREATE OR REPLACE TEMP TABLE new_song_artists AS
+CREATE OR REPLACE TABLE new_song_artists AS
 SELECT * FROM (
-    SELECT playlist_id, page_no, idx, song_id, unnest(artists) AS artist, generate_subscripts(artists, 1) AS artist_no
+    SELECT ord, song_id, unnest(artists) AS artist, generate_subscripts(artists, 1) AS artist_no
     FROM new_songs)
 WHERE regexp_full_match(artist.id, '{_ID}');
 
@@ -169,7 +171,7 @@ SELECT song_id, artist.id, CAST(min(artist_no) - 1 AS INTEGER) FROM new_song_art
 INSERT INTO artists
 SELECT artist.id, artist.name, artist.external_urls.spotify
 FROM new_song_artists WHERE rowid IN (
-    SELECT arg_min(rowid, (playlist_id, page_no, idx, artist_no)) FROM new_song_artists n
+    SELECT arg_min(rowid, (ord, artist_no)) FROM new_song_artists n
     WHERE NOT EXISTS (SELECT 1 FROM artists a WHERE a.artist_id = n.artist.id)
     GROUP BY artist.id);
 """  # SQL from module constants; file names are bound  # nosec B608
@@ -206,7 +208,7 @@ def connect(memory_limit: str = "1GB", threads: int | None = None, temp_director
     config: dict[str, Any] = {
         "memory_limit": memory_limit,
         "preserve_insertion_order": False,
-        # Otherwise every 16 MB of inserts checkpoints the temp tables, rewriting the growing
+        # Otherwise every 16 MB of inserts checkpoints the working tables, rewriting the growing
         # entity tables each time (seconds per batch at a million entries); nothing here is kept.
         "checkpoint_threshold": "1TB",
     }
@@ -234,64 +236,64 @@ def _find_bad_document(con: Any, files: list[str]) -> str:
     return "no single file reproduces the error"
 
 
-def _load_batch(con: Any, files: list[str]) -> None:
-    """Parse ``files`` into the ``next_batch`` table, naming the unreadable file if one is."""
+def _load_batch(con: Any, files: list[str], largest: int) -> None:
+    """Parse ``files`` into the ``batch`` table, naming the unreadable file if one is.
+
+    DuckDB's read buffers follow ``maximum_object_size``: sized to the batch's largest file,
+    they stay small for the usual documents (fresh large buffers per file cost page faults).
+    """
+    params = {"files": files, "columns": RAW_COLUMNS, "max_object": min(largest + 1, MAX_DOCUMENT_BYTES)}
     try:
         try:
-            con.execute(_BATCH_SQL, {"files": files, "columns": RAW_COLUMNS, "format": "newline_delimited"})
+            con.execute(_BATCH_SQL, {**params, "format": "newline_delimited"})
         except Exception:  # noqa: BLE001 - a document spread over several lines: read the batch as plain JSON
-            con.execute(_BATCH_SQL, {"files": files, "columns": RAW_COLUMNS, "format": "auto"})
+            con.execute(_BATCH_SQL, {**params, "format": "auto"})
     except Exception as exc:
         raise TransformError(f"cannot read raw documents; nothing was written: {_find_bad_document(con, files)}") from exc
 
 
-def _check_batch(con: Any) -> tuple[int, list[str]]:
+def _check_batch(con: Any, files: list[str]) -> tuple[int, list[str]]:
     """The batch's documents and their problems: no pages, or an id unlike the file's."""
-    rows = con.execute("SELECT filename, playlist_id, no_pages FROM batch WHERE head").fetchall()
+    rows = con.execute("SELECT filename, file_no, playlist_id, no_pages FROM batch WHERE head").fetchall()
     problems = []
-    for filename, playlist_id, no_pages in rows:
+    for filename, file_no, playlist_id, no_pages in rows:
         expected = re.search(rf"playlist_id=({_ID})\.json$", filename)
-        if no_pages:
+        if file_no is None:  # the reader named the file differently from the list it was given
+            problems.append(f"{filename}: not among the batch's files {files}")
+        elif no_pages:
             problems.append(f"{filename}: no 'pages' array")
         elif not expected or playlist_id != expected.group(1):
             problems.append(f"{filename}: playlist_id {playlist_id!r} does not match the file name")
     return len(rows), problems
 
 
-def _batches(files: list[str], sizes: list[int], limit: int) -> list[list[str]]:
-    batches: list[list[str]] = []
+def _batches(files: list[str], sizes: list[int], limit: int) -> list[tuple[list[str], int]]:
+    """Consecutive files of at most ``limit`` bytes together (at least one file), with their largest size."""
+    batches: list[tuple[list[str], int]] = []
     batch: list[str] = []
-    total = 0
+    total = largest = 0
     for path, size in zip(files, sizes, strict=True):
         if batch and total + size > limit:
-            batches.append(batch)
-            batch, total = [], 0
+            batches.append((batch, largest))
+            batch, total, largest = [], 0, 0
         batch.append(path)
         total += size
-    return [*batches, batch]
+        largest = max(largest, size)
+    return [*batches, (batch, largest)]
 
 
-def _read_batches(con: Any, batches: list[list[str]]) -> Iterator[list[str]]:
-    """Make each batch in turn the ``batch`` table; the next one is parsed meanwhile.
+def _read_batches(con: Any, batches: list[tuple[list[str], int]]) -> Iterator[list[str]]:
+    """Make each batch in turn the ``batch`` table.
 
-    Parsing runs on its own connection in a thread, so it keeps both cores busy while
-    this connection processes the previous batch, work that is mostly on one core.
+    One batch at a time: DuckDB already parses on every core, and reading the next batch
+    while this one is processed was measured slower (both then compete for cores and memory).
     """
-    from concurrent.futures import ThreadPoolExecutor
-
-    reader = con.cursor()
     try:
-        with ThreadPoolExecutor(1, thread_name_prefix="spotify-etl-read") as pool:
-            pending = pool.submit(_load_batch, reader, batches[0])
-            for number, files in enumerate(batches):
-                pending.result()
-                con.execute("DROP TABLE IF EXISTS batch; ALTER TABLE next_batch RENAME TO batch")
-                if number + 1 < len(batches):
-                    pending = pool.submit(_load_batch, reader, batches[number + 1])
-                yield files
+        for files, largest in batches:
+            _load_batch(con, files, largest)
+            yield files
     finally:
-        reader.close()
-        con.execute("DROP TABLE IF EXISTS batch; DROP TABLE IF EXISTS next_batch")
+        con.execute("DROP TABLE IF EXISTS batch")
 
 
 def _write_arrow(writer: Any, schema: Any, reader: Any) -> int:
@@ -307,8 +309,17 @@ def write_table(con: Any, table: str, out_file: Path, batch_rows: int = 128_000)
     import pyarrow.parquet as pq
 
     schema = tables.schema(table)
-    with pq.ParquetWriter(out_file, schema, compression="zstd") as writer:
-        return _write_arrow(writer, schema, con.sql(TABLE_SQL[table]).to_arrow_reader(batch_rows))
+    with con.cursor() as cursor, pq.ParquetWriter(out_file, schema, compression="zstd") as writer:
+        return _write_arrow(writer, schema, cursor.sql(TABLE_SQL[table]).to_arrow_reader(batch_rows))
+
+
+def write_entity_tables(con: Any, folder: Path) -> dict[str, int]:
+    """Write the entity tables into ``folder`` two at a time: Parquet encoding runs on one core per file."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2, thread_name_prefix="spotify-etl-write") as pool:
+        futures = {table: pool.submit(write_table, con, table, folder / f"{table}.parquet") for table in TABLE_SQL}
+        return {table: future.result() for table, future in futures.items()}
 
 
 def _stage(con: Any, urls: list[str], sizes: list[int], batch_bytes: int, folder: Path, result: TransformResult) -> None:
@@ -321,8 +332,8 @@ def _stage(con: Any, urls: list[str], sizes: list[int], batch_bytes: int, folder
     items_schema = tables.schema("playlist_items")
     result.rows["playlist_items"] = 0
     with pq.ParquetWriter(folder / "playlist_items.parquet", items_schema, compression="zstd") as items:
-        for _ in _read_batches(con, _batches(urls, sizes, batch_bytes)):
-            documents, found = _check_batch(con)
+        for files in _read_batches(con, _batches(urls, sizes, batch_bytes)):
+            documents, found = _check_batch(con, files)
             result.documents += documents
             problems += found
             counts = con.execute("SELECT reject_reason, count(*) FROM batch WHERE idx IS NOT NULL GROUP BY 1")
@@ -337,8 +348,7 @@ def _stage(con: Any, urls: list[str], sizes: list[int], batch_bytes: int, folder
         problems.append(f"{len(urls)} files but {result.documents} documents (a file holds more or less than one object)")
     if problems:
         raise TransformError("raw documents are not valid; nothing was written: " + "; ".join(problems))
-    for table in TABLE_SQL:
-        result.rows[table] = write_table(con, table, folder / f"{table}.parquet")
+    result.rows.update(write_entity_tables(con, folder))
     result.rows = {table: result.rows[table] for table in tables.TABLE_NAMES}
     result.rejected = dict(sorted(rejected.items()))
 

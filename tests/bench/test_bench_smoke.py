@@ -85,11 +85,14 @@ def test_generated_documents_look_like_the_api(tmp_path: Path) -> None:
         pages = doc["pages"]
         assert [p["offset"] for p in pages] == list(range(0, doc["total"], 50))
         assert all(len(p["items"]) == 50 for p in pages[:-1]) and pages[-1]["next"] is None
+        assert {key for p in pages for key in p} == {"items", "limit", "next", "offset", "total"}  # the fields filter
         entries += [e for p in pages for e in p["items"]]
     sizes = [doc["total"] for doc in documents]
     assert sum(sizes) == len(entries) == 20_000
     assert all(s <= 10_000 for s in sizes) and all(s >= 100 for s in sizes[:-1])  # the last takes what is left
 
+    assert {key for e in entries for key in e} == {"added_at", "added_by", "is_local", "item", "track"}
+    assert {key for e in entries for key in e["added_by"]} == {"id"}
     keys = Counter("item" if "item" in e else "track" for e in entries)
     assert keys["item"] > 0.2 * len(entries) and keys["track"] > 0.2 * len(entries)
     bodies = [e.get("item", e.get("track")) for e in entries]
@@ -105,6 +108,11 @@ def test_generated_documents_look_like_the_api(tmp_path: Path) -> None:
     assert legacy and all("popularity" in t for t in legacy)  # the /tracks endpoint still sent popularity
     assert not any("popularity" in e["item"] for e in entries if e.get("item"))
     assert sum(1 for t in tracks if t["duration_ms"] == 0) > 0  # unavailable "ghost" tracks
+    assert {key for t in tracks for key in t} == {
+        "id", "name", "type", "is_local", "duration_ms", "popularity", "explicit", "external_urls", "album", "artists"}
+    assert {key for t in tracks for key in t["album"]} == {
+        "id", "name", "release_date", "release_date_precision", "total_tracks", "external_urls"}
+    assert {key for t in tracks for a in t["artists"] for key in a} == {"id", "name", "external_urls"}
 
 
 @pytest.mark.parametrize("batch_bytes", [1, 3_000_000])

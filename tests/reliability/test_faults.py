@@ -9,6 +9,7 @@ replacement is whole, and a retry that ends exactly where an uninterrupted run e
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import signal
 import subprocess
@@ -115,17 +116,20 @@ def inject(how: str, lake: Lake, monkeypatch: pytest.MonkeyPatch) -> None:
         import pyarrow.parquet
 
         real_writer = pyarrow.parquet.ParquetWriter
-        made = [0]
+        made = itertools.count(1)  # next() is atomic: writers are made from two threads
 
         class FullDisk(real_writer):  # type: ignore[misc, valid-type]
+            number = 0  # which writer this is: entity tables are written two at a time
+
             def write_batch(self, *args: Any, **kwargs: Any) -> None:
                 super().write_batch(*args, **kwargs)
-                if made[0] == 3:
+                if self.number == 3:
                     raise Crash(28, "No space left on device")
 
         def writer(*args: Any, **kwargs: Any) -> Any:
-            made[0] += 1
-            return FullDisk(*args, **kwargs)
+            instance = FullDisk(*args, **kwargs)
+            instance.number = next(made)
+            return instance
 
         monkeypatch.setattr(pyarrow.parquet, "ParquetWriter", writer)
 

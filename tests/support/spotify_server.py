@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from spotify_etl.fields import apply_fields, parse_fields
+
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "spotify_api"
 LSD = "4dn0iEoAxn69ea0Tyov8V5"  # LSDream Theatre: 200 recorded entries (pages 1 and 2)
 RAP_RU = "1h9q8vXXDl2vHOmwdsuXms"  # Rap RU: 4 entries, Cyrillic names
@@ -47,70 +49,6 @@ def fixture(name: str) -> Any:
 
 def error_body(status: int, message: str) -> dict[str, Any]:
     return {"error": {"status": status, "message": message}}
-
-
-# ---- the fields filter ----------------------------------------------------------------
-def parse_fields(spec: str) -> dict[str, Any]:
-    """``"a,b.c,d(e,f(g))"`` -> ``{"a": None, "b": {"c": None}, "d": {"e": None, "f": {"g": None}}}``."""
-    tokens = re.findall(r"[^,().]+|[,().]", spec.replace(" ", ""))
-    pos = 0
-
-    def field_list() -> dict[str, Any]:
-        nonlocal pos
-        tree: dict[str, Any] = {}
-        while pos < len(tokens) and tokens[pos] not in ",)":
-            name = tokens[pos]
-            pos += 1
-            sub: dict[str, Any] | None = None
-            if pos < len(tokens) and tokens[pos] == "(":
-                pos += 1
-                sub = field_list()
-                if pos >= len(tokens) or tokens[pos] != ")":
-                    raise ValueError(f"unbalanced parentheses in fields {spec!r}")
-                pos += 1
-            elif pos < len(tokens) and tokens[pos] == ".":
-                pos += 1
-                sub = field_list_one()
-            merge(tree, name, sub)
-            if pos < len(tokens) and tokens[pos] == ",":
-                pos += 1
-        return tree
-
-    def field_list_one() -> dict[str, Any]:
-        nonlocal pos
-        name = tokens[pos]
-        pos += 1
-        sub = None
-        if pos < len(tokens) and tokens[pos] == ".":
-            pos += 1
-            sub = field_list_one()
-        elif pos < len(tokens) and tokens[pos] == "(":
-            pos += 1
-            sub = field_list()
-            pos += 1
-        return {name: sub}
-
-    def merge(tree: dict[str, Any], name: str, sub: dict[str, Any] | None) -> None:
-        if name in tree and isinstance(tree[name], dict) and isinstance(sub, dict):
-            for key, value in sub.items():
-                merge(tree[name], key, value)
-        else:
-            tree[name] = sub
-
-    result = field_list()
-    if pos != len(tokens):
-        raise ValueError(f"cannot parse fields {spec!r}")
-    return result
-
-
-def apply_fields(tree: dict[str, Any] | None, value: Any) -> Any:
-    if tree is None:
-        return value
-    if isinstance(value, list):
-        return [apply_fields(tree, v) for v in value]
-    if isinstance(value, dict):
-        return {k: apply_fields(sub, value[k]) for k, sub in tree.items() if k in value}
-    return value
 
 
 # ---- the served data --------------------------------------------------------------------
