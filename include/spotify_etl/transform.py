@@ -27,6 +27,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,15 @@ REASONS = (
     "invalid_popularity",  # present but not an integer in 0..100
     "invalid_album_id",  # album missing or its id invalid
     "invalid_artist_id",  # no artists, or the first artist's id invalid
+)
+
+# Where the time goes (``TransformResult.step_seconds``), in order.
+STEPS = (
+    "read",  # DuckDB parses a batch's documents, flattens them into entries and applies the rules
+    "playlist_items",  # the batch's checks, reject counts and rows into playlist_items.parquet
+    "first_occurrences",  # the batch's songs, albums, artists and song-artist pairs not seen before
+    "entity_tables",  # the distinct-entity tables, sorted, into their Parquet files
+    "publish",  # the five files into the lake's partitions
 )
 
 _URL = "STRUCT(spotify VARCHAR)"
@@ -197,6 +207,7 @@ class TransformResult:
     rejected: dict[str, int] = field(default_factory=dict)
     bytes_written: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    step_seconds: dict[str, float] = field(default_factory=dict)  # see STEPS
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -282,20 +293,6 @@ def _batches(files: list[str], sizes: list[int], limit: int) -> list[tuple[list[
     return [*batches, (batch, largest)]
 
 
-def _read_batches(con: Any, batches: list[tuple[list[str], int]]) -> Iterator[list[str]]:
-    """Make each batch in turn the ``batch`` table.
-
-    One batch at a time: DuckDB already parses on every core, and reading the next batch
-    while this one is processed was measured slower (both then compete for cores and memory).
-    """
-    try:
-        for files, largest in batches:
-            _load_batch(con, files, largest)
-            yield files
-    finally:
-        con.execute("DROP TABLE IF EXISTS batch")
-
-
 def _write_arrow(writer: Any, schema: Any, reader: Any) -> int:
     rows = 0
     for batch in reader:
@@ -322,33 +319,55 @@ def write_entity_tables(con: Any, folder: Path) -> dict[str, int]:
         return {table: future.result() for table, future in futures.items()}
 
 
+@contextmanager
+def _timed(steps: dict[str, float], step: str) -> Iterator[None]:
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        steps[step] = round(steps.get(step, 0.0) + time.monotonic() - started, 3)
+
+
 def _stage(con: Any, urls: list[str], sizes: list[int], batch_bytes: int, folder: Path, result: TransformResult) -> None:
-    """Write the five tables into ``folder``, counting into ``result``; raise if a document is not valid."""
+    """Write the five tables into ``folder``, counting into ``result``; raise if a document is not valid.
+
+    One batch at a time: DuckDB already parses on every core, and reading the next batch
+    while this one is processed was measured slower (both compete for cores and memory).
+    """
     import pyarrow.parquet as pq
 
     rejected: Counter[str] = Counter()
     problems: list[str] = []
+    steps = result.step_seconds
     con.execute(_ENTITY_TABLES_SQL)
     items_schema = tables.schema("playlist_items")
     result.rows["playlist_items"] = 0
-    with pq.ParquetWriter(folder / "playlist_items.parquet", items_schema, compression="zstd") as items:
-        for files in _read_batches(con, _batches(urls, sizes, batch_bytes)):
-            documents, found = _check_batch(con, files)
-            result.documents += documents
-            problems += found
-            counts = con.execute("SELECT reject_reason, count(*) FROM batch WHERE idx IS NOT NULL GROUP BY 1")
-            for reason, count in counts.fetchall():
-                result.entries += count
-                if reason is not None:
-                    rejected[reason] += count
-            reader = con.sql(_PLAYLIST_ITEMS_SQL).to_arrow_reader(128_000)
-            result.rows["playlist_items"] += _write_arrow(items, items_schema, reader)
-            con.execute(_ADD_ENTITIES_SQL)
+    try:
+        with pq.ParquetWriter(folder / "playlist_items.parquet", items_schema, compression="zstd") as items:
+            for files, largest in _batches(urls, sizes, batch_bytes):
+                with _timed(steps, "read"):
+                    _load_batch(con, files, largest)
+                with _timed(steps, "playlist_items"):
+                    documents, found = _check_batch(con, files)
+                    result.documents += documents
+                    problems += found
+                    counts = con.execute("SELECT reject_reason, count(*) FROM batch WHERE idx IS NOT NULL GROUP BY 1")
+                    for reason, count in counts.fetchall():
+                        result.entries += count
+                        if reason is not None:
+                            rejected[reason] += count
+                    reader = con.sql(_PLAYLIST_ITEMS_SQL).to_arrow_reader(128_000)
+                    result.rows["playlist_items"] += _write_arrow(items, items_schema, reader)
+                with _timed(steps, "first_occurrences"):
+                    con.execute(_ADD_ENTITIES_SQL)
+    finally:
+        con.execute("DROP TABLE IF EXISTS batch")
     if result.documents != len(urls):
         problems.append(f"{len(urls)} files but {result.documents} documents (a file holds more or less than one object)")
     if problems:
         raise TransformError("raw documents are not valid; nothing was written: " + "; ".join(problems))
-    result.rows.update(write_entity_tables(con, folder))
+    with _timed(steps, "entity_tables"):
+        result.rows.update(write_entity_tables(con, folder))
     result.rows = {table: result.rows[table] for table in tables.TABLE_NAMES}
     result.rejected = dict(sorted(rejected.items()))
 
@@ -383,13 +402,15 @@ def transform(
                 con.close()  # before its spill folder is removed
         staged = {table: Path(tmp) / f"{table}.parquet" for table in tables.TABLE_NAMES}
         result.bytes_written = {table: path.stat().st_size for table, path in staged.items()}
-        for table, path in staged.items():  # every table is written before any is published
-            lake.publish_partition_file(str(path), table, day)
+        with _timed(result.step_seconds, "publish"):
+            for table, path in staged.items():  # every table is written before any is published
+                lake.publish_partition_file(str(path), table, day)
     result.seconds = round(time.monotonic() - started, 3)
     log.info(
-        "dt=%s: %d documents, %d entries -> %s; not loaded as songs: %s; %d bytes in %.2fs",
+        "dt=%s: %d documents, %d entries -> %s; not loaded as songs: %s; %d bytes in %.2fs (%s)",
         day, result.documents, result.entries, result.rows, result.rejected or "none",
         sum(result.bytes_written.values()), result.seconds,
+        ", ".join(f"{step} {seconds:.2f}s" for step, seconds in result.step_seconds.items()),
     )
     return result
 

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 from spotify_etl import tables
 from spotify_etl.lake import Lake
-from spotify_etl.transform import TransformError, transform_day
+from spotify_etl.transform import STEPS, TransformError, transform_day
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 sys.path.insert(0, str(BENCH))
@@ -40,6 +40,9 @@ def test_benchmark_runs_and_baseline_writes_the_transforms_rows(tmp_path: Path) 
     assert results["verdicts"] == dict.fromkeys(tables.TABLE_NAMES, "same")
     figures = results["figures"]
     assert set(figures) == {"baseline", "transform", *run_bench.PARSERS, "read-typed"}
+    steps = figures["transform"].runs[0].detail["steps"]
+    assert list(steps) == list(STEPS) and all(seconds >= 0 for seconds in steps.values())
+    assert sum(steps.values()) <= figures["transform"].runs[0].seconds
     transform_rows = figures["transform"].runs[0].detail["rows"]
     assert transform_rows == figures["baseline"].runs[0].detail["rows"]
     assert transform_rows["playlist_items"] == results["data"]["items"] == 2000
@@ -57,6 +60,7 @@ def test_benchmark_runs_and_baseline_writes_the_transforms_rows(tmp_path: Path) 
     text = results_file.read_text()
     assert "## Targets" in text and "| (a) and (b) write the same rows | every table | met |" in text
     assert "2,000 playlist items" in text
+    assert all(f"| {step} | " in text for step in STEPS)
 
 
 def _raw_documents(root: Path) -> dict[str, bytes]:
