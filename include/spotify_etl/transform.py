@@ -264,13 +264,14 @@ def _load_batch(con: Any, files: list[str], largest: int) -> None:
 
 
 def _check_batch(con: Any, files: list[str]) -> tuple[int, list[str]]:
-    """The batch's documents and their problems: no pages, or an id unlike the file's."""
+    """The batch's documents and their problems: no pages, an id unlike the file's, or a file name
+    the reader reports differently from the one it was given (the order of "first" needs it)."""
     rows = con.execute("SELECT filename, file_no, playlist_id, no_pages FROM batch WHERE head").fetchall()
     problems = []
     for filename, file_no, playlist_id, no_pages in rows:
         expected = re.search(rf"playlist_id=({_ID})\.json$", filename)
         if file_no is None:  # the reader named the file differently from the list it was given
-            problems.append(f"{filename}: not among the batch's files {files}")
+            problems.append(f"{filename}: not among the {len(files)} file names given to the reader")
         elif no_pages:
             problems.append(f"{filename}: no 'pages' array")
         elif not expected or playlist_id != expected.group(1):
