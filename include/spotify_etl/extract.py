@@ -29,6 +29,12 @@ class PayloadError(RuntimeError):
     """The API answered with something it does not promise; nothing was landed."""
 
 
+class NotInSampleData(RuntimeError):
+    """The embedded sample data has no such playlist: no retry can add it, so the task fails at once."""
+
+    retryable = False
+
+
 class PlaylistSource(Protocol):
     name: str
     api_calls: int
@@ -200,9 +206,10 @@ class SampleSource:
         self.api_calls += 1
         path = self.root / playlist_id / name
         if not path.is_file():
-            raise PayloadError(
+            raise NotInSampleData(
                 f"playlist {playlist_id} is not in the embedded sample data ({name} missing); sample "
-                f"playlists are: {', '.join(self.available())}. Configure the Spotify connection to extract others."
+                f"playlists are: {', '.join(self.available())}. Configure the Spotify connection to extract others "
+                "(README, 'Spotify credentials')."
             )
         return json.loads(path.read_text(encoding="utf-8"))
 
