@@ -174,14 +174,14 @@ _NOT_FOUND_HELP = (
     "playlist that the user behind the refresh token owns or collaborates on (copy the tracks into one)."
 )
 _FORBIDDEN_HELP = {
-    "refresh_token": (
+    "user": (
         "Since Feb/Mar 2026 Spotify serves a development-mode app the items only of playlists that the user "
         "behind the connection's refresh token owns or collaborates on, and this playlist is {owner}. What to "
         "do: extract a playlist that user owns (copy the tracks into one), have the owner add that user as a "
         "collaborator, or put the owner's refresh token in the connection's extra 'refresh_token' (run "
         "`spotify-etl auth` signed in as the owner)."
     ),
-    "client_credentials": (
+    "app": (
         "The connection uses client credentials (extra 'auth_mode': 'client_credentials'): that token has no "
         "user, and since Feb/Mar 2026 Spotify serves playlist items to it only for apps in extended quota mode. "
         "What to do: run `spotify-etl auth`, put the printed token in the connection's extra 'refresh_token' "
@@ -225,7 +225,9 @@ def _base_url(value: str, name: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise SpotifyAuthError(f"Spotify connection extra {name!r} must be an http(s) URL, got {redact(value)!r}")
     if parts.scheme == "http" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
-        log.warning("Spotify connection extra %s uses plain http on %s: tokens travel unencrypted", name, parts.hostname)
+        log.warning(
+            "Spotify connection extra %s uses plain http on %s: tokens travel unencrypted", name, parts.hostname
+        )
     return value
 
 
@@ -235,9 +237,17 @@ def _session(retries: int, backoff_factor: float) -> requests.Session:
     # 5xx retries as a 429. Here 429 is never retried by urllib3 (SpotifySource decides),
     # Retry-After is ignored for 5xx, and the last 5xx response surfaces with its own status.
     retry = Retry(
-        total=retries, connect=retries, read=retries, status=retries, other=0,
-        backoff_factor=backoff_factor, backoff_max=10.0, status_forcelist=(500, 502, 503, 504),
-        allowed_methods=frozenset({"GET", "POST"}), respect_retry_after_header=False, raise_on_status=False,
+        total=retries,
+        connect=retries,
+        read=retries,
+        status=retries,
+        other=0,
+        backoff_factor=backoff_factor,
+        backoff_max=10.0,
+        status_forcelist=(500, 502, 503, 504),
+        allowed_methods=frozenset({"GET", "POST"}),
+        respect_retry_after_header=False,
+        raise_on_status=False,
     )
     session = requests.Session()
     adapter = HTTPAdapter(max_retries=retry)
@@ -297,11 +307,22 @@ class SpotifySource:
         auth: SpotifyClientCredentials | SpotifyOAuth
         if refresh_token:
             auth = SpotifyOAuth(
-                client_id, client_secret, redirect_uri=DEFAULT_REDIRECT_URI, scope=SCOPES, requests_session=session,
-                requests_timeout=timeout, open_browser=False, cache_handler=self._cache,
+                client_id,
+                client_secret,
+                redirect_uri=DEFAULT_REDIRECT_URI,
+                scope=SCOPES,
+                requests_session=session,
+                requests_timeout=timeout,
+                open_browser=False,
+                cache_handler=self._cache,
             )
             # An expired cached token makes spotipy use the refresh-token grant, never the interactive flow.
-            self._cache.token_info = {"access_token": "", "refresh_token": refresh_token, "expires_at": 0, "scope": auth.scope}  # an empty placeholder, not a password  # nosec B105
+            self._cache.token_info = {
+                "access_token": "",
+                "refresh_token": refresh_token,
+                "expires_at": 0,
+                "scope": auth.scope,
+            }  # an empty placeholder, not a password  # nosec B105
         else:
             auth = SpotifyClientCredentials(
                 client_id, client_secret, requests_session=session, requests_timeout=timeout, cache_handler=self._cache
@@ -343,9 +364,13 @@ class SpotifySource:
 
     def playlist(self, playlist_id: str) -> dict[str, Any]:
         pid = self._checked(playlist_id)
-        data = self._call(pid, "metadata", self._sp.playlist, pid, fields=META_FIELDS, additional_types=("track", "episode"))
+        data = self._call(
+            pid, "metadata", self._sp.playlist, pid, fields=META_FIELDS, additional_types=("track", "episode")
+        )
         if not isinstance(data, dict):
-            raise PayloadError(f"playlist {pid}: metadata response is not a JSON object; nothing landed for this playlist")
+            raise PayloadError(
+                f"playlist {pid}: metadata response is not a JSON object; nothing landed for this playlist"
+            )
         owner = data.get("owner")
         if isinstance(owner, dict) and owner.get("id"):
             self._owners[pid] = str(owner["id"])
@@ -355,8 +380,12 @@ class SpotifySource:
         # Pages are requested by offset, never by following the server's `next` URL, so the
         # bearer token only ever goes to the configured API host.
         pid = self._checked(playlist_id)
-        params = {"fields": items_fields(self.items_endpoint), "limit": limit, "offset": offset,
-                  "additional_types": "track,episode"}
+        params = {
+            "fields": items_fields(self.items_endpoint),
+            "limit": limit,
+            "offset": offset,
+            "additional_types": "track,episode",
+        }
         what = f"items page at offset {offset}"
         page = self._call(pid, what, self._sp._get, f"playlists/{pid}/{self.items_endpoint}", **params)
         if page is None:
@@ -389,12 +418,19 @@ class SpotifySource:
                     if delay is None or delay > self.max_retry_after or waits >= MAX_RATE_LIMIT_WAITS:
                         raise self._rate_limited(pid, what, exc, delay, waits) from None
                     waits += 1
-                    log.warning("playlist %s %s: Spotify rate limit (429); waiting %.1f s as Retry-After asks", pid, what, delay)
+                    log.warning(
+                        "playlist %s %s: Spotify rate limit (429); waiting %.1f s as Retry-After asks", pid, what, delay
+                    )
                     time.sleep(delay)
                     continue
                 if status == 401 and not refreshed:
                     refreshed = True
-                    log.info("playlist %s %s: access token rejected (401: %s); refreshing it once", pid, what, _server_message(exc))
+                    log.info(
+                        "playlist %s %s: access token rejected (401: %s); refreshing it once",
+                        pid,
+                        what,
+                        _server_message(exc),
+                    )
                     self._expire_token()
                     continue
                 raise self._http_error(pid, what, exc, refreshed) from None
@@ -419,7 +455,8 @@ class SpotifySource:
         if self.items_endpoint == "tracks":
             return _FORBIDDEN_HELP["tracks"]
         owner = f"owned by {self._owners[pid]!r}" if pid in self._owners else "another user's"
-        return _FORBIDDEN_HELP[self.auth_mode].format(owner=owner)
+        token = "app" if self.auth_mode == "client_credentials" else "user"
+        return _FORBIDDEN_HELP[token].format(owner=owner)
 
     def _rate_limited(self, pid: str, what: str, exc: SpotifyException, delay: float | None, waits: int) -> RateLimited:
         if delay is not None and delay <= self.max_retry_after:
@@ -444,7 +481,9 @@ class SpotifySource:
                 + (" and refresh token" if self.auth_mode == "refresh_token" else "")
             )
         if status >= 500:
-            return SpotifyUnavailable(f"{head} after {self.retries} retries with backoff; Airflow retries the task later")
+            return SpotifyUnavailable(
+                f"{head} after {self.retries} retries with backoff; Airflow retries the task later"
+            )
         return SpotifyRequestError(head)
 
 
@@ -472,11 +511,19 @@ class RefusedConnection:
 
 
 # ---- one-time authorisation: `spotify-etl auth` ---------------------------------------
-def _oauth(client_id: str, client_secret: str, redirect_uri: str, token_url: str, authorize_url: str,
-           state: str) -> SpotifyOAuth:
+def _oauth(
+    client_id: str, client_secret: str, redirect_uri: str, token_url: str, authorize_url: str, state: str
+) -> SpotifyOAuth:
     oauth = SpotifyOAuth(
-        client_id, client_secret, redirect_uri=redirect_uri, scope=SCOPES, state=state, open_browser=False,
-        cache_handler=_TokenCache(), requests_timeout=TIMEOUT, requests_session=_session(HTTP_RETRIES, BACKOFF_FACTOR),
+        client_id,
+        client_secret,
+        redirect_uri=redirect_uri,
+        scope=SCOPES,
+        state=state,
+        open_browser=False,
+        cache_handler=_TokenCache(),
+        requests_timeout=TIMEOUT,
+        requests_session=_session(HTTP_RETRIES, BACKOFF_FACTOR),
     )
     oauth.OAUTH_TOKEN_URL = token_url
     oauth.OAUTH_AUTHORIZE_URL = authorize_url
@@ -502,7 +549,9 @@ def exchange_code(oauth: SpotifyOAuth, answer: str, check_state: bool = True) ->
     except SpotifyOauthError as exc:
         raise SpotifyAuthError(f"Spotify refused the authorisation code: {redact(str(exc))}") from None
     except requests.RequestException as exc:
-        raise SpotifyAuthError(f"could not reach the token endpoint: {type(exc).__name__}: {redact(str(exc))}") from None
+        raise SpotifyAuthError(
+            f"could not reach the token endpoint: {type(exc).__name__}: {redact(str(exc))}"
+        ) from None
     refresh = (token_info or {}).get("refresh_token")
     if not refresh:
         raise SpotifyAuthError("the token endpoint answered without a refresh token")
@@ -517,8 +566,9 @@ def run_auth(args: argparse.Namespace) -> int:
         print("error: give --client-id (or SPOTIFY_CLIENT_ID) and the client secret (SPOTIFY_CLIENT_SECRET or prompt)")
         return 2
     remember_secret(client_secret)
-    oauth = _oauth(client_id, client_secret, args.redirect_uri, args.token_url, args.authorize_url,
-                   state=secrets.token_urlsafe(16))
+    oauth = _oauth(
+        client_id, client_secret, args.redirect_uri, args.token_url, args.authorize_url, state=secrets.token_urlsafe(16)
+    )
     answer = args.code
     if not answer:
         print(f"1. Add this redirect URI to your app in the Spotify developer dashboard: {args.redirect_uri}")
@@ -534,7 +584,7 @@ def run_auth(args: argparse.Namespace) -> int:
     except SpotifyAuthError as exc:
         print(f"error: {exc}")
         return 1
-    print("Refresh token (store it in the Spotify connection's extra as \"refresh_token\"; treat it like a password):")
+    print('Refresh token (store it in the Spotify connection\'s extra as "refresh_token"; treat it like a password):')
     print(refresh_token)
     return 0
 

@@ -40,7 +40,8 @@ def leaks(secrets: list[str], home: Path, lake_dir: Path, output: str) -> list[s
     XComs, and every file of the run's AIRFLOW_HOME (logs, metadata DB) and of the lake."""
     found = [
         "output: airflow MaskSecret" if "msg=MaskSecret(value=" in line else f"output: {line[:160]}"
-        for line in output.splitlines() if any(s in line for s in secrets)
+        for line in output.splitlines()
+        if any(s in line for s in secrets)
     ]
     with sqlite3.connect(home / "airflow.db") as db:
         xcoms = db.execute("SELECT key, task_id, value FROM xcom").fetchall()
@@ -69,8 +70,14 @@ def run_dag(airflow_template_db: Path, tmp_path: Path, playlists: list[str], **e
     """One live run for today with one Airflow retry allowed; returns (day, output)."""
     day = dt.datetime.now(dt.UTC).date().isoformat()  # a live run: the plan extracts only near its own date
     result = dags_test(
-        airflow_template_db, tmp_path / "home", day, conf={"playlists": playlists}, SPOTIFY_ETL_TASK_RETRIES="1",
-        SPOTIFY_ETL_LAKE_DIR=str(tmp_path / "lake"), SPOTIFY_ETL_DUCKDB_PATH=str(tmp_path / "catalog.duckdb"), **env,
+        airflow_template_db,
+        tmp_path / "home",
+        day,
+        conf={"playlists": playlists},
+        SPOTIFY_ETL_TASK_RETRIES="1",
+        SPOTIFY_ETL_LAKE_DIR=str(tmp_path / "lake"),
+        SPOTIFY_ETL_DUCKDB_PATH=str(tmp_path / "catalog.duckdb"),
+        **env,
     )
     return day, result.output
 
@@ -82,17 +89,24 @@ def test_dag_extracts_with_a_refresh_token_and_inaccessible_playlists_fail_at_on
     lake_dir = tmp_path / "lake"
     playlists = [LSD, f"https://open.spotify.com/playlist/{RAP_RU}?si=abc", TOP_50_GLOBAL, ITEMS_2026]
     day, output = run_dag(
-        airflow_template_db, tmp_path, playlists,
+        airflow_template_db,
+        tmp_path,
+        playlists,
         AIRFLOW_CONN_SPOTIFY_DEFAULT=json.dumps(server.connection(user=True)),
         AIRFLOW__LOGGING__LOGGING_LEVEL="DEBUG",  # spotipy logs request headers and token bodies at DEBUG
     )
 
     tries = task_tries(tmp_path / "home")
-    assert tries[("extract_playlist", 0)][0] == "success" and tries[("extract_playlist", 1)][0] == "success", output[-4000:]
+    assert tries[("extract_playlist", 0)][0] == "success" and tries[("extract_playlist", 1)][0] == "success", output[
+        -4000:
+    ]
     assert tries[("extract_playlist", 2)] == ("failed", 1) and tries[("extract_playlist", 3)] == ("failed", 1)
     assert {tries[(t, -1)][0] for t in ("plan", "transform", "catalog", "validate")} == {"success"}
     assert tries[("check_extracts", -1)][0] == "failed"
-    assert f"2 of 4 playlists failed to extract and are missing from this date's tables: {TOP_50_GLOBAL}, {ITEMS_2026}" in output
+    assert (
+        f"2 of 4 playlists failed to extract and are missing from this date's tables: {TOP_50_GLOBAL}, {ITEMS_2026}"
+        in output
+    )
     assert f"playlist {TOP_50_GLOBAL} metadata: Spotify answered 404" in output and "27 Nov 2024" in output
     assert f"playlist {ITEMS_2026} items page at offset 0: Spotify answered 403 (Forbidden)" in output
     owner = server.playlists[ITEMS_2026].owner
@@ -123,17 +137,28 @@ def test_dag_extracts_with_a_refresh_token_and_inaccessible_playlists_fail_at_on
 def test_a_connection_without_refresh_token_fails_every_extract_at_once_without_calling_spotify(
     airflow_template_db: Path, server: SpotifyServer, tmp_path: Path
 ) -> None:
-    _, output = run_dag(airflow_template_db, tmp_path, [LSD, RAP_RU],
-                        AIRFLOW_CONN_SPOTIFY_DEFAULT=json.dumps(server.connection(user=False)))
+    _, output = run_dag(
+        airflow_template_db,
+        tmp_path,
+        [LSD, RAP_RU],
+        AIRFLOW_CONN_SPOTIFY_DEFAULT=json.dumps(server.connection(user=False)),
+    )
 
     tries = task_tries(tmp_path / "home")
-    assert tries[("extract_playlist", 0)] == ("failed", 1) and tries[("extract_playlist", 1)] == ("failed", 1), output[-4000:]
-    assert f"playlist {LSD}: no request made; Airflow connection 'spotify_default': the Spotify connection has no extra 'refresh_token'" in output
+    assert tries[("extract_playlist", 0)] == ("failed", 1) and tries[("extract_playlist", 1)] == ("failed", 1), output[
+        -4000:
+    ]
+    assert (
+        f"playlist {LSD}: no request made; Airflow connection 'spotify_default': the Spotify connection has no extra 'refresh_token'"
+        in output
+    )
     assert "run `spotify-etl auth`" in output
     assert server.requests == []  # refused before any token or API request
 
 
-def test_a_playlist_missing_from_the_sample_data_fails_its_extract_at_once(airflow_template_db: Path, tmp_path: Path) -> None:
+def test_a_playlist_missing_from_the_sample_data_fails_its_extract_at_once(
+    airflow_template_db: Path, tmp_path: Path
+) -> None:
     unknown = "0" * 22
     _, output = run_dag(airflow_template_db, tmp_path, [LSD, unknown])  # no connection: the embedded sample data
 

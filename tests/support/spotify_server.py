@@ -106,8 +106,13 @@ def recorded_playlists() -> dict[str, Playlist]:
         LSD: Playlist(_meta(lsd_meta), lsd_entries),
         RAP_RU: Playlist(_meta(rap), rap["tracks"]["items"]),
         ITEMS_2026: Playlist(
-            {"id": ITEMS_2026, "name": "2026 items page", "owner": {"id": owner_2026, "display_name": owner_2026},
-             "snapshot_id": "AAAAA2026snapshot", "type": "playlist"},
+            {
+                "id": ITEMS_2026,
+                "name": "2026 items page",
+                "owner": {"id": owner_2026, "display_name": owner_2026},
+                "snapshot_id": "AAAAA2026snapshot",
+                "type": "playlist",
+            },
             new["items"],
         ),
     }
@@ -200,13 +205,25 @@ class SpotifyServer:
         return [self.client_secret, self.refresh_token, basic, *self.issued_tokens]
 
     # ---- scripting -------------------------------------------------------------------
-    def fail(self, path: str, status: int, body: Any = None, *, headers: dict[str, str] | None = None,
-             times: int = 1, delay: float = 0.0) -> None:
+    def fail(
+        self,
+        path: str,
+        status: int,
+        body: Any = None,
+        *,
+        headers: dict[str, str] | None = None,
+        times: int = 1,
+        delay: float = 0.0,
+    ) -> None:
         """Answer the next ``times`` requests whose path and query (``/v1/...?a=b``) match regex ``path``.
 
         ``status`` :data:`RESET` answers nothing and resets the connection instead.
         """
-        data = body if isinstance(body, bytes) else json.dumps(body if body is not None else error_body(status, "x")).encode()
+        data = (
+            body
+            if isinstance(body, bytes)
+            else json.dumps(body if body is not None else error_body(status, "x")).encode()
+        )
         with self._lock:
             self._faults.append(Fault(re.compile(path), status, data, headers or {}, times, delay))
 
@@ -302,9 +319,13 @@ class SpotifyServer:
         total = len(playlist.entries) if playlist.total is None else playlist.total
         link = f"{self.api_base_url}playlists/{pid}/{endpoint}?offset={{}}&limit={limit}"
         return {
-            "href": link.format(offset), "items": entries, "limit": limit,
+            "href": link.format(offset),
+            "items": entries,
+            "limit": limit,
             "next": link.format(offset + limit) if offset + limit < len(playlist.entries) else None,
-            "offset": offset, "previous": link.format(max(0, offset - limit)) if offset else None, "total": total,
+            "offset": offset,
+            "previous": link.format(max(0, offset - limit)) if offset else None,
+            "total": total,
         }
 
 
@@ -317,7 +338,9 @@ def _handler(server: SpotifyServer) -> type[BaseHTTPRequestHandler]:
 
         def _record(self, form: dict[str, str]) -> Request:
             parts = urlsplit(self.path)
-            req = Request(self.command, parts.path, dict(parse_qsl(parts.query)), self.headers.get("Authorization", ""), form)
+            req = Request(
+                self.command, parts.path, dict(parse_qsl(parts.query)), self.headers.get("Authorization", ""), form
+            )
             with server._lock:
                 server.requests.append(req)
             return req

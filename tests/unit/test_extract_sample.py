@@ -59,9 +59,21 @@ def test_rerun_of_a_date_replaces_its_document(lake: Lake, lake_dir: Path) -> No
 @pytest.mark.parametrize(
     ("pages", "message"),
     [
-        ({0: {"items": [{}] * 2, "offset": 0, "next": "n", "total": 3}, 2: "<html>oops</html>"}, "offset 2: response has no 'items'"),
-        ({0: {"items": [{}] * 2, "offset": 0, "next": None, "total": 3}}, "pages hold 2 items but the API reported total 3"),
-        ({0: {"items": [{}] * 2, "offset": 0, "next": "n", "total": 4}, 2: {"items": [{}], "offset": 5, "next": None}}, "offset 2: response says offset 5"),
+        (
+            {0: {"items": [{}] * 2, "offset": 0, "next": "n", "total": 3}, 2: "<html>oops</html>"},
+            "offset 2: response has no 'items'",
+        ),
+        (
+            {0: {"items": [{}] * 2, "offset": 0, "next": None, "total": 3}},
+            "pages hold 2 items but the API reported total 3",
+        ),
+        (
+            {
+                0: {"items": [{}] * 2, "offset": 0, "next": "n", "total": 4},
+                2: {"items": [{}], "offset": 5, "next": None},
+            },
+            "offset 2: response says offset 5",
+        ),
         ({0: {"items": [], "offset": 0, "next": "n", "total": 4}}, "empty page with a 'next' link"),
     ],
 )
@@ -76,7 +88,10 @@ def test_malformed_pages_fail_naming_playlist_and_offset_and_land_nothing(
 
 
 def test_empty_playlist_lands_an_empty_document(lake: Lake) -> None:
-    source = PagesSource({"name": "empty", "snapshot_id": "s", "items": {"total": 0}}, {0: {"items": [], "offset": 0, "next": None, "total": 0}})
+    source = PagesSource(
+        {"name": "empty", "snapshot_id": "s", "items": {"total": 0}},
+        {0: {"items": [], "offset": 0, "next": None, "total": 0}},
+    )
     result = extract_playlist(source, lake, LSD, "2026-11-25", "t")
     assert (result.items, result.pages) == (0, 1)
 
