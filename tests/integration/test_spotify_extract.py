@@ -223,12 +223,12 @@ def test_connection_refused_fails_after_retries(lake: Lake) -> None:
         conn_id="spotify_default",
         conn_type="generic",
         login="id",
-        password="secret-value-123",
+        password="secret-value-123",  # pragma: allowlist secret
         extra=json.dumps(
             {
                 "api_base_url": f"http://127.0.0.1:{port}/v1/",
                 "token_url": f"http://127.0.0.1:{port}/api/token",
-                "refresh_token": "refresh-value-123",
+                "refresh_token": "refresh-value-123",  # pragma: allowlist secret
             }
         ),
     )
