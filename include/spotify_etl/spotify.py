@@ -159,7 +159,7 @@ class SpotifyUnavailable(SpotifyError):
     """5xx, connection errors or timeouts outlasted the transport retries."""
 
 
-_USER_ACCESS_HELP = (
+_NEEDS_USER_HELP = (
     "the Spotify connection has no extra 'refresh_token'. Spotify serves a development-mode app the items "
     "only of playlists that the authorising user owns or collaborates on (since Feb/Mar 2026); an app-only "
     "client-credentials token has no user and gets 403 on every playlist. What to do: run `spotify-etl auth` "
@@ -287,7 +287,7 @@ class SpotifySource:
         if auth_mode not in AUTH_MODES:
             raise SpotifyAuthError(f"Spotify connection extra 'auth_mode' must be one of {AUTH_MODES}")
         if auth_mode == "refresh_token" and not refresh_token:
-            raise SpotifyAuthError(_USER_ACCESS_HELP)
+            raise SpotifyAuthError(_NEEDS_USER_HELP)
         if auth_mode == "client_credentials" and refresh_token:
             raise SpotifyAuthError(
                 "the Spotify connection sets both the extra 'refresh_token' and 'auth_mode': 'client_credentials'; "
