@@ -29,6 +29,12 @@ class PayloadError(RuntimeError):
     """The API answered with something it does not promise; nothing was landed."""
 
 
+class NotInSampleData(RuntimeError):
+    """The embedded sample data has no such playlist: no retry can add it, so the task fails at once."""
+
+    retryable = False
+
+
 class PlaylistSource(Protocol):
     name: str
     api_calls: int
@@ -101,9 +107,7 @@ def fetch_pages(source: PlaylistSource, playlist_id: str, total: int | None) -> 
             raise PayloadError(f"{where}: response says offset {page['offset']}; nothing landed for this playlist")
         for index, entry in enumerate(page["items"]):
             if problem := _shape_error(entry, _ENTRY_SHAPE, "entry"):
-                raise PayloadError(
-                    f"{where}: {problem} (position {offset + index}); nothing landed for this playlist"
-                )
+                raise PayloadError(f"{where}: {problem} (position {offset + index}); nothing landed for this playlist")
         if total is None and isinstance(page.get("total"), int):
             total = page["total"]
         pages.append(page)
@@ -143,7 +147,9 @@ def extract_playlist(
     if isinstance(previous_doc, dict) and unchanged:
         pages = previous_doc["pages"]
         unchanged_since = previous_doc.get("unchanged_since") or previous_doc.get("dt")
-        log.info("playlist %s: snapshot %s unchanged since %s; reusing its items", playlist_id, snapshot_id, unchanged_since)
+        log.info(
+            "playlist %s: snapshot %s unchanged since %s; reusing its items", playlist_id, snapshot_id, unchanged_since
+        )
     else:
         pages = fetch_pages(source, playlist_id, _items_total(meta))
         unchanged_since = None
@@ -178,7 +184,14 @@ def extract_playlist(
     )
     log.info(
         "playlist %s (%s): %d items in %d pages, %d API calls, %d bytes in %.2fs -> %s%s",
-        playlist_id, result.name, result.items, result.pages, result.api_calls, size, result.seconds, result.path,
+        playlist_id,
+        result.name,
+        result.items,
+        result.pages,
+        result.api_calls,
+        size,
+        result.seconds,
+        result.path,
         " (unchanged snapshot)" if unchanged else "",
     )
     return result
@@ -200,9 +213,10 @@ class SampleSource:
         self.api_calls += 1
         path = self.root / playlist_id / name
         if not path.is_file():
-            raise PayloadError(
+            raise NotInSampleData(
                 f"playlist {playlist_id} is not in the embedded sample data ({name} missing); sample "
-                f"playlists are: {', '.join(self.available())}. Configure the Spotify connection to extract others."
+                f"playlists are: {', '.join(self.available())}. Configure the Spotify connection to extract others "
+                "(README, 'Spotify credentials')."
             )
         return json.loads(path.read_text(encoding="utf-8"))
 

@@ -32,9 +32,18 @@ class CheckResult:
     def passed(self) -> bool:
         return self.violations == 0
 
+    @property
+    def status(self) -> str:
+        """PASS, FAIL, or SKIP: passed with no row to judge (e.g. popularity, which
+        development-mode apps never get), so it says nothing about the data. SKIP does not fail the run."""
+        if not self.passed:
+            return "FAIL"
+        return "PASS" if self.checked_rows else "SKIP"
+
     def describe(self) -> str:
-        status = "PASS" if self.passed else "FAIL"
-        return f"{status} {self.name}: {self.violations} violations in {self.checked_rows} rows"
+        if self.status == "SKIP":
+            return f"SKIP {self.name}: nothing to check (0 rows checked)"
+        return f"{self.status} {self.name}: {self.violations} violations in {self.checked_rows} rows"
 
 
 def render_validation_sql(day: str, database: str, table_prefix: str = "") -> str:

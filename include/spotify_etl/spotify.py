@@ -1,16 +1,19 @@
 """The Spotify Web API as a :class:`~spotify_etl.extract.PlaylistSource`, through spotipy.
 
 Credentials come from an Airflow connection: login = client id, password = client secret,
-extras ``refresh_token`` (user-authorised access; without it, client credentials),
-``api_base_url`` / ``token_url`` (any Spotify-compatible server) and ``items_endpoint``
-(``items``, the 2026 API and the default, or ``tracks`` for servers that only have the
-older endpoint).
+extras ``refresh_token`` (a user's, from ``spotify-etl auth``: required by default, since
+Spotify serves a development-mode app the items only of playlists that user owns or
+collaborates on), ``auth_mode`` (``client_credentials`` opts out of the refresh token, for
+apps in extended quota mode only), ``api_base_url`` / ``token_url`` (any Spotify-compatible
+server) and ``items_endpoint`` (``items``, the 2026 API and the default, or ``tracks``,
+which Spotify closed to development-mode apps in 2026).
 
 Failure policy, per request: 429 waits ``Retry-After`` only while it is at most
 ``max_retry_after`` seconds, otherwise the try fails at once so Airflow's retry schedule
 takes over; 5xx, connection errors and timeouts get ``retries`` transport retries with
 exponential backoff, then fail; 401 refreshes the token once; 404/403 fail naming the
-playlist and the 2024/2026 access rules that usually cause them. Secrets never reach an
+playlist and the 2024/2026 access rule that usually causes them. A connection that cannot
+work (no refresh token, no secret...) is refused before any request. Secrets never reach an
 exception text (ours are built here, ``from None``) and are redacted from the records of
 the loggers spotipy, urllib3 and requests write to.
 """
@@ -50,7 +53,8 @@ AUTHORIZE_URL = "https://accounts.spotify.com/authorize"
 SCOPES = "playlist-read-private playlist-read-collaborative"
 DEFAULT_REDIRECT_URI = "http://127.0.0.1:8888/callback"  # Spotify refuses "localhost" redirect URIs since 2025
 ITEMS_ENDPOINTS = ("items", "tracks")
-KNOWN_EXTRAS = {"refresh_token", "api_base_url", "token_url", "items_endpoint"}
+AUTH_MODES = ("refresh_token", "client_credentials")
+KNOWN_EXTRAS = {"refresh_token", "auth_mode", "api_base_url", "token_url", "items_endpoint"}
 HTTP_RETRIES = 3  # transport retries of 5xx / connection errors / timeouts; then Airflow retries the task
 BACKOFF_FACTOR = 1.0  # urllib3 waits 0, 2, 4 s between those retries
 TIMEOUT = (5.0, 30.0)  # connect, read (s)
@@ -66,12 +70,12 @@ META_FIELDS = "id,name,snapshot_id,owner(id,display_name),items(total),tracks(to
 def items_fields(endpoint: str) -> str:
     """The ``fields`` filter of an items page: paging keys plus what ``transform`` reads.
 
-    ``/items`` keeps both entry keys: dev-mode apps get ``item`` since 2026, extended-quota
-    apps and older servers may still answer ``track``; the transform reads whichever is set.
+    ``/items`` names each entry's track ``item``; asking for its deprecated copy ``track``
+    too would land every track twice while Spotify still sends both. Only the older
+    ``/tracks`` endpoint gets ``track``; the transform reads ``item`` and falls back to ``track``.
     """
-    keys = ("item", "track") if endpoint == "items" else ("track",)
-    entry = ",".join(f"{key}({_TRACK})" for key in keys)
-    return f"offset,limit,next,total,items(added_at,added_by.id,is_local,{entry})"
+    key = "item" if endpoint == "items" else "track"
+    return f"offset,limit,next,total,items(added_at,added_by.id,is_local,{key}({_TRACK}))"
 
 
 # ---- secrets ------------------------------------------------------------------------
@@ -155,14 +159,45 @@ class SpotifyUnavailable(SpotifyError):
     """5xx, connection errors or timeouts outlasted the transport retries."""
 
 
-_ACCESS_HELP = (
-    "Likely cause: Spotify serves no Spotify-owned editorial or algorithmic playlist (Top 50, Today's Top "
-    "Hits, Discover Weekly...) to new or development-mode apps since 27 Nov 2024, and since Feb/Mar 2026 "
-    "development-mode apps only get playlists the authorising user owns or collaborates on (with client "
-    "credentials there is no user at all); otherwise the id is wrong or the playlist was deleted or made "
-    "private. What to do: extract a playlist you own (copy the tracks into one), or put the refresh token of "
-    "the playlist's owner in the Spotify connection's extra 'refresh_token' (get one with `spotify-etl auth`)."
+_NEEDS_USER_HELP = (
+    "the Spotify connection has no extra 'refresh_token'. Spotify serves a development-mode app the items "
+    "only of playlists that the authorising user owns or collaborates on (since Feb/Mar 2026); an app-only "
+    "client-credentials token has no user and gets 403 on every playlist. What to do: run `spotify-etl auth` "
+    "signed in as the user who owns or collaborates on the playlists and put the printed token in the "
+    "connection's extra 'refresh_token'. Only an app in extended quota mode may instead set the extra "
+    "'auth_mode' to 'client_credentials'"
 )
+_NOT_FOUND_HELP = (
+    "Likely cause: Spotify serves no Spotify-owned editorial or algorithmic playlist (Top 50, Today's Top "
+    "Hits, Discover Weekly...) to new or development-mode apps since 27 Nov 2024; otherwise the id is wrong "
+    "or the playlist was deleted or is private to another user. What to do: check the id, or extract a "
+    "playlist that the user behind the refresh token owns or collaborates on (copy the tracks into one)."
+)
+_FORBIDDEN_HELP = {
+    "user": (
+        "Since Feb/Mar 2026 Spotify serves a development-mode app the items only of playlists that the user "
+        "behind the connection's refresh token owns or collaborates on, and this playlist is {owner}. What to "
+        "do: extract a playlist that user owns (copy the tracks into one), have the owner add that user as a "
+        "collaborator, or put the owner's refresh token in the connection's extra 'refresh_token' (run "
+        "`spotify-etl auth` signed in as the owner)."
+    ),
+    "app": (
+        "The connection uses client credentials (extra 'auth_mode': 'client_credentials'): that token has no "
+        "user, and since Feb/Mar 2026 Spotify serves playlist items to it only for apps in extended quota mode. "
+        "What to do: run `spotify-etl auth`, put the printed token in the connection's extra 'refresh_token' "
+        "and remove 'auth_mode'."
+    ),
+    "tracks": (
+        "Spotify closed GET /playlists/{id}/tracks to development-mode apps in Feb/Mar 2026. What to do: "
+        "remove the connection's extra 'items_endpoint' so the extract uses /items (the default); only apps "
+        "in extended quota mode can keep 'tracks'."
+    ),
+    "metadata": (
+        "Likely cause: in development mode the user behind the token must be listed under User Management in "
+        "the app's dashboard and the app owner needs Spotify Premium; otherwise the playlist is private to "
+        "another user."
+    ),
+}
 _INVALID_GRANTS = {"invalid_client", "invalid_grant", "unauthorized_client", "unsupported_grant_type"}
 
 
@@ -190,7 +225,9 @@ def _base_url(value: str, name: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise SpotifyAuthError(f"Spotify connection extra {name!r} must be an http(s) URL, got {redact(value)!r}")
     if parts.scheme == "http" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
-        log.warning("Spotify connection extra %s uses plain http on %s: tokens travel unencrypted", name, parts.hostname)
+        log.warning(
+            "Spotify connection extra %s uses plain http on %s: tokens travel unencrypted", name, parts.hostname
+        )
     return value
 
 
@@ -200,9 +237,17 @@ def _session(retries: int, backoff_factor: float) -> requests.Session:
     # 5xx retries as a 429. Here 429 is never retried by urllib3 (SpotifySource decides),
     # Retry-After is ignored for 5xx, and the last 5xx response surfaces with its own status.
     retry = Retry(
-        total=retries, connect=retries, read=retries, status=retries, other=0,
-        backoff_factor=backoff_factor, backoff_max=10.0, status_forcelist=(500, 502, 503, 504),
-        allowed_methods=frozenset({"GET", "POST"}), respect_retry_after_header=False, raise_on_status=False,
+        total=retries,
+        connect=retries,
+        read=retries,
+        status=retries,
+        other=0,
+        backoff_factor=backoff_factor,
+        backoff_max=10.0,
+        status_forcelist=(500, 502, 503, 504),
+        allowed_methods=frozenset({"GET", "POST"}),
+        respect_retry_after_header=False,
+        raise_on_status=False,
     )
     session = requests.Session()
     adapter = HTTPAdapter(max_retries=retry)
@@ -223,6 +268,7 @@ class SpotifySource:
         client_secret: str,
         *,
         refresh_token: str | None = None,
+        auth_mode: str = "refresh_token",
         api_base_url: str = API_BASE_URL,
         token_url: str = TOKEN_URL,
         items_endpoint: str = "items",
@@ -238,9 +284,20 @@ class SpotifySource:
             )
         if items_endpoint not in ITEMS_ENDPOINTS:
             raise SpotifyAuthError(f"Spotify connection extra 'items_endpoint' must be one of {ITEMS_ENDPOINTS}")
+        if auth_mode not in AUTH_MODES:
+            raise SpotifyAuthError(f"Spotify connection extra 'auth_mode' must be one of {AUTH_MODES}")
+        if auth_mode == "refresh_token" and not refresh_token:
+            raise SpotifyAuthError(_NEEDS_USER_HELP)
+        if auth_mode == "client_credentials" and refresh_token:
+            raise SpotifyAuthError(
+                "the Spotify connection sets both the extra 'refresh_token' and 'auth_mode': 'client_credentials'; "
+                "remove 'auth_mode' to read as the token's user (the default)"
+            )
         basic = base64.b64encode(f"{client_id}:{client_secret}".encode()).decode()
         remember_secret(client_secret, refresh_token, basic)
         self.api_calls = 0
+        self.auth_mode = auth_mode
+        self._owners: dict[str, str] = {}  # playlist id -> owner id, from its metadata, for 403 messages
         self.max_retry_after = max_retry_after
         self.items_endpoint = items_endpoint
         self.retries = retries
@@ -249,15 +306,24 @@ class SpotifySource:
         self._cache = _TokenCache()
         auth: SpotifyClientCredentials | SpotifyOAuth
         if refresh_token:
-            self.auth_mode = "refresh_token"
             auth = SpotifyOAuth(
-                client_id, client_secret, redirect_uri=DEFAULT_REDIRECT_URI, scope=SCOPES, requests_session=session,
-                requests_timeout=timeout, open_browser=False, cache_handler=self._cache,
+                client_id,
+                client_secret,
+                redirect_uri=DEFAULT_REDIRECT_URI,
+                scope=SCOPES,
+                requests_session=session,
+                requests_timeout=timeout,
+                open_browser=False,
+                cache_handler=self._cache,
             )
             # An expired cached token makes spotipy use the refresh-token grant, never the interactive flow.
-            self._cache.token_info = {"access_token": "", "refresh_token": refresh_token, "expires_at": 0, "scope": auth.scope}  # an empty placeholder, not a password  # nosec B105
+            self._cache.token_info = {
+                "access_token": "",
+                "refresh_token": refresh_token,
+                "expires_at": 0,
+                "scope": auth.scope,
+            }  # an empty placeholder, not a password  # nosec B105
         else:
-            self.auth_mode = "client_credentials"
             auth = SpotifyClientCredentials(
                 client_id, client_secret, requests_session=session, requests_timeout=timeout, cache_handler=self._cache
             )
@@ -266,39 +332,60 @@ class SpotifySource:
         self._sp.prefix = self.api_base_url
 
     @classmethod
-    def from_connection(cls, conn: Any, *, max_retry_after: float = 120.0, **options: Any) -> SpotifySource:
-        """Build from an Airflow connection (login, password, ``extra_dejson``)."""
+    def from_connection(
+        cls, conn: Any, *, max_retry_after: float = 120.0, **options: Any
+    ) -> SpotifySource | RefusedConnection:
+        """Build from an Airflow connection (login, password, ``extra_dejson``).
+
+        A connection that cannot work gives a :class:`RefusedConnection`, so the error is
+        raised by the extract itself, before any request, as a non-retryable failure.
+        """
         extra = dict(conn.extra_dejson or {})
         unknown = sorted(set(extra) - KNOWN_EXTRAS)
         if unknown:
             log.warning("Spotify connection: ignoring unknown extras %s (known: %s)", unknown, sorted(KNOWN_EXTRAS))
-        return cls(
-            conn.login or "",
-            conn.password or "",
-            refresh_token=extra.get("refresh_token") or None,
-            api_base_url=extra.get("api_base_url") or API_BASE_URL,
-            token_url=extra.get("token_url") or TOKEN_URL,
-            items_endpoint=extra.get("items_endpoint") or "items",
-            max_retry_after=max_retry_after,
-            **options,
-        )
+        try:
+            return cls(
+                conn.login or "",
+                conn.password or "",
+                refresh_token=extra.get("refresh_token") or None,
+                auth_mode=extra.get("auth_mode") or "refresh_token",
+                api_base_url=extra.get("api_base_url") or API_BASE_URL,
+                token_url=extra.get("token_url") or TOKEN_URL,
+                items_endpoint=extra.get("items_endpoint") or "items",
+                max_retry_after=max_retry_after,
+                **options,
+            )
+        except SpotifyAuthError as exc:
+            return RefusedConnection(str(exc), getattr(conn, "conn_id", None))
 
     def __repr__(self) -> str:
         return f"SpotifySource(auth_mode={self.auth_mode!r}, api_base_url={self.api_base_url!r})"
 
     def playlist(self, playlist_id: str) -> dict[str, Any]:
         pid = self._checked(playlist_id)
-        data = self._call(pid, "metadata", self._sp.playlist, pid, fields=META_FIELDS, additional_types=("track", "episode"))
+        data = self._call(
+            pid, "metadata", self._sp.playlist, pid, fields=META_FIELDS, additional_types=("track", "episode")
+        )
         if not isinstance(data, dict):
-            raise PayloadError(f"playlist {pid}: metadata response is not a JSON object; nothing landed for this playlist")
+            raise PayloadError(
+                f"playlist {pid}: metadata response is not a JSON object; nothing landed for this playlist"
+            )
+        owner = data.get("owner")
+        if isinstance(owner, dict) and owner.get("id"):
+            self._owners[pid] = str(owner["id"])
         return data
 
     def items_page(self, playlist_id: str, offset: int, limit: int) -> Any:
         # Pages are requested by offset, never by following the server's `next` URL, so the
         # bearer token only ever goes to the configured API host.
         pid = self._checked(playlist_id)
-        params = {"fields": items_fields(self.items_endpoint), "limit": limit, "offset": offset,
-                  "additional_types": "track,episode"}
+        params = {
+            "fields": items_fields(self.items_endpoint),
+            "limit": limit,
+            "offset": offset,
+            "additional_types": "track,episode",
+        }
         what = f"items page at offset {offset}"
         page = self._call(pid, what, self._sp._get, f"playlists/{pid}/{self.items_endpoint}", **params)
         if page is None:
@@ -331,12 +418,19 @@ class SpotifySource:
                     if delay is None or delay > self.max_retry_after or waits >= MAX_RATE_LIMIT_WAITS:
                         raise self._rate_limited(pid, what, exc, delay, waits) from None
                     waits += 1
-                    log.warning("playlist %s %s: Spotify rate limit (429); waiting %.1f s as Retry-After asks", pid, what, delay)
+                    log.warning(
+                        "playlist %s %s: Spotify rate limit (429); waiting %.1f s as Retry-After asks", pid, what, delay
+                    )
                     time.sleep(delay)
                     continue
                 if status == 401 and not refreshed:
                     refreshed = True
-                    log.info("playlist %s %s: access token rejected (401: %s); refreshing it once", pid, what, _server_message(exc))
+                    log.info(
+                        "playlist %s %s: access token rejected (401: %s); refreshing it once",
+                        pid,
+                        what,
+                        _server_message(exc),
+                    )
                     self._expire_token()
                     continue
                 raise self._http_error(pid, what, exc, refreshed) from None
@@ -355,6 +449,15 @@ class SpotifySource:
                     f"{type(exc).__name__}: {redact(str(exc))}; Airflow retries the task later"
                 ) from None
 
+    def _forbidden_help(self, pid: str, what: str) -> str:
+        if what == "metadata":
+            return _FORBIDDEN_HELP["metadata"]
+        if self.items_endpoint == "tracks":
+            return _FORBIDDEN_HELP["tracks"]
+        owner = f"owned by {self._owners[pid]!r}" if pid in self._owners else "another user's"
+        token = "app" if self.auth_mode == "client_credentials" else "user"
+        return _FORBIDDEN_HELP[token].format(owner=owner)
+
     def _rate_limited(self, pid: str, what: str, exc: SpotifyException, delay: float | None, waits: int) -> RateLimited:
         if delay is not None and delay <= self.max_retry_after:
             why = f"still rate limited after {waits} waits"
@@ -368,24 +471,59 @@ class SpotifySource:
     def _http_error(self, pid: str, what: str, exc: SpotifyException, refreshed: bool) -> SpotifyError:
         status, message = exc.http_status, _server_message(exc)
         head = f"playlist {pid} {what}: Spotify answered {status} ({message})"
-        if status in (403, 404):
-            return PlaylistNotAccessible(f"{head}. {_ACCESS_HELP}")
+        if status == 404:
+            return PlaylistNotAccessible(f"{head}. {_NOT_FOUND_HELP}")
+        if status == 403:
+            return PlaylistNotAccessible(f"{head}. {self._forbidden_help(pid, what)}")
         if status == 401:
             return SpotifyAuthError(
                 f"{head} again after refreshing the access token; check the connection's client id/secret"
                 + (" and refresh token" if self.auth_mode == "refresh_token" else "")
             )
         if status >= 500:
-            return SpotifyUnavailable(f"{head} after {self.retries} retries with backoff; Airflow retries the task later")
+            return SpotifyUnavailable(
+                f"{head} after {self.retries} retries with backoff; Airflow retries the task later"
+            )
         return SpotifyRequestError(head)
 
 
+class RefusedConnection:
+    """A Spotify connection that cannot work: each call raises why, before any request.
+
+    Implements ``PlaylistSource``; raised inside the extract, the error is non-retryable
+    (``SpotifyAuthError.retryable``), so the task fails at once instead of being retried.
+    """
+
+    name = "spotify_api"
+
+    def __init__(self, reason: str, conn_id: str | None = None) -> None:
+        self.reason, self.conn_id, self.api_calls = reason, conn_id, 0
+
+    def _refuse(self, playlist_id: str) -> SpotifyAuthError:
+        conn = f"Airflow connection {self.conn_id!r}" if self.conn_id else "Spotify connection"
+        return SpotifyAuthError(f"playlist {playlist_id}: no request made; {conn}: {self.reason}")
+
+    def playlist(self, playlist_id: str) -> dict[str, Any]:
+        raise self._refuse(playlist_id)
+
+    def items_page(self, playlist_id: str, offset: int, limit: int) -> Any:
+        raise self._refuse(playlist_id)
+
+
 # ---- one-time authorisation: `spotify-etl auth` ---------------------------------------
-def _oauth(client_id: str, client_secret: str, redirect_uri: str, token_url: str, authorize_url: str,
-           state: str) -> SpotifyOAuth:
+def _oauth(
+    client_id: str, client_secret: str, redirect_uri: str, token_url: str, authorize_url: str, state: str
+) -> SpotifyOAuth:
     oauth = SpotifyOAuth(
-        client_id, client_secret, redirect_uri=redirect_uri, scope=SCOPES, state=state, open_browser=False,
-        cache_handler=_TokenCache(), requests_timeout=TIMEOUT, requests_session=_session(HTTP_RETRIES, BACKOFF_FACTOR),
+        client_id,
+        client_secret,
+        redirect_uri=redirect_uri,
+        scope=SCOPES,
+        state=state,
+        open_browser=False,
+        cache_handler=_TokenCache(),
+        requests_timeout=TIMEOUT,
+        requests_session=_session(HTTP_RETRIES, BACKOFF_FACTOR),
     )
     oauth.OAUTH_TOKEN_URL = token_url
     oauth.OAUTH_AUTHORIZE_URL = authorize_url
@@ -411,7 +549,9 @@ def exchange_code(oauth: SpotifyOAuth, answer: str, check_state: bool = True) ->
     except SpotifyOauthError as exc:
         raise SpotifyAuthError(f"Spotify refused the authorisation code: {redact(str(exc))}") from None
     except requests.RequestException as exc:
-        raise SpotifyAuthError(f"could not reach the token endpoint: {type(exc).__name__}: {redact(str(exc))}") from None
+        raise SpotifyAuthError(
+            f"could not reach the token endpoint: {type(exc).__name__}: {redact(str(exc))}"
+        ) from None
     refresh = (token_info or {}).get("refresh_token")
     if not refresh:
         raise SpotifyAuthError("the token endpoint answered without a refresh token")
@@ -426,8 +566,9 @@ def run_auth(args: argparse.Namespace) -> int:
         print("error: give --client-id (or SPOTIFY_CLIENT_ID) and the client secret (SPOTIFY_CLIENT_SECRET or prompt)")
         return 2
     remember_secret(client_secret)
-    oauth = _oauth(client_id, client_secret, args.redirect_uri, args.token_url, args.authorize_url,
-                   state=secrets.token_urlsafe(16))
+    oauth = _oauth(
+        client_id, client_secret, args.redirect_uri, args.token_url, args.authorize_url, state=secrets.token_urlsafe(16)
+    )
     answer = args.code
     if not answer:
         print(f"1. Add this redirect URI to your app in the Spotify developer dashboard: {args.redirect_uri}")
@@ -443,7 +584,7 @@ def run_auth(args: argparse.Namespace) -> int:
     except SpotifyAuthError as exc:
         print(f"error: {exc}")
         return 1
-    print("Refresh token (store it in the Spotify connection's extra as \"refresh_token\"; treat it like a password):")
+    print('Refresh token (store it in the Spotify connection\'s extra as "refresh_token"; treat it like a password):')
     print(refresh_token)
     return 0
 

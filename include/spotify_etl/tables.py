@@ -39,6 +39,8 @@ _TABLES: dict[str, tuple[tuple[str, ...], list[tuple[str, str, bool]]]] = {
             ("song_id", "string", False),
             ("name", "string", True),
             ("duration_ms", "int64", False),
+            # Null for development-mode apps: Spotify sends them no popularity since Feb/Mar 2026,
+            # so validate.sql's songs_popularity_in_range then reports SKIP (nothing to check).
             ("popularity", "int32", True),
             ("explicit", "bool", True),
             ("album_id", "string", False),

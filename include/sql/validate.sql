@@ -1,5 +1,6 @@
 -- Data-quality checks for one date. One row per check: check_name, violations, checked_rows.
--- A check passes when violations = 0. Written in the SQL that both Athena (Trino) and DuckDB
+-- A check passes when violations = 0; checked_rows counts the rows it could judge, so 0 there
+-- means it had nothing to check (reported as SKIP). Written in the SQL that both Athena (Trino) and DuckDB
 -- run; tests parse it with sqlglot's Trino dialect and execute it in DuckDB.
 -- COUNT_IF is wrapped in COALESCE: DuckDB's returns NULL over no rows, Athena's 0.
 -- Placeholders (rendered by spotify_etl.quality.render_validation_sql, the same for both targets):
@@ -33,8 +34,9 @@ SELECT check_name, violations, checked_rows FROM (
     UNION ALL SELECT 'songs_artist_present',
         COALESCE(COUNT_IF(a.artist_id IS NULL), 0), COUNT(*)
         FROM songs s LEFT JOIN (SELECT DISTINCT artist_id FROM artists) a ON a.artist_id = s.artist_id
+    -- Only songs with a popularity count: Spotify sends none to development-mode apps (2026).
     UNION ALL SELECT 'songs_popularity_in_range',
-        COALESCE(COUNT_IF(popularity IS NOT NULL AND (popularity < 0 OR popularity > 100)), 0), COUNT(*) FROM songs
+        COALESCE(COUNT_IF(popularity < 0 OR popularity > 100), 0), COUNT(popularity) FROM songs
     UNION ALL SELECT 'songs_duration_positive', COALESCE(COUNT_IF(duration_ms IS NULL OR duration_ms <= 0), 0), COUNT(*) FROM songs
 ) AS checks
 ORDER BY check_name

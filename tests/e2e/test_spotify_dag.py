@@ -2,7 +2,9 @@
 
 The connection comes from ``AIRFLOW_CONN_SPOTIFY_DEFAULT`` exactly as a user would set it,
 pointed at the server by its ``api_base_url``/``token_url`` extras; the playlists come from
-the DAG's ``playlists`` param (``dags test --conf``).
+the DAG's ``playlists`` param (``dags test --conf``). The server applies Spotify's 2026
+development-mode rules. Runs allow one Airflow retry, so a failure that must not be retried
+shows a single try. The last test covers the same fail-fast rule for the embedded sample data.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.airflow_run import dags_test
-from tests.support.spotify_server import LSD, RAP_RU, SpotifyServer
+from tests.support.spotify_server import ITEMS_2026, LSD, RAP_RU, SpotifyServer
 
 pytestmark = pytest.mark.e2e
 TOP_50_GLOBAL = "37i9dQZEVXbMDoHDwVN2tF"
@@ -38,7 +40,8 @@ def leaks(secrets: list[str], home: Path, lake_dir: Path, output: str) -> list[s
     XComs, and every file of the run's AIRFLOW_HOME (logs, metadata DB) and of the lake."""
     found = [
         "output: airflow MaskSecret" if "msg=MaskSecret(value=" in line else f"output: {line[:160]}"
-        for line in output.splitlines() if any(s in line for s in secrets)
+        for line in output.splitlines()
+        if any(s in line for s in secrets)
     ]
     with sqlite3.connect(home / "airflow.db") as db:
         xcoms = db.execute("SELECT key, task_id, value FROM xcom").fetchall()
@@ -53,32 +56,63 @@ def leaks(secrets: list[str], home: Path, lake_dir: Path, output: str) -> list[s
 
 
 def task_states(home: Path) -> dict[tuple[str, int], str]:
+    return {key: state for key, (state, _) in task_tries(home).items()}
+
+
+def task_tries(home: Path) -> dict[tuple[str, int], tuple[str, int]]:
+    """(task id, map index) -> (state, try number) from the run's metadata database."""
     with sqlite3.connect(home / "airflow.db") as db:
-        rows = db.execute("SELECT task_id, map_index, state FROM task_instance").fetchall()
-    return {(task, index): state for task, index, state in rows}
+        rows = db.execute("SELECT task_id, map_index, state, try_number FROM task_instance").fetchall()
+    return {(task, index): (state, tries) for task, index, state, tries in rows}
 
 
-def test_dag_extracts_through_spotipy_and_a_404_fails_only_its_task_and_the_run(
+def run_dag(airflow_template_db: Path, tmp_path: Path, playlists: list[str], **env: str) -> tuple[str, str]:
+    """One live run for today with one Airflow retry allowed; returns (day, output)."""
+    day = dt.datetime.now(dt.UTC).date().isoformat()  # a live run: the plan extracts only near its own date
+    result = dags_test(
+        airflow_template_db,
+        tmp_path / "home",
+        day,
+        conf={"playlists": playlists},
+        SPOTIFY_ETL_TASK_RETRIES="1",
+        SPOTIFY_ETL_LAKE_DIR=str(tmp_path / "lake"),
+        SPOTIFY_ETL_DUCKDB_PATH=str(tmp_path / "catalog.duckdb"),
+        **env,
+    )
+    return day, result.output
+
+
+def test_dag_extracts_with_a_refresh_token_and_inaccessible_playlists_fail_at_once(
     airflow_template_db: Path, server: SpotifyServer, tmp_path: Path
 ) -> None:
-    day = dt.datetime.now(dt.UTC).date().isoformat()  # a live run: the plan extracts only near its own date
+    server.playlists[ITEMS_2026].collaborators.clear()  # another user's public playlist
     lake_dir = tmp_path / "lake"
-    playlists = [LSD, f"https://open.spotify.com/playlist/{RAP_RU}?si=abc", TOP_50_GLOBAL]
-    result = dags_test(
-        airflow_template_db, tmp_path / "home", day, conf={"playlists": playlists},
+    playlists = [LSD, f"https://open.spotify.com/playlist/{RAP_RU}?si=abc", TOP_50_GLOBAL, ITEMS_2026]
+    day, output = run_dag(
+        airflow_template_db,
+        tmp_path,
+        playlists,
         AIRFLOW_CONN_SPOTIFY_DEFAULT=json.dumps(server.connection(user=True)),
-        SPOTIFY_ETL_LAKE_DIR=str(lake_dir), SPOTIFY_ETL_DUCKDB_PATH=str(tmp_path / "catalog.duckdb"),
         AIRFLOW__LOGGING__LOGGING_LEVEL="DEBUG",  # spotipy logs request headers and token bodies at DEBUG
     )
-    code, output = result.returncode, result.output
 
-    states = task_states(tmp_path / "home")
-    assert states[("extract_playlist", 0)] == "success" and states[("extract_playlist", 1)] == "success", output[-4000:]
-    assert states[("extract_playlist", 2)] == "failed"
-    assert {states[(t, -1)] for t in ("plan", "transform", "catalog", "validate")} == {"success"}
-    assert states[("check_extracts", -1)] == "failed" and (code != 0 or "state=failed" in output)
-    assert f"1 of 3 playlists failed to extract and are missing from this date's tables: {TOP_50_GLOBAL}" in output
+    tries = task_tries(tmp_path / "home")
+    assert tries[("extract_playlist", 0)][0] == "success" and tries[("extract_playlist", 1)][0] == "success", output[
+        -4000:
+    ]
+    assert tries[("extract_playlist", 2)] == ("failed", 1) and tries[("extract_playlist", 3)] == ("failed", 1)
+    assert {tries[(t, -1)][0] for t in ("plan", "transform", "catalog", "validate")} == {"success"}
+    assert tries[("check_extracts", -1)][0] == "failed"
+    assert (
+        f"2 of 4 playlists failed to extract and are missing from this date's tables: {TOP_50_GLOBAL}, {ITEMS_2026}"
+        in output
+    )
     assert f"playlist {TOP_50_GLOBAL} metadata: Spotify answered 404" in output and "27 Nov 2024" in output
+    assert f"playlist {ITEMS_2026} items page at offset 0: Spotify answered 403 (Forbidden)" in output
+    owner = server.playlists[ITEMS_2026].owner
+    assert f"owns or collaborates on, and this playlist is owned by '{owner}'" in output
+    # Development-mode apps get no popularity: the range check says it had nothing to check.
+    assert "SKIP songs_popularity_in_range: nothing to check (0 rows checked)" in output
 
     raw_dir = lake_dir / f"raw/playlists/dt={day}"
     assert sorted(p.name for p in raw_dir.iterdir()) == [f"playlist_id={RAP_RU}.json", f"playlist_id={LSD}.json"]
@@ -87,7 +121,7 @@ def test_dag_extracts_through_spotipy_and_a_404_fails_only_its_task_and_the_run(
     assert (docs[LSD]["total"], len(docs[LSD]["pages"]), docs[RAP_RU]["total"]) == (200, 4, 4)
     for table in ("songs", "albums", "artists", "song_artists", "playlist_items"):
         assert (lake_dir / f"processed/{table}/dt={day}/part-00000.parquet").stat().st_size > 0
-    assert len(server.api_requests("/items")) == 5  # 4 pages + 1 page; the 404 playlist never got that far
+    assert len(server.api_requests("/items")) == 6  # 4 pages + 1 page + the refused one; the 404 never got that far
     assert {r.form["grant_type"] for r in server.token_requests()} == {"refresh_token"}
 
     # No credential in any log, XCom, metadata row, raw document, Parquet file or output, though
@@ -98,3 +132,38 @@ def test_dag_extracts_through_spotipy_and_a_404_fails_only_its_task_and_the_run(
     # that registers a connection's secrets for masking ("Sending request ... msg=MaskSecret(value=...").
     # SECURITY.md: never run workers at DEBUG in production. Everything else must be clean.
     assert [f for f in found if f != "output: airflow MaskSecret"] == []
+
+
+def test_a_connection_without_refresh_token_fails_every_extract_at_once_without_calling_spotify(
+    airflow_template_db: Path, server: SpotifyServer, tmp_path: Path
+) -> None:
+    _, output = run_dag(
+        airflow_template_db,
+        tmp_path,
+        [LSD, RAP_RU],
+        AIRFLOW_CONN_SPOTIFY_DEFAULT=json.dumps(server.connection(user=False)),
+    )
+
+    tries = task_tries(tmp_path / "home")
+    assert tries[("extract_playlist", 0)] == ("failed", 1) and tries[("extract_playlist", 1)] == ("failed", 1), output[
+        -4000:
+    ]
+    assert (
+        f"playlist {LSD}: no request made; Airflow connection 'spotify_default': the Spotify connection has no extra 'refresh_token'"
+        in output
+    )
+    assert "run `spotify-etl auth`" in output
+    assert server.requests == []  # refused before any token or API request
+
+
+def test_a_playlist_missing_from_the_sample_data_fails_its_extract_at_once(
+    airflow_template_db: Path, tmp_path: Path
+) -> None:
+    unknown = "0" * 22
+    _, output = run_dag(airflow_template_db, tmp_path, [LSD, unknown])  # no connection: the embedded sample data
+
+    tries = task_tries(tmp_path / "home")
+    assert tries[("extract_playlist", 0)][0] == "success", output[-4000:]
+    assert tries[("extract_playlist", 1)] == ("failed", 1)  # one try, although a retry was allowed
+    assert f"playlist {unknown} is not in the embedded sample data" in output and "USING EMBEDDED SAMPLE DATA" in output
+    assert f"1 of 2 playlists failed to extract and are missing from this date's tables: {unknown}" in output

@@ -1,8 +1,9 @@
 """spotipy for real against a local server that speaks the Spotify Web API.
 
 The source is always built from an Airflow connection in the ``AIRFLOW_CONN_*`` JSON form,
-pointed at the server through its ``api_base_url``/``token_url`` extras. Each test asserts
-the requests the server saw and what landed in the lake.
+pointed at the server through its ``api_base_url``/``token_url`` extras. The server applies
+Spotify's 2026 development-mode rules unless a test says otherwise. Each test asserts the
+requests the server saw and what landed in the lake.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from spotify_etl.spotify import (
     META_FIELDS,
     PlaylistNotAccessible,
     RateLimited,
+    RefusedConnection,
     SpotifyAuthError,
+    SpotifyRequestError,
     SpotifySource,
     SpotifyUnavailable,
     add_auth_command,
@@ -36,8 +39,19 @@ from tests.support.spotify_server import ITEMS_2026, LSD, RAP_RU, SpotifyServer,
 
 DAY, NEXT_DAY = "2026-11-25", "2026-11-26"
 TOP_50_GLOBAL = "37i9dQZEVXbMDoHDwVN2tF"  # Spotify-owned: 404 for new/dev-mode apps since Nov 2024
-ENTRY_KEYS = {"added_at", "added_by", "is_local", "item", "track"}
-TRACK_KEYS = {"id", "name", "type", "is_local", "duration_ms", "popularity", "explicit", "external_urls", "album", "artists"}
+ENTRY_KEYS = {"added_at", "added_by", "is_local", "item"}
+TRACK_KEYS = {
+    "id",
+    "name",
+    "type",
+    "is_local",
+    "duration_ms",
+    "popularity",
+    "explicit",
+    "external_urls",
+    "album",
+    "artists",
+}
 
 
 @pytest.fixture
@@ -46,10 +60,19 @@ def server() -> Iterator[SpotifyServer]:
         yield srv
 
 
-def source(server: SpotifyServer, *, user: bool = False, max_retry_after: float = 120.0, extra: dict[str, Any] | None = None,
-           **options: Any) -> SpotifySource:
+def source(
+    server: SpotifyServer,
+    *,
+    user: bool = True,
+    max_retry_after: float = 120.0,
+    extra: dict[str, Any] | None = None,
+    **options: Any,
+) -> SpotifySource | RefusedConnection:
     conn = Connection.from_json(json.dumps(server.connection(user=user, **(extra or {}))), conn_id="spotify_default")
     return SpotifySource.from_connection(conn, max_retry_after=max_retry_after, **options)
+
+
+APP_ONLY = {"auth_mode": "client_credentials"}  # the extended-quota opt-in: no user, no refresh token
 
 
 def raw(lake_dir: Path, playlist_id: str, day: str = DAY) -> dict[str, Any]:
@@ -71,14 +94,15 @@ def test_playlist_of_four_pages_is_followed_through_next_with_field_filters(
     assert offsets(server) == [0, 50, 100, 150]
     assert {r.query["limit"] for r in server.api_requests("/items")} == {"50"}
     assert {r.query["fields"] for r in server.api_requests("/items")} == {items_fields("items")}
-    assert [r.form["grant_type"] for r in server.token_requests()] == ["client_credentials"]
+    assert [r.form["grant_type"] for r in server.token_requests()] == ["refresh_token"]
     doc = raw(lake_dir, LSD)
     assert doc["source"] == "spotify_api" and doc["name"] == "LSDream Theatre" and doc["owner_id"] == "marcel#spotify"
     assert doc["snapshot_id"].startswith("MzkxLGQ4") and doc["total"] == 200 and doc["api_calls"] == 5
     assert [p["offset"] for p in doc["pages"]] == [0, 50, 100, 150] and doc["pages"][-1]["next"] is None
     entries = [e for p in doc["pages"] for e in p["items"]]
-    assert all(set(e) <= ENTRY_KEYS and "item" in e and "track" not in e for e in entries)
+    assert all(set(e) <= ENTRY_KEYS and "item" in e for e in entries)
     assert all(set(e["item"]) <= TRACK_KEYS for e in entries if e["item"])  # no images, markets, preview_url...
+    assert not any("popularity" in e["item"] for e in entries if e["item"])  # never sent to development-mode apps
     assert sum(e["item"]["id"] is None for e in entries) == 8  # the recorded local files
 
 
@@ -93,7 +117,9 @@ def test_field_filter_keeps_everything_the_transform_reads(server: SpotifyServer
     assert from_api.rows["playlist_items"] == 200 and from_api.rows["songs"] > 150
 
 
-def test_2026_items_shape_lands_item_entries_without_popularity(server: SpotifyServer, lake: Lake, lake_dir: Path) -> None:
+def test_2026_items_shape_lands_item_entries_without_popularity(
+    server: SpotifyServer, lake: Lake, lake_dir: Path
+) -> None:
     result = extract_playlist(source(server), lake, ITEMS_2026, DAY, "t")
 
     assert (result.items, result.pages, result.api_calls) == (5, 1, 2)
@@ -102,25 +128,34 @@ def test_2026_items_shape_lands_item_entries_without_popularity(server: SpotifyS
     assert transform_day(lake, DAY).rows["songs"] == 5
 
 
-def test_older_track_shape_from_items_endpoint_lands_and_transforms(lake: Lake, lake_dir: Path) -> None:
-    with SpotifyServer(items_key="track") as srv:
+def test_items_asks_only_for_item_so_the_deprecated_track_copy_is_not_landed(lake: Lake, lake_dir: Path) -> None:
+    with SpotifyServer(items_key="both") as srv:  # Spotify's deprecation window: `item` and its copy `track`
         result = extract_playlist(source(srv), lake, RAP_RU, DAY, "t")
-        assert offsets(srv) == [0]
+        (request,) = srv.api_requests("/items")
+    assert "item(" in request.query["fields"] and "track(" not in request.query["fields"]
     entries = raw(lake_dir, RAP_RU)["pages"][0]["items"]
-    assert result.items == 4 and all("track" in e and "item" not in e for e in entries)
+    assert result.items == 4 and all("item" in e and "track" not in e for e in entries)
     assert transform_day(lake, DAY).rows["songs"] == 4
 
 
-def test_old_tracks_endpoint_when_the_connection_asks_for_it(lake: Lake, lake_dir: Path) -> None:
-    with SpotifyServer(items_key="track", endpoints=("tracks",)) as srv:
-        result = extract_playlist(source(srv, extra={"items_endpoint": "tracks"}), lake, LSD, DAY, "t")
+def test_extended_quota_app_with_client_credentials_reads_the_old_tracks_endpoint(lake: Lake, lake_dir: Path) -> None:
+    with SpotifyServer(extended_quota=True) as srv:
+        result = extract_playlist(
+            source(srv, user=False, extra={**APP_ONLY, "items_endpoint": "tracks"}), lake, LSD, DAY, "t"
+        )
         assert offsets(srv, "/tracks") == [0, 50, 100, 150] and not srv.api_requests("/items")
         assert {r.query["fields"] for r in srv.api_requests("/tracks")} == {items_fields("tracks")}
-    assert result.items == 200 and all("track" in e for p in raw(lake_dir, LSD)["pages"] for e in p["items"])
+        assert [r.form["grant_type"] for r in srv.token_requests()] == ["client_credentials"]
+    entries = [e for p in raw(lake_dir, LSD)["pages"] for e in p["items"]]
+    assert result.items == 200 and all("track" in e and "item" not in e for e in entries)
+    assert all("popularity" in e["track"] for e in entries if e["track"]["id"])  # extended quota keeps it
+    assert raw(lake_dir, LSD)["total"] == 200
 
 
 def test_429_waits_retry_after_then_succeeds(server: SpotifyServer, lake: Lake, lake_dir: Path) -> None:
-    server.fail(r"/items\?.*offset=50", 429, fixture("error_429_api_rate_limit_exceeded.json"), headers={"Retry-After": "1"})
+    server.fail(
+        r"/items\?.*offset=50", 429, fixture("error_429_api_rate_limit_exceeded.json"), headers={"Retry-After": "1"}
+    )
     started = time.monotonic()
     result = extract_playlist(source(server, max_retry_after=5), lake, LSD, DAY, "t")
 
@@ -157,7 +192,9 @@ def test_500_then_success(server: SpotifyServer, lake: Lake, lake_dir: Path) -> 
     assert raw(lake_dir, LSD)["total"] == 200
 
 
-def test_5xx_that_outlasts_the_retries_fails_naming_the_status(server: SpotifyServer, lake: Lake, lake_dir: Path) -> None:
+def test_5xx_that_outlasts_the_retries_fails_naming_the_status(
+    server: SpotifyServer, lake: Lake, lake_dir: Path
+) -> None:
     server.fail(r"/items", 502, b"<html>Bad gateway</html>", times=10)
     with pytest.raises(SpotifyUnavailable) as err:
         extract_playlist(source(server, retries=2, backoff_factor=0.01), lake, LSD, DAY, "t")
@@ -182,17 +219,32 @@ def test_connection_refused_fails_after_retries(lake: Lake) -> None:
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    conn = Connection(conn_id="spotify_default", conn_type="generic", login="id", password="secret-value-123",
-                      extra=json.dumps({"api_base_url": f"http://127.0.0.1:{port}/v1/", "token_url": f"http://127.0.0.1:{port}/api/token"}))
-    with pytest.raises(SpotifyUnavailable, match=f"playlist {LSD} metadata: request to Spotify failed after 1 retries.*ConnectionError"):
+    conn = Connection(
+        conn_id="spotify_default",
+        conn_type="generic",
+        login="id",
+        password="secret-value-123",  # pragma: allowlist secret
+        extra=json.dumps(
+            {
+                "api_base_url": f"http://127.0.0.1:{port}/v1/",
+                "token_url": f"http://127.0.0.1:{port}/api/token",
+                "refresh_token": "refresh-value-123",  # pragma: allowlist secret
+            }
+        ),
+    )
+    with pytest.raises(
+        SpotifyUnavailable, match=f"playlist {LSD} metadata: request to Spotify failed after 1 retries.*ConnectionError"
+    ):
         extract_playlist(SpotifySource.from_connection(conn, retries=1, backoff_factor=0.01), lake, LSD, DAY, "t")
 
 
-@pytest.mark.parametrize(("user", "grant"), [(False, "client_credentials"), (True, "refresh_token")])
+@pytest.mark.parametrize("grant", ["client_credentials", "refresh_token"])
 def test_expired_token_is_refreshed_once_and_the_extract_continues(
-    server: SpotifyServer, lake: Lake, lake_dir: Path, user: bool, grant: str
+    server: SpotifyServer, lake: Lake, lake_dir: Path, grant: str
 ) -> None:
-    src = source(server, user=user)
+    if grant == "client_credentials":  # only an extended-quota app reads items with an app-only token
+        server.extended_quota = True
+    src = source(server, user=grant == "refresh_token", extra=APP_ONLY if grant == "client_credentials" else {})
     src.playlist(RAP_RU)  # gets a token
     server.expire_tokens()
     result = extract_playlist(src, lake, LSD, DAY, "t")
@@ -221,35 +273,101 @@ def test_wrong_client_secret_fails_without_retrying_and_without_the_secret(lake:
         assert not srv.api_requests()
 
 
-def test_404_names_the_playlist_the_likely_cause_and_the_remedy(server: SpotifyServer, lake: Lake, lake_dir: Path) -> None:
+def test_404_names_the_playlist_the_likely_cause_and_the_remedy(
+    server: SpotifyServer, lake: Lake, lake_dir: Path
+) -> None:
     with pytest.raises(PlaylistNotAccessible) as err:
         extract_playlist(source(server), lake, TOP_50_GLOBAL, DAY, "t")
 
     text = str(err.value)
     assert f"playlist {TOP_50_GLOBAL} metadata: Spotify answered 404 (non existing id)" in text
-    assert "27 Nov 2024" in text and "Spotify-owned editorial" in text and "owns or collaborates" in text
-    assert "a playlist you own" in text and "refresh token of the playlist's owner" in text and "spotify-etl auth" in text
+    assert "27 Nov 2024" in text and "Spotify-owned editorial" in text and "check the id" in text
+    assert "owns or collaborates on" in text
     assert not err.value.retryable and len(server.api_requests()) == 1 and not (lake_dir / "raw").exists()
 
 
-def test_403_on_items_names_the_playlist_and_2026_rules(server: SpotifyServer, lake: Lake, lake_dir: Path) -> None:
-    server.fail(r"/items", 403, fixture("error_403_insufficient_client_scope.json"))
+def test_another_users_playlist_fails_naming_it_its_owner_and_the_2026_rule(
+    server: SpotifyServer, lake: Lake, lake_dir: Path
+) -> None:
+    server.playlists[LSD].collaborators.clear()  # public, but the token's user neither owns nor collaborates on it
     with pytest.raises(PlaylistNotAccessible) as err:
         extract_playlist(source(server), lake, LSD, DAY, "t")
 
     text = str(err.value)
-    assert f"playlist {LSD} items page at offset 0: Spotify answered 403 (Insufficient client scope)" in text
-    assert "Feb/Mar 2026" in text and not (lake_dir / "raw").exists()
+    assert f"playlist {LSD} items page at offset 0: Spotify answered 403 (Forbidden)" in text
+    assert "user behind the connection's refresh token owns or collaborates on" in text
+    assert "owned by 'marcel#spotify'" in text and "spotify-etl auth" in text and "Feb/Mar 2026" in text
+    assert not err.value.retryable and offsets(server) == [0] and not (lake_dir / "raw").exists()
+    extract_playlist(source(server), lake, RAP_RU, DAY, "t")  # the same token still reads that user's playlists
+
+
+def test_a_connection_without_refresh_token_is_refused_before_any_request(server: SpotifyServer, lake: Lake) -> None:
+    src = source(server, user=False)
+    with pytest.raises(SpotifyAuthError) as err:
+        extract_playlist(src, lake, LSD, DAY, "t")
+
+    text = str(err.value)
+    assert text.startswith(f"playlist {LSD}: no request made; Airflow connection 'spotify_default': ")
+    assert "no extra 'refresh_token'" in text and "run `spotify-etl auth`" in text and "'auth_mode'" in text
+    assert not err.value.retryable and server.requests == []  # not even a token request
+    with pytest.raises(SpotifyAuthError, match="no extra 'refresh_token'"):  # built directly: refused at once
+        SpotifySource(server.client_id, server.client_secret, api_base_url=server.api_base_url)
+    with pytest.raises(SpotifyAuthError, match="sets both the extra 'refresh_token' and 'auth_mode'"):
+        extract_playlist(source(server, extra=APP_ONLY), lake, LSD, DAY, "t")
+    assert server.requests == []
+
+
+def test_client_credentials_of_a_development_mode_app_get_403_naming_the_remedy(
+    server: SpotifyServer, lake: Lake
+) -> None:
+    src = source(server, user=False, extra=APP_ONLY)  # opted in, but the app is not in extended quota mode
+    with pytest.raises(PlaylistNotAccessible) as err:
+        extract_playlist(src, lake, RAP_RU, DAY, "t")
+
+    text = str(err.value)
+    assert f"playlist {RAP_RU} items page at offset 0: Spotify answered 403 (Forbidden)" in text
+    assert "client credentials" in text and "extended quota mode" in text and "spotify-etl auth" in text
+    assert [r.form["grant_type"] for r in server.token_requests()] == ["client_credentials"]
+
+
+def test_development_mode_app_gets_403_on_the_old_tracks_endpoint(server: SpotifyServer, lake: Lake) -> None:
+    with pytest.raises(PlaylistNotAccessible) as err:
+        extract_playlist(source(server, extra={"items_endpoint": "tracks"}), lake, RAP_RU, DAY, "t")
+    text = str(err.value)
+    assert f"playlist {RAP_RU} items page at offset 0: Spotify answered 403 (Forbidden)" in text
+    assert "closed GET /playlists/{id}/tracks" in text and "remove the connection's extra 'items_endpoint'" in text
+    assert offsets(server, "/tracks") == [0]
+
+
+def test_the_server_rejects_pages_larger_than_50_as_spotify_does(server: SpotifyServer) -> None:
+    src = source(server)
+    assert len(src.items_page(LSD, 0, 50)["items"]) == 50
+    with pytest.raises(
+        SpotifyRequestError, match=rf"playlist {LSD} items page at offset 0: Spotify answered 400 \(Invalid limit\)"
+    ):
+        src.items_page(LSD, 0, 51)
+    assert [r.query["limit"] for r in server.api_requests("/items")] == ["50", "51"]
 
 
 @pytest.mark.parametrize(
     ("setup", "message"),
     [
-        (lambda s: s.fail(r"/items\?.*offset=50", 200, b"<html>maintenance</html>"), f"playlist {LSD} page at offset 50: response body is not JSON"),
-        (lambda s: s.fail(r"/items\?.*offset=100", 200, {"offset": 100, "limit": 50, "next": None, "total": 200}),
-         f"playlist {LSD} page at offset 100: response has no 'items' list"),
-        (lambda s: setattr(s.playlists[LSD], "total", 244), f"playlist {LSD}: pages hold 200 items but the API reported total 244"),
-        (lambda s: s.fail(rf"/playlists/{LSD}\?", 200, b"not json"), f"playlist {LSD}: metadata response is not a JSON object"),
+        (
+            lambda s: s.fail(r"/items\?.*offset=50", 200, b"<html>maintenance</html>"),
+            f"playlist {LSD} page at offset 50: response body is not JSON",
+        ),
+        (
+            lambda s: s.fail(r"/items\?.*offset=100", 200, {"offset": 100, "limit": 50, "next": None, "total": 200}),
+            f"playlist {LSD} page at offset 100: response has no 'items' list",
+        ),
+        (
+            lambda s: setattr(s.playlists[LSD], "total", 244),
+            f"playlist {LSD}: pages hold 200 items but the API reported total 244",
+        ),
+        (
+            lambda s: s.fail(rf"/playlists/{LSD}\?", 200, b"not json"),
+            f"playlist {LSD}: metadata response is not a JSON object",
+        ),
     ],
     ids=["non-json-page", "missing-items", "wrong-total", "non-json-metadata"],
 )
@@ -277,7 +395,12 @@ def test_unchanged_snapshot_makes_exactly_one_request_and_lands_previous_items(
     assert len(server.api_requests()) == 1 and server.api_requests()[0].path == f"/v1/playlists/{LSD}"
     assert result.unchanged and result.api_calls == 1 and result.items == 200
     old, new = raw(lake_dir, LSD), raw(lake_dir, LSD, NEXT_DAY)
-    assert new["pages"] == old["pages"] and new["unchanged_since"] == DAY and new["dt"] == NEXT_DAY and new["api_calls"] == 1
+    assert (
+        new["pages"] == old["pages"]
+        and new["unchanged_since"] == DAY
+        and new["dt"] == NEXT_DAY
+        and new["api_calls"] == 1
+    )
 
     server.playlists[LSD].meta["snapshot_id"] = "a-new-snapshot"  # changed: everything is downloaded again
     assert not extract_playlist(source(server), lake, LSD, NEXT_DAY, "t3").unchanged
@@ -295,7 +418,11 @@ def test_invalid_ids_are_rejected_before_any_request(server: SpotifyServer) -> N
 
 
 def test_secrets_never_reach_logs_exceptions_or_raw_documents(
-    server: SpotifyServer, lake: Lake, lake_dir: Path, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+    server: SpotifyServer,
+    lake: Lake,
+    lake_dir: Path,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     caplog.set_level(logging.DEBUG)  # spotipy logs request headers and token bodies at DEBUG
     src = source(server, user=True)
@@ -320,8 +447,17 @@ def test_auth_command_prints_the_authorise_url_and_exchanges_the_redirect_url(
 ) -> None:
     parser = argparse.ArgumentParser(prog="spotify-etl")
     add_auth_command(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["auth", "--client-id", server.client_id, "--token-url", server.token_url,
-                              "--authorize-url", f"{server.base}/authorize"])
+    args = parser.parse_args(
+        [
+            "auth",
+            "--client-id",
+            server.client_id,
+            "--token-url",
+            server.token_url,
+            "--authorize-url",
+            f"{server.base}/authorize",
+        ]
+    )
     monkeypatch.setenv("SPOTIFY_CLIENT_SECRET", server.client_secret)
     shown: dict[str, str] = {}
 
@@ -334,14 +470,19 @@ def test_auth_command_prints_the_authorise_url_and_exchanges_the_redirect_url(
     monkeypatch.setattr("builtins.input", paste)
     assert args.func(args) == 0
 
-    assert f"client_id={server.client_id}" in shown["out"] and "scope=playlist-read-private+playlist-read-collaborative" in shown["out"]
+    assert (
+        f"client_id={server.client_id}" in shown["out"]
+        and "scope=playlist-read-private+playlist-read-collaborative" in shown["out"]
+    )
     assert "redirect_uri=http%3A%2F%2F127.0.0.1%3A8888%2Fcallback" in shown["out"]
     assert server.client_secret not in shown["out"]
     assert capsys.readouterr().out.strip().splitlines()[-1] == server.refresh_token
     (req,) = server.token_requests()
     assert req.form["grant_type"] == "authorization_code" and req.form["code"] == server.auth_code
 
-    monkeypatch.setattr("builtins.input", lambda prompt: f"http://127.0.0.1:8888/callback?code={server.auth_code}&state=forged")
+    monkeypatch.setattr(
+        "builtins.input", lambda prompt: f"http://127.0.0.1:8888/callback?code={server.auth_code}&state=forged"
+    )
     assert args.func(args) == 1 and "state does not match" in capsys.readouterr().out
     assert len(server.token_requests()) == 1
 

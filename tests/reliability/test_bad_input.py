@@ -143,13 +143,14 @@ def server() -> Iterator[SpotifyServer]:
     with SpotifyServer() as srv:
         # The good version of the attacked playlist: Rap RU's recorded entries under BAD's id.
         rap = srv.playlists[RAP_RU]
-        srv.playlists[BAD] = Playlist({**rap.meta, "id": BAD, "snapshot_id": "GOOD-SNAPSHOT"}, rap.entries)
+        srv.playlists[BAD] = Playlist({**rap.meta, "id": BAD, "snapshot_id": "GOOD-SNAPSHOT"}, rap.entries,
+                                      collaborators=set(rap.collaborators))
         yield srv
 
 
 def source(server: SpotifyServer) -> SpotifySource:
-    return SpotifySource(server.client_id, server.client_secret, api_base_url=server.api_base_url,
-                         token_url=server.token_url, retries=1, backoff_factor=0.01)
+    return SpotifySource(server.client_id, server.client_secret, refresh_token=server.refresh_token,
+                         api_base_url=server.api_base_url, token_url=server.token_url, retries=1, backoff_factor=0.01)
 
 
 def serve_case(server: SpotifyServer, case: str) -> None:

@@ -239,8 +239,9 @@ def test_transform_killed_mid_publish_then_rerun_matches_an_uninterrupted_run(tm
 
 # ---- the same date, twice --------------------------------------------------------------
 def source(server: SpotifyServer, **options: Any) -> SpotifySource:
-    return SpotifySource(server.client_id, server.client_secret, api_base_url=server.api_base_url,
-                         token_url=server.token_url, **{"retries": 2, "backoff_factor": 0.01, **options})
+    return SpotifySource(server.client_id, server.client_secret, refresh_token=server.refresh_token,
+                         api_base_url=server.api_base_url, token_url=server.token_url,
+                         **{"retries": 2, "backoff_factor": 0.01, **options})
 
 
 def run_day(server: SpotifyServer, lake: Lake, catalog: Path, extracted_at: str) -> list[str]:

@@ -4,10 +4,26 @@ It serves, on 127.0.0.1 and a free port, in a background thread:
 
 * ``POST /api/token``: client-credentials, refresh-token and authorization-code grants,
   checking the HTTP Basic client credentials like Spotify's accounts service;
-* ``GET /v1/playlists/{id}``, ``/v1/playlists/{id}/items`` (2026 API) and optionally
+* ``GET /v1/playlists/{id}``, ``/v1/playlists/{id}/items`` (2026 API) and
   ``/v1/playlists/{id}/tracks`` (the older endpoint), with bearer-token checks, offset/limit
-  paging (limit at most 50, as ``/items`` allows) and Spotify's ``fields`` filter grammar
-  (``a,b.c,d(e,f(g))``) applied to the answer, so tests see what Spotify would send.
+  paging (400 for a limit above 50, as ``/items`` answers) and Spotify's ``fields`` filter
+  grammar (``a,b.c,d(e,f(g))``) applied to the answer, so tests see what Spotify would send.
+
+Access follows the rules Spotify applies to a **development-mode** app since Feb/Mar 2026
+(the default; ``extended_quota=True`` serves like an app in extended quota mode, which the
+2026 changes do not affect):
+
+* a token knows its user: the refresh-token and authorization-code grants issue tokens of
+  :attr:`SpotifyServer.user_id`; client-credentials tokens have no user;
+* ``/items`` is served only to a user who owns the playlist (its recorded ``owner.id``) or
+  is one of its :attr:`Playlist.collaborators`; anyone else, and every app-only token, gets
+  403. By default the server's user collaborates on every recorded playlist (the setup the
+  README asks for); a test takes one away with ``server.playlists[pid].collaborators.clear()``;
+* ``/tracks`` answers 403, and tracks carry no ``popularity``.
+
+The 403 body is Spotify's generic ``{"error": {"status": 403, "message": "Forbidden"}}``
+(as reported for the closed ``/tracks`` endpoint); the exact text Spotify sends for
+``/items`` could not be checked offline.
 
 Payloads are the real recorded responses in ``tests/fixtures/spotify_api``; whole
 playlists are derived from them in :func:`recorded_playlists` (documented there) instead
@@ -57,6 +73,12 @@ class Playlist:
     meta: dict[str, Any]  # the GET /playlists/{id} body without embedded entries
     entries: list[dict[str, Any]]
     total: int | None = None  # what the API claims; None: len(entries)
+    collaborators: set[str] = field(default_factory=set)  # user ids besides the owner who may read the items
+
+    @property
+    def owner(self) -> str | None:
+        owner = self.meta.get("owner")
+        return owner.get("id") if isinstance(owner, dict) else None
 
 
 def _meta(recorded: dict[str, Any]) -> dict[str, Any]:
@@ -84,8 +106,13 @@ def recorded_playlists() -> dict[str, Playlist]:
         LSD: Playlist(_meta(lsd_meta), lsd_entries),
         RAP_RU: Playlist(_meta(rap), rap["tracks"]["items"]),
         ITEMS_2026: Playlist(
-            {"id": ITEMS_2026, "name": "2026 items page", "owner": {"id": owner_2026, "display_name": owner_2026},
-             "snapshot_id": "AAAAA2026snapshot", "type": "playlist"},
+            {
+                "id": ITEMS_2026,
+                "name": "2026 items page",
+                "owner": {"id": owner_2026, "display_name": owner_2026},
+                "snapshot_id": "AAAAA2026snapshot",
+                "type": "playlist",
+            },
             new["items"],
         ),
     }
@@ -111,8 +138,10 @@ class Request:
 
 
 class SpotifyServer:
-    """The fake Spotify. ``items_key`` is the entry key ``/items`` answers with (``item``
-    since 2026, ``track`` before); ``endpoints`` the items endpoints it has."""
+    """The fake Spotify. ``user_id`` is the user behind ``refresh_token`` and ``auth_code``;
+    ``extended_quota`` lifts the development-mode rules (module docstring); ``items_key``
+    is the entry key ``/items`` answers with: ``item`` (2026), or ``both`` (``item`` plus
+    its deprecated copy ``track``, as Spotify sends during the deprecation window)."""
 
     def __init__(
         self,
@@ -120,16 +149,20 @@ class SpotifyServer:
         client_secret: str = "test-client-secret-9f8e7d6c",  # noqa: S107 - test-only credentials
         refresh_token: str = "test-refresh-token-1a2b3c4d",  # noqa: S107
         *,
+        user_id: str = "test-user",
+        extended_quota: bool = False,
         items_key: str = "item",
-        endpoints: tuple[str, ...] = ("items",),
         auth_code: str = "test-auth-code-5e6f7a8b",
     ) -> None:
         self.client_id, self.client_secret, self.refresh_token = client_id, client_secret, refresh_token
-        self.items_key, self.endpoints, self.auth_code = items_key, endpoints, auth_code
+        self.user_id, self.extended_quota = user_id, extended_quota
+        self.items_key, self.auth_code = items_key, auth_code
         self.playlists = recorded_playlists()
+        for playlist in self.playlists.values():
+            playlist.collaborators.add(user_id)
         self.requests: list[Request] = []
         self.issued_tokens: list[str] = []
-        self._valid: set[str] = set()
+        self._valid: dict[str, str | None] = {}  # access token -> its user (None: client credentials)
         self._expired: set[str] = set()
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
@@ -159,8 +192,9 @@ class SpotifyServer:
     def token_url(self) -> str:
         return f"{self.base}/api/token"
 
-    def connection(self, *, user: bool = False, **extra: Any) -> dict[str, Any]:
-        """An Airflow connection (as in ``AIRFLOW_CONN_SPOTIFY_DEFAULT``) pointing here."""
+    def connection(self, *, user: bool = True, **extra: Any) -> dict[str, Any]:
+        """An Airflow connection (as in ``AIRFLOW_CONN_SPOTIFY_DEFAULT``) pointing here;
+        ``user=False`` leaves out the refresh token."""
         extras = {"api_base_url": self.api_base_url, "token_url": self.token_url, **extra}
         if user:
             extras["refresh_token"] = self.refresh_token
@@ -171,20 +205,32 @@ class SpotifyServer:
         return [self.client_secret, self.refresh_token, basic, *self.issued_tokens]
 
     # ---- scripting -------------------------------------------------------------------
-    def fail(self, path: str, status: int, body: Any = None, *, headers: dict[str, str] | None = None,
-             times: int = 1, delay: float = 0.0) -> None:
+    def fail(
+        self,
+        path: str,
+        status: int,
+        body: Any = None,
+        *,
+        headers: dict[str, str] | None = None,
+        times: int = 1,
+        delay: float = 0.0,
+    ) -> None:
         """Answer the next ``times`` requests whose path and query (``/v1/...?a=b``) match regex ``path``.
 
         ``status`` :data:`RESET` answers nothing and resets the connection instead.
         """
-        data = body if isinstance(body, bytes) else json.dumps(body if body is not None else error_body(status, "x")).encode()
+        data = (
+            body
+            if isinstance(body, bytes)
+            else json.dumps(body if body is not None else error_body(status, "x")).encode()
+        )
         with self._lock:
             self._faults.append(Fault(re.compile(path), status, data, headers or {}, times, delay))
 
     def expire_tokens(self) -> None:
         """Every access token issued so far now gets 401 "The access token expired"."""
         with self._lock:
-            self._expired |= self._valid
+            self._expired |= set(self._valid)
             self._valid.clear()
 
     def api_requests(self, suffix: str = "") -> list[Request]:
@@ -202,10 +248,10 @@ class SpotifyServer:
                     return fault
         return None
 
-    def _issue(self) -> str:
+    def _issue(self, user: str | None) -> str:
         token = "AT-" + secrets.token_hex(12)
         with self._lock:
-            self._valid.add(token)
+            self._valid[token] = user
             self.issued_tokens.append(token)
         return token
 
@@ -216,15 +262,15 @@ class SpotifyServer:
         grant = req.form.get("grant_type")
         body: dict[str, Any] = {"token_type": "Bearer", "expires_in": 3600}
         if grant == "client_credentials":
-            return 200, {**body, "access_token": self._issue()}
+            return 200, {**body, "access_token": self._issue(None)}
         if grant == "refresh_token":
             if req.form.get("refresh_token") != self.refresh_token:
                 return 400, {"error": "invalid_grant", "error_description": "Invalid refresh token"}
-            return 200, {**body, "access_token": self._issue(), "scope": req.form.get("scope", "")}
+            return 200, {**body, "access_token": self._issue(self.user_id), "scope": req.form.get("scope", "")}
         if grant == "authorization_code":
             if req.form.get("code") != self.auth_code:
                 return 400, {"error": "invalid_grant", "error_description": "Invalid authorization code"}
-            return 200, {**body, "access_token": self._issue(), "refresh_token": self.refresh_token}
+            return 200, {**body, "access_token": self._issue(self.user_id), "refresh_token": self.refresh_token}
         return 400, {"error": "unsupported_grant_type"}
 
     def api(self, req: Request) -> tuple[int, Any]:
@@ -234,37 +280,52 @@ class SpotifyServer:
         if not req.authorization.startswith("Bearer ") or token not in self._valid:
             return 401, fixture("error_401_invalid_access_token.json")
         match = re.fullmatch(r"/v1/playlists/([^/]+)(?:/(items|tracks))?", req.path)
-        if not match or (match.group(2) and match.group(2) not in self.endpoints):
+        if not match:
             return 404, error_body(404, "Service not found")
         playlist = self.playlists.get(match.group(1))
         if playlist is None:
             return 404, fixture("error_404_non_existing_id.json")
         fields = parse_fields(req.query["fields"]) if req.query.get("fields") else None
-        if not match.group(2):
-            key = "items" if self.items_key == "item" else "tracks"
+        endpoint = match.group(2)
+        if not endpoint:
             total = len(playlist.entries) if playlist.total is None else playlist.total
+            key = "tracks" if self.extended_quota else "items"  # the 2026 rename applies to development mode
             return 200, apply_fields(fields, {**playlist.meta, key: {"total": total}})
+        if not self.may_read(self._valid.get(token), playlist, endpoint):
+            return 403, error_body(403, "Forbidden")
         try:
             offset, limit = int(req.query.get("offset", 0)), int(req.query.get("limit", 20))
         except ValueError:
             return 400, error_body(400, "Invalid offset or limit")
         if not 1 <= limit <= MAX_LIMIT or offset < 0:
             return 400, error_body(400, "Invalid limit")
-        return 200, apply_fields(fields, self._page(match.group(1), match.group(2), playlist, offset, limit))
+        return 200, apply_fields(fields, self._page(match.group(1), endpoint, playlist, offset, limit))
+
+    def may_read(self, user: str | None, playlist: Playlist, endpoint: str) -> bool:
+        """Whether a token of ``user`` (None: client credentials) gets the playlist's entries."""
+        if self.extended_quota:
+            return True
+        return endpoint == "items" and user is not None and (user == playlist.owner or user in playlist.collaborators)
 
     def _page(self, pid: str, endpoint: str, playlist: Playlist, offset: int, limit: int) -> dict[str, Any]:
-        key = self.items_key if endpoint == "items" else "track"
+        keys = {"item": ("item",), "both": ("item", "track")}[self.items_key] if endpoint == "items" else ("track",)
         entries = []
         for entry in playlist.entries[offset : offset + limit]:
             entry = dict(entry)
             body = entry.pop("item", None) or entry.pop("track", None)
-            entries.append({**entry, key: body})
+            if isinstance(body, dict) and not self.extended_quota:
+                body = {k: v for k, v in body.items() if k != "popularity"}  # not sent to development-mode apps
+            entries.append({**entry, **dict.fromkeys(keys, body)})
         total = len(playlist.entries) if playlist.total is None else playlist.total
         link = f"{self.api_base_url}playlists/{pid}/{endpoint}?offset={{}}&limit={limit}"
         return {
-            "href": link.format(offset), "items": entries, "limit": limit,
+            "href": link.format(offset),
+            "items": entries,
+            "limit": limit,
             "next": link.format(offset + limit) if offset + limit < len(playlist.entries) else None,
-            "offset": offset, "previous": link.format(max(0, offset - limit)) if offset else None, "total": total,
+            "offset": offset,
+            "previous": link.format(max(0, offset - limit)) if offset else None,
+            "total": total,
         }
 
 
@@ -277,7 +338,9 @@ def _handler(server: SpotifyServer) -> type[BaseHTTPRequestHandler]:
 
         def _record(self, form: dict[str, str]) -> Request:
             parts = urlsplit(self.path)
-            req = Request(self.command, parts.path, dict(parse_qsl(parts.query)), self.headers.get("Authorization", ""), form)
+            req = Request(
+                self.command, parts.path, dict(parse_qsl(parts.query)), self.headers.get("Authorization", ""), form
+            )
             with server._lock:
                 server.requests.append(req)
             return req

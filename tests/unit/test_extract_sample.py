@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from spotify_etl.extract import PayloadError, SampleSource, extract_playlist, fetch_pages
+from spotify_etl.extract import NotInSampleData, PayloadError, SampleSource, extract_playlist, fetch_pages
 from spotify_etl.lake import Lake
 
 LSD = "4dn0iEoAxn69ea0Tyov8V5"
@@ -59,9 +59,21 @@ def test_rerun_of_a_date_replaces_its_document(lake: Lake, lake_dir: Path) -> No
 @pytest.mark.parametrize(
     ("pages", "message"),
     [
-        ({0: {"items": [{}] * 2, "offset": 0, "next": "n", "total": 3}, 2: "<html>oops</html>"}, "offset 2: response has no 'items'"),
-        ({0: {"items": [{}] * 2, "offset": 0, "next": None, "total": 3}}, "pages hold 2 items but the API reported total 3"),
-        ({0: {"items": [{}] * 2, "offset": 0, "next": "n", "total": 4}, 2: {"items": [{}], "offset": 5, "next": None}}, "offset 2: response says offset 5"),
+        (
+            {0: {"items": [{}] * 2, "offset": 0, "next": "n", "total": 3}, 2: "<html>oops</html>"},
+            "offset 2: response has no 'items'",
+        ),
+        (
+            {0: {"items": [{}] * 2, "offset": 0, "next": None, "total": 3}},
+            "pages hold 2 items but the API reported total 3",
+        ),
+        (
+            {
+                0: {"items": [{}] * 2, "offset": 0, "next": "n", "total": 4},
+                2: {"items": [{}], "offset": 5, "next": None},
+            },
+            "offset 2: response says offset 5",
+        ),
         ({0: {"items": [], "offset": 0, "next": "n", "total": 4}}, "empty page with a 'next' link"),
     ],
 )
@@ -76,7 +88,10 @@ def test_malformed_pages_fail_naming_playlist_and_offset_and_land_nothing(
 
 
 def test_empty_playlist_lands_an_empty_document(lake: Lake) -> None:
-    source = PagesSource({"name": "empty", "snapshot_id": "s", "items": {"total": 0}}, {0: {"items": [], "offset": 0, "next": None, "total": 0}})
+    source = PagesSource(
+        {"name": "empty", "snapshot_id": "s", "items": {"total": 0}},
+        {0: {"items": [], "offset": 0, "next": None, "total": 0}},
+    )
     result = extract_playlist(source, lake, LSD, "2026-11-25", "t")
     assert (result.items, result.pages) == (0, 1)
 
@@ -87,6 +102,15 @@ def test_fetch_pages_uses_metadata_total() -> None:
         fetch_pages(source, LSD, 5)
 
 
-def test_unknown_sample_playlist_names_the_available_ones(lake: Lake) -> None:
-    with pytest.raises(PayloadError, match=r"not in the embedded sample data.*4dn0iEoAxn69ea0Tyov8V5"):
+def test_unknown_sample_playlist_names_the_available_ones_and_is_not_retried(lake: Lake, lake_dir: Path) -> None:
+    with pytest.raises(NotInSampleData, match=r"not in the embedded sample data.*4dn0iEoAxn69ea0Tyov8V5") as err:
         extract_playlist(SampleSource(), lake, "0" * 22, "2026-11-25", "t")
+    assert err.value.retryable is False and "Spotify connection" in str(err.value)
+
+    # The extract task's Airflow layer fails such an error at once, without Airflow's retries.
+    from airflow.sdk.exceptions import AirflowFailException
+    from spotify_etl.airflow_glue import run_extract
+
+    with pytest.raises(AirflowFailException, match="0000000000000000000000 is not in the embedded sample data"):
+        run_extract(SampleSource(), lake, "0" * 22, "2026-11-25")
+    assert not (lake_dir / "raw").exists()

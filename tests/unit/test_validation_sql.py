@@ -35,8 +35,11 @@ def athena_sql_problems(sql: str) -> list[str]:
         statements = sqlglot.parse(sql, read="trino", error_level=ErrorLevel.RAISE)
     except ParseError as exc:
         return [f"syntax: {exc}"]
-    problems = [f"DuckDB cast '::' at {t.line}:{t.col}" for t in sqlglot.tokenize(sql, read="trino")
-                if t.token_type == TokenType.DCOLON]
+    problems = [
+        f"DuckDB cast '::' at {t.line}:{t.col}"
+        for t in sqlglot.tokenize(sql, read="trino")
+        if t.token_type == TokenType.DCOLON
+    ]
     if len([s for s in statements if s is not None]) != 1:
         problems.append("Athena runs exactly one statement per query")
     for tree in statements:
@@ -83,8 +86,22 @@ def good_rows() -> dict[str, list[dict[str, Any]]]:
         "artists": [{"artist_id": "R1", "name": "Ra"}, {"artist_id": "R2", "name": "Rb"}],
         "songs": [
             {"song_id": "S1", "name": "s1", "duration_ms": 1000, "popularity": 50, "album_id": "A1", "artist_id": "R1"},
-            {"song_id": "S2", "name": "s2", "duration_ms": 2000, "popularity": None, "album_id": "A2", "artist_id": "R2"},
-            {"song_id": "S3", "name": "s3", "duration_ms": 3000, "popularity": 100, "album_id": "A1", "artist_id": "R2"},
+            {
+                "song_id": "S2",
+                "name": "s2",
+                "duration_ms": 2000,
+                "popularity": None,
+                "album_id": "A2",
+                "artist_id": "R2",
+            },
+            {
+                "song_id": "S3",
+                "name": "s3",
+                "duration_ms": 3000,
+                "popularity": 100,
+                "album_id": "A1",
+                "artist_id": "R2",
+            },
         ],
         "song_artists": [
             {"song_id": "S1", "artist_id": "R1", "position": 0},
@@ -127,6 +144,29 @@ def test_good_data_passes_every_check(tmp_path: Path) -> None:
     assert len(results) == CHECKS and [r.name for r in results] == sorted(r.name for r in results)
     assert quality.judge(results, DAY) == results
     assert {r.name: r.checked_rows for r in results}["songs_duration_positive"] == 3
+    assert {r.name: r.checked_rows for r in results}["songs_popularity_in_range"] == 2  # only songs with one
+    assert {r.status for r in results} == {"PASS"}
+
+
+def test_a_check_with_nothing_to_check_says_so_without_failing_the_run(tmp_path: Path) -> None:
+    # Development-mode apps get no popularity since 2026: the range check then judges no row.
+    data = _with("songs", lambda r: [dict(s, popularity=None) for s in r])
+    results = run_checks(tmp_path, {DAY: data})
+    described = {r.name: r.describe() for r in results}
+
+    assert quality.judge(results, DAY) == results
+    assert described["songs_popularity_in_range"] == "SKIP songs_popularity_in_range: nothing to check (0 rows checked)"
+    assert described["songs_not_empty"] == "PASS songs_not_empty: 0 violations in 3 rows"
+    assert [r.name for r in results if r.status == "SKIP"] == ["songs_popularity_in_range"]
+
+
+def test_an_empty_table_still_fails_its_not_empty_check(tmp_path: Path) -> None:
+    results = run_checks(tmp_path, {DAY: _with("songs", lambda r: [])})
+    described = {r.name: r.describe() for r in results}
+    assert described["songs_not_empty"] == "FAIL songs_not_empty: 1 violations in 0 rows"
+    assert described["songs_pk_unique_not_null"] == "SKIP songs_pk_unique_not_null: nothing to check (0 rows checked)"
+    with pytest.raises(quality.ValidationFailed, match="1 of 14 checks failed: FAIL songs_not_empty"):
+        quality.judge(results, DAY)
 
 
 def test_other_days_do_not_count(tmp_path: Path) -> None:
@@ -144,33 +184,62 @@ def _with(table: str, change: Any) -> dict[str, list[dict[str, Any]]]:
 
 
 BROKEN = {
-    "duplicate_song_pk": (_with("songs", lambda r: [*r, dict(r[0], name="again")]),
-                          ["FAIL songs_pk_unique_not_null: 1 violations in 4 rows"]),
-    "null_album_pk": (_with("albums", lambda r: [*r, {"album_id": None, "name": "ghost"}]),
-                      ["FAIL albums_pk_unique_not_null: 1 violations in 3 rows"]),
-    "duplicate_playlist_item_pk": (_with("playlist_items", lambda r: [*r, dict(r[0])]),
-                                   ["FAIL playlist_items_pk_unique_not_null: 1 violations in 5 rows"]),
-    "null_song_artist_pk": (_with("song_artists", lambda r: [*r, {"song_id": "S1", "artist_id": None, "position": 1}]),
-                            ["FAIL song_artists_pk_unique_not_null: 1 violations in 5 rows"]),
-    "song_album_missing": (_with("songs", lambda r: [*r, dict(r[0], song_id="S4", album_id="A9")]),
-                           ["FAIL songs_album_present: 1 violations in 4 rows"]),
-    "song_artist_missing": (_with("songs", lambda r: [*r, dict(r[0], song_id="S4", artist_id="R9")]),
-                            ["FAIL songs_artist_present: 1 violations in 4 rows"]),
-    "popularity_101": (_with("songs", lambda r: [dict(r[0], popularity=101), *r[1:]]),
-                       ["FAIL songs_popularity_in_range: 1 violations in 3 rows"]),
-    "popularity_negative": (_with("songs", lambda r: [dict(r[0], popularity=-1), *r[1:]]),
-                            ["FAIL songs_popularity_in_range: 1 violations in 3 rows"]),
-    "duration_0": (_with("songs", lambda r: [dict(r[0], duration_ms=0), *r[1:]]),
-                   ["FAIL songs_duration_positive: 1 violations in 3 rows"]),
-    "duration_null": (_with("songs", lambda r: [dict(r[0], duration_ms=None), *r[1:]]),
-                      ["FAIL songs_duration_positive: 1 violations in 3 rows"]),
-    "empty_song_artists": (_with("song_artists", lambda r: []), ["FAIL song_artists_not_empty: 1 violations in 0 rows"]),
-    "empty_playlist_items": (_with("playlist_items", lambda r: []),
-                             ["FAIL playlist_items_not_empty: 1 violations in 0 rows"]),
-    "empty_albums": (_with("albums", lambda r: []),
-                     ["FAIL albums_not_empty: 1 violations in 0 rows", "FAIL songs_album_present: 3 violations in 3 rows"]),
-    "empty_artists": (_with("artists", lambda r: []),
-                      ["FAIL artists_not_empty: 1 violations in 0 rows", "FAIL songs_artist_present: 3 violations in 3 rows"]),
+    "duplicate_song_pk": (
+        _with("songs", lambda r: [*r, dict(r[0], name="again")]),
+        ["FAIL songs_pk_unique_not_null: 1 violations in 4 rows"],
+    ),
+    "null_album_pk": (
+        _with("albums", lambda r: [*r, {"album_id": None, "name": "ghost"}]),
+        ["FAIL albums_pk_unique_not_null: 1 violations in 3 rows"],
+    ),
+    "duplicate_playlist_item_pk": (
+        _with("playlist_items", lambda r: [*r, dict(r[0])]),
+        ["FAIL playlist_items_pk_unique_not_null: 1 violations in 5 rows"],
+    ),
+    "null_song_artist_pk": (
+        _with("song_artists", lambda r: [*r, {"song_id": "S1", "artist_id": None, "position": 1}]),
+        ["FAIL song_artists_pk_unique_not_null: 1 violations in 5 rows"],
+    ),
+    "song_album_missing": (
+        _with("songs", lambda r: [*r, dict(r[0], song_id="S4", album_id="A9")]),
+        ["FAIL songs_album_present: 1 violations in 4 rows"],
+    ),
+    "song_artist_missing": (
+        _with("songs", lambda r: [*r, dict(r[0], song_id="S4", artist_id="R9")]),
+        ["FAIL songs_artist_present: 1 violations in 4 rows"],
+    ),
+    "popularity_101": (
+        _with("songs", lambda r: [dict(r[0], popularity=101), *r[1:]]),
+        ["FAIL songs_popularity_in_range: 1 violations in 2 rows"],
+    ),  # S2 has none
+    "popularity_negative": (
+        _with("songs", lambda r: [dict(r[0], popularity=-1), *r[1:]]),
+        ["FAIL songs_popularity_in_range: 1 violations in 2 rows"],
+    ),
+    "duration_0": (
+        _with("songs", lambda r: [dict(r[0], duration_ms=0), *r[1:]]),
+        ["FAIL songs_duration_positive: 1 violations in 3 rows"],
+    ),
+    "duration_null": (
+        _with("songs", lambda r: [dict(r[0], duration_ms=None), *r[1:]]),
+        ["FAIL songs_duration_positive: 1 violations in 3 rows"],
+    ),
+    "empty_song_artists": (
+        _with("song_artists", lambda r: []),
+        ["FAIL song_artists_not_empty: 1 violations in 0 rows"],
+    ),
+    "empty_playlist_items": (
+        _with("playlist_items", lambda r: []),
+        ["FAIL playlist_items_not_empty: 1 violations in 0 rows"],
+    ),
+    "empty_albums": (
+        _with("albums", lambda r: []),
+        ["FAIL albums_not_empty: 1 violations in 0 rows", "FAIL songs_album_present: 3 violations in 3 rows"],
+    ),
+    "empty_artists": (
+        _with("artists", lambda r: []),
+        ["FAIL artists_not_empty: 1 violations in 0 rows", "FAIL songs_artist_present: 3 violations in 3 rows"],
+    ),
     "empty_songs": (_with("songs", lambda r: []), ["FAIL songs_not_empty: 1 violations in 0 rows"]),
 }
 
