@@ -31,6 +31,7 @@ help:
 	@echo "make up     start a local Airflow UI on http://127.0.0.1:$(PORT) (PORT=..., UNPAUSE=1 to unpause the DAG)"
 	@echo "make down   stop the Airflow started by make up"
 	@echo "make e2e    only the end-to-end tests (a real Airflow through its REST API and UI)"
+	@echo "make test-mwaa  DAG, AWS integration and MWAA bundle tests with MWAA's versions (Airflow 3.3.1, Python 3.12) in .venv-mwaa"
 
 $(UV):
 	$(PYTHON) -m venv $(VENV)
@@ -116,3 +117,31 @@ mwaa-bundle: venv
 # Needs AWS credentials; e.g. make deploy DEPLOY_ARGS="--parameter SubnetIds=subnet-a,subnet-b --parameter SecurityGroupIds=sg-c"
 deploy: mwaa-bundle
 	$(BIN)/python deploy/deploy.py --bundle $(MWAA_BUNDLE) $(DEPLOY_ARGS)
+
+# --- MWAA's versions: the DAG integrity tests, the aws target against moto (whole DAG runs) and
+# the bundle's import, on Python 3.12 with the packages of MWAA's image and the bundle's
+# requirements.txt at MWAA's versions (deploy/mwaa/constraints-*.txt, see deploy/mwaa_testenv.py),
+# in their own virtualenv and Airflow home. Python 3.12: PYTHON312=..., else pyenv's, else PATH's.
+MWAA_VENV := .venv-mwaa
+MWAA_PY := $(CURDIR)/$(MWAA_VENV)/bin/python
+MWAA_STAMP := $(MWAA_VENV)/.installed
+MWAA_TESTS ?= tests/dags tests/integration/test_aws_target.py tests/deploy/test_mwaa_bundle.py
+PYTHON312 ?= $(firstword $(wildcard $(shell pyenv root 2>/dev/null)/versions/3.12*/bin/python3.12) $(shell command -v python3.12 2>/dev/null))
+
+.PHONY: test-mwaa
+
+$(MWAA_STAMP): $(STAMP) deploy/mwaa/constraints-*.txt deploy/mwaa_testenv.py deploy/mwaa_bundle.py
+	@"$(PYTHON312)" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' 2>/dev/null || { \
+		echo "make test-mwaa needs Python 3.12, MWAA's: none found (PYTHON312='$(PYTHON312)')." >&2; \
+		echo "Install it (pyenv install 3.12) or name one: make test-mwaa PYTHON312=/path/to/python3.12" >&2; exit 1; }
+	rm -rf $(MWAA_VENV)
+	$(UV) venv --quiet --no-python-downloads --python "$(PYTHON312)" $(MWAA_VENV)
+	$(BIN)/python -m deploy.mwaa_testenv requirements $(MWAA_VENV)
+	$(UV) pip install --quiet --python $(MWAA_PY) -r $(MWAA_VENV)/requirements.txt
+	$(UV) pip install --quiet --python $(MWAA_PY) --no-deps -e .
+	$(MWAA_PY) -m deploy.mwaa_testenv check
+	@touch $@
+
+test-mwaa: $(MWAA_STAMP)
+	AIRFLOW_HOME=$(CURDIR)/$(MWAA_VENV)/airflow AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=sqlite:///$(CURDIR)/$(MWAA_VENV)/airflow/airflow.db \
+		PATH=$(dir $(MWAA_PY)):$$PATH $(MWAA_PY) -m pytest -p no:cacheprovider $(MWAA_TESTS)
