@@ -84,7 +84,7 @@ e2e: venv airflow-db
 	$(BIN)/pytest tests/e2e
 
 clean:
-	rm -rf $(VENV) $(AIRFLOW_HOME) lake
+	rm -rf $(VENV) $(MWAA_VENV) $(AIRFLOW_HOME) lake
 
 # --- Deployment (docker compose, MWAA): see README "Develop with docker compose" / "Deploy to MWAA".
 # The linters tests/deploy runs (cfn-lint, checkov, Compose v2, hadolint) get their own

@@ -128,9 +128,9 @@ def write_requirements(out: Path, project: Path = PROJECT) -> Path:
     return requirements
 
 
-def check(project: Path = PROJECT) -> list[str]:
+def check(project: Path = PROJECT, constraints: Path = CONSTRAINTS_EXCERPT) -> list[str]:
     """Problems of the running environment: a version MWAA's would not have, or a package nothing pins."""
-    mwaa = pins(CONSTRAINTS_EXCERPT)
+    mwaa = pins(constraints)
     dev = dev_pins(project, mwaa)
     problems = []
     for dist in importlib.metadata.distributions():
@@ -140,9 +140,7 @@ def check(project: Path = PROJECT) -> list[str]:
         if name in mwaa and mwaa[name] != version:
             problems.append(f"{name} {version} installed, MWAA has {mwaa[name]}")
         elif name not in mwaa and name not in dev:
-            problems.append(
-                f"{name} {version} is pinned neither by {CONSTRAINTS_EXCERPT.name} nor by requirements-dev.txt"
-            )
+            problems.append(f"{name} {version} is pinned neither by {constraints.name} nor by requirements-dev.txt")
     return problems
 
 
