@@ -132,7 +132,7 @@ PYTHON312 ?= $(firstword $(wildcard $(shell pyenv root 2>/dev/null)/versions/3.1
 
 $(MWAA_STAMP): $(STAMP) deploy/mwaa/constraints-*.txt deploy/mwaa_testenv.py deploy/mwaa_bundle.py
 	@"$(PYTHON312)" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' 2>/dev/null || { \
-		echo "make test-mwaa needs Python 3.12, MWAA's: none found (PYTHON312='$(PYTHON312)')." >&2; \
+		echo "make test-mwaa needs Python 3.12 (MWAA's); PYTHON312='$(PYTHON312)' is not one." >&2; \
 		echo "Install it (pyenv install 3.12) or name one: make test-mwaa PYTHON312=/path/to/python3.12" >&2; exit 1; }
 	rm -rf $(MWAA_VENV)
 	$(UV) venv --quiet --no-python-downloads --python "$(PYTHON312)" $(MWAA_VENV)
