@@ -25,7 +25,7 @@ export PATH := $(BIN):$(PATH)
 
 help:
 	@echo "make run    run the whole pipeline once for today on the embedded default (local lake, DuckDB, sample data)"
-	@echo "make test   run the whole test suite (lint, types, unit, integration, end-to-end)"
+	@echo "make test   run the whole test suite (lint, types, unit, integration, end-to-end, then make test-mwaa)"
 	@echo "make bench  transform benchmark (N=1000000 by default), writes bench/RESULTS.md"
 	@echo "make lock   regenerate requirements.txt / requirements-dev.txt from pyproject.toml"
 	@echo "make up     start a local Airflow UI on http://127.0.0.1:$(PORT) (PORT=..., UNPAUSE=1 to unpause the DAG)"
@@ -62,6 +62,7 @@ test: venv airflow-db tools
 	set -o pipefail; $(BIN)/bandit -q -c pyproject.toml -r include dags $(wildcard plugins) 2>&1 | { grep -v "nosec encountered" || true; }
 	$(BIN)/python -m tests.reliability.secrets_gate
 	$(BIN)/pytest
+	$(MAKE) --no-print-directory test-mwaa
 
 bench: venv
 	$(BIN)/python bench/run_bench.py $(if $(N),--items $(N),)
@@ -129,6 +130,9 @@ MWAA_TESTS ?= tests/dags tests/integration/test_aws_target.py tests/deploy/test_
 PYTHON312 ?= $(firstword $(wildcard $(shell pyenv root 2>/dev/null)/versions/3.12*/bin/python3.12) $(shell command -v python3.12 2>/dev/null))
 
 .PHONY: test-mwaa
+
+# make test ends with make test-mwaa: build its environment first, so a missing Python 3.12 stops it at once.
+test: $(MWAA_STAMP)
 
 $(MWAA_STAMP): $(STAMP) deploy/mwaa/constraints-*.txt deploy/mwaa_testenv.py deploy/mwaa_bundle.py
 	@"$(PYTHON312)" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' 2>/dev/null || { \
