@@ -64,7 +64,7 @@ PROVIDED_BY_MWAA = frozenset(
     )
 )
 
-# That constraints file's lines for every package MWAA's image, the bundle and `make test-mwaa`
+# The lines of CONSTRAINTS_URL's file for every package MWAA's image, the bundle and `make test-mwaa`
 # install, plus MWAA's own pins (written by deploy/mwaa_testenv.py, which explains it). pip on
 # MWAA fails if requirements.txt pins a package to another version than the constraints file
 # does, so what the file pins is listed by name and the constraints choose (pyarrow, s3fs...).

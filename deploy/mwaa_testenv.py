@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import importlib.metadata
-import re
 import subprocess
 import sys
 import tempfile
@@ -39,6 +38,7 @@ from deploy.mwaa_bundle import (
     PROJECT,
     mwaa_requirements,
     pins,
+    requirement_names,
 )
 
 # What MWAA's 3.3.1 image installs before requirements.txt (the bootstrap script above), less
@@ -109,7 +109,7 @@ def write_requirements(out: Path, project: Path = PROJECT) -> Path:
     if package_names(packages(project)) != recorded_packages():
         raise SystemExit(
             f"{CONSTRAINTS_EXCERPT.relative_to(PROJECT)} was cut for other packages than the environment now installs; "
-            "regenerate it: python -m deploy.mwaa_testenv excerpt <Airflow's constraints file>"
+            f"regenerate it from a download of {CONSTRAINTS_URL}: python -m deploy.mwaa_testenv excerpt <that file>"
         )
     out.mkdir(parents=True, exist_ok=True)
     (out / "dev-pins.txt").write_text(_pin_lines(dev_pins(project, pins(CONSTRAINTS_EXCERPT))), encoding="utf-8")
@@ -158,11 +158,7 @@ def excerpt(full: Path, project: Path = PROJECT) -> str:
             check=True,
         )  # fmt: skip
         resolved = pins(Path(tmp) / "out.txt")
-    kept = [
-        line
-        for line in lines
-        if (m := re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==", line)) and canonicalize_name(m.group(1)) in resolved
-    ]
+    kept = [line for line in lines if set(requirement_names([line])) & resolved.keys()]
     return (
         "\n".join(
             [
