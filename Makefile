@@ -25,12 +25,13 @@ export PATH := $(BIN):$(PATH)
 
 help:
 	@echo "make run    run the whole pipeline once for today on the embedded default (local lake, DuckDB, sample data)"
-	@echo "make test   run the whole test suite (lint, types, unit, integration, end-to-end)"
+	@echo "make test   run the whole test suite (lint, types, unit, integration, end-to-end, then make test-mwaa)"
 	@echo "make bench  transform benchmark (N=1000000 by default), writes bench/RESULTS.md"
 	@echo "make lock   regenerate requirements.txt / requirements-dev.txt from pyproject.toml"
 	@echo "make up     start a local Airflow UI on http://127.0.0.1:$(PORT) (PORT=..., UNPAUSE=1 to unpause the DAG)"
 	@echo "make down   stop the Airflow started by make up"
 	@echo "make e2e    only the end-to-end tests (a real Airflow through its REST API and UI)"
+	@echo "make test-mwaa  DAG, AWS integration and MWAA bundle tests with MWAA's versions (Airflow 3.3.1, Python 3.12) in .venv-mwaa"
 
 $(UV):
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +62,7 @@ test: venv airflow-db tools
 	set -o pipefail; $(BIN)/bandit -q -c pyproject.toml -r include dags $(wildcard plugins) 2>&1 | { grep -v "nosec encountered" || true; }
 	$(BIN)/python -m tests.reliability.secrets_gate
 	$(BIN)/pytest
+	$(MAKE) --no-print-directory test-mwaa
 
 bench: venv
 	$(BIN)/python bench/run_bench.py $(if $(N),--items $(N),)
@@ -83,7 +85,7 @@ e2e: venv airflow-db
 	$(BIN)/pytest tests/e2e
 
 clean:
-	rm -rf $(VENV) $(AIRFLOW_HOME) lake
+	rm -rf $(VENV) $(MWAA_VENV) $(AIRFLOW_HOME) lake
 
 # --- Deployment (docker compose, MWAA): see README "Develop with docker compose" / "Deploy to MWAA".
 # The linters tests/deploy runs (cfn-lint, checkov, Compose v2, hadolint) get their own
@@ -116,3 +118,34 @@ mwaa-bundle: venv
 # Needs AWS credentials; e.g. make deploy DEPLOY_ARGS="--parameter SubnetIds=subnet-a,subnet-b --parameter SecurityGroupIds=sg-c"
 deploy: mwaa-bundle
 	$(BIN)/python deploy/deploy.py --bundle $(MWAA_BUNDLE) $(DEPLOY_ARGS)
+
+# --- MWAA's versions: the DAG integrity tests, the aws target against moto (whole DAG runs) and
+# the bundle's import, on Python 3.12 with the packages of MWAA's image and the bundle's
+# requirements.txt at MWAA's versions (deploy/mwaa/constraints-*.txt, see deploy/mwaa_testenv.py),
+# in their own virtualenv and Airflow home. Python 3.12: PYTHON312=..., else pyenv's, else PATH's.
+MWAA_VENV := .venv-mwaa
+MWAA_PY := $(CURDIR)/$(MWAA_VENV)/bin/python
+MWAA_STAMP := $(MWAA_VENV)/.installed
+MWAA_TESTS ?= tests/dags tests/integration/test_aws_target.py tests/deploy/test_mwaa_bundle.py
+PYTHON312 ?= $(firstword $(wildcard $(shell pyenv root 2>/dev/null)/versions/3.12*/bin/python3.12) $(shell command -v python3.12 2>/dev/null))
+
+.PHONY: test-mwaa
+
+# make test ends with make test-mwaa: build its environment first, so a missing Python 3.12 stops it at once.
+test: $(MWAA_STAMP)
+
+$(MWAA_STAMP): $(STAMP) deploy/mwaa/constraints-*.txt deploy/mwaa_testenv.py deploy/mwaa_bundle.py
+	@"$(PYTHON312)" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' 2>/dev/null || { \
+		echo "make test-mwaa needs Python 3.12 (MWAA's); PYTHON312='$(PYTHON312)' is not one." >&2; \
+		echo "Install it (pyenv install 3.12) or name one: make test-mwaa PYTHON312=/path/to/python3.12" >&2; exit 1; }
+	rm -rf $(MWAA_VENV)
+	$(UV) venv --quiet --no-python-downloads --python "$(PYTHON312)" $(MWAA_VENV)
+	$(BIN)/python -m deploy.mwaa_testenv requirements $(MWAA_VENV)
+	$(UV) pip install --quiet --python $(MWAA_PY) -r $(MWAA_VENV)/requirements.txt
+	$(UV) pip install --quiet --python $(MWAA_PY) --no-deps -e .
+	$(MWAA_PY) -m deploy.mwaa_testenv check
+	@touch $@
+
+test-mwaa: $(MWAA_STAMP)
+	AIRFLOW_HOME=$(CURDIR)/$(MWAA_VENV)/airflow AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=sqlite:///$(CURDIR)/$(MWAA_VENV)/airflow/airflow.db \
+		PATH=$(dir $(MWAA_PY)):$$PATH $(MWAA_PY) -m pytest -p no:cacheprovider $(MWAA_TESTS)

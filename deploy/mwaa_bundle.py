@@ -25,6 +25,7 @@ import shutil
 import sys
 import tomllib
 import zipfile
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,10 +64,23 @@ PROVIDED_BY_MWAA = frozenset(
     )
 )
 
-# Pinned by the constraints file above (pandas 3.0.5, pyarrow 25.0.0, s3fs 2026.7.0 for
-# 3.3.1): pip on MWAA fails if requirements.txt pins another version, so these are listed
-# by name and the constraints choose. Everything else keeps the project's exact pin.
-PINNED_BY_CONSTRAINTS = frozenset(canonicalize_name(n) for n in ("pandas", "pyarrow", "s3fs"))
+# The lines of CONSTRAINTS_URL's file for every package MWAA's image, the bundle and `make test-mwaa`
+# install, plus MWAA's own pins (written by deploy/mwaa_testenv.py, which explains it). pip on
+# MWAA fails if requirements.txt pins a package to another version than the constraints file
+# does, so what the file pins is listed by name and the constraints choose (pyarrow, s3fs...).
+CONSTRAINTS_EXCERPT = PROJECT / "deploy" / "mwaa" / f"constraints-{MWAA_AIRFLOW_VERSION}-py{MWAA_PYTHON}.txt"
+_PIN_RE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;#]+)")
+
+
+def pins(path: Path) -> dict[str, str]:
+    """Canonical name -> version of every ``name==version`` line of a constraints or lock file."""
+    found = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        match = _PIN_RE.match(line)
+        if match:
+            found[canonicalize_name(match.group(1))] = match.group(2)
+    return found
+
 
 # Not code and not needed on MWAA.
 _COPY_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", ".DS_Store")
@@ -119,8 +133,12 @@ def _extra_requirements(req: Requirement) -> list[Requirement]:
     return added
 
 
-def mwaa_requirements(project: Path = PROJECT) -> list[str]:
-    """requirements.txt lines for MWAA: the constraint, then what MWAA lacks, sorted."""
+def mwaa_requirements(project: Path = PROJECT, constrained: Collection[str] | None = None) -> list[str]:
+    """requirements.txt lines for MWAA: the constraint, then what MWAA lacks, sorted.
+
+    ``constrained``: the names the constraints file pins (default: those of the excerpt).
+    """
+    constrained = pins(CONSTRAINTS_EXCERPT) if constrained is None else constrained
     wanted: dict[str, str] = {}
     for req in project_requirements(project):
         name = canonicalize_name(req.name)
@@ -129,7 +147,7 @@ def mwaa_requirements(project: Path = PROJECT) -> list[str]:
             dep_name = canonicalize_name(dep.name)
             if dep_name in PROVIDED_BY_MWAA:
                 continue
-            if dep_name in PINNED_BY_CONSTRAINTS:
+            if dep_name in constrained:
                 wanted[dep_name] = dep.name
             else:
                 spec = str(dep.specifier)

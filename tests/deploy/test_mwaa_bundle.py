@@ -7,6 +7,7 @@ package: the DAG must then get ``spotify_etl`` from the bundle, its SQL and conf
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import shutil
 import sys
@@ -19,7 +20,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from deploy import mwaa_bundle
+from deploy import mwaa_bundle, mwaa_testenv
 from tests.deploy.conftest import PROJECT, clean_env, run
 
 # Parses a dags folder with Airflow's own DagBag and reports what a DAG processor would see.
@@ -147,8 +148,9 @@ def test_requirements_start_with_mwaas_constraint(bundle: mwaa_bundle.Bundle) ->
 
 def test_requirements_add_only_what_mwaa_lacks(bundle: mwaa_bundle.Bundle) -> None:
     names = mwaa_bundle.requirement_names(requirement_lines(bundle))
-    assert not [n for n in names if n.startswith("apache-airflow") and n != "apache-airflow-providers-duckdb"]
+    assert not [n for n in names if n.startswith("apache-airflow")]
     assert not set(names) & mwaa_bundle.PROVIDED_BY_MWAA
+    constrained = mwaa_bundle.pins(mwaa_bundle.CONSTRAINTS_EXCERPT)
     deps = tomllib.loads((PROJECT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["dependencies"]
     for dep in map(Requirement, deps):
         name = canonicalize_name(dep.name)
@@ -156,10 +158,55 @@ def test_requirements_add_only_what_mwaa_lacks(bundle: mwaa_bundle.Bundle) -> No
             continue
         line = next(line for line in requirement_lines(bundle) if canonicalize_name(line.split("==")[0]) == name)
         # Exact pins, except where MWAA's constraints pin the package (a second pin would fail pip).
-        expected = dep.name if name in mwaa_bundle.PINNED_BY_CONSTRAINTS else f"{dep.name}{dep.specifier}"
+        expected = dep.name if name in constrained else f"{dep.name}{dep.specifier}"
         assert line == expected
     # The Amazon provider's [s3fs] extra is not in MWAA: its package is listed.
     assert "s3fs" in names
+
+
+def test_requirements_match_mwaas_constraints(bundle: mwaa_bundle.Bundle) -> None:
+    """What MWAA's pip gets: a pin only for packages its constraints leave free, the rest by name."""
+    constrained = mwaa_bundle.pins(mwaa_bundle.CONSTRAINTS_EXCERPT)
+    for line in requirement_lines(bundle)[1:]:
+        req = Requirement(line)
+        name = canonicalize_name(req.name)
+        if name in constrained:
+            assert not req.specifier, f"{line}: MWAA's constraints pin {name}=={constrained[name]}"
+        else:
+            assert str(req.specifier).startswith("=="), line
+    # The versions MWAA then installs, which make test-mwaa tests with.
+    assert {n: constrained[n] for n in ("pyarrow", "s3fs", "apache-airflow-providers-amazon")} == {
+        "pyarrow": "25.0.0",
+        "s3fs": "2026.7.0",
+        "apache-airflow-providers-amazon": "9.34.0",
+    }
+    assert constrained["apache-airflow"] == mwaa_bundle.MWAA_AIRFLOW_VERSION
+
+
+def test_constraints_excerpt_is_cut_for_what_the_mwaa_environment_installs() -> None:
+    assert mwaa_testenv.package_names(mwaa_testenv.packages()) == mwaa_testenv.recorded_packages()
+
+
+def test_new_dependency_asks_for_a_new_excerpt(tmp_path: Path) -> None:
+    project = _project_copy(tmp_path / "project")
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text(encoding="utf-8").replace('"duckdb==', '"numpy==2.4.6",\n    "duckdb=='))
+    shutil.copy(PROJECT / "requirements-dev.txt", project)
+    with pytest.raises(SystemExit, match="regenerate it"):
+        mwaa_testenv.write_requirements(tmp_path / "env", project)
+    assert not (tmp_path / "env").exists()
+
+
+def test_environment_check_names_versions_mwaa_lacks_and_unpinned_packages(tmp_path: Path) -> None:
+    constraints = tmp_path / "constraints.txt"
+    constraints.write_text("pytest==0.1\n")
+    (tmp_path / "requirements-dev.txt").write_text("")
+    problems = mwaa_testenv.check(tmp_path, constraints)
+    assert f"pytest {pytest.__version__} installed, MWAA has 0.1" in problems
+    assert (
+        f"pluggy {importlib.metadata.version('pluggy')} is pinned neither by constraints.txt nor by requirements-dev.txt"
+        in problems
+    )
 
 
 def test_extras_of_provided_packages_are_expanded_from_metadata() -> None:
