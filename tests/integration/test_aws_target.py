@@ -269,6 +269,24 @@ def test_second_run_of_the_same_date_is_idempotent(runs: dict[str, Any]) -> None
     assert len(second["crawls"]) == 2  # each run crawls once
 
 
+def test_a_changed_crawler_config_recreates_the_crawler_instead_of_updating_it(
+    aws: MotoAws, runs: dict[str, Any], expected: dict[str, Any], airflow_template_db: Path, tmp_path: Path
+) -> None:
+    """Another table prefix: the run deletes and creates the crawler (moto, like AWS for these
+    targets, takes no UpdateCrawler), and the new crawler's one crawl is its first, a full one."""
+    glue = aws.client("glue")
+    before = glue.get_crawler(Name=CRAWLER)["Crawler"]
+    aws.seed_athena_results(expected["checks"], COLUMNS)
+    run = dags_test(airflow_template_db, tmp_path / "home", DAY, **{**settings_env(aws), "SPOTIFY_ETL_TABLE_PREFIX": "v2_"})
+    assert run.succeeded, run.output[-6000:]
+    assert f"crawler {CRAWLER} differs in TablePrefix: recreating it" in run.output
+    assert task_log_position(run, f"deleted crawler {CRAWLER}") < task_log_position(run, f"Creating crawler: {CRAWLER}")
+    after = glue.get_crawler(Name=CRAWLER)["Crawler"]
+    assert after["TablePrefix"] == "v2_" and after["CreationTime"] > before["CreationTime"]
+    assert after["Targets"]["S3Targets"] == before["Targets"]["S3Targets"]
+    assert len(glue.list_crawls(CrawlerName=CRAWLER)["Crawls"]) == 1
+
+
 # ---- parsing on the aws target ---------------------------------------------------------------
 PARSE = textwrap.dedent("""
     import json, sys
