@@ -164,6 +164,9 @@ def test_crawler_branch_creates_then_runs_then_recreates_on_change(moto_aws: Non
     crawler = hook.get_crawler("crawler")
     assert crawler["TablePrefix"] == "v2_" and "LastCrawl" not in crawler  # a new crawler: its first crawl is full
     assert choose_crawler_action(hook, changed, *IDS) == "catalog.run_crawler"
+    created = crawler["CreationTime"]
+    recreate_crawler(hook, changed)  # a retry after the create of an earlier try: nothing to do
+    assert hook.get_crawler("crawler")["CreationTime"] == created
     hook.glue_client.delete_crawler(Name="crawler")  # a retry after the delete of an earlier try
     recreate_crawler(hook, changed)
     assert hook.get_crawler("crawler")["TablePrefix"] == "v2_"

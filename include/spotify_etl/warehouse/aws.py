@@ -72,20 +72,21 @@ def _json(value: Any) -> Any:
 
 
 def _covers(current: Any, wanted: Any) -> bool:
-    """``current`` holds every key of ``wanted`` with the same value; keys only ``current`` has are Glue's own defaults."""
+    """``current`` holds every key of ``wanted`` with the same value, list items alike. Keys only
+    ``current`` has are AWS's: every target type (mostly empty), Glue's own configuration defaults."""
     if isinstance(wanted, Mapping):
         return isinstance(current, Mapping) and all(k in current and _covers(current[k], v) for k, v in wanted.items())
+    if isinstance(wanted, list):
+        return isinstance(current, list) and len(current) == len(wanted) and all(map(_covers, current, wanted))
     return bool(current == wanted)
 
 
 def _same(key: str, current: Any, wanted: Any) -> bool:
-    if key == "Targets" and isinstance(current, Mapping):
-        current = {k: v for k, v in current.items() if v}  # GetCrawler lists every target type, mostly empty
     if key == "Role":
         return bool(role_name(current) == role_name(wanted))  # config: the ARN; GetCrawler: the name
     if key == "Configuration":
         return _covers(_json(current), _json(wanted))
-    return bool(current == wanted)
+    return _covers(current, wanted)
 
 
 def crawler_changes(current: Mapping[str, Any], wanted: Mapping[str, Any]) -> list[str]:

@@ -64,17 +64,26 @@ def choose_crawler_action(hook: Any, config: dict[str, Any], create_id: str, rec
 
 
 def recreate_crawler(hook: Any, config: dict[str, Any]) -> None:
-    """Delete the crawler and create it with ``config``; a retry after the delete only creates it."""
+    """Delete the crawler and create it with ``config``. Idempotent: a retry after the delete
+    only creates it, a retry after the create leaves it alone."""
     name = config["Name"]
     errors = hook.glue_client.exceptions
     try:
-        hook.glue_client.delete_crawler(Name=name)
-        log.info("deleted crawler %s", name)
+        current = hook.get_crawler(name)
     except errors.EntityNotFoundException:
         log.info("crawler %s is already gone (an earlier try deleted it)", name)
-    except errors.CrawlerRunningException as exc:
-        state = hook.get_crawler(name).get("State", "RUNNING")
-        raise _busy(name, state, aws.crawler_changes(hook.get_crawler(name), config)) from exc
+    else:
+        changes = aws.crawler_changes(current, config)
+        if not changes:
+            log.info("crawler %s already has this config (an earlier try recreated it)", name)
+            return
+        if current.get("State", "READY") != "READY":
+            raise _busy(name, current["State"], changes)
+        try:
+            hook.glue_client.delete_crawler(Name=name)
+        except errors.CrawlerRunningException as exc:  # started since the check
+            raise _busy(name, "RUNNING", changes) from exc
+        log.info("deleted crawler %s", name)
     hook.create_crawler(**config)
 
 
