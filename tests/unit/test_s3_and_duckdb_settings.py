@@ -139,3 +139,22 @@ def test_the_dags_transform_step_opens_duckdb_with_the_settings(monkeypatch: pyt
     result = run_transform(s, FakeTi(), DAY)
     assert result["documents"] == 1 and result["rows"]["songs"] > 0
     assert seen == [("286.1 MiB", 1)]
+
+
+def test_the_cli_transform_uses_the_settings_and_names_a_bad_one(monkeypatch: pytest.MonkeyPatch,
+                                                                  tmp_path: Path) -> None:  # fmt: skip
+    from spotify_etl import cli
+
+    lake = Lake.local(tmp_path / "lake")
+    extract_playlist(SampleSource(), lake, PLAYLIST, DAY, f"{DAY}T06:00:00+00:00")
+    argv = ["transform", "--raw", str(tmp_path / "lake"), "--out", str(tmp_path / "lake"), "--date", DAY]
+    settings(monkeypatch)
+    monkeypatch.setenv("SPOTIFY_ETL_DUCKDB_MEMORY_LIMIT", "lots")
+    with pytest.raises(SettingsError, match="SPOTIFY_ETL_DUCKDB_MEMORY_LIMIT must be a size"):  # as any bad setting
+        cli.main(argv)
+    monkeypatch.setenv("SPOTIFY_ETL_DUCKDB_MEMORY_LIMIT", "300MB")
+    seen: list[tuple[str, int]] = []
+    real_connect = transform.connect
+    monkeypatch.setattr(transform, "connect", lambda *a, **k: seen.append(duckdb_settings(c := real_connect(*a, **k))) or c)
+    assert cli.main(argv) == 0
+    assert seen[0][0] == "286.1 MiB"
