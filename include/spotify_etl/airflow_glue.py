@@ -27,7 +27,8 @@ def open_lake(settings: Settings) -> Lake:
         from airflow.providers.amazon.aws.fs.s3 import get_fs
 
         settings.lake_url  # noqa: B018 - raises a clear error when the bucket is not set
-        return Lake.s3(get_fs(settings.aws_conn_id), settings.s3_bucket, settings.s3_prefix)
+        return Lake.s3(get_fs(settings.aws_conn_id), settings.s3_bucket, settings.s3_prefix,
+                       sse=settings.s3_sse, kms_key_id=settings.s3_sse_kms_key_id)
     return pipeline.local_lake(settings)
 
 
@@ -81,7 +82,8 @@ def run_transform(settings: Settings, ti: Any, day: str) -> dict[str, Any]:
     from spotify_etl.transform import TransformError
 
     with fail_fast_on(TransformError):
-        return transform_day(open_lake(settings), day).as_dict()
+        return transform_day(open_lake(settings), day, memory_limit=settings.duckdb_memory_limit,
+                             threads=settings.duckdb_threads).as_dict()
 
 
 def check_extracts(ti: Any) -> dict[str, Any]:

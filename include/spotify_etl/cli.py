@@ -39,7 +39,9 @@ def cmd_transform(args: argparse.Namespace) -> int:
     from spotify_etl.transform import transform
 
     files = _raw_files(args.raw, args.date)
-    result = transform(files, Lake.local(args.out), args.date)
+    settings = Settings.from_env()  # DuckDB's memory limit and threads, as in the DAG
+    result = transform(files, Lake.local(args.out), args.date, memory_limit=settings.duckdb_memory_limit,
+                       threads=settings.duckdb_threads)  # fmt: skip
     print(json.dumps(result.as_dict(), indent=2))
     return 0
 

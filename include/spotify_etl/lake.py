@@ -59,10 +59,19 @@ class Lake:
         return cls(fs=fs, root=str(path).rstrip("/"), protocol="file")
 
     @classmethod
-    def s3(cls, fs: AbstractFileSystem, bucket: str, prefix: str = "") -> Lake:
+    def s3(cls, fs: AbstractFileSystem, bucket: str, prefix: str = "", sse: str = "", kms_key_id: str = "") -> Lake:
+        """A lake under ``s3://bucket/prefix``; ``sse``/``kms_key_id`` as SPOTIFY_ETL_S3_SSE(_KMS_KEY_ID).
+
+        Without ``sse`` no encryption header is sent, so the bucket's default encryption
+        applies: an explicit header overrides it (SSE-KMS buckets would get SSE-S3 objects),
+        fails where a bucket policy demands another algorithm, and MinIO without a KMS
+        refuses it.
+        """
         root = f"{bucket}/{prefix.strip('/')}".rstrip("/")
-        # SSE-S3 on every object this pipeline writes (buckets may enforce KMS on top).
-        return cls(fs=fs, root=root, protocol="s3", write_kwargs={"ServerSideEncryption": "AES256"})
+        write_kwargs = {"ServerSideEncryption": sse} if sse else {}
+        if kms_key_id:
+            write_kwargs["SSEKMSKeyId"] = kms_key_id
+        return cls(fs=fs, root=root, protocol="s3", write_kwargs=write_kwargs)
 
     # ---- paths -------------------------------------------------------------
     def url(self, path: str) -> str:

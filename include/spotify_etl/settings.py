@@ -8,6 +8,7 @@ generated from :data:`SETTINGS_DOC` (a test keeps them in step).
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,11 @@ SAMPLE_DATA_DIR = INCLUDE_DIR / "sample_data"
 PLAYLISTS_CONFIG = INCLUDE_DIR / "config" / "playlists.toml"
 
 TARGETS = ("local", "aws")
+# What SPOTIFY_ETL_S3_SSE may request; empty sends no header and the bucket's default applies.
+S3_SSE_ALGORITHMS = ("AES256", "aws:kms")
+DUCKDB_MEMORY_LIMIT = "1GB"
+# DuckDB's own syntax: a size (512MB, 1.5GB, 1GiB) or a share of the machine's memory (50%).
+_DUCKDB_MEMORY = re.compile(r"\d+(\.\d+)?\s*(%|[KMGT]i?B|B)", re.IGNORECASE)
 
 # name -> (default, description); the single place a setting is declared.
 SETTINGS_DOC: dict[str, tuple[str, str]] = {
@@ -38,6 +44,10 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
     "SPOTIFY_ETL_MAX_RETRY_AFTER": ("120", "longest Spotify 429 Retry-After (s) waited in-task; longer fails the try"),
     "SPOTIFY_ETL_TASK_RETRIES": ("3", "Airflow retries per task (exponential backoff from 30 s)"),
     "SPOTIFY_ETL_LIVE_GRACE_DAYS": ("1", "a run more than this many days behind its start date reprocesses raw instead of calling Spotify"),
+    "SPOTIFY_ETL_S3_SSE": ("", "aws target: encryption asked for on each write: empty sends none and the bucket's default encryption applies; `AES256` (SSE-S3) or `aws:kms` (SSE-KMS)"),
+    "SPOTIFY_ETL_S3_SSE_KMS_KEY_ID": ("", "aws target, with `aws:kms`: KMS key id or ARN; empty = the bucket's default key (or `aws/s3`)"),
+    "SPOTIFY_ETL_DUCKDB_MEMORY_LIMIT": (DUCKDB_MEMORY_LIMIT, "transform: DuckDB `memory_limit` (`512MB`, `2GB`, `50%`); beyond it DuckDB spills to disk. Size it to the worker (README, Deploy to MWAA)"),
+    "SPOTIFY_ETL_DUCKDB_THREADS": ("", "transform: DuckDB threads; empty = one per CPU DuckDB sees"),
 }
 
 
@@ -67,6 +77,10 @@ class Settings:
     max_retry_after: float = 120.0
     live_grace_days: int = 1
     task_retries: int = 3
+    s3_sse: str = ""
+    s3_sse_kms_key_id: str = ""
+    duckdb_memory_limit: str = DUCKDB_MEMORY_LIMIT
+    duckdb_threads: int | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -102,6 +116,9 @@ class Settings:
             max_retry_after=max_retry_after,
             live_grace_days=grace,
             task_retries=task_retries,
+            **_s3_encryption(),
+            duckdb_memory_limit=_duckdb_memory_limit(),
+            duckdb_threads=_duckdb_threads(),
         )
 
     @property
@@ -115,6 +132,38 @@ class Settings:
 
     def table_url(self, table: str) -> str:
         return f"{self.lake_url}/processed/{table}"
+
+
+def _s3_encryption() -> dict[str, str]:
+    sse = _env("SPOTIFY_ETL_S3_SSE").strip()
+    by_name = {a.lower(): a for a in S3_SSE_ALGORITHMS}
+    if sse and sse.lower() not in by_name:
+        raise SettingsError(
+            f"SPOTIFY_ETL_S3_SSE must be empty (the bucket's default encryption) or one of {S3_SSE_ALGORITHMS}, got {sse!r}"
+        )
+    sse = by_name.get(sse.lower(), "")
+    key_id = _env("SPOTIFY_ETL_S3_SSE_KMS_KEY_ID").strip()
+    if key_id and sse != "aws:kms":
+        raise SettingsError("SPOTIFY_ETL_S3_SSE_KMS_KEY_ID is set but SPOTIFY_ETL_S3_SSE is not aws:kms; set both or neither")
+    return {"s3_sse": sse, "s3_sse_kms_key_id": key_id}
+
+
+def _duckdb_memory_limit() -> str:
+    value = _env("SPOTIFY_ETL_DUCKDB_MEMORY_LIMIT").strip() or DUCKDB_MEMORY_LIMIT
+    if not _DUCKDB_MEMORY.fullmatch(value):
+        raise SettingsError(
+            f"SPOTIFY_ETL_DUCKDB_MEMORY_LIMIT must be a size like 512MB, 2GB or 1GiB, or a share like 50%, got {value!r}"
+        )
+    return value
+
+
+def _duckdb_threads() -> int | None:
+    value = _env("SPOTIFY_ETL_DUCKDB_THREADS").strip()
+    if not value:
+        return None  # DuckDB's default: one thread per CPU it sees
+    if not value.isdigit() or int(value) < 1:
+        raise SettingsError(f"SPOTIFY_ETL_DUCKDB_THREADS must be a whole number of at least 1 (or empty), got {value!r}")
+    return int(value)
 
 
 def default_playlists(config: Path = PLAYLISTS_CONFIG) -> list[str]:

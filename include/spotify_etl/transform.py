@@ -34,6 +34,7 @@ from typing import Any
 
 from spotify_etl import tables
 from spotify_etl.lake import Lake, check_date
+from spotify_etl.settings import DUCKDB_MEMORY_LIMIT
 
 log = logging.getLogger(__name__)
 
@@ -213,7 +214,10 @@ class TransformResult:
         return asdict(self)
 
 
-def connect(memory_limit: str = "1GB", threads: int | None = None, temp_directory: str | None = None) -> Any:
+def connect(
+    memory_limit: str = DUCKDB_MEMORY_LIMIT, threads: int | None = None, temp_directory: str | None = None
+) -> Any:
+    """A fresh in-memory DuckDB; ``memory_limit``/``threads`` as SPOTIFY_ETL_DUCKDB_MEMORY_LIMIT/_THREADS."""
     import duckdb
 
     config: dict[str, Any] = {
@@ -225,10 +229,9 @@ def connect(memory_limit: str = "1GB", threads: int | None = None, temp_director
     }
     if temp_directory:
         config["temp_directory"] = temp_directory  # spill here, not into the working directory
-    con = duckdb.connect(config=config)
     if threads:
-        con.execute(f"SET threads = {int(threads)}")
-    return con
+        config["threads"] = int(threads)  # else DuckDB's default: one per CPU it sees
+    return duckdb.connect(config=config)
 
 
 def _find_bad_document(con: Any, files: list[str]) -> str:
@@ -381,8 +384,13 @@ def transform(
     con: Any = None,
     workdir: str | None = None,
     batch_bytes: int = BATCH_BYTES,
+    memory_limit: str = DUCKDB_MEMORY_LIMIT,
+    threads: int | None = None,
 ) -> TransformResult:
-    """Transform the raw documents ``files`` into the five tables' partitions for ``day``."""
+    """Transform the raw documents ``files`` into the five tables' partitions for ``day``.
+
+    ``memory_limit`` and ``threads`` configure the DuckDB it opens (not a given ``con``).
+    """
     day = check_date(day)
     if not files:
         raise TransformError(f"no raw documents for dt={day}; nothing was written")
@@ -393,7 +401,7 @@ def transform(
     result = TransformResult(dt=day, documents=0, entries=0)
     with tempfile.TemporaryDirectory(prefix="spotify-etl-", dir=workdir) as tmp:
         own = con is None
-        con = con or connect(temp_directory=tmp)
+        con = con or connect(memory_limit, threads, temp_directory=tmp)
         try:
             if lake.protocol != "file":
                 con.register_filesystem(lake.fs)

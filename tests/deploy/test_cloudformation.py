@@ -143,6 +143,49 @@ def test_glue_database_and_crawler_role(template: dict[str, Any]) -> None:
     assert writes == [], "the crawler only reads the lake"
 
 
+def granted(role: dict[str, Any]) -> dict[str, list[Any]]:
+    """{action: [resource of each Allow statement granting it]}."""
+    found: dict[str, list[Any]] = {}
+    for statement in statements(role):
+        if statement["Effect"] == "Allow":
+            for action in as_list(statement["Action"]):
+                found.setdefault(action, []).append(statement.get("Resource"))
+    return found
+
+
+def test_crawler_role_has_what_a_crawl_needs_beyond_reading_and_cataloguing(template: dict[str, Any]) -> None:
+    """The role trims AWSGlueServiceRole; what a crawl of this config calls must stay in it."""
+    from spotify_etl.warehouse import aws
+
+    role = granted(template["Resources"]["CrawlerRole"])
+    lake = {"Fn::GetAtt": ["LakeBucket", "Arn"]}
+    assert role["s3:GetBucketLocation"] == [lake]
+    assert role["s3:ListBucket"] == [lake] and "s3:GetObject" in role
+    # Crawlers create partition indexes unless told not to; this one is told, else it needs the index calls.
+    if aws.CRAWLER_CONFIGURATION.get("CreatePartitionIndex", True):
+        assert {"glue:CreatePartitionIndex", "glue:GetPartitionIndexes"} <= set(role)
+    assert aws.CRAWLER_CONFIGURATION["CreatePartitionIndex"] is False
+
+
+def test_lake_kms_key_is_optional_and_both_roles_may_use_it_through_s3(template: dict[str, Any]) -> None:
+    assert template["Parameters"]["LakeKmsKeyArn"]["Default"] == ""
+    assert template["Conditions"]["HasLakeKmsKey"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "LakeKmsKeyArn"}, ""]}]}
+    sse = template["Resources"]["LakeBucket"]["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert sse[0]["ServerSideEncryptionByDefault"]["KMSMasterKeyID"] == {
+        "Fn::If": ["HasLakeKmsKey", {"Ref": "LakeKmsKeyArn"}, {"Ref": "AWS::NoValue"}]
+    }
+    # A policy of its own per role, only with the key: the roles themselves stay unconditional (and checked).
+    wanted = {"ExecutionRole": {"kms:GenerateDataKey", "kms:Decrypt"}, "CrawlerRole": {"kms:Decrypt"}}
+    policies = {p["Properties"]["RoleName"]["Ref"]: p for p in resources(template, "AWS::IAM::RolePolicy").values()}
+    assert set(policies) == set(wanted)
+    for name, actions in wanted.items():
+        assert policies[name]["Condition"] == "HasLakeKmsKey", name
+        (statement,) = policies[name]["Properties"]["PolicyDocument"]["Statement"]
+        assert set(as_list(statement["Action"])) == actions, name
+        assert statement["Resource"] == {"Ref": "LakeKmsKeyArn"}, name
+        assert statement["Condition"] == {"StringEquals": {"kms:ViaService": {"Fn::Sub": "s3.${AWS::Region}.amazonaws.com"}}}
+
+
 # ------------------------------------------------------------------------- MWAA, IAM
 # Actions AWS offers no resource-level permission for (MWAA's documented execution policy).
 UNSCOPABLE = {"logs:DescribeLogGroups", "s3:GetAccountPublicAccessBlock", "cloudwatch:PutMetricData"}
@@ -179,9 +222,9 @@ def test_execution_role_covers_what_the_dag_calls(template: dict[str, Any]) -> N
         # lake reads and writes (s3fs), Athena results
         "s3:GetObject": "LakeBucket", "s3:PutObject": "LakeBucket", "s3:DeleteObject": "LakeBucket",
         "s3:ListBucket": "LakeBucket",
-        # catalog task group: database, crawler create/update/run, PassRole of the crawler's role
+        # catalog task group: database, crawler create/recreate/run, PassRole of the crawler's role
         "glue:CreateDatabase": "GlueDatabaseName", "glue:GetCrawler": "CrawlerName",
-        "glue:CreateCrawler": "CrawlerName", "glue:UpdateCrawler": "CrawlerName", "glue:StartCrawler": "CrawlerName",
+        "glue:CreateCrawler": "CrawlerName", "glue:DeleteCrawler": "CrawlerName", "glue:StartCrawler": "CrawlerName",
         "iam:PassRole": "CrawlerRole",
         # validate: Athena in the project's workgroup over the project's tables
         "athena:StartQueryExecution": "AthenaWorkGroup", "athena:GetQueryExecution": "AthenaWorkGroup",
@@ -193,6 +236,7 @@ def test_execution_role_covers_what_the_dag_calls(template: dict[str, Any]) -> N
     for action, resource in needed.items():
         assert action in granted, action
         assert resource in granted[action], (action, granted[action])
+    assert "glue:UpdateCrawler" not in granted  # the DAG never updates the crawler
 
 
 def mwaa(template: dict[str, Any]) -> dict[str, Any]:
@@ -237,12 +281,36 @@ def test_connections_come_from_secrets_manager(template: dict[str, Any]) -> None
     assert json.loads(rendered) == {
         "connections_prefix": "airflow/connections",
         "variables_prefix": "airflow/variables",
+        # MWAA's own default (aws/amazon-mwaa-docker-images), which these kwargs would otherwise drop.
+        "connections_lookup_pattern": "^(?!aws_default$).*$",
     }
     # The backend class exists in the installed Amazon provider.
     module, _, cls = options["secrets.backend"].rpartition(".")
     assert hasattr(__import__(module, fromlist=[cls]), cls)
     output = template["Outputs"]["SpotifyConnectionSecretName"]["Value"]["Fn::Sub"]
     assert output == "${ConnectionsPrefix}/spotify_default"
+
+
+def test_secrets_backend_never_looks_up_aws_default(template: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stack's kwargs in the provider's backend against moto: spotify_default is read, aws_default is not."""
+    from airflow.providers.amazon.aws.secrets.secrets_manager import SecretsManagerBackend
+    from moto import mock_aws
+
+    options = mwaa(template)["Properties"]["AirflowConfigurationOptions"]
+    kwargs = json.loads(options["secrets.backend_kwargs"]["Fn::Sub"].replace("${ConnectionsPrefix}", "airflow/connections")
+                        .replace("${VariablesPrefix}", "airflow/variables"))  # fmt: skip
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_DEFAULT_REGION": "us-east-1"}.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        import boto3
+
+        secrets = boto3.client("secretsmanager", region_name="us-east-1")
+        for conn_id in ("spotify_default", "aws_default"):
+            secrets.create_secret(Name=f"airflow/connections/{conn_id}", SecretString=json.dumps({"conn_type": conn_id}))
+        backend = SecretsManagerBackend(**kwargs)
+        assert json.loads(backend.get_conn_value("spotify_default") or "{}")["conn_type"] == "spotify_default"
+        assert backend.get_conn_value("aws_default") is None  # not asked for, though the secret exists
 
 
 def test_pipeline_settings_reach_the_package_through_startup_sh(template: dict[str, Any], tmp_path: Path) -> None:
@@ -263,15 +331,18 @@ def test_pipeline_settings_reach_the_package_through_startup_sh(template: dict[s
         "database": "spotify_etl", "crawler_name": "spotify_etl_processed",
         "crawler_role": "arn:aws:iam::123456789012:role/spotify-etl-glue-crawler", "athena_workgroup": "spotify-etl",
         "athena_output": "s3://spotify-etl-lake-123456789012-eu-west-1/athena-results/",
+        "duckdb_memory_limit": template["Parameters"]["DuckDbMemoryLimit"]["Default"],
     }  # fmt: skip
     assert set(resolved) == set(ours)
+    assert ours["duckdb_memory_limit"] == {"Ref": "DuckDbMemoryLimit"}
     env = clean_env(PYTHONPATH=str(PROJECT / "include"))
     env.update({f"AIRFLOW__SPOTIFY_ETL__{k.upper()}": v for k, v in resolved.items()})
     script = PROJECT / "deploy" / "mwaa" / "startup.sh"
     probe = (
         "import json; from spotify_etl.settings import Settings; s = Settings.from_env(); "
         "print(json.dumps({'target': s.target, 'lake': s.lake_url, 'role': s.crawler_role, "
-        "'workgroup': s.athena_workgroup, 'output': s.athena_output, 'database': s.database}))"
+        "'workgroup': s.athena_workgroup, 'output': s.athena_output, 'database': s.database, "
+        "'memory': s.duckdb_memory_limit}))"
     )
     import sys
 
@@ -280,8 +351,37 @@ def test_pipeline_settings_reach_the_package_through_startup_sh(template: dict[s
     assert json.loads(proc.stdout) == {
         "target": "aws", "lake": "s3://spotify-etl-lake-123456789012-eu-west-1/spotify-etl",
         "role": resolved["crawler_role"], "workgroup": "spotify-etl", "output": resolved["athena_output"],
-        "database": "spotify_etl",
+        "database": "spotify_etl", "memory": "1GB",
     }  # fmt: skip
+
+
+# MWAA's environment classes (docs.aws.amazon.com/mwaa/latest/userguide/environment-class.html):
+# worker vCPUs, worker memory (GB) and task slots per worker by default.
+MWAA_WORKERS = {
+    "mw1.micro": (1, 3, 3), "mw1.small": (1, 2, 5), "mw1.medium": (2, 4, 10), "mw1.large": (4, 8, 20),
+    "mw1.xlarge": (8, 24, 40), "mw1.2xlarge": (16, 48, 80),
+}  # fmt: skip
+# An Airflow task process (task runner, SDK, imports) on a busy slot; an estimate, checked on paper only.
+TASK_PROCESS_GB = 0.25
+
+
+def test_default_environment_class_fits_the_default_transform_memory(template: dict[str, Any]) -> None:
+    """The transform's DuckDB (peak RSS about its memory limit, bench/RESULTS.md) plus every other slot busy."""
+    from spotify_etl.settings import DUCKDB_MEMORY_LIMIT, SETTINGS_DOC
+
+    params = template["Parameters"]
+    assert set(params["EnvironmentClass"]["AllowedValues"]) == set(MWAA_WORKERS)
+    assert params["DuckDbMemoryLimit"]["Default"] == DUCKDB_MEMORY_LIMIT == SETTINGS_DOC["SPOTIFY_ETL_DUCKDB_MEMORY_LIMIT"][0]
+    limit_gb = float(DUCKDB_MEMORY_LIMIT.removesuffix("GB"))
+
+    def fits(environment_class: str) -> bool:
+        _, memory_gb, slots = MWAA_WORKERS[environment_class]
+        return memory_gb - limit_gb >= slots * TASK_PROCESS_GB
+
+    assert fits(params["EnvironmentClass"]["Default"])
+    assert not fits("mw1.small")  # the old default: 2 GB for the transform's DuckDB and 5 task processes
+    assert re.fullmatch(params["DuckDbMemoryLimit"]["AllowedPattern"], DUCKDB_MEMORY_LIMIT)
+    assert not re.fullmatch(params["DuckDbMemoryLimit"]["AllowedPattern"], "lots")
 
 
 def test_nothing_account_specific_is_hard_coded() -> None:

@@ -45,7 +45,8 @@ PREFIX = "data/spotify"
 DATABASE = "spotify_test"
 TABLE_PREFIX = "sp_"
 CRAWLER = "spotify_test_crawler"
-ROLE = f"arn:aws:iam::{ACCOUNT_ID}:role/spotify-etl-crawler"
+ROLE_NAME = "spotify-etl-crawler"
+ROLE = f"arn:aws:iam::{ACCOUNT_ID}:role/{ROLE_NAME}"
 WORKGROUP = "spotify_etl"
 OUTPUT = f"s3://{BUCKET}/athena-results/"
 COLUMNS = ("check_name", "violations", "checked_rows")
@@ -84,15 +85,36 @@ def aws() -> Iterator[MotoAws]:
         yield server
 
 
+def kms_bucket(aws: MotoAws, bucket: str) -> str:
+    """A bucket whose default encryption is SSE-KMS with a customer key (as the stack's lake bucket); the key's ARN."""
+    key = aws.client("kms").create_key(Description=f"default key of {bucket}")["KeyMetadata"]["Arn"]
+    s3 = aws.client("s3")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [{
+        "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key},
+        "BucketKeyEnabled": True,
+    }]})  # fmt: skip
+    return str(key)
+
+
+def encryption(aws: MotoAws, bucket: str, key: str) -> tuple[str | None, str | None]:
+    head = aws.client("s3").head_object(Bucket=bucket, Key=key)
+    return head.get("ServerSideEncryption"), head.get("SSEKMSKeyId")
+
+
 @pytest.fixture(scope="module")
-def landed(aws: MotoAws) -> dict[str, str]:
+def lake_key(aws: MotoAws) -> str:
+    aws.reset()
+    return kms_bucket(aws, BUCKET)
+
+
+@pytest.fixture(scope="module")
+def landed(aws: MotoAws, lake_key: str) -> dict[str, str]:
     """The account's resources and the raw documents of DAY, landed as an earlier extract left them."""
     from spotify_etl.extract import SampleSource, extract_playlist
     from spotify_etl.lake import Lake
     from spotify_etl.pipeline import default_playlists
 
-    aws.reset()
-    aws.client("s3").create_bucket(Bucket=BUCKET)
     aws.client("athena").create_work_group(Name=WORKGROUP, Configuration={})
     lake = Lake.s3(aws.s3fs(), BUCKET, PREFIX)
     source = SampleSource()
@@ -168,15 +190,16 @@ def test_first_run_succeeds_and_validates_in_athena(runs: dict[str, Any]) -> Non
     assert "PASS songs_popularity_in_range: 0 violations" in first.output
 
 
-def test_raw_and_parquet_objects_encrypted_and_readable(aws: MotoAws, runs: dict[str, Any], landed: dict[str, str],
-                                                        expected: dict[str, Any]) -> None:
+def test_raw_and_parquet_objects_take_the_buckets_kms_encryption_and_are_readable(
+    aws: MotoAws, runs: dict[str, Any], landed: dict[str, str], expected: dict[str, Any], lake_key: str
+) -> None:
     from spotify_etl import tables
 
     parquet = [f"{PREFIX}/processed/{t}/dt={DAY}/part-00000.parquet" for t in tables.TABLE_NAMES]
     assert runs["after_first"]["keys"] == sorted([*landed, *parquet])
     s3 = aws.client("s3")
-    for key in runs["after_first"]["keys"]:
-        assert s3.head_object(Bucket=BUCKET, Key=key).get("ServerSideEncryption") == "AES256", key
+    for key in runs["after_first"]["keys"]:  # no header sent: the bucket's SSE-KMS default applies
+        assert encryption(aws, BUCKET, key) == ("aws:kms", lake_key), key
     for key, etag in landed.items():  # re-processing reads raw, never rewrites it
         assert s3.head_object(Bucket=BUCKET, Key=key)["ETag"] == etag
     for table, key in zip(tables.TABLE_NAMES, parquet, strict=True):
@@ -191,13 +214,16 @@ def test_glue_database_and_crawler(aws: MotoAws, runs: dict[str, Any]) -> None:
     glue = aws.client("glue")
     assert glue.get_database(Name=DATABASE)["Database"]["Name"] == DATABASE
     crawler = runs["after_first"]["crawler"]
-    assert crawler["Role"] == ROLE and crawler["DatabaseName"] == DATABASE and crawler["TablePrefix"] == TABLE_PREFIX
+    # Created with the ARN; GetCrawler answers the role's name, as AWS does (moto_server.glue_like_aws).
+    assert crawler["Role"] == ROLE_NAME and crawler["DatabaseName"] == DATABASE and crawler["TablePrefix"] == TABLE_PREFIX
     assert [t["Path"] for t in crawler["Targets"]["S3Targets"]] == [
         f"s3://{BUCKET}/{PREFIX}/processed/{t}/" for t in tables.TABLE_NAMES
     ]
     assert crawler["RecrawlPolicy"] == {"RecrawlBehavior": "CRAWL_NEW_FOLDERS_ONLY"}
     assert crawler["SchemaChangePolicy"] == {"UpdateBehavior": "LOG", "DeleteBehavior": "LOG"}
-    assert json.loads(crawler["Configuration"])["CrawlerOutput"]["Partitions"] == {"AddOrUpdateBehavior": "InheritFromTable"}
+    configuration = json.loads(crawler["Configuration"])
+    assert configuration["CrawlerOutput"]["Partitions"] == {"AddOrUpdateBehavior": "InheritFromTable"}
+    assert configuration["CreatePartitionIndex"] is False
 
 
 def test_crawler_started_and_waited_for_in_the_triggerer(runs: dict[str, Any]) -> None:
@@ -234,12 +260,31 @@ def test_failed_check_in_athena_result_fails_the_run_naming_it(runs: dict[str, A
 def test_second_run_of_the_same_date_is_idempotent(runs: dict[str, Any]) -> None:
     first, second = runs["after_first"], runs["after_second"]
     assert second["keys"] == first["keys"]  # one copy of every object, no leftovers
+    # GetCrawler answers the role's name where the config holds its ARN: still up to date.
     assert f"crawler {CRAWLER} is up to date" in runs["second"].output
-    assert "Creating crawler" not in runs["second"].output
+    assert "Creating crawler" not in runs["second"].output and "recreating it" not in runs["second"].output
     for key in ("Name", "Role", "DatabaseName", "Targets", "TablePrefix", "SchemaChangePolicy", "RecrawlPolicy",
                 "Configuration", "Version", "LastUpdated"):
         assert second["crawler"][key] == first["crawler"][key], key
     assert len(second["crawls"]) == 2  # each run crawls once
+
+
+def test_a_changed_crawler_config_recreates_the_crawler_instead_of_updating_it(
+    aws: MotoAws, runs: dict[str, Any], expected: dict[str, Any], airflow_template_db: Path, tmp_path: Path
+) -> None:
+    """Another table prefix: the run deletes and creates the crawler (moto, like AWS for these
+    targets, takes no UpdateCrawler), and the new crawler's one crawl is its first, a full one."""
+    glue = aws.client("glue")
+    before = glue.get_crawler(Name=CRAWLER)["Crawler"]
+    aws.seed_athena_results(expected["checks"], COLUMNS)
+    run = dags_test(airflow_template_db, tmp_path / "home", DAY, **{**settings_env(aws), "SPOTIFY_ETL_TABLE_PREFIX": "v2_"})
+    assert run.succeeded, run.output[-6000:]
+    assert f"crawler {CRAWLER} differs in TablePrefix: recreating it" in run.output
+    assert task_log_position(run, f"deleted crawler {CRAWLER}") < task_log_position(run, f"Creating crawler: {CRAWLER}")
+    after = glue.get_crawler(Name=CRAWLER)["Crawler"]
+    assert after["TablePrefix"] == "v2_" and after["CreationTime"] > before["CreationTime"]
+    assert after["Targets"]["S3Targets"] == before["Targets"]["S3Targets"]
+    assert len(glue.list_crawls(CrawlerName=CRAWLER)["Crawls"]) == 1
 
 
 # ---- parsing on the aws target ---------------------------------------------------------------
@@ -277,9 +322,11 @@ def test_dag_on_aws_target_parses_offline_with_s3_assets(tmp_path: Path) -> None
     assert tasks["transform"]["outlets"] == [f"s3://{BUCKET}/{PREFIX}/processed/{t}" for t in tables.TABLE_NAMES]
     assert tasks["catalog.run_crawler"]["type"] == "GlueCrawlerRunOperator" and tasks["catalog.run_crawler"]["deferrable"]
     assert tasks["catalog.run_crawler"]["trigger_rule"] == "none_failed_min_one_success"
-    assert tasks["catalog.run_crawler"]["upstream"] == ["catalog.crawler_action", "catalog.create_crawler", "catalog.update_crawler"]
+    assert tasks["catalog.run_crawler"]["upstream"] == ["catalog.crawler_action", "catalog.create_crawler", "catalog.recreate_crawler"]
     assert tasks["catalog.create_crawler"]["type"] == "GlueCrawlerCreateOperator"
-    assert tasks["catalog.update_crawler"]["type"] == "GlueCrawlerUpdateOperator"
+    assert tasks["catalog.recreate_crawler"]["upstream"] == ["catalog.crawler_action"]
+    # UpdateCrawler cannot change an incremental crawler's S3 targets; the DAG never calls it.
+    assert not any(t["type"] == "GlueCrawlerUpdateOperator" for t in tasks.values())
     assert tasks["catalog.database"]["upstream"] == ["transform"]
     assert tasks["athena_validation"]["type"] == "AthenaOperator" and tasks["athena_validation"]["deferrable"]
     assert tasks["athena_validation"]["upstream"] == ["validation_sql"]
@@ -303,9 +350,10 @@ WRITE = textwrap.dedent("""
     from spotify_etl.lake import LakeError
     from spotify_etl.settings import Settings
     outcomes = {}
-    for name, conn_id, bucket in json.loads(sys.argv[1]):
+    for name, conn_id, bucket, sse, key_id in json.loads(sys.argv[1]):
         try:
-            lake = open_lake(Settings(target="aws", s3_bucket=bucket, s3_prefix="p", aws_conn_id=conn_id))
+            lake = open_lake(Settings(target="aws", s3_bucket=bucket, s3_prefix="p", aws_conn_id=conn_id,
+                                      s3_sse=sse, s3_sse_kms_key_id=key_id))
             lake.write_json(lake.raw_path("2026-01-05", "4dn0iEoAxn69ea0Tyov8V5"), {"pages": []})
             lake.publish_partition_file(sys.argv[2], "songs", "2026-01-05")
             outcomes[name] = "written"
@@ -317,7 +365,7 @@ RAW_KEY = "p/raw/playlists/dt=2026-01-05/playlist_id=4dn0iEoAxn69ea0Tyov8V5.json
 PART_KEY = "p/processed/songs/dt=2026-01-05/part-00000.parquet"
 
 
-def write_through_airflow(home: Path, cases: list[tuple[str, str, str]], **env: str) -> dict[str, str]:
+def write_through_airflow(home: Path, cases: list[tuple[str, str, str, str, str]], **env: str) -> dict[str, str]:
     part = home / "part.parquet"
     part.write_bytes(b"PAR1 not really parquet; the lake copies bytes")
     proc = subprocess.run(
@@ -328,22 +376,29 @@ def write_through_airflow(home: Path, cases: list[tuple[str, str, str]], **env: 
     return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
 
 
-def test_s3_writes_request_encryption_and_errors_name_bucket_and_key(aws: MotoAws, tmp_path: Path) -> None:
-    bucket = "spotify-sse-test"
-    aws.client("s3").create_bucket(Bucket=bucket)
+def test_s3_writes_follow_the_encryption_setting_and_errors_name_bucket_and_key(aws: MotoAws, tmp_path: Path) -> None:
+    """Buckets whose default is SSE-KMS; SPOTIFY_ETL_S3_SSE empty (the default), AES256, or aws:kms with a key."""
+    default, sse_s3, own_key = "spotify-sse-default", "spotify-sse-s3", "spotify-sse-own-key"
+    bucket_keys = {bucket: kms_bucket(aws, bucket) for bucket in (default, sse_s3, own_key)}
+    other_key = aws.client("kms").create_key(Description="named by the setting")["KeyMetadata"]["Arn"]
     down = MotoAws(f"http://127.0.0.1:{free_port()}")
     env = {**aws.airflow_env(), **{k: v for k, v in down.airflow_env("aws_down").items() if k.startswith("AIRFLOW_CONN")}}
     outcomes = write_through_airflow(
-        tmp_path, [("ok", "aws_default", bucket), ("missing", "aws_default", "no-such-bucket"), ("down", "aws_down", bucket)],
+        tmp_path,
+        [("default", "aws_default", default, "", ""), ("sse_s3", "aws_default", sse_s3, "AES256", ""),
+         ("own_key", "aws_default", own_key, "aws:kms", other_key),
+         ("missing", "aws_default", "no-such-bucket", "", ""), ("down", "aws_down", default, "", "")],
         **env,
-    )
-    assert outcomes["ok"] == "written"
+    )  # fmt: skip
+    assert (outcomes["default"], outcomes["sse_s3"], outcomes["own_key"]) == ("written",) * 3, outcomes
+    for key in (RAW_KEY, PART_KEY):  # pipe_file (JSON) and put_file (Parquet) alike
+        assert encryption(aws, default, key) == ("aws:kms", bucket_keys[default]), key
+        assert encryption(aws, sse_s3, key) == ("AES256", None), key
+        assert encryption(aws, own_key, key) == ("aws:kms", other_key), key
     s3 = aws.client("s3")
-    for key in (RAW_KEY, PART_KEY):  # pipe_file (JSON) and put_file (Parquet) both pass SSE
-        assert s3.head_object(Bucket=bucket, Key=key)["ServerSideEncryption"] == "AES256", key
-    assert json.loads(s3.get_object(Bucket=bucket, Key=RAW_KEY)["Body"].read()) == {"pages": []}
+    assert json.loads(s3.get_object(Bucket=default, Key=RAW_KEY)["Body"].read()) == {"pages": []}
     assert f"could not write bucket 'no-such-bucket', key '{RAW_KEY}'" in outcomes["missing"]
-    assert f"could not write bucket '{bucket}', key '{RAW_KEY}'" in outcomes["down"]
+    assert f"could not write bucket '{default}', key '{RAW_KEY}'" in outcomes["down"]
     for message in (outcomes["missing"], outcomes["down"]):
         assert "check the bucket exists, the AWS connection's credentials/endpoint_url" in message
 
@@ -366,7 +421,7 @@ def test_s3_access_denied_names_bucket_and_key(aws: MotoAws, tmp_path: Path) -> 
     env = {**aws.airflow_env(), "AIRFLOW_CONN_AWS_READER": json.dumps(reader)}
     assert requests.post(f"{aws.endpoint}/moto-api/reset-auth", data=b"0", timeout=10).status_code == 200
     try:
-        outcomes = write_through_airflow(tmp_path, [("denied", "aws_reader", bucket)], **env)
+        outcomes = write_through_airflow(tmp_path, [("denied", "aws_reader", bucket, "", "")], **env)
     finally:
         requests.post(f"{aws.endpoint}/moto-api/reset-auth", data=b"inf", timeout=10)
     assert f"could not write bucket '{bucket}', key '{RAW_KEY}': PermissionError" in outcomes["denied"]
@@ -375,7 +430,7 @@ def test_s3_access_denied_names_bucket_and_key(aws: MotoAws, tmp_path: Path) -> 
 
 # ---- a live run: Spotify (local API server) -> S3 -> Glue -> Athena ------------------------------
 def test_live_run_extracts_from_spotify_into_s3(aws: MotoAws, landed: dict[str, str], airflow_template_db: Path,
-                                                tmp_path: Path) -> None:
+                                                tmp_path: Path, lake_key: str) -> None:
     """Today's run calls the Spotify API; sample data is never used on aws."""
     import datetime as dt
 
@@ -416,7 +471,7 @@ def test_live_run_extracts_from_spotify_into_s3(aws: MotoAws, landed: dict[str, 
     parquet = [f"{prefix}/processed/{t}/dt={day}/part-00000.parquet" for t in tables.TABLE_NAMES]
     assert keys(aws, prefix) == sorted([*raw, *parquet])
     for key in raw + parquet:
-        assert s3.head_object(Bucket=BUCKET, Key=key)["ServerSideEncryption"] == "AES256", key
+        assert encryption(aws, BUCKET, key) == ("aws:kms", lake_key), key
     for key in raw:
         document = json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
         assert document["source"] == "spotify_api" and document["dt"] == day

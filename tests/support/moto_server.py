@@ -3,7 +3,8 @@
 moto emulates the AWS APIs but does not crawl or run SQL. Where the pipeline needs what
 AWS would have produced, tests seed it through moto's own API (``/moto-api/...``), never
 by changing production code: see :meth:`MotoAws.seed_athena_results` and
-:meth:`MotoAws.set_transition`.
+:meth:`MotoAws.set_transition`. Where moto answers differently from AWS in a way the
+pipeline depends on, :func:`glue_like_aws` makes it answer as AWS does.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+from unittest import mock
 
 import requests
 
@@ -89,8 +91,44 @@ class MotoAws:
 
 
 @contextmanager
+def glue_like_aws() -> Iterator[None]:
+    """moto's Glue crawler as AWS answers, for moto in this process (``mock_aws`` or the threaded server).
+
+    * GetCrawler: AWS reports the crawler's ``Role`` as the role's name with its path
+      (``service-role/x``), whatever ARN CreateCrawler was given; moto echoes the ARN.
+    * DeleteCrawler: AWS refuses a RUNNING crawler (CrawlerRunningException); moto deletes it.
+    * UpdateCrawler: moto has none (moto 5.2.5), so any call fails; the pipeline makes none.
+    """
+    from moto.glue.exceptions import CrawlerRunningException
+    from moto.glue.models import FakeCrawler, GlueBackend
+
+    as_dict, delete = FakeCrawler.as_dict, GlueBackend.delete_crawler
+
+    def described(crawler: FakeCrawler) -> dict[str, Any]:
+        data = as_dict(crawler)
+        if isinstance(data.get("Role"), str) and data["Role"].startswith("arn:"):
+            data["Role"] = data["Role"].split(":role/", 1)[1]
+        return data
+
+    def delete_unless_running(backend: GlueBackend, name: str) -> None:
+        if name in backend.crawlers and backend.crawlers[name].status == "RUNNING":
+            raise CrawlerRunningException(f"Crawler with name {name} is running")
+        delete(backend, name)
+
+    with mock.patch.object(FakeCrawler, "as_dict", described), \
+            mock.patch.object(GlueBackend, "delete_crawler", delete_unless_running):  # fmt: skip
+        yield
+
+
+@contextmanager
 def moto_server() -> Iterator[MotoAws]:
-    """A ThreadedMotoServer on 127.0.0.1 and a free port, stopped on exit."""
+    """A ThreadedMotoServer on 127.0.0.1 and a free port, answering Glue as AWS does; stopped on exit."""
+    with glue_like_aws(), _threaded_server() as server:
+        yield server
+
+
+@contextmanager
+def _threaded_server() -> Iterator[MotoAws]:
     from moto.server import ThreadedMotoServer
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)

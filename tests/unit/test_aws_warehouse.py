@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
@@ -16,6 +17,8 @@ import pytest
 from spotify_etl import tables
 from spotify_etl.settings import Settings, SettingsError
 from spotify_etl.warehouse import aws
+
+from tests.support.moto_server import glue_like_aws
 
 SETTINGS = Settings(
     target="aws", s3_bucket="lake", s3_prefix="etl", database="spotify", table_prefix="sp_",
@@ -40,6 +43,7 @@ def test_crawler_config_one_s3_target_per_table_with_incremental_policies() -> N
     assert config["SchemaChangePolicy"] == {"UpdateBehavior": "LOG", "DeleteBehavior": "LOG"}
     assert json.loads(config["Configuration"]) == {
         "Version": 1.0, "CrawlerOutput": {"Partitions": {"AddOrUpdateBehavior": "InheritFromTable"}},
+        "CreatePartitionIndex": False,  # Glue's default (true) needs permissions Athena would not use
     }
 
 
@@ -61,20 +65,35 @@ def test_crawler_config_rejects_missing_or_odd_settings(change: dict[str, str], 
         aws.crawler_config(replace(SETTINGS, **change))
 
 
-def get_crawler_response(config: dict[str, Any]) -> dict[str, Any]:
-    """A crawler as GetCrawler describes it: every target type listed, the JSON re-serialised, state added."""
+def get_crawler_response(config: dict[str, Any], role: str = "crawler") -> dict[str, Any]:
+    """A crawler as GetCrawler describes it: the role's name (with its path) where the config
+    holds its ARN, every target type listed, the JSON re-serialised with keys Glue adds of its
+    own, state added."""
+    configuration = json.loads(config["Configuration"])
+    configuration["CrawlerOutput"]["Tables"] = {"AddOrUpdateBehavior": "MergeNewColumns"}
+    configuration["Grouping"] = {"TableGroupingPolicy": "CombineCompatibleSchemas"}
     return {
         **config,
+        "Role": role,
         "Targets": {**config["Targets"], "JdbcTargets": [], "MongoDBTargets": [], "DynamoDBTargets": [],
                     "CatalogTargets": [], "DeltaTargets": []},
-        "Configuration": json.dumps(json.loads(config["Configuration"]), separators=(",", ":")),
+        "Configuration": json.dumps(configuration, separators=(",", ":")),
         "State": "READY", "Version": 3, "LastCrawl": {"Status": "SUCCEEDED"},
     }
 
 
 def test_crawler_changes_ignores_how_aws_describes_an_unchanged_crawler() -> None:
     config = aws.crawler_config(SETTINGS)
+    assert config["Role"] == "arn:aws:iam::123456789012:role/crawler"
     assert aws.crawler_changes(get_crawler_response(config), config) == []
+
+
+def test_crawler_changes_compares_a_role_with_a_path_by_its_name() -> None:
+    config = aws.crawler_config(replace(SETTINGS, crawler_role="arn:aws:iam::123456789012:role/service-role/crawler"))
+    assert aws.crawler_changes(get_crawler_response(config, role="service-role/crawler"), config) == []
+    assert aws.crawler_changes(get_crawler_response(config, role="crawler"), config) == ["Role"]
+    assert aws.role_name("arn:aws-cn:iam::123456789012:role/a/b/c") == "a/b/c"
+    assert aws.role_name("plain-name") == "plain-name"
 
 
 def test_crawler_changes_names_what_differs() -> None:
@@ -83,6 +102,16 @@ def test_crawler_changes_names_what_differs() -> None:
     assert aws.crawler_changes(current, wanted) == ["Description", "Role", "Targets"]
     assert aws.crawler_changes({**current, "RecrawlPolicy": {"RecrawlBehavior": "CRAWL_EVERYTHING"}},
                                aws.crawler_config(SETTINGS)) == ["RecrawlPolicy"]
+
+
+def test_crawler_changes_sees_a_changed_value_of_a_configuration_key_it_sets() -> None:
+    wanted = aws.crawler_config(SETTINGS)
+    current = get_crawler_response(wanted)
+    configuration = json.loads(current["Configuration"])
+    configuration["CreatePartitionIndex"] = True  # a crawler created before the key was set
+    assert aws.crawler_changes({**current, "Configuration": json.dumps(configuration)}, wanted) == ["Configuration"]
+    del configuration["CreatePartitionIndex"]
+    assert aws.crawler_changes({**current, "Configuration": json.dumps(configuration)}, wanted) == ["Configuration"]
 
 
 def test_result_rows_drop_the_header_and_follow_pages() -> None:
@@ -109,22 +138,79 @@ def moto_aws(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathF
                         "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": os.devnull,
                         "AWS_SHARED_CREDENTIALS_FILE": os.devnull}.items():
         monkeypatch.setenv(name, value)
-    with mock_aws():
+    with mock_aws(), glue_like_aws():
         yield
 
 
-def test_crawler_branch_creates_then_runs_then_updates_on_change(moto_aws: None) -> None:
+IDS = ("catalog.create_crawler", "catalog.recreate_crawler", "catalog.run_crawler")
+
+
+def test_crawler_branch_creates_then_runs_then_recreates_on_change(moto_aws: None) -> None:
     from airflow.providers.amazon.aws.hooks.glue_crawler import GlueCrawlerHook
-    from spotify_etl.warehouse.aws_tasks import choose_crawler_action
+    from spotify_etl.warehouse.aws_tasks import choose_crawler_action, recreate_crawler
 
     hook = GlueCrawlerHook(aws_conn_id=None)
     config = aws.crawler_config(SETTINGS)
-    ids = ("catalog.create_crawler", "catalog.update_crawler", "catalog.run_crawler")
-    assert choose_crawler_action(hook, config, *ids) == "catalog.create_crawler"
+    assert choose_crawler_action(hook, config, *IDS) == "catalog.create_crawler"
     hook.create_crawler(**config)
-    assert choose_crawler_action(hook, config, *ids) == "catalog.run_crawler"
+    assert hook.get_crawler("crawler")["Role"] == "crawler"  # as AWS answers: the name, not the ARN
+    assert choose_crawler_action(hook, config, *IDS) == "catalog.run_crawler"  # unchanged: never touched
     changed = aws.crawler_config(replace(SETTINGS, table_prefix="v2_"))
-    assert choose_crawler_action(hook, changed, *ids) == "catalog.update_crawler"
+    assert choose_crawler_action(hook, changed, *IDS) == "catalog.recreate_crawler"
+    with crawls({"progression": "immediate"}):
+        hook.start_crawler("crawler")
+        assert hook.get_crawler("crawler")["State"] == "READY" and "LastCrawl" in hook.get_crawler("crawler")
+    recreate_crawler(hook, changed)
+    crawler = hook.get_crawler("crawler")
+    assert crawler["TablePrefix"] == "v2_" and "LastCrawl" not in crawler  # a new crawler: its first crawl is full
+    assert choose_crawler_action(hook, changed, *IDS) == "catalog.run_crawler"
+    created = crawler["CreationTime"]
+    recreate_crawler(hook, changed)  # a retry after the create of an earlier try: nothing to do
+    assert hook.get_crawler("crawler")["CreationTime"] == created
+    hook.glue_client.delete_crawler(Name="crawler")  # a retry after the delete of an earlier try
+    recreate_crawler(hook, changed)
+    assert hook.get_crawler("crawler")["TablePrefix"] == "v2_"
+
+
+@contextmanager
+def crawls(transition: dict[str, Any]) -> Iterator[None]:
+    """How moto moves a crawl from RUNNING to COMPLETED."""
+    from moto.moto_api import state_manager
+
+    state_manager.set_transition("glue::crawl", transition)
+    try:
+        yield
+    finally:
+        state_manager.unset_transition("glue::crawl")
+
+
+@pytest.fixture
+def crawl_stays_running(moto_aws: None) -> Iterator[None]:
+    with crawls({"progression": "manual", "times": 1_000_000}):
+        yield
+
+
+def test_a_running_crawler_that_must_change_is_left_alone_with_a_clear_message(crawl_stays_running: None) -> None:
+    from airflow.providers.amazon.aws.hooks.glue_crawler import GlueCrawlerHook
+    from spotify_etl.warehouse.aws_tasks import CrawlerBusy, choose_crawler_action, recreate_crawler
+
+    hook = GlueCrawlerHook(aws_conn_id=None)
+    config = aws.crawler_config(SETTINGS)
+    hook.create_crawler(**config)
+    hook.start_crawler("crawler")
+    assert hook.get_crawler("crawler")["State"] == "RUNNING"
+    assert choose_crawler_action(hook, config, *IDS) == "catalog.run_crawler"  # unchanged: nothing to change
+    changed = aws.crawler_config(replace(SETTINGS, table_prefix="v2_"))
+    expected = ("crawler crawler differs from the settings in TablePrefix but is RUNNING, and AWS changes no running "
+                "crawler: this task retries; to go on now, wait for the crawl to end or stop it "
+                "(aws glue stop-crawler --name crawler)")
+    with pytest.raises(CrawlerBusy) as busy:
+        choose_crawler_action(hook, changed, *IDS)
+    assert str(busy.value) == expected
+    with pytest.raises(CrawlerBusy) as busy:  # the crawl started between the branch and the recreate
+        recreate_crawler(hook, changed)
+    assert str(busy.value) == expected
+    assert hook.get_crawler("crawler")["TablePrefix"] == "sp_"  # untouched
 
 
 def seed_athena(rows: list[dict[str, Any]]) -> None:

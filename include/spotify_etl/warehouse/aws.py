@@ -7,6 +7,7 @@ the DAG with the Amazon provider's operators.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -18,10 +19,19 @@ RESULT_COLUMNS = ("check_name", "violations", "checked_rows")
 # Daily runs only add dt= folders and the Parquet schemas are fixed in code (tables.py), so
 # each crawl reads just the new folders. AWS requires LOG/LOG with CRAWL_NEW_FOLDERS_ONLY:
 # a schema change is a code change and needs a deliberate full recrawl (README, "Run on AWS").
+# Such a crawler adds no table after its first (full) crawl and refuses new S3 targets, so a
+# changed config is applied by recreating the crawler (aws_tasks), never by UpdateCrawler.
 SCHEMA_CHANGE_POLICY = {"UpdateBehavior": "LOG", "DeleteBehavior": "LOG"}
 RECRAWL_POLICY = {"RecrawlBehavior": "CRAWL_NEW_FOLDERS_ONLY"}
-# Partitions take the table's schema, so one odd file cannot give a day its own column types.
-CRAWLER_CONFIGURATION = {"Version": 1.0, "CrawlerOutput": {"Partitions": {"AddOrUpdateBehavior": "InheritFromTable"}}}
+CRAWLER_CONFIGURATION = {
+    "Version": 1.0,
+    # Partitions take the table's schema, so one odd file cannot give a day its own column types.
+    "CrawlerOutput": {"Partitions": {"AddOrUpdateBehavior": "InheritFromTable"}},
+    # Glue's default is true, which needs glue:CreatePartitionIndex; Athena ignores the index
+    # unless partition_filtering.enabled is set, and one dt= partition a day never needs it.
+    "CreatePartitionIndex": False,
+}
+_ROLE_ARN = re.compile(r"arn:[^:]+:iam::\d*:role/(?P<name>.+)")
 # Hidden and underscore files are never data (Spark/Hive markers, interrupted uploads).
 EXCLUSIONS = ["**/.*", "**/_*"]
 
@@ -46,10 +56,14 @@ def crawler_config(settings: Settings) -> dict[str, Any]:
     return config
 
 
-def _comparable(key: str, value: Any) -> Any:
-    if key == "Targets" and isinstance(value, Mapping):
-        return {k: v for k, v in value.items() if v}  # GetCrawler lists every target type, mostly empty
-    if key == "Configuration" and isinstance(value, str):
+def role_name(role: Any) -> Any:
+    """The role as GetCrawler reports it: ``path/name`` without the ARN's prefix (a name stays a name)."""
+    match = _ROLE_ARN.fullmatch(role) if isinstance(role, str) else None
+    return match.group("name") if match else role
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, str):
         try:
             return json.loads(value)  # AWS may re-serialise the JSON
         except ValueError:
@@ -57,9 +71,27 @@ def _comparable(key: str, value: Any) -> Any:
     return value
 
 
+def _covers(current: Any, wanted: Any) -> bool:
+    """``current`` holds every key of ``wanted`` with the same value, list items alike. Keys only
+    ``current`` has are AWS's: every target type (mostly empty), Glue's own configuration defaults."""
+    if isinstance(wanted, Mapping):
+        return isinstance(current, Mapping) and all(k in current and _covers(current[k], v) for k, v in wanted.items())
+    if isinstance(wanted, list):
+        return isinstance(current, list) and len(current) == len(wanted) and all(map(_covers, current, wanted))
+    return bool(current == wanted)
+
+
+def _same(key: str, current: Any, wanted: Any) -> bool:
+    if key == "Role":
+        return bool(role_name(current) == role_name(wanted))  # config: the ARN; GetCrawler: the name
+    if key == "Configuration":
+        return _covers(_json(current), _json(wanted))
+    return _covers(current, wanted)
+
+
 def crawler_changes(current: Mapping[str, Any], wanted: Mapping[str, Any]) -> list[str]:
     """Keys of ``wanted`` whose value differs from the crawler ``current`` (a GetCrawler ``Crawler``)."""
-    return sorted(k for k, v in wanted.items() if _comparable(k, current.get(k)) != _comparable(k, v))
+    return sorted(k for k, v in wanted.items() if not _same(k, current.get(k), v))
 
 
 def result_rows(pages: Iterable[Mapping[str, Any]]) -> list[tuple[str | None, ...]]:

@@ -6,7 +6,10 @@ parsed: the crawler config is built from settings; every AWS call happens in a t
 
 ``GlueCrawlerOperator`` (the design's choice) is deprecated in amazon provider 9.39; the
 ``catalog`` group keeps its behaviour with the current operators: create the crawler if
-it is missing, update it if its config changed, then run it and wait in the triggerer.
+it is missing, recreate it if its config changed, then run it and wait in the triggerer.
+A changed crawler is recreated, not updated: AWS refuses new S3 targets for a
+``CRAWL_NEW_FOLDERS_ONLY`` crawler and such a crawler adds no table after its first crawl,
+while a new crawler's first crawl is a full one (AWS's documented way to re-baseline it).
 """
 
 from __future__ import annotations
@@ -16,11 +19,7 @@ from typing import Any
 
 from airflow.providers.amazon.aws.operators.athena import AthenaOperator
 from airflow.providers.amazon.aws.operators.glue_catalog import GlueCatalogCreateDatabaseOperator
-from airflow.providers.amazon.aws.operators.glue_crawler import (
-    GlueCrawlerCreateOperator,
-    GlueCrawlerRunOperator,
-    GlueCrawlerUpdateOperator,
-)
+from airflow.providers.amazon.aws.operators.glue_crawler import GlueCrawlerCreateOperator, GlueCrawlerRunOperator
 from airflow.sdk import TaskGroup, task
 
 from spotify_etl import quality
@@ -35,18 +34,57 @@ ATHENA_POLL_SECONDS = 5
 ATHENA_MAX_POLLS = 360  # 30 min; the checks scan one day of five small tables
 
 
-def choose_crawler_action(hook: Any, config: dict[str, Any], create_id: str, update_id: str, run_id: str) -> str:
-    """Branch target: create a missing crawler, update a changed one, else go straight to the run."""
+class CrawlerBusy(RuntimeError):
+    """The crawler must change but is crawling; a retry after the crawl ends can change it."""
+
+
+def _busy(name: str, state: str, changes: list[str]) -> CrawlerBusy:
+    return CrawlerBusy(
+        f"crawler {name} differs from the settings in {', '.join(changes)} but is {state}, and AWS changes no "
+        f"running crawler: this task retries; to go on now, wait for the crawl to end or stop it "
+        f"(aws glue stop-crawler --name {name})"
+    )
+
+
+def choose_crawler_action(hook: Any, config: dict[str, Any], create_id: str, recreate_id: str, run_id: str) -> str:
+    """Branch target: create a missing crawler, recreate a changed one, else go straight to the run."""
     name = config["Name"]
     if not hook.has_crawler(name):
         log.info("crawler %s does not exist: creating it", name)
         return create_id
-    changes = aws.crawler_changes(hook.get_crawler(name), config)
-    if changes:
-        log.info("crawler %s differs in %s: updating it", name, ", ".join(changes))
-        return update_id
-    log.info("crawler %s is up to date", name)
-    return run_id
+    current = hook.get_crawler(name)
+    changes = aws.crawler_changes(current, config)
+    if not changes:
+        log.info("crawler %s is up to date", name)
+        return run_id
+    if current.get("State", "READY") != "READY":
+        raise _busy(name, current["State"], changes)
+    log.info("crawler %s differs in %s: recreating it (its first crawl then reads every folder)", name, ", ".join(changes))
+    return recreate_id
+
+
+def recreate_crawler(hook: Any, config: dict[str, Any]) -> None:
+    """Delete the crawler and create it with ``config``. Idempotent: a retry after the delete
+    only creates it, a retry after the create leaves it alone."""
+    name = config["Name"]
+    errors = hook.glue_client.exceptions
+    try:
+        current = hook.get_crawler(name)
+    except errors.EntityNotFoundException:
+        log.info("crawler %s is already gone (an earlier try deleted it)", name)
+    else:
+        changes = aws.crawler_changes(current, config)
+        if not changes:
+            log.info("crawler %s already has this config (an earlier try recreated it)", name)
+            return
+        if current.get("State", "READY") != "READY":
+            raise _busy(name, current["State"], changes)
+        try:
+            hook.glue_client.delete_crawler(Name=name)
+        except errors.CrawlerRunningException as exc:  # started since the check
+            raise _busy(name, "RUNNING", changes) from exc
+        log.info("deleted crawler %s", name)
+    hook.create_crawler(**config)
 
 
 def judge_athena_result(hook: Any, query_execution_id: str, day: str) -> list[str]:
@@ -73,22 +111,30 @@ def catalog_and_validate(settings: Settings, transformed: Any) -> Any:
             description="Spotify playlist tables (spotify_playlist_etl)", **conn,
         )
         create_crawler = GlueCrawlerCreateOperator(task_id="create_crawler", config=config, **conn)
-        update_crawler = GlueCrawlerUpdateOperator(task_id="update_crawler", config=config, **conn)
         run_crawler = GlueCrawlerRunOperator(
             task_id="run_crawler", crawler_name=settings.crawler_name, deferrable=True,
             poll_interval=CRAWLER_POLL_SECONDS, trigger_rule="none_failed_min_one_success", **conn,
         )
+
+        @task(task_id="recreate_crawler")
+        def recreate() -> None:
+            from airflow.providers.amazon.aws.hooks.glue_crawler import GlueCrawlerHook
+
+            recreate_crawler(GlueCrawlerHook(aws_conn_id=settings.aws_conn_id), config)
+
+        recreate_task = recreate()
+        recreate_id = recreate_task.operator.task_id  # type: ignore[attr-defined]  # a PlainXComArg
 
         @task.branch(task_id="crawler_action")
         def crawler_action() -> str:
             from airflow.providers.amazon.aws.hooks.glue_crawler import GlueCrawlerHook
 
             hook = GlueCrawlerHook(aws_conn_id=settings.aws_conn_id)
-            return choose_crawler_action(hook, config, create_crawler.task_id, update_crawler.task_id, run_crawler.task_id)
+            return choose_crawler_action(hook, config, create_crawler.task_id, recreate_id, run_crawler.task_id)
 
         action = crawler_action()
-        database >> action >> [create_crawler, update_crawler, run_crawler]
-        [create_crawler, update_crawler] >> run_crawler
+        database >> action >> [create_crawler, recreate_task, run_crawler]
+        [create_crawler, recreate_task] >> run_crawler
 
     @task
     def validation_sql(day: str) -> str:
