@@ -7,7 +7,7 @@
 |---|---|---|
 | `plan` | decides the mode and the run's playlists: **extract** live the param `playlists`, else your list in `include/config/playlists.toml` (the sample playlists only on the embedded default: `local` target without a `spotify_default` connection; with the Spotify API and no list it fails at once, naming both); **reprocess** raw already landed for `dt` (backfills and runs for past dates never call Spotify): the param's playlists, else every one landed for `dt`; or **skip** (past date with no raw) | yes |
 | `extract_playlist` | one mapped instance per playlist: playlist metadata + every page of items from the Spotify Web API (or the embedded sample data on the `local` target without a `spotify_default` connection) -> `raw/playlists/dt=<dt>/playlist_id=<id>.json`. An unchanged `snapshot_id` reuses the previous items without downloading them | yes: the document for that date is replaced atomically |
-| `transform` | the raw documents of the run's playlists (extracted by this run, or planned for a reprocess) -> Parquet tables `albums`, `artists`, `songs`, `song_artists`, `playlist_items` under `processed/<table>/dt=<dt>/part-00000.parquet`; runs even if some extracts failed (transforms what landed) | yes: each partition file is replaced atomically |
+| `transform` | the raw documents of the run's playlists (extracted by this run, or planned for a reprocess) -> Parquet tables `albums`, `artists`, `songs`, `song_artists`, `playlist_items` under `processed/<table>/dt=<dt>/part-00000.parquet`; runs even if some extracts failed (transforms the ones this run extracted) | yes: each partition file is replaced atomically |
 | `catalog` | `local`: DuckDB views over the partitions; `aws`: Glue crawler (created/updated, run, waited for deferrably) | yes |
 | `validate` | runs `include/sql/validate.sql` (DuckDB locally, Athena on AWS) and fails naming every failed check | yes |
 | `check_extracts` | fails the run if any playlist's extract failed, naming them, after the rest has been transformed | yes |
@@ -23,7 +23,8 @@ publishes the shorter list. A playlist whose extract failed is absent and `check
 **Where data lands.** `local`: `SPOTIFY_ETL_LAKE_DIR` (default `<project>/lake`), catalog in `lake/catalog.duckdb`.
 `aws`: `s3://$SPOTIFY_ETL_S3_BUCKET/$SPOTIFY_ETL_S3_PREFIX/`, Glue database `$SPOTIFY_ETL_DATABASE`.
 
-**On failure.** `extract_playlist` 404/403: the playlist is Spotify-owned or not readable by the app
+**On failure.** `plan` "no playlists to extract": set your list in
+`include/config/playlists.toml` or the param `playlists`. `extract_playlist` 404/403: the playlist is Spotify-owned or not readable by the app
 (2024/2026 API rules): use a playlist you own or the owner's refresh token. 429 beyond the allowed wait:
 Airflow retries later. `validate` failed: the log names each check and its numbers; fix the input or the
 transform, then clear the run. Every task is idempotent for its date: clearing and re-running never duplicates.

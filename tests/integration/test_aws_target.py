@@ -89,14 +89,13 @@ def landed(aws: MotoAws) -> dict[str, str]:
     """The account's resources and the raw documents of DAY, landed as an earlier extract left them."""
     from spotify_etl.extract import SampleSource, extract_playlist
     from spotify_etl.lake import Lake
-    from spotify_etl.pipeline import default_playlists
 
     aws.reset()
     aws.client("s3").create_bucket(Bucket=BUCKET)
     aws.client("athena").create_work_group(Name=WORKGROUP, Configuration={})
     lake = Lake.s3(aws.s3fs(), BUCKET, PREFIX)
     source = SampleSource()
-    for playlist_id in default_playlists():
+    for playlist_id in source.available():  # the sample playlists
         extract_playlist(source, lake, playlist_id, DAY, f"{DAY}T06:00:00+00:00")
     s3 = aws.client("s3")
     return {k: s3.head_object(Bucket=BUCKET, Key=k)["ETag"] for k in keys(aws, f"{PREFIX}/raw")}
