@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import shutil
+import sqlite3
 from pathlib import Path
 
 import duckdb
@@ -120,3 +122,24 @@ def test_past_date_without_raw_is_skipped(airflow_template_db: Path, tmp_path: P
     assert result.succeeded, result.output[-4000:]
     assert f"dt={EMPTY_PAST}: run date is 60 days before the run started and no raw data was landed" in result.output
     assert not list(lake.glob(f"*/*/dt={EMPTY_PAST}")) and not list(lake.glob(f"raw/playlists/dt={EMPTY_PAST}"))
+
+
+def test_a_spotify_connection_without_a_playlist_list_fails_at_plan_naming_where_to_set_it(
+    airflow_template_db: Path, tmp_path: Path
+) -> None:
+    """With a real Spotify connection the sample playlists are never the default: no list, no run
+    (the connection is only looked up, never called; the failure is not retried)."""
+    connection = {"conn_type": "generic", "login": "id", "password": "secret", "extra": {"refresh_token": "t"}}
+    result = dags_test(
+        airflow_template_db, tmp_path / "home", TODAY.isoformat(),
+        AIRFLOW_CONN_SPOTIFY_DEFAULT=json.dumps(connection), SPOTIFY_ETL_TASK_RETRIES="2",
+        SPOTIFY_ETL_LAKE_DIR=str(tmp_path / "lake"), SPOTIFY_ETL_DUCKDB_PATH=str(tmp_path / "catalog.duckdb"),
+    )
+    assert not result.succeeded
+    assert "no playlists to extract from the Spotify Web API (local target)" in result.output
+    assert "include/config/playlists.toml" in result.output and "DAG param 'playlists'" in result.output
+    with sqlite3.connect(tmp_path / "home" / "airflow.db") as db:
+        states = dict(db.execute("SELECT task_id, state FROM task_instance WHERE map_index = -1").fetchall())
+        tries = db.execute("SELECT try_number FROM task_instance WHERE task_id = 'plan'").fetchone()
+    assert states["plan"] == "failed" and tries == (1,)  # failed at once, no retry
+    assert not (tmp_path / "lake" / "raw").exists()  # nothing was extracted
