@@ -32,12 +32,12 @@ def uses_sample_data(settings: Settings, connection: Any | None) -> bool:
 
 def plan(
     lake: Lake, settings: Settings, day: dt.date, started: dt.date, is_backfill: bool, requested: list[Any] | None,
-    connection: Callable[[], Any | None],
+    connection: Callable[[], Any | None] = lambda: None,
 ) -> planning.RunPlan:
     """Plan the run for ``day``. ``requested``: the playlists the run was explicitly given (the
     DAG param in the run's conf), None otherwise; ``connection`` looks up the Spotify
-    connection, asked only for a live run (the sample playlists are its default only when
-    there is none on the ``local`` target)."""
+    connection (default: there is none), asked only for a live run (the sample playlists are
+    its default only when there is none on the ``local`` target)."""
 
     def live() -> list[str]:
         embedded = uses_sample_data(settings, connection())

@@ -129,7 +129,7 @@ def test_a_spotify_connection_without_a_playlist_list_fails_at_plan_naming_where
 ) -> None:
     """With a real Spotify connection the sample playlists are never the default: no list, no run
     (the connection is only looked up, never called; the failure is not retried)."""
-    connection = {"conn_type": "generic", "login": "id", "password": "secret", "extra": {"refresh_token": "t"}}
+    connection = {"conn_type": "generic", "login": "id", "password": "secret", "extra": {"refresh_token": "t"}}  # pragma: allowlist secret
     result = dags_test(
         airflow_template_db, tmp_path / "home", TODAY.isoformat(),
         AIRFLOW_CONN_SPOTIFY_DEFAULT=json.dumps(connection), SPOTIFY_ETL_TASK_RETRIES="2",
