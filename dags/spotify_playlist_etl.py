@@ -5,17 +5,26 @@
 
 | task | what it does | safe to re-run? |
 |---|---|---|
-| `plan` | validates the playlist ids (param `playlists`, else `include/config/playlists.toml`) and decides the mode: **extract** live, **reprocess** raw already landed for `dt` (backfills and runs for past dates never call Spotify), or **skip** (past date with no raw) | yes |
+| `plan` | decides the mode and the run's playlists: **extract** live the param `playlists`, else your list in `include/config/playlists.toml` (the sample playlists only on the embedded default: `local` target without a `spotify_default` connection; with the Spotify API and no list it fails at once, naming both); **reprocess** raw already landed for `dt` (backfills and runs for past dates never call Spotify): the param's playlists, else every one landed for `dt`; or **skip** (past date with no raw) | yes |
 | `extract_playlist` | one mapped instance per playlist: playlist metadata + every page of items from the Spotify Web API (or the embedded sample data on the `local` target without a `spotify_default` connection) -> `raw/playlists/dt=<dt>/playlist_id=<id>.json`. An unchanged `snapshot_id` reuses the previous items without downloading them | yes: the document for that date is replaced atomically |
-| `transform` | every raw document of `dt` -> Parquet tables `albums`, `artists`, `songs`, `song_artists`, `playlist_items` under `processed/<table>/dt=<dt>/part-00000.parquet`; runs even if some extracts failed (transforms what landed) | yes: each partition file is replaced atomically |
+| `transform` | the raw documents of the run's playlists (extracted by this run, or planned for a reprocess) -> Parquet tables `albums`, `artists`, `songs`, `song_artists`, `playlist_items` under `processed/<table>/dt=<dt>/part-00000.parquet`; runs even if some extracts failed (transforms the ones this run extracted) | yes: each partition file is replaced atomically |
 | `catalog` | `local`: DuckDB views over the partitions; `aws`: Glue crawler (created/updated, run, waited for deferrably) | yes |
 | `validate` | runs `include/sql/validate.sql` (DuckDB locally, Athena on AWS) and fails naming every failed check | yes |
 | `check_extracts` | fails the run if any playlist's extract failed, naming them, after the rest has been transformed | yes |
 
+**A run's tables hold exactly its playlists.** Raw documents of other playlists landed for `dt`
+(an earlier run's) stay in the lake but are not published; re-running `dt` with a shorter list
+publishes the shorter list. A playlist whose extract failed is absent and `check_extracts` names it.
+
+**Assets.** `transform` updates one asset per table, `spotify_etl.tables.<table>` (URI
+`x-spotify-etl://tables/<table>`), the same whatever the settings; each event's extra names
+`dt`, the partition's location and its rows.
+
 **Where data lands.** `local`: `SPOTIFY_ETL_LAKE_DIR` (default `<project>/lake`), catalog in `lake/catalog.duckdb`.
 `aws`: `s3://$SPOTIFY_ETL_S3_BUCKET/$SPOTIFY_ETL_S3_PREFIX/`, Glue database `$SPOTIFY_ETL_DATABASE`.
 
-**On failure.** `extract_playlist` 404/403: the playlist is Spotify-owned or not readable by the app
+**On failure.** `plan` "no playlists to extract": set your list in
+`include/config/playlists.toml` or the param `playlists`. `extract_playlist` 404/403: the playlist is Spotify-owned or not readable by the app
 (2024/2026 API rules): use a playlist you own or the owner's refresh token. 429 beyond the allowed wait:
 Airflow retries later. `validate` failed: the log names each check and its numbers; fix the input or the
 transform, then clear the run. Every task is idempotent for its date: clearing and re-running never duplicates.
@@ -27,11 +36,14 @@ import datetime as dt
 from typing import Any
 
 from airflow.sdk import Asset, Param, dag, task
-from spotify_etl.settings import Settings, default_playlists
+from spotify_etl.settings import Settings, configured_playlists, dag_description
 from spotify_etl.tables import TABLE_NAMES
 
 SETTINGS = Settings.from_env()
-TABLE_ASSETS = [Asset(name=f"spotify_etl.{t}", uri=SETTINGS.table_url(t)) for t in TABLE_NAMES]
+# Identity independent of the settings: Airflow keeps one active asset per name and per URI,
+# so a URI that followed the lake's location would leave the assets of a switched home inactive.
+TABLE_ASSETS = [Asset(name=f"spotify_etl.tables.{t}", uri=f"x-spotify-etl://tables/{t}", group="spotify_etl")
+                for t in TABLE_NAMES]
 
 
 @dag(
@@ -42,6 +54,7 @@ TABLE_ASSETS = [Asset(name=f"spotify_etl.{t}", uri=SETTINGS.table_url(t)) for t 
     max_active_runs=1,
     tags=["spotify", "etl", SETTINGS.target],
     doc_md=__doc__,
+    description=dag_description(SETTINGS),
     default_args={
         "owner": "data-engineering",
         "retries": SETTINGS.task_retries,
@@ -51,11 +64,12 @@ TABLE_ASSETS = [Asset(name=f"spotify_etl.{t}", uri=SETTINGS.table_url(t)) for t 
     },
     params={
         "playlists": Param(
-            default_playlists(),
+            configured_playlists(),
             type="array",
             items={"type": "string"},
             title="Playlists",
-            description="Playlist ids, spotify:playlist: URIs or open.spotify.com URLs, one per line.",
+            description="Playlist ids, spotify:playlist: URIs or open.spotify.com URLs, one per line "
+            "(default: include/config/playlists.toml).",
         ),
     },
 )
@@ -66,9 +80,11 @@ def spotify_playlist_etl() -> None:
 
         lake = airflow_glue.open_lake(SETTINGS)
         started = (ti.start_date or logical_date).date()  # when this task really started
-        with airflow_glue.fail_fast_on(ValueError):  # bad ids: retrying cannot help
+        requested = airflow_glue.requested_playlists(params, dag_run)
+        with airflow_glue.fail_fast_on(ValueError):  # bad or missing ids: retrying cannot help
             result = pipeline.plan(
-                lake, SETTINGS, logical_date.date(), started, airflow_glue.is_backfill(dag_run), params.get("playlists")
+                lake, SETTINGS, logical_date.date(), started, airflow_glue.is_backfill(dag_run), requested,
+                connection=lambda: airflow_glue.spotify_connection(SETTINGS),
             )
         return airflow_glue.publish_plan(ti, result)
 
@@ -81,10 +97,12 @@ def spotify_playlist_etl() -> None:
         return airflow_glue.run_extract(source, lake, playlist_id, logical_date.date().isoformat())
 
     @task(trigger_rule="all_done", outlets=TABLE_ASSETS)
-    def transform(ti: Any, logical_date: dt.datetime) -> dict[str, Any]:
+    def transform(ti: Any, logical_date: dt.datetime, outlet_events: Any) -> dict[str, Any]:
         from spotify_etl import airflow_glue
 
-        return airflow_glue.run_transform(SETTINGS, ti, logical_date.date().isoformat())
+        result = airflow_glue.run_transform(SETTINGS, ti, logical_date.date().isoformat())
+        airflow_glue.describe_asset_events(outlet_events, TABLE_ASSETS, SETTINGS, result)
+        return result
 
     @task(trigger_rule="all_done")
     def check_extracts(ti: Any) -> dict[str, Any]:

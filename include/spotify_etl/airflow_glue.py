@@ -16,7 +16,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundExceptio
 
 from spotify_etl import pipeline
 from spotify_etl.lake import Lake
-from spotify_etl.plan import SKIP, RunPlan
+from spotify_etl.plan import EXTRACT, PARAM, SKIP, RunPlan
 from spotify_etl.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -52,11 +52,37 @@ def fail_fast_on(*errors: type[BaseException]) -> Iterator[None]:
         raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
 
 
+def requested_playlists(params: dict[str, Any], dag_run: Any) -> list[Any] | None:
+    """The ``playlists`` param if the run was given it (in its conf), else None.
+
+    ``params`` always holds a value (the default from include/config/playlists.toml); only
+    the conf tells a list someone chose for this run from the default, which a reprocess
+    ignores (it publishes every playlist landed for the date).
+    """
+    conf = getattr(dag_run, "conf", None) or {}
+    return params.get(PARAM) if PARAM in conf else None
+
+
 def publish_plan(ti: Any, result: RunPlan) -> list[str]:
-    """Push the plan's mode and message for later tasks; return the playlists to extract (mapped over)."""
+    """Push the plan's mode, message and scope for later tasks; return the playlists to extract (mapped over)."""
     ti.xcom_push(key="mode", value=result.mode)
     ti.xcom_push(key="message", value=result.message)
-    return list(result.playlists)
+    ti.xcom_push(key="playlists", value=list(result.playlists))
+    return result.to_extract
+
+
+def _extract_results(ti: Any) -> list[dict[str, Any]]:
+    results = ti.xcom_pull(task_ids="extract_playlist", key="return_value") or []
+    return [results] if isinstance(results, dict) else list(results)
+
+
+def run_scope(ti: Any, mode: str) -> list[str]:
+    """The playlists this run's tables hold: those extracted by this run (a failed extract is
+    absent), or for a reprocess the plan's list. Never every document landed for the date."""
+    planned = ti.xcom_pull(task_ids="plan", key="playlists") or []
+    if mode == EXTRACT:
+        return pipeline.extracted_playlists(planned, _extract_results(ti))
+    return list(planned)
 
 
 def run_extract(source: Any, lake: Lake, playlist_id: str, day: str) -> dict[str, Any]:
@@ -81,9 +107,28 @@ def run_transform(settings: Settings, ti: Any, day: str) -> dict[str, Any]:
         raise AirflowSkipException(message)
     from spotify_etl.transform import TransformError
 
+    playlists = run_scope(ti, mode)
     with fail_fast_on(TransformError):
-        return transform_day(open_lake(settings), day, memory_limit=settings.duckdb_memory_limit,
-                             threads=settings.duckdb_threads).as_dict()
+        result = transform_day(
+            open_lake(settings),
+            day,
+            playlists=playlists,
+            memory_limit=settings.duckdb_memory_limit,
+            threads=settings.duckdb_threads,
+        )
+        return result.as_dict()
+
+
+def describe_asset_events(outlet_events: Any, assets: list[Any], settings: Settings, result: dict[str, Any]) -> None:
+    """Each table asset's event names the partition this run wrote: ``dt``, its location and rows.
+
+    The assets' identity does not follow the settings (see the DAG file); the events do.
+    """
+    for asset in assets:
+        table = asset.name.rsplit(".", 1)[-1]
+        outlet_events[asset].extra = {
+            "dt": result["dt"], "location": f"{settings.table_url(table)}/dt={result['dt']}", "rows": result["rows"][table],
+        }
 
 
 def check_extracts(ti: Any) -> dict[str, Any]:
@@ -91,10 +136,8 @@ def check_extracts(ti: Any) -> dict[str, Any]:
     if mode is None:
         raise AirflowFailException("the plan task did not succeed (see its log)")
     expected = ti.xcom_pull(task_ids="plan") or []
-    results = ti.xcom_pull(task_ids="extract_playlist", key="return_value") or []
-    if isinstance(results, dict):
-        results = [results]
-    missing = pipeline.missing_extracts(expected, list(results))
+    results = _extract_results(ti)
+    missing = pipeline.missing_extracts(expected, results)
     if missing:
         raise AirflowFailException(
             f"{len(missing)} of {len(expected)} playlists failed to extract and are missing from this date's "

@@ -309,22 +309,43 @@ class AirflowClient:
             raise LauncherError(f"{method} /api/v2{path}: {response.status_code} {response.text[:2000]}")
         return response.json()
 
-    def wait_for_dag(self, dag_id: str = DAG_ID, timeout: float = 180) -> dict[str, Any]:
-        """Wait until the dag-processor has parsed ``dag_id``; fail early on an import error."""
+    def wait_for_dag(self, dag_id: str = DAG_ID, timeout: float = 180, description: str | None = None) -> dict[str, Any]:
+        """Wait until the dag-processor has parsed ``dag_id`` (with ``description``, if given: the
+        version parsed under the current settings, not one left by an earlier start); fail early
+        on an import error."""
         deadline = time.monotonic() + timeout
+        seen = None
         while time.monotonic() < deadline:
             response = self.request("GET", f"/dags/{dag_id}")
             if response.status_code == 200:
-                return dict(response.json())
+                seen = response.json().get("description")
+                if description is None or seen == description:
+                    return dict(response.json())
             errors = self.json("GET", "/importErrors").get("import_errors", [])
             if errors:
                 raise LauncherError("the DAG files failed to import:\n" + "\n".join(
                     f"{e.get('filename')}: {e.get('stack_trace')}" for e in errors))
             time.sleep(1)
+        if seen is not None:
+            raise LauncherError(
+                f"DAG {dag_id} is still the version parsed under other settings after {timeout:.0f}s "
+                f"({seen!r}; expected {description!r}); see the dag-processor's log"
+            )
         raise LauncherError(f"DAG {dag_id} did not appear within {timeout:.0f}s (is the dag-processor running?)")
 
     def set_paused(self, dag_id: str, paused: bool) -> None:
         self.json("PATCH", f"/dags/{dag_id}", json={"is_paused": paused})
+
+
+def expected_description(env: Mapping[str, str]) -> str | None:
+    """The description the DAG gets when parsed with ``env``'s settings (it carries their digest),
+    computed by the same code in a child process with that environment; None if they are invalid
+    (the DAG then fails to import, which ``wait_for_dag`` reports)."""
+    code = "from spotify_etl.settings import Settings, dag_description; print(dag_description(Settings.from_env()))"
+    proc = subprocess.run(  # noqa: S603 - fixed argv: this interpreter and a constant snippet  # nosec B603
+        [sys.executable, "-c", code], env=dict(env), capture_output=True, text=True, timeout=120, check=False
+    )
+    return (proc.stdout.strip() or None) if proc.returncode == 0 else None
 
 
 # ---- process helpers ------------------------------------------------------------
@@ -428,7 +449,7 @@ def up(
         instance.start(env)
         instance.wait_healthy(timeout=max(deadline - time.monotonic(), 1))
         client = AirflowClient(instance.url, instance.user, secret)
-        client.wait_for_dag(DAG_ID, timeout=max(deadline - time.monotonic(), 1))
+        client.wait_for_dag(DAG_ID, timeout=max(deadline - time.monotonic(), 1), description=expected_description(env))
         if unpause:
             client.set_paused(DAG_ID, False)
     except BaseException:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from spotify_etl import plan as planning
 from spotify_etl.extract import ExtractResult, PlaylistSource, SampleSource, extract_playlist
-from spotify_etl.ids import parse_playlist_ids
+from spotify_etl.ids import InvalidPlaylistId, parse_playlist_ids
 from spotify_etl.lake import Lake
-from spotify_etl.settings import Settings, SettingsError, default_playlists
+from spotify_etl.settings import PLAYLISTS_CONFIG, Settings, SettingsError, configured_playlists
 
 log = logging.getLogger(__name__)
 
@@ -24,17 +25,41 @@ def local_lake(settings: Settings) -> Lake:
     return Lake.local(settings.lake_dir)
 
 
+def uses_sample_data(settings: Settings, connection: Any | None) -> bool:
+    """The embedded default: the ``local`` target with no Spotify connection reads include/sample_data."""
+    return connection is None and settings.target == "local"
+
+
 def plan(
-    lake: Lake, settings: Settings, day: dt.date, started: dt.date, is_backfill: bool, requested: list[Any] | None
+    lake: Lake, settings: Settings, day: dt.date, started: dt.date, is_backfill: bool, requested: list[Any] | None,
+    connection: Callable[[], Any | None] = lambda: None,
 ) -> planning.RunPlan:
-    playlists = parse_playlist_ids(requested or default_playlists())
+    """Plan the run for ``day``. ``requested``: the playlists the run was explicitly given (the
+    DAG param in the run's conf), None otherwise; ``connection`` looks up the Spotify
+    connection (default: there is none), asked only for a live run (the sample playlists are
+    its default only when there is none on the ``local`` target)."""
+
+    def live() -> list[str]:
+        embedded = uses_sample_data(settings, connection())
+        source = "the embedded sample data" if embedded else f"the Spotify Web API ({settings.target} target)"
+        sample = SampleSource().available() if embedded else None
+        return planning.live_playlists(wanted, _parse(configured_playlists(), str(PLAYLISTS_CONFIG)), sample, source)
+
+    wanted = _parse(requested or [], f"DAG param {planning.PARAM!r}")
     landed = [p.rsplit("=", 1)[-1].removesuffix(".json") for p in lake.raw_files(day.isoformat())]
     result = planning.plan_run(
-        day=day, started=started, is_backfill=is_backfill, playlists=playlists, landed=landed,
+        day=day, started=started, is_backfill=is_backfill, requested=wanted, live=live, landed=landed,
         grace_days=settings.live_grace_days,
     )
     log.info(result.message)
     return result
+
+
+def _parse(values: list[Any], where: str) -> list[str]:
+    try:
+        return parse_playlist_ids(values) if values else []
+    except InvalidPlaylistId as exc:
+        raise InvalidPlaylistId(f"{where}: {exc}") from None
 
 
 def choose_source(settings: Settings, connection: Any | None) -> PlaylistSource:
@@ -61,7 +86,13 @@ def extract(source: PlaylistSource, lake: Lake, playlist_id: str, day: str, extr
     return extract_playlist(source, lake, playlist_id, day, extracted_at)
 
 
+def extracted_playlists(expected: list[str], results: list[dict[str, Any]]) -> list[str]:
+    """Playlists of the plan whose extract succeeded (have a result), in plan order."""
+    done = {r["playlist_id"] for r in results if r}
+    return [p for p in expected if p in done]
+
+
 def missing_extracts(expected: list[str], results: list[dict[str, Any]]) -> list[str]:
     """Playlists the plan asked for that have no extract result (their task failed)."""
-    done = {r["playlist_id"] for r in results if r}
+    done = set(extracted_playlists(expected, results))
     return [p for p in expected if p not in done]

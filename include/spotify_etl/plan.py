@@ -1,49 +1,88 @@
-"""Decide what a run does for its date: extract live, reprocess landed raw, or skip.
+"""Decide what a run does for its date, and for which playlists.
 
 Spotify only serves a playlist's current state, so only a run close to its own date may
 call it. A backfill, or any run whose date lies more than ``grace_days`` before the day it
 started, never calls Spotify: it re-transforms the raw documents landed for that date, or
 skips with a message if there are none, instead of writing today's playlists under a
 past date.
+
+A run's tables hold exactly the playlists it planned (``RunPlan.playlists``): the ones it
+extracts, or for a reprocess the ones it was given (those landed for the date) or, without
+a list, every one landed for the date. Raw documents of other playlists landed for the same
+date stay in the lake but are not published by this run.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
 EXTRACT, REPROCESS, SKIP = "extract", "reprocess", "skip"
+PARAM, CONFIG_FILE = "playlists", "include/config/playlists.toml"
+
+
+class PlanError(ValueError):
+    """The run cannot be planned (no playlist list where one is required); the message says where to set it."""
 
 
 @dataclass(frozen=True)
 class RunPlan:
     dt: str
     mode: str
-    playlists: list[str]
+    playlists: list[str]  # the run's scope: the only playlists its tables will hold
     message: str
+
+    @property
+    def to_extract(self) -> list[str]:
+        """The playlists to call Spotify for (the mapped extract tasks); none unless live."""
+        return list(self.playlists) if self.mode == EXTRACT else []
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
+def live_playlists(requested: list[str], configured: list[str], sample: list[str] | None, source: str) -> list[str]:
+    """What a live run extracts: the param, else the user's config list, else (only when the
+    source is the embedded sample data, ``sample`` not None) the sample playlists."""
+    chosen = requested or configured or sample or []
+    if not chosen:
+        raise PlanError(
+            f"no playlists to extract from {source}: list the playlists the connection's Spotify user "
+            f"owns or collaborates on in {CONFIG_FILE} (playlists = [\"<id>\", ...]) or pass them in the "
+            f"DAG param {PARAM!r} (trigger form, or --conf '{{\"{PARAM}\": [\"<id>\"]}}'). The sample "
+            "playlists are only extracted from the embedded sample data (local target without a Spotify "
+            "connection), never from the Spotify Web API."
+        )
+    return chosen
+
+
 def plan_run(
-    *, day: dt.date, started: dt.date, is_backfill: bool, playlists: list[str], landed: list[str], grace_days: int
+    *, day: dt.date, started: dt.date, is_backfill: bool, requested: list[str], live: Callable[[], list[str]],
+    landed: list[str], grace_days: int,
 ) -> RunPlan:
-    """``landed`` lists the playlist ids with raw documents already in the lake for ``day``."""
+    """``requested``: the playlists the run was given (empty: none); ``live``: what a live run
+    extracts, asked only for a live run (see :func:`live_playlists`); ``landed``: the playlist
+    ids with raw documents already in the lake for ``day``."""
     iso = day.isoformat()
     behind = (started - day).days
     if not is_backfill and behind <= grace_days:
+        playlists = live()
         return RunPlan(iso, EXTRACT, playlists, f"dt={iso}: extracting {len(playlists)} playlists live")
     why = "backfill run" if is_backfill else f"run date is {behind} days before the run started"
-    if landed:
+    scope = [p for p in requested if p in landed] if requested else sorted(landed)
+    absent = [p for p in requested if p not in landed]
+    note = (f"; not landed for that date, so absent from its tables: {', '.join(absent)}" if absent else "")
+    if scope:
+        which = f"{len(scope)} of the {len(requested)} requested playlists" if requested else f"{len(scope)} raw documents"
         return RunPlan(
-            iso, REPROCESS, [],
-            f"dt={iso}: {why}; re-processing the {len(landed)} raw documents landed for that date "
-            "without calling Spotify",
+            iso, REPROCESS, scope,
+            f"dt={iso}: {why}; re-processing the {which} landed for that date without calling Spotify{note}",
         )
     return RunPlan(
         iso, SKIP, [],
-        f"dt={iso}: {why} and no raw data was landed for that date; skipping. Spotify serves only "
-        "the current state of a playlist, so a past date cannot be extracted after the fact.",
+        f"dt={iso}: {why} and no raw data was landed for that date{' for the requested playlists' if requested else ''}; "
+        "skipping. Spotify serves only the current state of a playlist, so a past date cannot be extracted "
+        f"after the fact.{note}",
     )

@@ -7,10 +7,11 @@ generated from :data:`SETTINGS_DOC` (a test keeps them in step).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from pathlib import Path
 
 INCLUDE_DIR = Path(__file__).resolve().parents[1]
@@ -166,11 +167,26 @@ def _duckdb_threads() -> int | None:
     return int(value)
 
 
-def default_playlists(config: Path = PLAYLISTS_CONFIG) -> list[str]:
-    """The version-controlled default playlist list (``include/config/playlists.toml``)."""
+def configured_playlists(config: Path = PLAYLISTS_CONFIG) -> list[str]:
+    """The user's playlist list (``include/config/playlists.toml``; empty as shipped).
+
+    These are playlists the Spotify connection's user owns or collaborates on; the sample
+    playlists are not a default here (see :func:`spotify_etl.pipeline.plan`).
+    """
     with config.open("rb") as fh:
         data = tomllib.load(fh)
-    values = data.get("playlists")
+    values = data.get("playlists", [])
     if not isinstance(values, list):
         raise SettingsError(f"{config}: 'playlists' must be a list")
     return [str(v) for v in values]
+
+
+def dag_description(settings: Settings) -> str:
+    """The DAG's description: where it writes, and a digest of every setting it was parsed with.
+
+    A serialized DAG carries parse-time settings (target, asset URIs, retries); the digest
+    lets ``make up`` wait for the version parsed with the current ones.
+    """
+    digest = hashlib.sha256(repr(astuple(settings)).encode()).hexdigest()[:12]
+    # lake_url raises a clear error for a missing required setting (aws: the bucket).
+    return f"Daily Spotify playlist ETL: {settings.target} target, lake {settings.lake_url} (settings {digest})"

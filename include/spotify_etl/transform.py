@@ -424,6 +424,20 @@ def transform(
     return result
 
 
-def transform_day(lake: Lake, day: str, **kwargs: Any) -> TransformResult:
-    """Transform every raw document landed for ``day``."""
-    return transform(lake.raw_files(day), lake, day, **kwargs)
+def transform_day(lake: Lake, day: str, playlists: list[str] | None = None, **kwargs: Any) -> TransformResult:
+    """Transform the raw documents landed for ``day`` of ``playlists`` (a run's scope), or of
+    every playlist landed for it when ``playlists`` is None. Other documents stay in the lake
+    but are not in the published tables."""
+    files = lake.raw_files(day)
+    if playlists is not None:
+        landed = {f.rsplit("=", 1)[-1].removesuffix(".json"): f for f in files}
+        missing = [p for p in playlists if p not in landed]
+        if missing:
+            raise TransformError(f"dt={check_date(day)}: no raw document landed for {', '.join(missing)}; nothing was written")
+        if not playlists:
+            raise TransformError(
+                f"dt={check_date(day)}: no playlist of this run was extracted, so nothing was written; the "
+                "date's tables, if any, are unchanged (the extract_playlist logs say why)"
+            )
+        files = [landed[p] for p in dict.fromkeys(playlists)]
+    return transform(files, lake, day, **kwargs)

@@ -49,12 +49,12 @@ for target, extra in (("local", {}), ("aws", {
     }
 
 import spotify_etl
-from spotify_etl import pipeline, quality, settings
+from spotify_etl import quality, settings
 
 report["package"] = spotify_etl.__file__
 report["include_dir"] = str(settings.INCLUDE_DIR)
 report["validation_sql_exists"] = quality.VALIDATION_SQL.is_file()
-report["default_playlists"] = pipeline.default_playlists()
+report["configured_playlists"] = settings.configured_playlists()  # the config file ships and parses
 print("PROBE:" + json.dumps(report))
 """
 
@@ -106,7 +106,7 @@ def test_bundle_dag_has_the_repo_dags_tasks(from_bundle: dict[str, Any], from_re
     # The aws target is what MWAA runs: Glue and Athena tasks instead of DuckDB's.
     aws_tasks = from_bundle["aws"]["dags"]["spotify_playlist_etl"]
     assert "athena_validation" in aws_tasks and "catalog.run_crawler" in aws_tasks
-    assert from_bundle["default_playlists"] == from_repo["default_playlists"] != []
+    assert from_bundle["configured_playlists"] == from_repo["configured_playlists"]
 
 
 def test_airflowignore_keeps_the_library_out_of_parsing(

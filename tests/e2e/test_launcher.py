@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 from spotify_etl import local_airflow
 from spotify_etl.local_airflow import LauncherError, LocalAirflow
@@ -116,3 +117,39 @@ def test_up_refuses_a_port_in_use_before_starting_anything(tmp_path: Path) -> No
             instance.start({})
     assert instance.processes == {}
     assert sorted(instance.run_dir.glob("*.pid")) == []
+
+
+class ScriptedClient(local_airflow.AirflowClient):
+    """The REST API as `up` sees it while the dag-processor (re)parses: scripted descriptions."""
+
+    def __init__(self, descriptions: list[str | None]) -> None:
+        self.descriptions = descriptions
+        self.calls = 0
+
+    def request(self, method: str, path: str, lock_wait: float = 60.0, **kwargs: object) -> httpx.Response:
+        assert (method, path) == ("GET", f"/dags/{local_airflow.DAG_ID}")
+        description = self.descriptions[min(self.calls, len(self.descriptions) - 1)]
+        self.calls += 1
+        if description is None:
+            return httpx.Response(404, json={"detail": "not found"})
+        return httpx.Response(200, json={"dag_id": local_airflow.DAG_ID, "description": description})
+
+    def json(self, method: str, path: str, **kwargs: object) -> dict[str, object]:
+        assert path == "/importErrors"
+        return {"import_errors": []}
+
+
+def test_up_waits_for_the_dag_parsed_with_the_current_settings(tmp_path: Path) -> None:
+    env = {**os.environ, "SPOTIFY_ETL_LAKE_DIR": str(tmp_path / "lake-b")}
+    expected = local_airflow.expected_description(env)
+    old = local_airflow.expected_description({**os.environ, "SPOTIFY_ETL_LAKE_DIR": str(tmp_path / "lake-a")})
+    assert expected and old and expected != old and str(tmp_path / "lake-b") in expected
+
+    # The version an earlier start left (other lake) is served first; `up` waits for the new one.
+    client = ScriptedClient([None, old, old, expected])
+    assert client.wait_for_dag(timeout=30, description=expected)["description"] == expected
+    assert client.calls == 4
+    # Bounded: the old version only, and the message says so.
+    with pytest.raises(LauncherError, match="still the version parsed under other settings"):
+        ScriptedClient([old]).wait_for_dag(timeout=2, description=expected)
+    assert local_airflow.expected_description({**os.environ, "SPOTIFY_ETL_TARGET": "gcp"}) is None

@@ -1,15 +1,18 @@
 """End to end on the local target: the real DAG through `airflow dags test`.
 
 Covers a live-mode run on the embedded sample data, an identical re-run of that date,
-a past date re-processed from landed raw without calling Spotify, and a past date with
-no raw data that is skipped with the documented message.
+a run for two playlists on the same date publishing only those two, a past date
+re-processed from landed raw without calling Spotify (every playlist landed, or the ones
+given), and a past date with no raw data that is skipped with the documented message.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import shutil
+import sqlite3
 from pathlib import Path
 
 import duckdb
@@ -63,6 +66,29 @@ def test_run_today_then_rerun_changes_nothing(airflow_template_db: Path, tmp_pat
     assert {t: len(rows(lake, t, day)) for t in tables.TABLE_NAMES} == counts
 
 
+def test_a_run_for_two_playlists_publishes_only_those_two(
+    airflow_template_db: Path, tmp_path: Path, lake_env: dict[str, str]
+) -> None:
+    """After the embedded run of today (6 sample playlists), a run for two of them: the tables hold
+    exactly those two; the other raw documents of the date stay in the lake, untouched."""
+    lake, day = Path(lake_env["SPOTIFY_ETL_LAKE_DIR"]), TODAY.isoformat()
+    raw_before = {k: v for k, v in snapshot(lake).items() if k.startswith("raw/")}
+    if len(raw_before) != SAMPLE_PLAYLISTS:
+        pytest.fail("needs the raw data landed by test_run_today_then_rerun_changes_nothing")
+    two = ["5RDmNvuz0prl7bLqtZNkDe", "1h9q8vXXDl2vHOmwdsuXms"]
+    result = dags_test(airflow_template_db, tmp_path / "run", day, conf={"playlists": two}, **lake_env)
+    assert result.succeeded, result.output[-4000:]
+    assert f"dt={day}: extracting 2 playlists live" in result.output
+    assert {r["playlist_id"] for r in rows(lake, "playlist_items", day)} == set(two)
+    with duckdb.connect(lake_env["SPOTIFY_ETL_DUCKDB_PATH"], read_only=True) as con:
+        assert con.execute(
+            "SELECT list(DISTINCT playlist_id ORDER BY playlist_id) FROM spotify_etl.playlist_items WHERE dt = ?", [day]
+        ).fetchone() == (sorted(two),)
+    raw_after = {k: v for k, v in snapshot(lake).items() if k.startswith("raw/")}
+    assert raw_after.keys() == raw_before.keys()  # nothing landed is ever deleted
+    assert "PASS songs_not_empty" in result.output
+
+
 def test_past_date_with_raw_is_reprocessed_without_spotify(
     airflow_template_db: Path, tmp_path: Path, lake_env: dict[str, str]
 ) -> None:
@@ -81,6 +107,14 @@ def test_past_date_with_raw_is_reprocessed_without_spotify(
     assert len(rows(lake, "songs", PAST)) == 212
     assert "PASS songs_not_empty" in result.output
 
+    # A reprocess given a list publishes exactly that list (a backfill with --conf does the same).
+    given = ["4XOGDpHMrVoH33uJEwHWU5", "4dn0iEoAxn69ea0Tyov8V5"]
+    again = dags_test(airflow_template_db, tmp_path / "again", PAST, conf={"playlists": given}, **lake_env)
+    assert again.succeeded, again.output[-4000:]
+    assert f"dt={PAST}: run date is 30 days before the run started; re-processing the 2 of the 2 requested" in again.output
+    assert {r["playlist_id"] for r in rows(lake, "playlist_items", PAST)} == set(given)
+    assert {k: v for k, v in snapshot(lake).items() if f"dt={PAST}" in k and k.startswith("raw/")} == raw_before
+
 
 def test_past_date_without_raw_is_skipped(airflow_template_db: Path, tmp_path: Path, lake_env: dict[str, str]) -> None:
     lake = Path(lake_env["SPOTIFY_ETL_LAKE_DIR"])
@@ -88,3 +122,24 @@ def test_past_date_without_raw_is_skipped(airflow_template_db: Path, tmp_path: P
     assert result.succeeded, result.output[-4000:]
     assert f"dt={EMPTY_PAST}: run date is 60 days before the run started and no raw data was landed" in result.output
     assert not list(lake.glob(f"*/*/dt={EMPTY_PAST}")) and not list(lake.glob(f"raw/playlists/dt={EMPTY_PAST}"))
+
+
+def test_a_spotify_connection_without_a_playlist_list_fails_at_plan_naming_where_to_set_it(
+    airflow_template_db: Path, tmp_path: Path
+) -> None:
+    """With a real Spotify connection the sample playlists are never the default: no list, no run
+    (the connection is only looked up, never called; the failure is not retried)."""
+    connection = {"conn_type": "generic", "login": "id", "password": "secret", "extra": {"refresh_token": "t"}}  # pragma: allowlist secret
+    result = dags_test(
+        airflow_template_db, tmp_path / "home", TODAY.isoformat(),
+        AIRFLOW_CONN_SPOTIFY_DEFAULT=json.dumps(connection), SPOTIFY_ETL_TASK_RETRIES="2",
+        SPOTIFY_ETL_LAKE_DIR=str(tmp_path / "lake"), SPOTIFY_ETL_DUCKDB_PATH=str(tmp_path / "catalog.duckdb"),
+    )
+    assert not result.succeeded
+    assert "no playlists to extract from the Spotify Web API (local target)" in result.output
+    assert "include/config/playlists.toml" in result.output and "DAG param 'playlists'" in result.output
+    with sqlite3.connect(tmp_path / "home" / "airflow.db") as db:
+        states = dict(db.execute("SELECT task_id, state FROM task_instance WHERE map_index = -1").fetchall())
+        tries = db.execute("SELECT try_number FROM task_instance WHERE task_id = 'plan'").fetchone()
+    assert states["plan"] == "failed" and tries == (1,)  # failed at once, no retry
+    assert not (tmp_path / "lake" / "raw").exists()  # nothing was extracted

@@ -42,7 +42,7 @@ def test_make_up_serves_ui_and_api_behind_the_printed_login(airflow_server: Serv
     assert details["doc_md"].startswith("# spotify_playlist_etl: daily Spotify playlist ETL (runbook)")
     for task in ("plan", "extract_playlist", "transform", "catalog", "validate", "check_extracts"):
         assert f"`{task}`" in details["doc_md"]
-    assert details["params"]["playlists"]["value"][:2] == TWO_PLAYLISTS  # the config file's defaults
+    assert details["params"]["playlists"]["value"] == []  # the config file's list: the user's, shipped empty
 
 
 def test_trigger_with_two_playlists_lands_exactly_those_and_validates(airflow_server: Server, tmp_path: Path) -> None:

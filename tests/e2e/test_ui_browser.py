@@ -66,11 +66,12 @@ def test_log_in_trigger_with_a_playlist_and_see_the_run_succeed(airflow_server: 
     page.keyboard.press("Escape")
     docs.wait_for(state="hidden")
 
-    # Trigger with one playlist typed into the params form (it shows the defaults, one per line).
+    # Trigger with one playlist typed into the params form (it shows include/config/playlists.toml's
+    # list, one per line: empty as shipped, never the sample playlists).
     page.get_by_role("button", name="Trigger Dag").click()
     form = page.get_by_role("dialog")
     playlists = form.locator("textarea[name=element_playlists]")
-    assert "4dn0iEoAxn69ea0Tyov8V5" in playlists.input_value()
+    assert "4dn0iEoAxn69ea0Tyov8V5" not in playlists.input_value()
     playlists.fill(PLAYLIST)
     with page.expect_response(lambda r: r.request.method == "POST" and r.url.endswith(f"/dags/{DAG_ID}/dagRuns")) as posted:
         form.get_by_role("button", name="Trigger", exact=True).click()

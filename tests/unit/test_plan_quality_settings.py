@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
-from spotify_etl import quality
-from spotify_etl.plan import EXTRACT, REPROCESS, SKIP, plan_run
-from spotify_etl.settings import SETTINGS_DOC, Settings, SettingsError
+from spotify_etl import pipeline, quality
+from spotify_etl.extract import SampleSource, extract_playlist
+from spotify_etl.ids import InvalidPlaylistId
+from spotify_etl.lake import Lake
+from spotify_etl.plan import EXTRACT, REPROCESS, SKIP, PlanError, RunPlan, live_playlists, plan_run
+from spotify_etl.settings import SETTINGS_DOC, Settings, SettingsError, configured_playlists, dag_description
 
 D = dt.date(2026, 11, 20)
+LSD, RAP_RU = "4dn0iEoAxn69ea0Tyov8V5", "1h9q8vXXDl2vHOmwdsuXms"
+
+
+def _live() -> list[str]:
+    return ["p"]
 
 
 @pytest.mark.parametrize(
@@ -24,11 +33,101 @@ D = dt.date(2026, 11, 20)
     ],
 )
 def test_plan_modes(started: dt.date, backfill: bool, landed: list[str], mode: str) -> None:
-    plan = plan_run(day=D, started=started, is_backfill=backfill, playlists=["p"], landed=landed, grace_days=1)
+    plan = plan_run(day=D, started=started, is_backfill=backfill, requested=[], live=_live, landed=landed, grace_days=1)
     assert plan.mode == mode
-    assert plan.playlists == (["p"] if mode == EXTRACT else [])
+    assert plan.to_extract == (["p"] if mode == EXTRACT else [])
+    assert plan.playlists == {EXTRACT: ["p"], REPROCESS: ["x"], SKIP: []}[mode]
     if mode == SKIP:
         assert "no raw data was landed for that date; skipping" in plan.message
+
+
+def test_live_list_param_then_config_then_sample_only_for_the_embedded_source() -> None:
+    assert live_playlists(["a"], ["b"], ["s"], "x") == ["a"]
+    assert live_playlists([], ["b"], ["s"], "x") == ["b"]
+    assert live_playlists([], [], ["s"], "the embedded sample data") == ["s"]
+    with pytest.raises(PlanError) as err:
+        live_playlists([], [], None, "the Spotify Web API (aws target)")
+    text = str(err.value)
+    assert "no playlists to extract from the Spotify Web API (aws target)" in text
+    assert "include/config/playlists.toml" in text and "DAG param 'playlists'" in text
+
+
+def test_reprocess_scope_is_the_given_playlists_landed_else_every_landed_one() -> None:
+    later = D + dt.timedelta(days=5)
+
+    def never() -> list[str]:
+        raise AssertionError("a reprocess must not ask for the live list (or look up a connection)")
+
+    every = plan_run(day=D, started=later, is_backfill=False, requested=[], live=never, landed=["b", "a"], grace_days=1)
+    assert (every.mode, every.playlists, every.to_extract) == (REPROCESS, ["a", "b"], [])
+    given = plan_run(day=D, started=later, is_backfill=True, requested=["b", "c"], live=never, landed=["a", "b"],
+                     grace_days=1)
+    assert (given.mode, given.playlists) == (REPROCESS, ["b"])
+    assert "re-processing the 1 of the 2 requested playlists landed" in given.message
+    assert "not landed for that date, so absent from its tables: c" in given.message
+    none = plan_run(day=D, started=later, is_backfill=True, requested=["c"], live=never, landed=["a"], grace_days=1)
+    assert (none.mode, none.playlists) == (SKIP, [])
+    assert "no raw data was landed for that date for the requested playlists; skipping" in none.message
+
+
+def _plan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, target: str = "local", connection: object = None,
+          config: str = "playlists = []\n", requested: list[str] | None = None, day: dt.date = D,
+          lake: Lake | None = None, lookups: list[str] | None = None) -> RunPlan:
+    config_file = tmp_path / "playlists.toml"
+    config_file.write_text(config)
+    monkeypatch.setattr(pipeline, "PLAYLISTS_CONFIG", config_file)
+    monkeypatch.setattr(pipeline, "configured_playlists", lambda: configured_playlists(config_file))
+    settings = Settings(target=target, lake_dir=tmp_path / "lake", s3_bucket="b")
+
+    def lookup() -> object:
+        (lookups if lookups is not None else []).append("spotify connection")
+        return connection
+
+    return pipeline.plan(lake or Lake.local(tmp_path / "lake"), settings, day, D, False, requested, connection=lookup)
+
+
+def test_pipeline_plan_sample_ids_only_for_the_embedded_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    lookups: list[str] = []
+    embedded = _plan(tmp_path, monkeypatch, lookups=lookups)
+    assert lookups == ["spotify connection"]  # looked up inside the task, once
+    assert embedded.to_extract == SampleSource().available() and len(embedded.to_extract) == 6
+    for target, connection in (("aws", None), ("aws", object()), ("local", object())):
+        with pytest.raises(PlanError, match=r"include/config/playlists\.toml"):
+            _plan(tmp_path, monkeypatch, target=target, connection=connection)
+    mine = 'playlists = ["https://open.spotify.com/playlist/1h9q8vXXDl2vHOmwdsuXms"]\n'
+    assert _plan(tmp_path, monkeypatch, target="aws", connection=object(), config=mine).to_extract == [RAP_RU]
+    assert _plan(tmp_path, monkeypatch, config=mine).to_extract == [RAP_RU]  # the user's list wins over the sample
+    assert _plan(tmp_path, monkeypatch, config=mine, requested=[LSD]).to_extract == [LSD]
+    with pytest.raises(InvalidPlaylistId, match=r"playlists\.toml: .*not-an-id"):
+        _plan(tmp_path, monkeypatch, target="aws", connection=object(), config='playlists = ["not-an-id"]\n')
+    with pytest.raises(InvalidPlaylistId, match="DAG param 'playlists': "):
+        _plan(tmp_path, monkeypatch, requested=["nope"])
+
+
+def test_pipeline_plan_reprocess_needs_no_list_and_no_connection(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    lake = Lake.local(tmp_path / "lake")
+    past = D - dt.timedelta(days=9)
+    for playlist_id in (LSD, RAP_RU):
+        extract_playlist(SampleSource(), lake, playlist_id, past.isoformat(), "t")
+    lookups: list[str] = []
+    result = _plan(tmp_path, monkeypatch, target="aws", day=past, lake=lake, lookups=lookups)  # no list needed
+    assert lookups == []  # a reprocess never looks the Spotify connection up
+    assert (result.mode, result.playlists) == (REPROCESS, sorted([LSD, RAP_RU]))
+    assert _plan(tmp_path, monkeypatch, day=past, lake=lake, requested=[RAP_RU]).playlists == [RAP_RU]
+
+
+def test_configured_playlists_file(tmp_path: Path) -> None:
+    assert configured_playlists() == []  # shipped empty: the user's own list, never the sample
+    bad = tmp_path / "p.toml"
+    bad.write_text('playlists = "x"\n')
+    with pytest.raises(SettingsError, match="'playlists' must be a list"):
+        configured_playlists(bad)
+
+
+def test_extracted_and_missing_keep_plan_order() -> None:
+    results = [{"playlist_id": "b"}, None, {"playlist_id": "a"}]
+    assert pipeline.extracted_playlists(["a", "c", "b"], results) == ["a", "b"]  # type: ignore[list-item]
+    assert pipeline.missing_extracts(["a", "c", "b"], results) == ["c"]  # type: ignore[list-item]
 
 
 def test_judge_names_every_failed_check() -> None:
@@ -70,3 +169,14 @@ def test_settings_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  
     monkeypatch.setenv("SPOTIFY_ETL_TARGET", "gcp")
     with pytest.raises(SettingsError, match="must be one of"):
         Settings.from_env()
+
+
+def test_dag_description_names_the_lake_and_changes_with_any_setting(tmp_path: Path) -> None:
+    local = Settings(lake_dir=tmp_path / "a")
+    assert dag_description(local).startswith(f"Daily Spotify playlist ETL: local target, lake {(tmp_path / 'a').as_uri()} ")
+    assert dag_description(local) == dag_description(Settings(lake_dir=tmp_path / "a"))
+    assert dag_description(local) != dag_description(Settings(lake_dir=tmp_path / "b"))
+    assert dag_description(local) != dag_description(Settings(lake_dir=tmp_path / "a", task_retries=0))
+    assert "aws target, lake s3://b/p " in dag_description(Settings(target="aws", s3_bucket="b", s3_prefix="p"))
+    with pytest.raises(SettingsError, match="SPOTIFY_ETL_S3_BUCKET is required"):
+        dag_description(Settings(target="aws"))

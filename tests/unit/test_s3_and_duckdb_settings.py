@@ -111,10 +111,10 @@ def test_a_bad_duckdb_setting_is_refused_naming_it(monkeypatch: pytest.MonkeyPat
 
 
 class FakeTi:
-    """The task instance run_transform reads: the plan's mode, nothing else planned."""
+    """The task instance run_transform reads: a reprocess plan of the one landed playlist."""
 
     def xcom_pull(self, task_ids: str | None = None, key: str = "return_value", **_: Any) -> Any:
-        return "reprocess" if key == "mode" else None
+        return {"mode": "reprocess", "playlists": [PLAYLIST]}.get(key)
 
 
 def test_the_dags_transform_step_opens_duckdb_with_the_settings(monkeypatch: pytest.MonkeyPatch,

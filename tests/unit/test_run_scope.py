@@ -1,0 +1,80 @@
+"""A run publishes exactly the playlists it planned (issue 12, point 6), without Airflow running."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+from spotify_etl import airflow_glue
+from spotify_etl.extract import SampleSource, extract_playlist
+from spotify_etl.lake import Lake
+from spotify_etl.plan import EXTRACT, REPROCESS
+from spotify_etl.transform import TransformError, transform_day
+
+DAY = "2026-11-25"
+LSD, RAP_RU, EPISODES = "4dn0iEoAxn69ea0Tyov8V5", "1h9q8vXXDl2vHOmwdsuXms", "23Ay9WfURne0LvtlCvYTkj"
+
+
+def published(lake_dir: Path) -> set[str]:
+    path = lake_dir / "processed" / "playlist_items" / f"dt={DAY}" / "part-00000.parquet"
+    return set(pq.read_table(path).column("playlist_id").to_pylist())
+
+
+@pytest.fixture
+def landed(lake: Lake) -> Lake:
+    for playlist_id in (LSD, RAP_RU, EPISODES):
+        extract_playlist(SampleSource(), lake, playlist_id, DAY, "t")
+    return lake
+
+
+def test_transform_day_publishes_only_the_given_playlists_and_keeps_the_others_raw(
+    landed: Lake, lake_dir: Path
+) -> None:
+    transform_day(landed, DAY)
+    assert published(lake_dir) == {LSD, RAP_RU, EPISODES}  # no scope: every document landed
+    result = transform_day(landed, DAY, playlists=[RAP_RU, EPISODES])
+    assert published(lake_dir) == {RAP_RU, EPISODES} and result.documents == 2  # the shorter list replaces it
+    assert len(landed.raw_files(DAY)) == 3  # landed raw documents are never deleted
+
+
+def test_transform_day_refuses_a_scope_it_cannot_honour(landed: Lake, lake_dir: Path) -> None:
+    transform_day(landed, DAY, playlists=[LSD])
+    with pytest.raises(TransformError, match=f"dt={DAY}: no raw document landed for 5LkNhFidYyyjRWwnkcMbQs"):
+        transform_day(landed, DAY, playlists=[LSD, "5LkNhFidYyyjRWwnkcMbQs"])
+    with pytest.raises(TransformError, match="no playlist of this run was extracted, so nothing was written"):
+        transform_day(landed, DAY, playlists=[])
+    assert published(lake_dir) == {LSD}  # the date's tables are left as they were
+
+
+class FakeTI:
+    def __init__(self, xcoms: dict[tuple[str, str], Any]) -> None:
+        self.xcoms = xcoms
+
+    def xcom_pull(self, task_ids: str, key: str = "return_value") -> Any:
+        return self.xcoms.get((task_ids, key))
+
+
+def test_run_scope_is_what_this_run_extracted_or_the_plan_of_a_reprocess() -> None:
+    ti = FakeTI(
+        {
+            ("plan", "playlists"): [LSD, RAP_RU, EPISODES],
+            ("extract_playlist", "return_value"): [{"playlist_id": EPISODES}, None, {"playlist_id": LSD}],
+        }
+    )
+    assert airflow_glue.run_scope(ti, EXTRACT) == [LSD, EPISODES]  # RAP_RU's extract failed: absent
+    assert airflow_glue.run_scope(ti, REPROCESS) == [LSD, RAP_RU, EPISODES]
+    single = FakeTI({("plan", "playlists"): [LSD], ("extract_playlist", "return_value"): {"playlist_id": LSD}})
+    assert airflow_glue.run_scope(single, EXTRACT) == [LSD]
+
+
+def test_requested_playlists_only_when_the_run_was_given_them() -> None:
+    class Run:
+        def __init__(self, conf: dict[str, Any] | None) -> None:
+            self.conf = conf
+
+    params = {"playlists": [LSD]}  # the param always holds a value: the config file's list by default
+    assert airflow_glue.requested_playlists(params, Run({"playlists": [LSD]})) == [LSD]
+    assert airflow_glue.requested_playlists(params, Run({})) is None
+    assert airflow_glue.requested_playlists(params, Run(None)) is None
