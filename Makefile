@@ -25,7 +25,7 @@ export PATH := $(BIN):$(PATH)
 
 help:
 	@echo "make run    run the whole pipeline once for today on the embedded default (local lake, DuckDB, sample data)"
-	@echo "make test   run the whole test suite (lint, types, unit, integration, end-to-end)"
+	@echo "make test   run the whole test suite (lint, types, unit, integration, end-to-end) with coverage"
 	@echo "make bench  transform benchmark (N=1000000 by default), writes bench/RESULTS.md"
 	@echo "make lock   regenerate requirements.txt / requirements-dev.txt from pyproject.toml"
 	@echo "make up     start a local Airflow UI on http://127.0.0.1:$(PORT) (PORT=..., UNPAUSE=1 to unpause the DAG)"
@@ -60,7 +60,9 @@ test: venv airflow-db tools
 	@# several AST nodes are dropped, the findings and the exit status are kept.
 	set -o pipefail; $(BIN)/bandit -q -c pyproject.toml -r include dags $(wildcard plugins) 2>&1 | { grep -v "nosec encountered" || true; }
 	$(BIN)/python -m tests.reliability.secrets_gate
-	$(BIN)/pytest
+	@# Line and branch coverage of include/ and dags/, subprocesses included; fails under
+	@# [tool.coverage.report] fail_under (pyproject.toml).
+	$(BIN)/pytest --cov
 
 bench: venv
 	$(BIN)/python bench/run_bench.py $(if $(N),--items $(N),)
