@@ -9,6 +9,7 @@ major version only, so the inputs are checked on a copy that names ``@v7`` inste
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -121,3 +122,10 @@ def test_deploy_runs_on_release_tags_after_the_tests_with_oidc_and_no_stored_key
 def test_every_job_has_a_timeout(name: str) -> None:
     for job_id, job in load(name)["jobs"].items():
         assert "uses" in job or job.get("timeout-minutes"), f"{name}: job {job_id} has no timeout-minutes"
+
+
+def test_readme_states_the_coverage_threshold_make_test_enforces() -> None:
+    pyproject = tomllib.loads((PROJECT / "pyproject.toml").read_text(encoding="utf-8"))
+    threshold = pyproject["tool"]["coverage"]["report"]["fail_under"]
+    readme = (PROJECT / "README.md").read_text(encoding="utf-8")
+    assert f"the threshold is {threshold}%" in readme
