@@ -21,11 +21,12 @@ export AIRFLOW__CORE__PARALLELISM ?= 4
 export AIRFLOW__LOGGING__LOGGING_LEVEL ?= INFO
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help venv airflow-db run test lint lock bench clean up down e2e
+.PHONY: help venv airflow-db run test check lint lock bench clean up down e2e
 
 help:
 	@echo "make run    run the whole pipeline once for today on the embedded default (local lake, DuckDB, sample data)"
-	@echo "make test   run the whole test suite (lint, types, unit, integration, end-to-end, then make test-mwaa)"
+	@echo "make test   the whole test suite: make check, then make test-mwaa"
+	@echo "make check  lint, types, unit, integration, end-to-end tests with coverage (Python 3.11)"
 	@echo "make bench  transform benchmark (N=1000000 by default), writes bench/RESULTS.md"
 	@echo "make lock   regenerate requirements.txt / requirements-dev.txt from pyproject.toml"
 	@echo "make up     start a local Airflow UI on http://127.0.0.1:$(PORT) (PORT=..., UNPAUSE=1 to unpause the DAG)"
@@ -54,15 +55,16 @@ airflow-db: $(AIRFLOW_HOME)/.migrated
 run: venv airflow-db
 	$(BIN)/python -m spotify_etl.runner
 
-test: venv airflow-db tools
+check: venv airflow-db tools
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	@# Security lint (config in pyproject's [tool.bandit]); its notes about a nosec line that spans
 	@# several AST nodes are dropped, the findings and the exit status are kept.
 	set -o pipefail; $(BIN)/bandit -q -c pyproject.toml -r include dags $(wildcard plugins) 2>&1 | { grep -v "nosec encountered" || true; }
 	$(BIN)/python -m tests.reliability.secrets_gate
-	$(BIN)/pytest
-	$(MAKE) --no-print-directory test-mwaa
+	@# Line and branch coverage of include/ and dags/, subprocesses included; fails under
+	@# [tool.coverage.report] fail_under (pyproject.toml).
+	$(BIN)/pytest --cov
 
 bench: venv
 	$(BIN)/python bench/run_bench.py $(if $(N),--items $(N),)
@@ -131,8 +133,9 @@ PYTHON312 ?= $(firstword $(wildcard $(shell pyenv root 2>/dev/null)/versions/3.1
 
 .PHONY: test-mwaa
 
-# make test ends with make test-mwaa: build its environment first, so a missing Python 3.12 stops it at once.
-test: $(MWAA_STAMP)
+# make test = make check + make test-mwaa (CI runs the two as parallel jobs). The MWAA
+# environment is built first, so a missing Python 3.12 stops make test at once.
+test: $(MWAA_STAMP) check test-mwaa
 
 $(MWAA_STAMP): $(STAMP) deploy/mwaa/constraints-*.txt deploy/mwaa_testenv.py deploy/mwaa_bundle.py
 	@"$(PYTHON312)" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' 2>/dev/null || { \

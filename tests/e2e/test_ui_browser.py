@@ -7,6 +7,7 @@ Success. Screenshots land in test-artifacts/ (git-ignored) for a person to look 
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,10 +21,18 @@ from tests.e2e.airflow_api import Server, task_log, wait_run, xcom
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.timeout(900)]
 
-CHROMIUM = Path("/usr/bin/chromium")
+# Debian's Chromium (.ci/run installs it); CHROMIUM_BIN names another Chromium-based browser
+# (the GitHub workflow's fallback, see .github/workflows/ci.yml).
+CHROMIUM = Path(os.environ.get("CHROMIUM_BIN") or "/usr/bin/chromium")
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
 ]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 # One of the REST test's two playlists, so that test's "exactly these raw documents for
@@ -35,7 +44,7 @@ PLAYLIST = "1h9q8vXXDl2vHOmwdsuXms"
 def page() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
-    assert CHROMIUM.exists(), "Debian's chromium is missing: apt-get install -y chromium (.ci/run does)"
+    assert CHROMIUM.exists(), f"{CHROMIUM} is missing: apt-get install -y chromium (.ci/run does), or set CHROMIUM_BIN"
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
         try:
@@ -73,7 +82,9 @@ def test_log_in_trigger_with_a_playlist_and_see_the_run_succeed(airflow_server: 
     playlists = form.locator("textarea[name=element_playlists]")
     assert "4dn0iEoAxn69ea0Tyov8V5" not in playlists.input_value()
     playlists.fill(PLAYLIST)
-    with page.expect_response(lambda r: r.request.method == "POST" and r.url.endswith(f"/dags/{DAG_ID}/dagRuns")) as posted:
+    with page.expect_response(
+        lambda r: r.request.method == "POST" and r.url.endswith(f"/dags/{DAG_ID}/dagRuns")
+    ) as posted:
         form.get_by_role("button", name="Trigger", exact=True).click()
     assert posted.value.status == 200, posted.value.text()
     run = posted.value.json()
@@ -98,7 +109,8 @@ def test_log_in_trigger_with_a_playlist_and_see_the_run_succeed(airflow_server: 
     assert xcom(client, run["dag_run_id"], "plan") == [PLAYLIST]
     numbers = lake_view.sample_numbers(PLAYLIST)
     assert f"{numbers['items']} items in {numbers['pages']} pages" in task_log(
-        client, run["dag_run_id"], "extract_playlist", map_index=0)
+        client, run["dag_run_id"], "extract_playlist", map_index=0
+    )
 
     # The transform's XCom summary as the task's Storage -> XCom tab shows it: the same numbers.
     rows = xcom(client, run["dag_run_id"], "transform")["rows"]
