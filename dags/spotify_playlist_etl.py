@@ -90,11 +90,9 @@ def spotify_playlist_etl() -> None:
 
     @task(max_active_tis_per_dagrun=8)
     def extract_playlist(playlist_id: str, logical_date: dt.datetime, ts: str) -> dict[str, Any]:
-        from spotify_etl import airflow_glue, pipeline
+        from spotify_etl import airflow_glue
 
-        lake = airflow_glue.open_lake(SETTINGS)
-        source = pipeline.choose_source(SETTINGS, airflow_glue.spotify_connection(SETTINGS))
-        return airflow_glue.run_extract(source, lake, playlist_id, logical_date.date().isoformat())
+        return airflow_glue.run_extract(SETTINGS, playlist_id, logical_date.date().isoformat())
 
     @task(trigger_rule="all_done", outlets=TABLE_ASSETS)
     def transform(ti: Any, logical_date: dt.datetime, outlet_events: Any) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundExceptio
 from spotify_etl import pipeline
 from spotify_etl.lake import Lake
 from spotify_etl.plan import EXTRACT, PARAM, SKIP, RunPlan
-from spotify_etl.settings import Settings
+from spotify_etl.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
 
@@ -85,13 +85,17 @@ def run_scope(ti: Any, mode: str) -> list[str]:
     return list(planned)
 
 
-def run_extract(source: Any, lake: Lake, playlist_id: str, day: str) -> dict[str, Any]:
+def run_extract(settings: Settings, playlist_id: str, day: str) -> dict[str, Any]:
+    """Land one playlist. The source is built here, so a connection that cannot work fails at once too."""
     extracted_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")  # metadata only, not the partition
     try:
-        return pipeline.extract(source, lake, playlist_id, day, extracted_at).as_dict()
-    except RuntimeError as exc:
-        if getattr(exc, "retryable", True) is False:  # 404/403, refused credentials: retrying cannot help
-            raise AirflowFailException(str(exc)) from None
+        source = pipeline.choose_source(settings, spotify_connection(settings))
+        return pipeline.extract(source, open_lake(settings), playlist_id, day, extracted_at).as_dict()
+    except (SettingsError, RuntimeError) as exc:
+        # A missing or unusable connection, 404/403, refused credentials: retrying cannot help.
+        if isinstance(exc, SettingsError) or getattr(exc, "retryable", True) is False:
+            message = str(exc) if str(exc).startswith(f"playlist {playlist_id}") else f"playlist {playlist_id}: {exc}"
+            raise AirflowFailException(message) from None
         raise
 
 

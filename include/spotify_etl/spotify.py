@@ -332,13 +332,11 @@ class SpotifySource:
         self._sp.prefix = self.api_base_url
 
     @classmethod
-    def from_connection(
-        cls, conn: Any, *, max_retry_after: float = 120.0, **options: Any
-    ) -> SpotifySource | RefusedConnection:
+    def from_connection(cls, conn: Any, *, max_retry_after: float = 120.0, **options: Any) -> SpotifySource:
         """Build from an Airflow connection (login, password, ``extra_dejson``).
 
-        A connection that cannot work gives a :class:`RefusedConnection`, so the error is
-        raised by the extract itself, before any request, as a non-retryable failure.
+        A connection that cannot work raises :class:`SpotifyAuthError` (not retryable) naming
+        the connection, before any request.
         """
         extra = dict(conn.extra_dejson or {})
         unknown = sorted(set(extra) - KNOWN_EXTRAS)
@@ -357,7 +355,9 @@ class SpotifySource:
                 **options,
             )
         except SpotifyAuthError as exc:
-            return RefusedConnection(str(exc), getattr(conn, "conn_id", None))
+            conn_id = getattr(conn, "conn_id", None)
+            where = f"Airflow connection {conn_id!r}" if conn_id else "Spotify connection"
+            raise SpotifyAuthError(f"no request made; {where}: {exc}") from None
 
     def __repr__(self) -> str:
         return f"SpotifySource(auth_mode={self.auth_mode!r}, api_base_url={self.api_base_url!r})"
@@ -485,29 +485,6 @@ class SpotifySource:
                 f"{head} after {self.retries} retries with backoff; Airflow retries the task later"
             )
         return SpotifyRequestError(head)
-
-
-class RefusedConnection:
-    """A Spotify connection that cannot work: each call raises why, before any request.
-
-    Implements ``PlaylistSource``; raised inside the extract, the error is non-retryable
-    (``SpotifyAuthError.retryable``), so the task fails at once instead of being retried.
-    """
-
-    name = "spotify_api"
-
-    def __init__(self, reason: str, conn_id: str | None = None) -> None:
-        self.reason, self.conn_id, self.api_calls = reason, conn_id, 0
-
-    def _refuse(self, playlist_id: str) -> SpotifyAuthError:
-        conn = f"Airflow connection {self.conn_id!r}" if self.conn_id else "Spotify connection"
-        return SpotifyAuthError(f"playlist {playlist_id}: no request made; {conn}: {self.reason}")
-
-    def playlist(self, playlist_id: str) -> dict[str, Any]:
-        raise self._refuse(playlist_id)
-
-    def items_page(self, playlist_id: str, offset: int, limit: int) -> Any:
-        raise self._refuse(playlist_id)
 
 
 # ---- one-time authorisation: `spotify-etl auth` ---------------------------------------

@@ -25,7 +25,6 @@ from spotify_etl.spotify import (
     META_FIELDS,
     PlaylistNotAccessible,
     RateLimited,
-    RefusedConnection,
     SpotifyAuthError,
     SpotifyRequestError,
     SpotifySource,
@@ -67,7 +66,7 @@ def source(
     max_retry_after: float = 120.0,
     extra: dict[str, Any] | None = None,
     **options: Any,
-) -> SpotifySource | RefusedConnection:
+) -> SpotifySource:
     conn = Connection.from_json(json.dumps(server.connection(user=user, **(extra or {}))), conn_id="spotify_default")
     return SpotifySource.from_connection(conn, max_retry_after=max_retry_after, **options)
 
@@ -301,19 +300,18 @@ def test_another_users_playlist_fails_naming_it_its_owner_and_the_2026_rule(
     extract_playlist(source(server), lake, RAP_RU, DAY, "t")  # the same token still reads that user's playlists
 
 
-def test_a_connection_without_refresh_token_is_refused_before_any_request(server: SpotifyServer, lake: Lake) -> None:
-    src = source(server, user=False)
+def test_a_connection_without_refresh_token_is_refused_before_any_request(server: SpotifyServer) -> None:
     with pytest.raises(SpotifyAuthError) as err:
-        extract_playlist(src, lake, LSD, DAY, "t")
+        source(server, user=False)
 
     text = str(err.value)
-    assert text.startswith(f"playlist {LSD}: no request made; Airflow connection 'spotify_default': ")
+    assert text.startswith("no request made; Airflow connection 'spotify_default': ")
     assert "no extra 'refresh_token'" in text and "run `spotify-etl auth`" in text and "'auth_mode'" in text
     assert not err.value.retryable and server.requests == []  # not even a token request
     with pytest.raises(SpotifyAuthError, match="no extra 'refresh_token'"):  # built directly: refused at once
         SpotifySource(server.client_id, server.client_secret, api_base_url=server.api_base_url)
     with pytest.raises(SpotifyAuthError, match="sets both the extra 'refresh_token' and 'auth_mode'"):
-        extract_playlist(source(server, extra=APP_ONLY), lake, LSD, DAY, "t")
+        source(server, extra=APP_ONLY)
     assert server.requests == []
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from spotify_etl.extract import NotInSampleData, PayloadError, SampleSource, extract_playlist, fetch_pages
 from spotify_etl.lake import Lake
+from spotify_etl.settings import Settings
 
 LSD = "4dn0iEoAxn69ea0Tyov8V5"
 
@@ -111,6 +112,7 @@ def test_unknown_sample_playlist_names_the_available_ones_and_is_not_retried(lak
     from airflow.sdk.exceptions import AirflowFailException
     from spotify_etl.airflow_glue import run_extract
 
+    local = Settings(target="local", lake_dir=lake_dir, spotify_conn_id="spotify_etl_unit_test_no_such_connection")
     with pytest.raises(AirflowFailException, match="0000000000000000000000 is not in the embedded sample data"):
-        run_extract(SampleSource(), lake, "0" * 22, "2026-11-25")
+        run_extract(local, "0" * 22, "2026-11-25")
     assert not (lake_dir / "raw").exists()
