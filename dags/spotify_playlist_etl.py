@@ -1,33 +1,40 @@
 """
 # spotify_playlist_etl: daily Spotify playlist ETL (runbook)
 
-**What it does.** For the run's date `dt` (the logical date, never the wall clock):
+For the run's date `dt` (the logical date, never the wall clock): `plan` picks the playlists
+and the mode, `extract_playlist` (one mapped task per playlist) lands each one's raw JSON,
+`transform` writes five Parquet tables, `catalog` registers them (DuckDB views locally, the
+Glue crawler on AWS), `validate` runs `include/sql/validate.sql`, and `check_extracts` fails
+the run if any playlist failed to extract. Backfills and runs for past dates **reprocess** the
+raw data already landed for `dt` and never call Spotify; a past date with no raw data is skipped.
 
-| task | what it does | safe to re-run? |
-|---|---|---|
-| `plan` | decides the mode and the run's playlists: **extract** live the param `playlists`, else your list in `include/config/playlists.toml` (the sample playlists only on the embedded default: `local` target without a `spotify_default` connection; with the Spotify API and no list it fails at once, naming both); **reprocess** raw already landed for `dt` (backfills and runs for past dates never call Spotify): the param's playlists, else every one landed for `dt`; or **skip** (past date with no raw) | yes |
-| `extract_playlist` | one mapped instance per playlist: playlist metadata + every page of items from the Spotify Web API (or the embedded sample data on the `local` target without a `spotify_default` connection) -> `raw/playlists/dt=<dt>/playlist_id=<id>.json`. An unchanged `snapshot_id` reuses the previous items without downloading them | yes: the document for that date is replaced atomically |
-| `transform` | the raw documents of the run's playlists (extracted by this run, or planned for a reprocess) -> Parquet tables `albums`, `artists`, `songs`, `song_artists`, `playlist_items` under `processed/<table>/dt=<dt>/part-00000.parquet`; runs even if some extracts failed (transforms the ones this run extracted) | yes: each partition file is replaced atomically |
-| `catalog` | `local`: DuckDB views over the partitions; `aws`: Glue crawler (created/updated, run, waited for deferrably) | yes |
-| `validate` | runs `include/sql/validate.sql` (DuckDB locally, Athena on AWS) and fails naming every failed check | yes |
-| `check_extracts` | fails the run if any playlist's extract failed, naming them, after the rest has been transformed | yes |
+What each task does, the lake, the settings: in the project's repository, README.md ("The
+pipeline") and the pages under docs/ (docs/operate.md: triggering and backfills).
 
-**A run's tables hold exactly its playlists.** Raw documents of other playlists landed for `dt`
-(an earlier run's) stay in the lake but are not published; re-running `dt` with a shorter list
-publishes the shorter list. A playlist whose extract failed is absent and `check_extracts` names it.
+**Every task is safe to re-run for its date**: a re-run replaces that date's raw documents and
+partitions atomically, so clearing and re-running never duplicates a row.
 
-**Assets.** `transform` updates one asset per table, `spotify_etl.tables.<table>` (URI
-`x-spotify-etl://tables/<table>`), the same whatever the settings; each event's extra names
-`dt`, the partition's location and its rows.
+**On failure.**
 
-**Where data lands.** `local`: `SPOTIFY_ETL_LAKE_DIR` (default `<project>/lake`), catalog in `lake/catalog.duckdb`.
-`aws`: `s3://$SPOTIFY_ETL_S3_BUCKET/$SPOTIFY_ETL_S3_PREFIX/`, Glue database `$SPOTIFY_ETL_DATABASE`.
+- `plan` "no playlists to extract": set your list in `include/config/playlists.toml` or the
+  param `playlists`.
+- `extract_playlist` 404/403: the playlist is Spotify-owned or not readable by the app (2024/2026
+  API rules): use a playlist the refresh token's user owns or collaborates on
+  (docs/spotify-credentials.md). `invalid_grant`: get a new refresh token with `spotify-etl auth`.
+  429 beyond the allowed wait: Airflow retries later.
+- `transform` "raw documents are not valid": the message names the document; nothing was written.
+- `catalog` on AWS, crawler changed while `RUNNING`: the retry goes on once the crawl has ended
+  (or stop it: `aws glue stop-crawler`). A table missing after the first crawl:
+  docs/run-on-aws.md, "A full recrawl".
+- `validate` failed: the log names each check and its numbers; fix the input or the transform,
+  then clear the run.
+- `check_extracts` failed: it names the missing playlists; after fixing the cause, clear the
+  failed `extract_playlist` with its downstream tasks and the date's tables are rebuilt with
+  every playlist.
 
-**On failure.** `plan` "no playlists to extract": set your list in
-`include/config/playlists.toml` or the param `playlists`. `extract_playlist` 404/403: the playlist is Spotify-owned or not readable by the app
-(2024/2026 API rules): use a playlist you own or the owner's refresh token. 429 beyond the allowed wait:
-Airflow retries later. `validate` failed: the log names each check and its numbers; fix the input or the
-transform, then clear the run. Every task is idempotent for its date: clearing and re-running never duplicates.
+**Where data lands.** `local`: `SPOTIFY_ETL_LAKE_DIR` (default `<project>/lake`), catalog in
+`lake/catalog.duckdb`. `aws`: `s3://$SPOTIFY_ETL_S3_BUCKET/$SPOTIFY_ETL_S3_PREFIX/`, Glue
+database `$SPOTIFY_ETL_DATABASE`.
 """
 
 from __future__ import annotations
