@@ -89,7 +89,7 @@ e2e: venv airflow-db
 clean:
 	rm -rf $(VENV) $(MWAA_VENV) $(AIRFLOW_HOME) lake
 
-# --- Deployment (docker compose, MWAA): see README "Develop with docker compose" / "Deploy to MWAA".
+# --- Deployment (docker compose, MWAA): see docs/compose.md and docs/deploy-mwaa.md.
 # The linters tests/deploy runs (cfn-lint, checkov, Compose v2, hadolint) get their own
 # virtualenv inside .venv: checkov pins cachetools<6, Airflow needs a newer one.
 TOOLS_VENV := $(VENV)/tools

@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     for key, value in sorted(result.items()):
         print(f"  {key}: {value}")
     print(
-        f"Next: put the Spotify connection in Secrets Manager as {result.get('SpotifyConnectionSecretName')} (README)."
+        f"Next: put the Spotify connection in Secrets Manager as {result.get('SpotifyConnectionSecretName')} (docs/deploy-mwaa.md)."
     )
     return 0
 

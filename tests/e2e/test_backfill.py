@@ -102,7 +102,7 @@ def test_backfill_reprocesses_landed_raw_skips_empty_dates_and_reruns_identicall
     assert {day: lake_view.raw_digests(lake, day) for day in DAYS} == raw_before  # raw untouched, byte for byte
     _assert_no_duplicates(airflow_server)
 
-    # Rerun the same range from the CLI, as the README documents it: the same runs are cleared
+    # Rerun the same range from the CLI, as docs/operate.md documents it: the same runs are cleared
     # and run again (try 2), and nothing in the lake changes.
     # SQLite answers "database is locked" at once, whatever its busy timeout, when a reading
     # transaction must become a writing one while the scheduler writes; the command changed

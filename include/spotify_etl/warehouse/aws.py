@@ -18,7 +18,7 @@ RESULT_COLUMNS = ("check_name", "violations", "checked_rows")
 
 # Daily runs only add dt= folders and the Parquet schemas are fixed in code (tables.py), so
 # each crawl reads just the new folders. AWS requires LOG/LOG with CRAWL_NEW_FOLDERS_ONLY:
-# a schema change is a code change and needs a deliberate full recrawl (README, "Run on AWS").
+# a schema change is a code change and needs a deliberate full recrawl (docs/run-on-aws.md).
 # Such a crawler adds no table after its first (full) crawl and refuses new S3 targets, so a
 # changed config is applied by recreating the crawler (aws_tasks), never by UpdateCrawler.
 SCHEMA_CHANGE_POLICY = {"UpdateBehavior": "LOG", "DeleteBehavior": "LOG"}
