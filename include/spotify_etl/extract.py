@@ -2,7 +2,7 @@
 
 The raw document holds the API pages exactly as received plus metadata, so every later
 stage can be rebuilt from it. The source is anything that implements
-:class:`PlaylistSource`: the live Web API through spotipy (``spotify.py``) or the recorded
+:class:`PlaylistSource`: the live Web API through spotipy (:mod:`spotify_etl.spotify`) or the recorded
 responses shipped in ``include/sample_data`` (:class:`SampleSource`).
 """
 
