@@ -4,7 +4,7 @@ The documents are what the extract lands (``spotify_etl.extract``): metadata plu
 page of entries, written through :class:`Lake` into
 ``raw/playlists/dt=<day>/playlist_id=<id>.json``. Entry bodies are built whole, as in the
 recorded responses in ``tests/fixtures/spotify_api`` (images, hrefs, uris, external ids),
-then cut by the extract's own ``fields`` filter (:func:`spotify_etl.spotify.items_fields`),
+then cut by the extract's own ``fields`` filter (:func:`spotify_etl.raw_format.items_fields`),
 so the benchmark parses the bytes Spotify sends the extract:
 
 * ``track`` key: the /tracks endpoint as recorded in 2024 (``available_markets`` empty
@@ -27,14 +27,20 @@ import argparse
 import datetime as dt
 import math
 import random
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from spotify_etl.extract import PAGE_LIMIT, RAW_FORMAT
-from spotify_etl.fields import apply_fields, parse_fields
 from spotify_etl.lake import Lake
-from spotify_etl.spotify import items_fields
+from spotify_etl.raw_format import items_fields
+
+# bench/ is a folder of scripts: the project root makes the tests' emulation of Spotify's
+# `fields` filter importable when they run outside pytest.
+if (_PROJECT := str(Path(__file__).resolve().parents[1])) not in sys.path:
+    sys.path.append(_PROJECT)
+from tests.support.fields import apply_fields, parse_fields
 
 API = "https://api.spotify.com/v1"
 OPEN = "https://open.spotify.com"
@@ -245,8 +251,14 @@ class Catalog:
             "name": track.name,
         }
         if shape == "track":
-            return {"preview_url": None, "available_markets": [], **body, "popularity": track.popularity,
-                    "uri": f"spotify:track:{track.id}", "is_local": False}
+            return {
+                "preview_url": None,
+                "available_markets": [],
+                **body,
+                "popularity": track.popularity,
+                "uri": f"spotify:track:{track.id}",
+                "is_local": False,
+            }
         return {"is_playable": True, **body, "uri": f"spotify:track:{track.id}", "is_local": False}
 
 
@@ -254,9 +266,20 @@ def _local_file(rng: random.Random, shape: str) -> dict[str, Any]:
     """A file from the owner's device, as the API returns it: no ids, empty album."""
     artist, title, seconds = _title(rng, 1), _title(rng, 2), rng.randint(90, 420)
     body: dict[str, Any] = {
-        "album": {"album_type": None, "artists": [], "available_markets": [], "external_urls": {}, "href": None,
-                  "id": None, "images": [], "name": "", "release_date": None, "release_date_precision": None,
-                  "type": "album", "uri": None},
+        "album": {
+            "album_type": None,
+            "artists": [],
+            "available_markets": [],
+            "external_urls": {},
+            "href": None,
+            "id": None,
+            "images": [],
+            "name": "",
+            "release_date": None,
+            "release_date_precision": None,
+            "type": "album",
+            "uri": None,
+        },
         "artists": [{"external_urls": {}, "href": None, "id": None, "name": artist, "type": "artist", "uri": None}],
         "available_markets": [],
         "disc_number": 0,
@@ -304,11 +327,21 @@ def _episode(rng: random.Random, number: int) -> dict[str, Any]:
         "release_date_precision": "day",
         "resume_point": {"fully_played": False, "resume_position_ms": 0},
         "show": {
-            "copyrights": [], "description": description[:200], "explicit": True,
-            "external_urls": {"spotify": f"{OPEN}/show/{show_id}"}, "href": f"{API}/shows/{show_id}",
-            "html_description": f"<p>{description[:200]}</p>", "id": show_id, "images": _images(rng),
-            "is_externally_hosted": False, "languages": ["en"], "media_type": "audio", "name": _title(rng, 2),
-            "publisher": _title(rng, 2), "total_episodes": rng.randint(10, 900), "type": "show",
+            "copyrights": [],
+            "description": description[:200],
+            "explicit": True,
+            "external_urls": {"spotify": f"{OPEN}/show/{show_id}"},
+            "href": f"{API}/shows/{show_id}",
+            "html_description": f"<p>{description[:200]}</p>",
+            "id": show_id,
+            "images": _images(rng),
+            "is_externally_hosted": False,
+            "languages": ["en"],
+            "media_type": "audio",
+            "name": _title(rng, 2),
+            "publisher": _title(rng, 2),
+            "total_episodes": rng.randint(10, 900),
+            "type": "show",
             "uri": f"spotify:show:{show_id}",
         },
         "track": False,
@@ -363,14 +396,16 @@ def generate(
                 new = rng.random() < NEW_TRACK_SHARE or not catalog.tracks
                 track = catalog.new_track() if new else catalog.repeat_track()
                 body = catalog.track_body(track, shape=shape)
-            entries.append({
-                "added_at": added_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "added_by": _user(added_by),
-                "is_local": body is not None and body.get("is_local") is True,
-                "primary_color": None,
-                shape: body,
-                "video_thumbnail": {"url": None},
-            })
+            entries.append(
+                {
+                    "added_at": added_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "added_by": _user(added_by),
+                    "is_local": body is not None and body.get("is_local") is True,
+                    "primary_color": None,
+                    shape: body,
+                    "video_thumbnail": {"url": None},
+                }
+            )
         pages = _pages(playlist_id, entries, shape)
         document = {
             "format": RAW_FORMAT,
@@ -391,8 +426,12 @@ def generate(
         playlist_no += 1
     size_on_disk = sum(p.stat().st_size for p in Path(lake.raw_dir(day)).iterdir())
     return Generated(
-        documents=playlist_no, items=written, bytes=size_on_disk, distinct_tracks=len(catalog.tracks),
-        albums=len({t.album for t in catalog.tracks}), artists=len({a for t in catalog.tracks for a in t.artists}),
+        documents=playlist_no,
+        items=written,
+        bytes=size_on_disk,
+        distinct_tracks=len(catalog.tracks),
+        albums=len({t.album for t in catalog.tracks}),
+        artists=len({a for t in catalog.tracks for a in t.artists}),
     )
 
 
@@ -403,15 +442,20 @@ def _pages(playlist_id: str, entries: list[dict[str, Any]], shape: str) -> list[
     total = len(entries)
     offsets = range(0, total, PAGE_LIMIT)
     return [
-        apply_fields(kept, {
-            "href": f"{endpoint}?offset={offset}&limit={PAGE_LIMIT}",
-            "items": entries[offset : offset + PAGE_LIMIT],
-            "limit": PAGE_LIMIT,
-            "next": f"{endpoint}?offset={offset + PAGE_LIMIT}&limit={PAGE_LIMIT}" if offset + PAGE_LIMIT < total else None,
-            "offset": offset,
-            "previous": f"{endpoint}?offset={max(0, offset - PAGE_LIMIT)}&limit={PAGE_LIMIT}" if offset else None,
-            "total": total,
-        })
+        apply_fields(
+            kept,
+            {
+                "href": f"{endpoint}?offset={offset}&limit={PAGE_LIMIT}",
+                "items": entries[offset : offset + PAGE_LIMIT],
+                "limit": PAGE_LIMIT,
+                "next": f"{endpoint}?offset={offset + PAGE_LIMIT}&limit={PAGE_LIMIT}"
+                if offset + PAGE_LIMIT < total
+                else None,
+                "offset": offset,
+                "previous": f"{endpoint}?offset={max(0, offset - PAGE_LIMIT)}&limit={PAGE_LIMIT}" if offset else None,
+                "total": total,
+            },
+        )
         for offset in offsets
     ]
 
@@ -425,7 +469,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--min-size", type=int, default=100, help="smallest playlist, in entries")
     parser.add_argument("--max-size", type=int, default=10_000, help="largest playlist, in entries")
     args = parser.parse_args(argv)
-    print(generate(args.lake_root, args.day, args.items, seed=args.seed, min_size=args.min_size, max_size=args.max_size))
+    print(
+        generate(args.lake_root, args.day, args.items, seed=args.seed, min_size=args.min_size, max_size=args.max_size)
+    )
 
 
 if __name__ == "__main__":

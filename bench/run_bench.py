@@ -84,7 +84,8 @@ def _child(kind: str, lake_root: Path, out_dir: Path) -> dict[str, Any]:
             result["documents"], result["bytes"] = row
     elif kind == "read-typed":
         import duckdb
-        from spotify_etl.transform import MAX_DOCUMENT_BYTES, RAW_COLUMNS
+        from spotify_etl.raw_format import RAW_COLUMNS
+        from spotify_etl.transform import MAX_DOCUMENT_BYTES
 
         with duckdb.connect() as con:
             query = "SELECT count(*), sum(len(pages)) FROM read_json($files, columns = $columns, "
@@ -140,7 +141,9 @@ class Run:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
-def measure(kind: str, lake_root: Path | None = None, out_dir: Path | None = None, env: dict[str, str] | None = None) -> Run:
+def measure(
+    kind: str, lake_root: Path | None = None, out_dir: Path | None = None, env: dict[str, str] | None = None
+) -> Run:
     """Run ``kind`` in a child process; its wall time and its own peak RSS (``os.wait4``)."""
     command = [sys.executable, __file__, "--child", kind]
     if lake_root is not None and out_dir is not None:
@@ -169,7 +172,7 @@ def dataset(items: int, seed: int, data_dir: Path, **sizes: int) -> tuple[Path, 
     so a change to either generates new data instead of reusing stale documents.
     """
     import generate
-    from spotify_etl.spotify import items_fields
+    from spotify_etl.raw_format import items_fields
 
     shape = Path(generate.__file__).read_bytes() + items_fields("items").encode() + items_fields("tracks").encode()
     version = hashlib.sha256(shape).hexdigest()[:10]
@@ -287,7 +290,11 @@ def _machine() -> str:
 
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     model = next(
-        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if "model name" in line),
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if "model name" in line
+        ),
         platform.processor() or "unknown CPU",
     )
     return (
@@ -477,7 +484,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        child = _import_child(args.child) if args.child.startswith("import-") else _child(args.child, args.lake, args.out)
+        child = (
+            _import_child(args.child) if args.child.startswith("import-") else _child(args.child, args.lake, args.out)
+        )
         print(json.dumps(child))
         return None
     return run(args)

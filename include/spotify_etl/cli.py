@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from spotify_etl import quality
-from spotify_etl.lake import Lake, check_date
+from spotify_etl.lake import Lake, check_date, raw_playlist_id
 from spotify_etl.settings import Settings
 
 log = logging.getLogger("spotify_etl")
@@ -18,9 +18,10 @@ log = logging.getLogger("spotify_etl")
 
 def _raw_files(raw: Path, day: str) -> list[str]:
     """``raw`` is a lake root (raw/playlists/dt=<day>/ below it) or a folder of raw documents."""
-    partition = raw / "raw" / "playlists" / f"dt={day}"
-    folder = partition if partition.is_dir() else raw
-    return sorted(str(p) for p in folder.glob("playlist_id=*.json"))
+    lake = Lake.local(raw)
+    if Path(lake.raw_dir(day)).is_dir():
+        return lake.raw_files(day)
+    return sorted(str(p) for p in raw.glob("playlist_id=*.json") if raw_playlist_id(p.name))
 
 
 def cmd_extract(args: argparse.Namespace) -> int:

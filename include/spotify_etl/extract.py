@@ -2,7 +2,7 @@
 
 The raw document holds the API pages exactly as received plus metadata, so every later
 stage can be rebuilt from it. The source is anything that implements
-:class:`PlaylistSource`: the live Web API through spotipy (``spotify.py``) or the recorded
+:class:`PlaylistSource`: the live Web API through spotipy (:mod:`spotify_etl.spotify`) or the recorded
 responses shipped in ``include/sample_data`` (:class:`SampleSource`).
 """
 
@@ -17,11 +17,11 @@ from typing import Any, Protocol
 
 from spotify_etl.ids import is_spotify_id
 from spotify_etl.lake import Lake
+from spotify_etl.raw_format import RAW_FORMAT, shape_error
 from spotify_etl.settings import SAMPLE_DATA_DIR
 
 log = logging.getLogger(__name__)
 
-RAW_FORMAT = "spotify-etl/raw-playlist@1"
 PAGE_LIMIT = 50  # the /items endpoint's maximum page size
 
 
@@ -72,30 +72,9 @@ def _items_total(meta: dict[str, Any]) -> int | None:
     return None
 
 
-# Which values of an entry must be a JSON object (a dict here) or a list of them, when present:
-# the transform reads entries into typed DuckDB STRUCTs and LISTs (transform._ENTRY), and one
-# value of another JSON type there makes DuckDB refuse the whole document, so every playlist
-# of that date. Leaves (ids, names, numbers) may hold anything: the transform rejects bad
-# values per row with a reason.
-_TRACK_SHAPE: dict[str, Any] = {"external_urls": {}, "album": {"external_urls": {}}, "artists": [{"external_urls": {}}]}
-_ENTRY_SHAPE: dict[str, Any] = {"added_by": {}, "track": _TRACK_SHAPE, "item": _TRACK_SHAPE}
-
-
-def _shape_error(value: Any, shape: Any, where: str) -> str | None:
-    """Where ``value`` breaks ``shape`` (null is always fine), or None."""
-    if value is None:
-        return None
-    if isinstance(shape, list):
-        if not isinstance(value, list):
-            return f"{where} is a {type(value).__name__}, not a list"
-        return next((e for i, v in enumerate(value) if (e := _shape_error(v, shape[0], f"{where}[{i}]"))), None)
-    if not isinstance(value, dict):
-        return f"{where} is a {type(value).__name__}, not an object"
-    return next((e for key, sub in shape.items() if (e := _shape_error(value.get(key), sub, f"{where}.{key}"))), None)
-
-
 def fetch_pages(source: PlaylistSource, playlist_id: str, total: int | None) -> list[dict[str, Any]]:
-    """Every page of the playlist, following ``next`` until it is null, checked for shape."""
+    """Every page of the playlist, following ``next`` until it is null, each entry checked
+    against :data:`spotify_etl.raw_format.ENTRY` (see :func:`~spotify_etl.raw_format.shape_error`)."""
     pages: list[dict[str, Any]] = []
     offset = 0
     while True:
@@ -106,7 +85,7 @@ def fetch_pages(source: PlaylistSource, playlist_id: str, total: int | None) -> 
         if isinstance(page.get("offset"), int) and page["offset"] != offset:
             raise PayloadError(f"{where}: response says offset {page['offset']}; nothing landed for this playlist")
         for index, entry in enumerate(page["items"]):
-            if problem := _shape_error(entry, _ENTRY_SHAPE, "entry"):
+            if problem := shape_error(entry):
                 raise PayloadError(f"{where}: {problem} (position {offset + index}); nothing landed for this playlist")
         if total is None and isinstance(page.get("total"), int):
             total = page["total"]

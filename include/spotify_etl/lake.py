@@ -34,6 +34,12 @@ _RAW_FILE = re.compile(r"playlist_id=([0-9A-Za-z]{22})\.json")
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
+def raw_playlist_id(path: str) -> str | None:
+    """The playlist id in a raw document's name (``.../playlist_id=<id>.json``), else None."""
+    match = _RAW_FILE.fullmatch(path.rsplit("/", 1)[-1])
+    return match.group(1) if match else None
+
+
 class LakeError(RuntimeError):
     """A storage operation failed; the message names the object and what to check."""
 
@@ -102,23 +108,33 @@ class Lake:
         except ValueError as exc:
             raise LakeError(f"{self.url(path)} is not valid JSON: {exc}") from exc
 
-    def raw_files(self, day: str) -> list[str]:
-        """Raw documents landed for ``day``, sorted by playlist id."""
+    def raw_documents(self, day: str) -> dict[str, str]:
+        """Raw documents landed for ``day``: playlist id -> path, in playlist id order.
+
+        The one reader of the raw file-name layout; other files in the folder are ignored.
+        """
         folder = self.raw_dir(day)
         try:
             names = self.fs.ls(folder, detail=False)
         except FileNotFoundError:
-            return self._nothing_under(folder)
+            self._check_bucket(folder)
+            return {}
         except Exception as exc:
             raise self._error("list", folder, exc) from exc
-        return sorted(p for p in names if _RAW_FILE.fullmatch(p.rsplit("/", 1)[-1]))
+        landed = {playlist_id: path for path in names if (playlist_id := raw_playlist_id(path))}
+        return dict(sorted(landed.items()))
+
+    def raw_files(self, day: str) -> list[str]:
+        """Paths of the raw documents landed for ``day``, in playlist id order."""
+        return list(self.raw_documents(day).values())
 
     def raw_days(self) -> list[str]:
         folder = f"{self.root}/raw/playlists"
         try:
             names = self.fs.ls(folder, detail=False)
         except FileNotFoundError:
-            return self._nothing_under(folder)
+            self._check_bucket(folder)
+            return []
         except Exception as exc:
             raise self._error("list", folder, exc) from exc
         days = (_DT_DIR.fullmatch(p.rstrip("/").rsplit("/", 1)[-1]) for p in names)
@@ -170,7 +186,7 @@ class Lake:
         return target
 
     # ---- helpers -----------------------------------------------------------
-    def _nothing_under(self, folder: str) -> list[str]:
+    def _check_bucket(self, folder: str) -> None:
         """A missing folder holds nothing yet; a missing bucket is a configuration error.
 
         Without this check S3 reports a mistyped bucket like an empty folder, and a run for
@@ -179,8 +195,9 @@ class Lake:
         if self.protocol != "file":
             bucket = self.root.split("/", 1)[0]
             if not self._call("check", folder, self.fs.exists, bucket):
-                raise self._error("list", folder, FileNotFoundError(f"bucket {bucket!r} does not exist or is not visible"))
-        return []
+                raise self._error(
+                    "list", folder, FileNotFoundError(f"bucket {bucket!r} does not exist or is not visible")
+                )
 
     def _replace_local(self, path: str, write_tmp: Callable[[str], Any]) -> None:
         """Write a hidden temporary file with ``write_tmp``, then rename it over ``path``."""

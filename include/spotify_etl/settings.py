@@ -11,8 +11,10 @@ import hashlib
 import os
 import re
 import tomllib
+from collections.abc import Callable, Mapping
 from dataclasses import astuple, dataclass
 from pathlib import Path
+from typing import Any
 
 INCLUDE_DIR = Path(__file__).resolve().parents[1]
 PROJECT_DIR = INCLUDE_DIR.parent
@@ -44,83 +46,149 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
     "SPOTIFY_ETL_ATHENA_OUTPUT": ("s3://<bucket>/athena-results/", "aws target: Athena result location"),
     "SPOTIFY_ETL_MAX_RETRY_AFTER": ("120", "longest Spotify 429 Retry-After (s) waited in-task; longer fails the try"),
     "SPOTIFY_ETL_TASK_RETRIES": ("3", "Airflow retries per task (exponential backoff from 30 s)"),
-    "SPOTIFY_ETL_LIVE_GRACE_DAYS": ("1", "a run more than this many days behind its start date reprocesses raw instead of calling Spotify"),
-    "SPOTIFY_ETL_S3_SSE": ("", "aws target: encryption asked for on each write: empty sends none and the bucket's default encryption applies; `AES256` (SSE-S3) or `aws:kms` (SSE-KMS)"),
-    "SPOTIFY_ETL_S3_SSE_KMS_KEY_ID": ("", "aws target, with `aws:kms`: KMS key id or ARN; empty = the bucket's default key (or `aws/s3`)"),
-    "SPOTIFY_ETL_DUCKDB_MEMORY_LIMIT": (DUCKDB_MEMORY_LIMIT, "transform: DuckDB `memory_limit` (`512MB`, `2GB`, `50%`); beyond it DuckDB spills to disk. Size it to the worker (README, Deploy to MWAA)"),
+    "SPOTIFY_ETL_LIVE_GRACE_DAYS": (
+        "1",
+        "a run more than this many days behind its start date reprocesses raw instead of calling Spotify",
+    ),
+    "SPOTIFY_ETL_S3_SSE": (
+        "",
+        "aws target: encryption asked for on each write: empty sends none and the bucket's default encryption applies; `AES256` (SSE-S3) or `aws:kms` (SSE-KMS)",
+    ),
+    "SPOTIFY_ETL_S3_SSE_KMS_KEY_ID": (
+        "",
+        "aws target, with `aws:kms`: KMS key id or ARN; empty = the bucket's default key (or `aws/s3`)",
+    ),
+    "SPOTIFY_ETL_DUCKDB_MEMORY_LIMIT": (
+        DUCKDB_MEMORY_LIMIT,
+        "transform: DuckDB `memory_limit` (`512MB`, `2GB`, `50%`); beyond it DuckDB spills to disk. Size it to the worker (README, Deploy to MWAA)",
+    ),
     "SPOTIFY_ETL_DUCKDB_THREADS": ("", "transform: DuckDB threads; empty = one per CPU DuckDB sees"),
 }
-
-
-def _env(name: str) -> str:
-    return os.environ.get(name, SETTINGS_DOC[name][0])
 
 
 class SettingsError(ValueError):
     """A setting is missing or invalid; the message names it."""
 
 
+def _read(env: Mapping[str, str]) -> dict[str, Any]:
+    """The settings' values from ``env``, each missing one from its :data:`SETTINGS_DOC` default."""
+
+    def get(name: str) -> str:
+        return env.get(name, SETTINGS_DOC[name][0])
+
+    def derived(name: str, **placeholders: str) -> str:
+        # Set and non-empty, or the documented default with its <placeholders> filled in;
+        # a default whose placeholder is empty (no bucket, no Athena output) is empty.
+        if env.get(name):
+            return env[name]
+        if not all(placeholders.values()):
+            return ""
+        value = SETTINGS_DOC[name][0]
+        for key, filled in placeholders.items():
+            value = value.replace(f"<{key}>", filled)
+        return value
+
+    target = get("SPOTIFY_ETL_TARGET").strip().lower()
+    if target not in TARGETS:
+        raise SettingsError(f"SPOTIFY_ETL_TARGET must be one of {TARGETS}, got {target!r}")
+    lake_dir = Path(derived("SPOTIFY_ETL_LAKE_DIR", project=str(PROJECT_DIR))).resolve()
+    bucket = get("SPOTIFY_ETL_S3_BUCKET").strip()
+    try:
+        numbers = {
+            "max_retry_after": float(get("SPOTIFY_ETL_MAX_RETRY_AFTER")),
+            "live_grace_days": int(get("SPOTIFY_ETL_LIVE_GRACE_DAYS")),
+            "task_retries": int(get("SPOTIFY_ETL_TASK_RETRIES")),
+        }
+    except ValueError as exc:
+        raise SettingsError(f"numeric setting is not a number: {exc}") from exc
+    return {
+        "target": target,
+        "lake_dir": lake_dir,
+        "duckdb_path": Path(derived("SPOTIFY_ETL_DUCKDB_PATH", lake=str(lake_dir))).resolve(),
+        "s3_bucket": bucket,
+        "s3_prefix": get("SPOTIFY_ETL_S3_PREFIX").strip("/"),
+        "aws_conn_id": get("SPOTIFY_ETL_AWS_CONN_ID"),
+        "spotify_conn_id": get("SPOTIFY_ETL_SPOTIFY_CONN_ID"),
+        "database": get("SPOTIFY_ETL_DATABASE"),
+        "table_prefix": get("SPOTIFY_ETL_TABLE_PREFIX"),
+        "crawler_name": get("SPOTIFY_ETL_CRAWLER_NAME"),
+        "crawler_role": get("SPOTIFY_ETL_CRAWLER_ROLE"),
+        "athena_workgroup": get("SPOTIFY_ETL_ATHENA_WORKGROUP"),
+        "athena_output": derived("SPOTIFY_ETL_ATHENA_OUTPUT", bucket=bucket),
+        **numbers,
+        **_s3_encryption(get),
+        "duckdb_memory_limit": _duckdb_memory_limit(get),
+        "duckdb_threads": _duckdb_threads(get),
+    }
+
+
+def _s3_encryption(get: Callable[[str], str]) -> dict[str, str]:
+    sse = get("SPOTIFY_ETL_S3_SSE").strip()
+    by_name = {a.lower(): a for a in S3_SSE_ALGORITHMS}
+    if sse and sse.lower() not in by_name:
+        raise SettingsError(
+            f"SPOTIFY_ETL_S3_SSE must be empty (the bucket's default encryption) or one of {S3_SSE_ALGORITHMS}, got {sse!r}"
+        )
+    sse = by_name.get(sse.lower(), "")
+    key_id = get("SPOTIFY_ETL_S3_SSE_KMS_KEY_ID").strip()
+    if key_id and sse != "aws:kms":
+        raise SettingsError(
+            "SPOTIFY_ETL_S3_SSE_KMS_KEY_ID is set but SPOTIFY_ETL_S3_SSE is not aws:kms; set both or neither"
+        )
+    return {"s3_sse": sse, "s3_sse_kms_key_id": key_id}
+
+
+def _duckdb_memory_limit(get: Callable[[str], str]) -> str:
+    value = get("SPOTIFY_ETL_DUCKDB_MEMORY_LIMIT").strip() or DUCKDB_MEMORY_LIMIT
+    if not _DUCKDB_MEMORY.fullmatch(value):
+        raise SettingsError(
+            f"SPOTIFY_ETL_DUCKDB_MEMORY_LIMIT must be a size like 512MB, 2GB or 1GiB, or a share like 50%, got {value!r}"
+        )
+    return value
+
+
+def _duckdb_threads(get: Callable[[str], str]) -> int | None:
+    value = get("SPOTIFY_ETL_DUCKDB_THREADS").strip()
+    if not value:
+        return None  # DuckDB's default: one thread per CPU it sees
+    if not value.isdigit() or int(value) < 1:
+        raise SettingsError(
+            f"SPOTIFY_ETL_DUCKDB_THREADS must be a whole number of at least 1 (or empty), got {value!r}"
+        )
+    return int(value)
+
+
+# Each field's default is SETTINGS_DOC's, read like an environment that sets nothing.
+_DEFAULTS = _read({})
+
+
 @dataclass(frozen=True)
 class Settings:
-    target: str = "local"
-    lake_dir: Path = PROJECT_DIR / "lake"
-    duckdb_path: Path = PROJECT_DIR / "lake" / "catalog.duckdb"
-    s3_bucket: str = ""
-    s3_prefix: str = "spotify-etl"
-    aws_conn_id: str = "aws_default"
-    spotify_conn_id: str = "spotify_default"
-    database: str = "spotify_etl"
-    table_prefix: str = ""
-    crawler_name: str = "spotify_etl_processed"
-    crawler_role: str = ""
-    athena_workgroup: str = "primary"
-    athena_output: str = ""
-    max_retry_after: float = 120.0
-    live_grace_days: int = 1
-    task_retries: int = 3
-    s3_sse: str = ""
-    s3_sse_kms_key_id: str = ""
-    duckdb_memory_limit: str = DUCKDB_MEMORY_LIMIT
-    duckdb_threads: int | None = None
+    target: str = _DEFAULTS["target"]
+    lake_dir: Path = _DEFAULTS["lake_dir"]
+    duckdb_path: Path = _DEFAULTS["duckdb_path"]
+    s3_bucket: str = _DEFAULTS["s3_bucket"]
+    s3_prefix: str = _DEFAULTS["s3_prefix"]
+    aws_conn_id: str = _DEFAULTS["aws_conn_id"]
+    spotify_conn_id: str = _DEFAULTS["spotify_conn_id"]
+    database: str = _DEFAULTS["database"]
+    table_prefix: str = _DEFAULTS["table_prefix"]
+    crawler_name: str = _DEFAULTS["crawler_name"]
+    crawler_role: str = _DEFAULTS["crawler_role"]
+    athena_workgroup: str = _DEFAULTS["athena_workgroup"]
+    athena_output: str = _DEFAULTS["athena_output"]
+    max_retry_after: float = _DEFAULTS["max_retry_after"]
+    live_grace_days: int = _DEFAULTS["live_grace_days"]
+    task_retries: int = _DEFAULTS["task_retries"]
+    s3_sse: str = _DEFAULTS["s3_sse"]
+    s3_sse_kms_key_id: str = _DEFAULTS["s3_sse_kms_key_id"]
+    duckdb_memory_limit: str = _DEFAULTS["duckdb_memory_limit"]
+    duckdb_threads: int | None = _DEFAULTS["duckdb_threads"]
 
     @classmethod
-    def from_env(cls) -> Settings:
-        target = _env("SPOTIFY_ETL_TARGET").strip().lower()
-        if target not in TARGETS:
-            raise SettingsError(f"SPOTIFY_ETL_TARGET must be one of {TARGETS}, got {target!r}")
-        lake_dir = Path(os.environ.get("SPOTIFY_ETL_LAKE_DIR") or PROJECT_DIR / "lake").resolve()
-        duckdb_path = Path(os.environ.get("SPOTIFY_ETL_DUCKDB_PATH") or lake_dir / "catalog.duckdb").resolve()
-        bucket = _env("SPOTIFY_ETL_S3_BUCKET").strip()
-        athena_output = os.environ.get("SPOTIFY_ETL_ATHENA_OUTPUT") or (
-            f"s3://{bucket}/athena-results/" if bucket else ""
-        )
-        try:
-            max_retry_after = float(_env("SPOTIFY_ETL_MAX_RETRY_AFTER"))
-            grace = int(_env("SPOTIFY_ETL_LIVE_GRACE_DAYS"))
-            task_retries = int(_env("SPOTIFY_ETL_TASK_RETRIES"))
-        except ValueError as exc:
-            raise SettingsError(f"numeric setting is not a number: {exc}") from exc
-        return cls(
-            target=target,
-            lake_dir=lake_dir,
-            duckdb_path=duckdb_path,
-            s3_bucket=bucket,
-            s3_prefix=_env("SPOTIFY_ETL_S3_PREFIX").strip("/"),
-            aws_conn_id=_env("SPOTIFY_ETL_AWS_CONN_ID"),
-            spotify_conn_id=_env("SPOTIFY_ETL_SPOTIFY_CONN_ID"),
-            database=_env("SPOTIFY_ETL_DATABASE"),
-            table_prefix=_env("SPOTIFY_ETL_TABLE_PREFIX"),
-            crawler_name=_env("SPOTIFY_ETL_CRAWLER_NAME"),
-            crawler_role=_env("SPOTIFY_ETL_CRAWLER_ROLE"),
-            athena_workgroup=_env("SPOTIFY_ETL_ATHENA_WORKGROUP"),
-            athena_output=athena_output,
-            max_retry_after=max_retry_after,
-            live_grace_days=grace,
-            task_retries=task_retries,
-            **_s3_encryption(),
-            duckdb_memory_limit=_duckdb_memory_limit(),
-            duckdb_threads=_duckdb_threads(),
-        )
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """The settings of ``env`` (default: the process environment)."""
+        return cls(**_read(os.environ if env is None else env))
 
     @property
     def lake_url(self) -> str:
@@ -133,38 +201,6 @@ class Settings:
 
     def table_url(self, table: str) -> str:
         return f"{self.lake_url}/processed/{table}"
-
-
-def _s3_encryption() -> dict[str, str]:
-    sse = _env("SPOTIFY_ETL_S3_SSE").strip()
-    by_name = {a.lower(): a for a in S3_SSE_ALGORITHMS}
-    if sse and sse.lower() not in by_name:
-        raise SettingsError(
-            f"SPOTIFY_ETL_S3_SSE must be empty (the bucket's default encryption) or one of {S3_SSE_ALGORITHMS}, got {sse!r}"
-        )
-    sse = by_name.get(sse.lower(), "")
-    key_id = _env("SPOTIFY_ETL_S3_SSE_KMS_KEY_ID").strip()
-    if key_id and sse != "aws:kms":
-        raise SettingsError("SPOTIFY_ETL_S3_SSE_KMS_KEY_ID is set but SPOTIFY_ETL_S3_SSE is not aws:kms; set both or neither")
-    return {"s3_sse": sse, "s3_sse_kms_key_id": key_id}
-
-
-def _duckdb_memory_limit() -> str:
-    value = _env("SPOTIFY_ETL_DUCKDB_MEMORY_LIMIT").strip() or DUCKDB_MEMORY_LIMIT
-    if not _DUCKDB_MEMORY.fullmatch(value):
-        raise SettingsError(
-            f"SPOTIFY_ETL_DUCKDB_MEMORY_LIMIT must be a size like 512MB, 2GB or 1GiB, or a share like 50%, got {value!r}"
-        )
-    return value
-
-
-def _duckdb_threads() -> int | None:
-    value = _env("SPOTIFY_ETL_DUCKDB_THREADS").strip()
-    if not value:
-        return None  # DuckDB's default: one thread per CPU it sees
-    if not value.isdigit() or int(value) < 1:
-        raise SettingsError(f"SPOTIFY_ETL_DUCKDB_THREADS must be a whole number of at least 1 (or empty), got {value!r}")
-    return int(value)
 
 
 def configured_playlists(config: Path = PLAYLISTS_CONFIG) -> list[str]:

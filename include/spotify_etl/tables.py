@@ -80,6 +80,26 @@ def columns(table: str) -> list[str]:
     return [name for name, _, _ in _TABLES[table][1]]
 
 
+# Arrow type name -> the DuckDB type that converts to it exactly.
+_DUCKDB_TYPES = {
+    "string": "VARCHAR",
+    "int32": "INTEGER",
+    "int64": "BIGINT",
+    "bool": "BOOLEAN",
+    "date32": "DATE",
+    "timestamp_utc": "TIMESTAMPTZ",
+}
+
+
+def create_table_sql(table: str) -> str:
+    """``CREATE OR REPLACE TABLE`` for ``table`` in DuckDB, its columns typed as :func:`schema`'s.
+
+    No NOT NULL: the transform inserts only rows that passed its checks (``transform.REASONS``).
+    """
+    cols = ", ".join(f"{name} {_DUCKDB_TYPES[kind]}" for name, kind, _ in _TABLES[table][1])
+    return f"CREATE OR REPLACE TABLE {table} ({cols});"
+
+
 @cache
 def schema(table: str) -> pa.Schema:
     import pyarrow as pa

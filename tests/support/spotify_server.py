@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from spotify_etl.fields import apply_fields, parse_fields
+from tests.support.fields import apply_fields, parse_fields
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "spotify_api"
 LSD = "4dn0iEoAxn69ea0Tyov8V5"  # LSDream Theatre: 200 recorded entries (pages 1 and 2)

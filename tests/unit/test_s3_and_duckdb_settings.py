@@ -155,6 +155,21 @@ def test_the_cli_transform_uses_the_settings_and_names_a_bad_one(monkeypatch: py
     monkeypatch.setenv("SPOTIFY_ETL_DUCKDB_MEMORY_LIMIT", "300MB")
     seen: list[tuple[str, int]] = []
     real_connect = transform.connect
-    monkeypatch.setattr(transform, "connect", lambda *a, **k: seen.append(duckdb_settings(c := real_connect(*a, **k))) or c)
+    monkeypatch.setattr(
+        transform, "connect", lambda *a, **k: seen.append(duckdb_settings(c := real_connect(*a, **k))) or c
+    )
     assert cli.main(argv) == 0
     assert seen[0][0] == "286.1 MiB"
+
+
+def test_defaults_are_settings_doc_read_from_an_empty_environment(tmp_path: Path) -> None:
+    from spotify_etl.settings import PROJECT_DIR, SETTINGS_DOC
+
+    assert Settings() == Settings.from_env({})
+    assert Settings().lake_dir == PROJECT_DIR / "lake"  # "<project>/lake"
+    assert Settings().s3_prefix == SETTINGS_DOC["SPOTIFY_ETL_S3_PREFIX"][0]
+    assert Settings().max_retry_after == float(SETTINGS_DOC["SPOTIFY_ETL_MAX_RETRY_AFTER"][0])
+    assert Settings().athena_output == ""  # "s3://<bucket>/athena-results/" without a bucket
+    given = Settings.from_env({"SPOTIFY_ETL_S3_BUCKET": "b", "SPOTIFY_ETL_LAKE_DIR": str(tmp_path)})
+    assert given.athena_output == "s3://b/athena-results/"
+    assert given.duckdb_path == tmp_path.resolve() / "catalog.duckdb"  # "<lake>/catalog.duckdb"

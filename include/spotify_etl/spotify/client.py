@@ -14,22 +14,16 @@ takes over; 5xx, connection errors and timeouts get ``retries`` transport retrie
 exponential backoff, then fail; 401 refreshes the token once; 404/403 fail naming the
 playlist and the 2024/2026 access rule that usually causes them. A connection that cannot
 work (no refresh token, no secret...) is refused before any request. Secrets never reach an
-exception text (ours are built here, ``from None``) and are redacted from the records of
-the loggers spotipy, urllib3 and requests write to.
+exception text (ours are built here, ``from None``, with :func:`redaction.redact`) nor a log
+record (:mod:`spotify_etl.spotify.redaction`).
 """
 
 from __future__ import annotations
 
-import argparse
 import base64
-import email.utils
-import getpass
 import logging
-import os
-import re
-import secrets
+import sys
 import time
-import warnings
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -40,19 +34,21 @@ from requests.adapters import HTTPAdapter
 from spotipy.cache_handler import MemoryCacheHandler
 from spotipy.exceptions import SpotifyException, SpotifyOauthError
 from spotipy.oauth2 import SpotifyClientCredentials, SpotifyOAuth
+from urllib3.exceptions import InvalidHeader
 from urllib3.util.retry import Retry
 
 from spotify_etl.extract import PayloadError
 from spotify_etl.ids import is_spotify_id
+from spotify_etl.raw_format import TRACK_KEYS, items_fields
+from spotify_etl.spotify.redaction import install_log_filter, redact, remember_secret
 
 log = logging.getLogger(__name__)
 
 API_BASE_URL = "https://api.spotify.com/v1/"
 TOKEN_URL = "https://accounts.spotify.com/api/token"  # noqa: S105 - a public endpoint, not a password  # nosec B105
-AUTHORIZE_URL = "https://accounts.spotify.com/authorize"
 SCOPES = "playlist-read-private playlist-read-collaborative"
 DEFAULT_REDIRECT_URI = "http://127.0.0.1:8888/callback"  # Spotify refuses "localhost" redirect URIs since 2025
-ITEMS_ENDPOINTS = ("items", "tracks")
+ITEMS_ENDPOINTS = tuple(TRACK_KEYS)  # ("items", "tracks")
 AUTH_MODES = ("refresh_token", "client_credentials")
 KNOWN_EXTRAS = {"refresh_token", "auth_mode", "api_base_url", "token_url", "items_endpoint"}
 HTTP_RETRIES = 3  # transport retries of 5xx / connection errors / timeouts; then Airflow retries the task
@@ -60,65 +56,10 @@ BACKOFF_FACTOR = 1.0  # urllib3 waits 0, 2, 4 s between those retries
 TIMEOUT = (5.0, 30.0)  # connect, read (s)
 MAX_RATE_LIMIT_WAITS = 5  # 429 answers honoured per request before the try fails
 
-_TRACK = (
-    "id,name,type,is_local,duration_ms,popularity,explicit,external_urls,"
-    "album(id,name,release_date,release_date_precision,total_tracks,external_urls),artists(id,name,external_urls)"
-)
 META_FIELDS = "id,name,snapshot_id,owner(id,display_name),items(total),tracks(total)"
 
 
-def items_fields(endpoint: str) -> str:
-    """The ``fields`` filter of an items page: paging keys plus what ``transform`` reads.
-
-    ``/items`` names each entry's track ``item``; asking for its deprecated copy ``track``
-    too would land every track twice while Spotify still sends both. Only the older
-    ``/tracks`` endpoint gets ``track``; the transform reads ``item`` and falls back to ``track``.
-    """
-    key = "item" if endpoint == "items" else "track"
-    return f"offset,limit,next,total,items(added_at,added_by.id,is_local,{key}({_TRACK}))"
-
-
-# ---- secrets ------------------------------------------------------------------------
-_SECRETS: set[str] = set()
-_AUTH_HEADER = re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+")
-_WATCHED_LOGGERS = ("spotipy", "spotipy.client", "spotipy.oauth2", "spotipy.util", "urllib3.connectionpool", "requests")
-
-
-def remember_secret(*values: str | None) -> None:
-    """Register values that must never be shown; short values would redact innocent text."""
-    _SECRETS.update(v for v in values if v and len(v) >= 8)
-
-
-def redact(text: str) -> str:
-    for value in sorted(_SECRETS, key=len, reverse=True):
-        text = text.replace(value, "***")
-    return _AUTH_HEADER.sub(r"\1 ***", text)
-
-
-class _RedactingFilter(logging.Filter):
-    # spotipy debug-logs request headers and token request bodies verbatim.
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except (TypeError, ValueError):
-            return True
-        clean = redact(message)
-        if clean != message:
-            record.msg, record.args = clean, ()
-        return True
-
-
-_FILTER = _RedactingFilter()
-
-
-def _install_log_filter() -> None:
-    for name in _WATCHED_LOGGERS:
-        logger = logging.getLogger(name)
-        if _FILTER not in logger.filters:
-            logger.addFilter(_FILTER)
-
-
-class _TokenCache(MemoryCacheHandler):
+class TokenCache(MemoryCacheHandler):
     """Keeps tokens in memory only and registers each one as a secret when it arrives."""
 
     def save_token_to_cache(self, token_info: dict[str, Any]) -> None:
@@ -206,17 +147,20 @@ def _server_message(exc: SpotifyException) -> str:
     return redact(str(exc.msg).split(":\n", 1)[-1].strip()) or "no message"
 
 
-def _retry_after(headers: Any) -> float | None:
+# Parses Retry-After as urllib3 does for its own retries (seconds or an HTTP date), without
+# urllib3's cap: a wait beyond max_retry_after fails the try anyway, naming the real wait.
+_RETRY_AFTER = Retry(total=0)
+_RETRY_AFTER.retry_after_max = sys.maxsize
+
+
+def retry_after_seconds(headers: Any) -> float | None:
+    """The wait a 429's ``Retry-After`` asks for; None if it is unreadable."""
     value = (headers or {}).get("Retry-After")
     if value is None:
         return 1.0  # Spotify always sends it; without it, wait briefly rather than hammer
     try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
+        return float(_RETRY_AFTER.parse_retry_after(str(value)))
+    except InvalidHeader:
         return None
 
 
@@ -231,7 +175,7 @@ def _base_url(value: str, name: str) -> str:
     return value
 
 
-def _session(retries: int, backoff_factor: float) -> requests.Session:
+def http_session(retries: int, backoff_factor: float) -> requests.Session:
     # Our own Retry instead of spotipy's built-in one: that one obeys any Retry-After (a 429
     # or 503 can put the task to sleep for an hour, spotipy issue #766) and reports exhausted
     # 5xx retries as a 429. Here 429 is never retried by urllib3 (SpotifySource decides),
@@ -277,7 +221,7 @@ class SpotifySource:
         backoff_factor: float = BACKOFF_FACTOR,
         timeout: float | tuple[float, float] = TIMEOUT,
     ) -> None:
-        _install_log_filter()
+        install_log_filter()
         if not client_id or not client_secret:
             raise SpotifyAuthError(
                 "the Spotify connection needs the app's client id as login and its client secret as password"
@@ -302,8 +246,8 @@ class SpotifySource:
         self.items_endpoint = items_endpoint
         self.retries = retries
         self.api_base_url = _base_url(api_base_url.rstrip("/") + "/", "api_base_url")
-        session = _session(retries, backoff_factor)
-        self._cache = _TokenCache()
+        session = http_session(retries, backoff_factor)
+        self._cache = TokenCache()
         auth: SpotifyClientCredentials | SpotifyOAuth
         if refresh_token:
             auth = SpotifyOAuth(
@@ -414,7 +358,7 @@ class SpotifySource:
             except SpotifyException as exc:
                 status = exc.http_status
                 if status == 429:
-                    delay = _retry_after(exc.headers)
+                    delay = retry_after_seconds(exc.headers)
                     if delay is None or delay > self.max_retry_after or waits >= MAX_RATE_LIMIT_WAITS:
                         raise self._rate_limited(pid, what, exc, delay, waits) from None
                     waits += 1
@@ -485,98 +429,3 @@ class SpotifySource:
                 f"{head} after {self.retries} retries with backoff; Airflow retries the task later"
             )
         return SpotifyRequestError(head)
-
-
-# ---- one-time authorisation: `spotify-etl auth` ---------------------------------------
-def _oauth(
-    client_id: str, client_secret: str, redirect_uri: str, token_url: str, authorize_url: str, state: str
-) -> SpotifyOAuth:
-    oauth = SpotifyOAuth(
-        client_id,
-        client_secret,
-        redirect_uri=redirect_uri,
-        scope=SCOPES,
-        state=state,
-        open_browser=False,
-        cache_handler=_TokenCache(),
-        requests_timeout=TIMEOUT,
-        requests_session=_session(HTTP_RETRIES, BACKOFF_FACTOR),
-    )
-    oauth.OAUTH_TOKEN_URL = token_url
-    oauth.OAUTH_AUTHORIZE_URL = authorize_url
-    return oauth
-
-
-def exchange_code(oauth: SpotifyOAuth, answer: str, check_state: bool = True) -> str:
-    """Exchange the pasted code or redirect URL for a refresh token."""
-    answer = answer.strip()
-    code = answer
-    if "://" in answer:
-        state, code = SpotifyOAuth.parse_auth_response_url(answer)
-        # A URL given with --code comes from an earlier run, whose random state we cannot know.
-        if check_state and state != oauth.state:
-            raise SpotifyAuthError("the redirect URL's state does not match this authorisation; start again")
-        if not code:
-            raise SpotifyAuthError("the redirect URL has no 'code' parameter")
-    remember_secret(code)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # as_dict=True is the way to get the refresh token
-            token_info = oauth.get_access_token(code, as_dict=True, check_cache=False)
-    except SpotifyOauthError as exc:
-        raise SpotifyAuthError(f"Spotify refused the authorisation code: {redact(str(exc))}") from None
-    except requests.RequestException as exc:
-        raise SpotifyAuthError(
-            f"could not reach the token endpoint: {type(exc).__name__}: {redact(str(exc))}"
-        ) from None
-    refresh = (token_info or {}).get("refresh_token")
-    if not refresh:
-        raise SpotifyAuthError("the token endpoint answered without a refresh token")
-    return str(refresh)
-
-
-def run_auth(args: argparse.Namespace) -> int:
-    _install_log_filter()
-    client_id = args.client_id or os.environ.get("SPOTIFY_CLIENT_ID", "")
-    client_secret = os.environ.get("SPOTIFY_CLIENT_SECRET") or getpass.getpass("Client secret (not echoed): ")
-    if not client_id or not client_secret:
-        print("error: give --client-id (or SPOTIFY_CLIENT_ID) and the client secret (SPOTIFY_CLIENT_SECRET or prompt)")
-        return 2
-    remember_secret(client_secret)
-    oauth = _oauth(
-        client_id, client_secret, args.redirect_uri, args.token_url, args.authorize_url, state=secrets.token_urlsafe(16)
-    )
-    answer = args.code
-    if not answer:
-        print(f"1. Add this redirect URI to your app in the Spotify developer dashboard: {args.redirect_uri}")
-        print("2. Open this URL as the user whose playlists the pipeline reads, and allow access:")
-        print(f"   {oauth.get_authorize_url()}")
-        try:
-            answer = input("3. Paste the URL your browser was redirected to (or just its code): ")
-        except EOFError:
-            print("\nerror: no redirect URL or code was given")
-            return 1
-    try:
-        refresh_token = exchange_code(oauth, answer, check_state=not args.code)
-    except SpotifyAuthError as exc:
-        print(f"error: {exc}")
-        return 1
-    print('Refresh token (store it in the Spotify connection\'s extra as "refresh_token"; treat it like a password):')
-    print(refresh_token)
-    return 0
-
-
-def add_auth_command(subparsers: Any) -> None:
-    """Register ``auth`` on an argparse subparsers object; dispatch with ``args.func(args)``."""
-    parser = subparsers.add_parser(
-        "auth",
-        help="get a Spotify refresh token once (Authorization Code flow)",
-        description="Prints the Spotify authorise URL, then exchanges the code for a refresh token. The client "
-        "secret is read from SPOTIFY_CLIENT_SECRET or prompted for, never taken as an argument.",
-    )
-    parser.add_argument("--client-id", default="", help="the app's client id (default: $SPOTIFY_CLIENT_ID)")
-    parser.add_argument("--redirect-uri", default=DEFAULT_REDIRECT_URI, help="a redirect URI registered for the app")
-    parser.add_argument("--code", default="", help="the redirect URL or code (default: asked for interactively)")
-    parser.add_argument("--authorize-url", default=AUTHORIZE_URL, help=argparse.SUPPRESS)
-    parser.add_argument("--token-url", default=TOKEN_URL, help="token endpoint of a Spotify-compatible server")
-    parser.set_defaults(func=run_auth)

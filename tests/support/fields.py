@@ -1,7 +1,9 @@
-"""Spotify Web API's ``fields`` filter: what the API answers to a filter such as ``items_fields()``.
+"""Spotify Web API's ``fields`` filter: what the API answers to a filter such as
+:func:`spotify_etl.raw_format.items_fields`.
 
 The local Spotify server in the tests serves its answers through it, and the benchmark's
-generator writes exactly the fields the extract asks for, so both see what Spotify sends.
+generator (``bench/generate.py``) writes exactly the fields the extract asks for, so both
+see what Spotify sends. Not part of the runtime package: only tests and the benchmark use it.
 """
 
 from __future__ import annotations

@@ -1,0 +1,129 @@
+"""The raw playlist entry, declared once: which keys the pipeline asks Spotify for and reads.
+
+From :data:`ENTRY` come the three views of it that must agree:
+
+- :func:`items_fields`: the ``fields`` filter of an items page sent to Spotify;
+- :func:`shape_error`: the extract's check that objects and lists are objects and lists
+  (one value of another JSON type makes DuckDB refuse the whole document, so every
+  playlist of that date); leaves (ids, names, numbers) may hold anything, the transform
+  rejects bad values per row with a reason;
+- :data:`RAW_COLUMNS`: the transform's DuckDB read types, leaves as VARCHAR so a value
+  of the wrong type is rejected per row instead of failing the file.
+
+The raw document keeps the pages exactly as received (:data:`RAW_FORMAT`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+RAW_FORMAT = "spotify-etl/raw-playlist@1"
+
+LEAF = None  # a JSON scalar, read as VARCHAR
+
+
+@dataclass(frozen=True)
+class Obj:
+    """A JSON object with these keys; ``ask_whole``: the filter names it without its keys, so
+    Spotify sends all of them (``external_urls``: we read ``spotify``, it may add others)."""
+
+    keys: dict[str, Node]
+    ask_whole: bool = False
+
+
+@dataclass(frozen=True)
+class ListOf:
+    """A JSON array of objects."""
+
+    item: Obj
+
+
+Node: TypeAlias = Obj | ListOf | None
+
+_URLS = Obj({"spotify": LEAF}, ask_whole=True)
+_ALBUM = Obj(
+    {
+        "id": LEAF,
+        "name": LEAF,
+        "release_date": LEAF,
+        "release_date_precision": LEAF,
+        "total_tracks": LEAF,
+        "external_urls": _URLS,
+    }
+)
+_ARTIST = Obj({"id": LEAF, "name": LEAF, "external_urls": _URLS})
+TRACK = Obj(
+    {
+        "id": LEAF,
+        "name": LEAF,
+        "type": LEAF,
+        "is_local": LEAF,
+        "duration_ms": LEAF,
+        "popularity": LEAF,
+        "explicit": LEAF,
+        "external_urls": _URLS,
+        "album": _ALBUM,
+        "artists": ListOf(_ARTIST),
+    }
+)
+# /items names the entry's track `item`; /tracks (closed to development-mode apps in 2026)
+# names it `track`. The transform reads `item` and falls back to `track`.
+TRACK_KEYS = {"items": "item", "tracks": "track"}
+ENTRY = Obj({"added_at": LEAF, "added_by": Obj({"id": LEAF}), "is_local": LEAF, "track": TRACK, "item": TRACK})
+PAGE_KEYS = ("offset", "limit", "next", "total")  # paging keys the extract follows and checks
+
+
+# ---- the Spotify `fields` filter -------------------------------------------------------
+def _filter(obj: Obj) -> str:
+    parts = []
+    for key, node in obj.keys.items():
+        sub = node.item if isinstance(node, ListOf) else node
+        if sub is None or sub.ask_whole:
+            parts.append(key)
+        elif len(sub.keys) == 1 and next(iter(sub.keys.values())) is None:
+            parts.append(f"{key}.{next(iter(sub.keys))}")
+        else:
+            parts.append(f"{key}({_filter(sub)})")
+    return ",".join(parts)
+
+
+def items_fields(endpoint: str) -> str:
+    """The ``fields`` filter of an items page of ``endpoint`` (``items`` or ``tracks``).
+
+    Each endpoint gets only its own track key: asking ``/items`` for the deprecated copy
+    ``track`` too would land every track twice while Spotify still sends both.
+    """
+    own = TRACK_KEYS[endpoint]
+    other = set(TRACK_KEYS.values()) - {own}
+    entry = Obj({k: v for k, v in ENTRY.keys.items() if k not in other})
+    return ",".join((*PAGE_KEYS, f"items({_filter(entry)})"))
+
+
+# ---- the extract's shape check ---------------------------------------------------------
+def shape_error(value: Any, node: Node = ENTRY, where: str = "entry") -> str | None:
+    """Where ``value`` is not an object/list that ``node`` declares one (null is always fine), or None."""
+    if value is None or node is None:
+        return None
+    if isinstance(node, ListOf):
+        if not isinstance(value, list):
+            return f"{where} is a {type(value).__name__}, not a list"
+        return next((e for i, v in enumerate(value) if (e := shape_error(v, node.item, f"{where}[{i}]"))), None)
+    if not isinstance(value, dict):
+        return f"{where} is a {type(value).__name__}, not an object"
+    return next(
+        (e for key, sub in node.keys.items() if (e := shape_error(value.get(key), sub, f"{where}.{key}"))), None
+    )
+
+
+# ---- the transform's DuckDB read types -------------------------------------------------
+def duckdb_type(node: Node) -> str:
+    if node is None:
+        return "VARCHAR"
+    if isinstance(node, ListOf):
+        return f"{duckdb_type(node.item)}[]"
+    return "STRUCT(" + ", ".join(f"{key} {duckdb_type(sub)}" for key, sub in node.keys.items()) + ")"
+
+
+# The raw document as the transform reads it: the id and each page's entries.
+RAW_COLUMNS = {"playlist_id": "VARCHAR", "pages": f"STRUCT(items {duckdb_type(ListOf(ENTRY))})[]"}

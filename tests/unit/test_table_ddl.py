@@ -1,0 +1,32 @@
+"""The transform's entity tables are created from tables.py: DuckDB's types turn into exactly
+the Arrow types the Parquet files are written with, so no cast changes a value."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+from spotify_etl import tables
+from spotify_etl.transform import ENTITY_TABLES, entity_tables_sql, table_sql
+
+
+def test_entity_tables_are_the_tables_but_playlist_items() -> None:
+    assert sorted(ENTITY_TABLES) == sorted(set(tables.TABLE_NAMES) - {"playlist_items"})
+
+
+@pytest.mark.parametrize("table", tables.TABLE_NAMES)
+def test_duckdb_table_has_the_arrow_schemas_columns_and_types(table: str) -> None:
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(tables.create_table_sql(table))
+    arrow = con.table(table).arrow().schema
+    expected = tables.schema(table)
+    assert arrow.names == expected.names
+    assert [f.type for f in arrow] == [f.type for f in expected]
+
+
+def test_entity_tables_sql_creates_each_entity_table_in_key_order() -> None:
+    con = duckdb.connect()
+    con.execute(entity_tables_sql())
+    con.execute("INSERT INTO song_artists VALUES ('b', 'x', 0), ('a', 'y', 1), ('a', 'x', 0)")
+    assert con.sql(table_sql("song_artists")).fetchall() == [("a", "x", 0), ("a", "y", 1), ("b", "x", 0)]
+    assert {r[0] for r in con.sql("SHOW TABLES").fetchall()} == set(ENTITY_TABLES)
