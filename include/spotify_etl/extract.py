@@ -195,7 +195,7 @@ class SampleSource:
             raise NotInSampleData(
                 f"playlist {playlist_id} is not in the embedded sample data ({name} missing); sample "
                 f"playlists are: {', '.join(self.available())}. Configure the Spotify connection to extract others "
-                "(README, 'Spotify credentials')."
+                "(docs/spotify-credentials.md)."
             )
         return json.loads(path.read_text(encoding="utf-8"))
 

@@ -1,7 +1,7 @@
 """Typed settings, read from ``SPOTIFY_ETL_*`` environment variables.
 
 This module is imported when the DAG file is parsed, so it only reads the environment:
-no network, no Airflow Variables, no heavy imports. The README's settings table is
+no network, no Airflow Variables, no heavy imports. The settings table in docs/settings.md is
 generated from :data:`SETTINGS_DOC` (a test keeps them in step).
 """
 
@@ -60,7 +60,7 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
     ),
     "SPOTIFY_ETL_DUCKDB_MEMORY_LIMIT": (
         DUCKDB_MEMORY_LIMIT,
-        "transform: DuckDB `memory_limit` (`512MB`, `2GB`, `50%`); beyond it DuckDB spills to disk. Size it to the worker (README, Deploy to MWAA)",
+        "transform: DuckDB `memory_limit` (`512MB`, `2GB`, `50%`); beyond it DuckDB spills to disk. Size it to the worker (docs/deploy-mwaa.md)",
     ),
     "SPOTIFY_ETL_DUCKDB_THREADS": ("", "transform: DuckDB threads; empty = one per CPU DuckDB sees"),
 }
