@@ -74,14 +74,15 @@ lock: $(UV) lock-tools
 	$(UV) pip compile --quiet --python-version 3.11 --extra dev -c requirements.txt pyproject.toml -o requirements-dev.txt
 	$(MAKE) lock-image
 
-# A local Airflow (api-server, scheduler, dag-processor, triggerer) with the settings exported
-# above; pid files in $(AIRFLOW_HOME)/run, component logs in $(AIRFLOW_HOME)/logs/local.
+# A local Airflow: `airflow standalone` (api-server, scheduler, dag-processor, triggerer) in the
+# background with the settings exported above, started and stopped by tools/airflow_standalone.py:
+# its output in $(AIRFLOW_HOME)/logs/standalone.log, its pid in $(AIRFLOW_HOME)/standalone.pid.
 PORT ?= 8080
 up: venv airflow-db
-	$(BIN)/python -m spotify_etl.local_airflow up --port $(PORT) $(if $(filter 1 yes true,$(UNPAUSE)),--unpause,)
+	$(BIN)/python -m tools.airflow_standalone up --port $(PORT) $(if $(filter 1 yes true,$(UNPAUSE)),--unpause,)
 
 down:
-	@if [ -x $(BIN)/python ]; then $(BIN)/python -m spotify_etl.local_airflow down; else echo "no $(VENV): nothing was started"; fi
+	@if [ -x $(BIN)/python ]; then $(BIN)/python -m tools.airflow_standalone down; else echo "no $(VENV): nothing was started"; fi
 
 e2e: venv airflow-db
 	$(BIN)/pytest tests/e2e
