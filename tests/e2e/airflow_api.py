@@ -3,6 +3,7 @@ own client (apache-airflow-client, the version of the API it talks to); every wa
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -129,13 +130,16 @@ def task_log(client: ApiClient, run_id: str, task_id: str, map_index: int = -1, 
     """The task's log as the UI fetches it (JSON lines from the api-server), one event per line."""
     if try_number is None:
         try_number = task_states(client, run_id)[(task_id, map_index)].try_number
-    log = TaskInstanceApi(client).get_log(
+    # Raw JSON: the client's model of a log event keeps only `event` and `timestamp`, and drops
+    # the `error_detail` that holds a failed task's exception.
+    response = TaskInstanceApi(client).get_log_without_preload_content(
         DAG_ID, run_id, task_id, try_number, full_content=True, map_index=map_index, accept="application/json"
     )
+    assert response.status == 200, f"log of {task_id} in {run_id}: {response.status} {response.data[:500]!r}"
     lines = []
-    for event in log.content.actual_instance or []:
-        text = str(getattr(event, "event", event))
-        error = getattr(event, "additional_properties", {}).get("error_detail")
+    for event in json.loads(response.data)["content"]:
+        text = str(event.get("event", ""))
+        error = event.get("error_detail")
         lines.append(f"{text} {error}" if error else text)
     return "\n".join(lines)
 
