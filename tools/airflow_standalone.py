@@ -205,11 +205,16 @@ def stop(home: Path, timeout: float = 60) -> int | None:
     return sid
 
 
-def start(home: Path, env: Mapping[str, str], port: int) -> subprocess.Popen[bytes]:
-    if running(home) is not None:
-        raise LauncherError(f"Airflow is already running from {home} (pid {running(home)}); stop it first (make down)")
+def refuse_to_start(home: Path, port: int) -> None:
+    """Fail, before anything is touched, if ``up`` already runs from ``home`` or ``port`` is taken."""
+    sid = running(home)
+    if sid is not None:
+        raise LauncherError(f"Airflow is already running from {home} (session {sid}); stop it first (make down)")
     if not port_is_free(port):
         raise LauncherError(f"port {port} on {HOST} is in use; choose another (make up PORT=8081)")
+
+
+def start(home: Path, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
     log_file(home).parent.mkdir(parents=True, exist_ok=True)
     with log_file(home).open("ab") as out:
         proc = subprocess.Popen(  # noqa: S603 - fixed argv: the venv's airflow
@@ -306,13 +311,14 @@ def wait_for_dag(client: ApiClient, description: str | None, timeout: float) -> 
 def up(home: Path, port: int, unpause: bool, timeout: float) -> str:
     """Start, wait until the DAG is served, unpause if asked; return what to tell the user.
     On any failure whatever was started is stopped again."""
+    refuse_to_start(home, port)
     env = environment(os.environ, port)
     url = env["AIRFLOW__API__BASE_URL"]
     passwords = password_file(env, home)
     set_password(passwords, os.environ.get("AIRFLOW_UI_PASSWORD") or None)
     use_sqlite_wal(env)
     deadline = time.monotonic() + timeout
-    proc = start(home, env, port)
+    proc = start(home, env)
     try:
         wait_healthy(url, proc, home, timeout)
         with login(url, read_password(passwords)) as client:

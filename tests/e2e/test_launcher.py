@@ -163,8 +163,22 @@ def test_up_refuses_a_port_in_use_before_starting_anything(tmp_path: Path) -> No
         busy.listen()
         port = busy.getsockname()[1]
         with pytest.raises(LauncherError, match=f"port {port} on 127.0.0.1 is in use"):
-            airflow_standalone.start(tmp_path, airflow_standalone.environment(os.environ, port), port)
-    assert not airflow_standalone.pid_file(tmp_path).exists()
+            airflow_standalone.up(tmp_path, port, unpause=False, timeout=5)
+    assert list(tmp_path.iterdir()) == []  # no pid file, no password file, no log
+
+
+def test_up_refuses_to_start_a_second_airflow_from_the_same_home(tmp_path: Path) -> None:
+    running = subprocess.Popen(SLEEPER, start_new_session=True)  # a standalone started earlier
+    try:
+        airflow_standalone.pid_file(tmp_path).write_text(
+            f"{running.pid} {airflow_standalone._start_time(running.pid)}\n"
+        )
+        with pytest.raises(LauncherError, match=f"already running from {tmp_path} \\(session {running.pid}\\)"):
+            airflow_standalone.up(tmp_path, airflow_standalone.free_port(), unpause=False, timeout=5)
+        assert running.poll() is None
+    finally:
+        running.kill()
+        running.wait(timeout=10)
 
 
 def _dag(description: str) -> dict[str, object]:
