@@ -20,7 +20,7 @@ from tests.e2e.airflow_api import DAG_ID, Server, task_log, wait_run, xcom
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.timeout(900)]
 
-# Debian's Chromium (.ci/run installs it); CHROMIUM_BIN names another Chromium-based browser
+# Debian's Chromium (make browser installs it); CHROMIUM_BIN names another Chromium-based browser
 # (the GitHub workflow's fallback, see .github/workflows/ci.yml).
 CHROMIUM = Path(os.environ.get("CHROMIUM_BIN") or "/usr/bin/chromium")
 CHROMIUM_FLAGS = [
@@ -43,7 +43,9 @@ PLAYLIST = "1h9q8vXXDl2vHOmwdsuXms"
 def page() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
-    assert CHROMIUM.exists(), f"{CHROMIUM} is missing: apt-get install -y chromium (.ci/run does), or set CHROMIUM_BIN"
+    assert CHROMIUM.exists(), (
+        f"{CHROMIUM} is missing: make browser (as root) installs Debian's chromium, or set CHROMIUM_BIN"
+    )
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
         try:
