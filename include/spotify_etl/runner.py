@@ -28,7 +28,7 @@ def main() -> int:
     airflow = shutil.which("airflow") or str(Path(sys.executable).parent / "airflow")
     print(f"Running {DAG_ID} for {day} (airflow dags test; full log: {log_file}) ...", flush=True)
     with log_file.open("w") as out:
-        proc = subprocess.run(  # noqa: S603 - fixed argv: the venv's airflow and a computed date  # nosec B603
+        proc = subprocess.run(  # noqa: S603 - fixed argv: the venv's airflow and a computed date
             [airflow, "dags", "test", DAG_ID, day], stdout=out, stderr=subprocess.STDOUT, check=False
         )
     output = log_file.read_text(errors="replace")
@@ -60,7 +60,7 @@ def print_summary(settings: Settings, day: str) -> None:
     print(f"DuckDB catalog:  {db}  (schema {name!r})")
     print("\nTry a query:")
     query = (  # printed for the user to copy, never executed here
-        f'  .venv/bin/spotify-etl query "SELECT a.name AS artist, count(*) AS songs FROM {name}.{prefix}songs s '  # noqa: S608 - printed, never executed  # nosec B608
+        f'  .venv/bin/spotify-etl query "SELECT a.name AS artist, count(*) AS songs FROM {name}.{prefix}songs s '  # noqa: S608 - printed, never executed
         f"JOIN {name}.{prefix}artists a USING (artist_id, dt) WHERE s.dt = '{day}' "
         'GROUP BY 1 ORDER BY 2 DESC LIMIT 10"'
     )

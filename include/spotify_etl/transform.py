@@ -82,7 +82,7 @@ def entity_tables_sql() -> str:
 
 def table_sql(table: str) -> str:
     """Entity ``table`` in primary-key order: the published files are sorted."""
-    return f"SELECT * FROM {table} ORDER BY {', '.join(tables.primary_key(table))}"  # names from tables.py  # nosec B608
+    return f"SELECT * FROM {table} ORDER BY {', '.join(tables.primary_key(table))}"  # names from tables.py
 
 
 class TransformError(RuntimeError):

@@ -77,12 +77,27 @@ def test_actionlint_runs_shellcheck_on_run_scripts(tmp_path: Path) -> None:
 def test_ci_runs_make_test_as_its_two_halves() -> None:
     """make test = make check + make test-mwaa (Makefile); CI runs the halves as two jobs."""
     makefile = (PROJECT / "Makefile").read_text()
-    assert re.search(r"^test: \$\(MWAA_STAMP\) check test-mwaa$", makefile, re.M)
+    assert re.search(r"^test: browser \$\(MWAA_STAMP\) check test-mwaa$", makefile, re.M)
     jobs = load("ci.yml")["jobs"]
     assert [s.get("run") for s in steps(jobs["test"]) if s.get("run", "").startswith("make ")] == ["make check"]
     assert [s.get("run") for s in steps(jobs["test-mwaa"]) if s.get("run", "").startswith("make ")] == [
         "make test-mwaa"
     ]
+
+
+def test_make_test_says_what_is_missing_before_running_anything(tmp_path: Path) -> None:
+    """Without the UI test's browser (and no way to install it) make test stops first, saying so.
+
+    Run on a copy of the Makefile in an empty folder: were the check ever not first, make
+    would fail there on the missing lock files instead of running the suite.
+    """
+    (tmp_path / "Makefile").write_bytes((PROJECT / "Makefile").read_bytes())
+    missing = tmp_path / "no-such-chromium"
+    proc = run(["make", "--no-print-directory", "test", f"CHROMIUM_BIN={missing}"], cwd=tmp_path, env=clean_env())
+    assert proc.returncode != 0
+    assert f"needs a Chromium: {missing} is missing" in proc.stderr, proc.stderr
+    assert "CHROMIUM_BIN=/path/to/chrome" in proc.stderr
+    assert proc.stdout == "", proc.stdout  # nothing was run before the message
 
 
 def test_ci_runs_make_check_with_python_311_on_push_and_pull_requests() -> None:

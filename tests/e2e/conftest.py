@@ -1,8 +1,9 @@
 """One real Airflow for the tests in this folder that need it, started as a user starts it.
 
-``make up`` (the same launcher, on 127.0.0.1 and a free port, with its own AIRFLOW_HOME and
-lake in a temporary folder) brings it up once; ``make down`` stops it after the last test of
-this folder. Scheduled runs are turned off so the only runs are the ones the tests create.
+``make up`` (``airflow standalone`` in the background, on 127.0.0.1 and a free port, with its
+own AIRFLOW_HOME and lake in a temporary folder) brings it up once; ``make down`` stops it
+after the last test of this folder. Scheduled runs are turned off so the only runs are the
+ones the tests create.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from spotify_etl.local_airflow import COMPONENTS, AirflowClient, LocalAirflow, free_port
 
-from tests.e2e.airflow_api import Server
+from tests.e2e.airflow_api import Server, connect
 from tests.support.airflow_run import airflow_env
+from tools import airflow_standalone
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -24,7 +25,11 @@ PROJECT = Path(__file__).resolve().parents[2]
 def _make(target: str, env: dict[str, str], *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["make", "-C", str(PROJECT), "--no-print-directory", target, *args],
-        env=env, capture_output=True, text=True, timeout=timeout, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 
@@ -32,7 +37,7 @@ def _make(target: str, env: dict[str, str], *args: str, timeout: float) -> subpr
 def airflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     root = tmp_path_factory.mktemp("e2e-airflow")
     home, lake = root / "home", root / "lake"
-    port, password = free_port(), secrets.token_urlsafe(12)
+    port, password = airflow_standalone.free_port(), secrets.token_urlsafe(12)
     env = airflow_env(
         home,
         SPOTIFY_ETL_LAKE_DIR=str(lake),
@@ -40,21 +45,23 @@ def airflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]
         AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE="False",
         AIRFLOW_UI_PASSWORD=password,
     )
-    instance = LocalAirflow(home=home, port=port)
     started = _make("up", env, f"PORT={port}", "UNPAUSE=1", timeout=900)
     if started.returncode != 0:
-        instance.stop()  # whatever did start
+        airflow_standalone.stop(home)  # whatever did start
         pytest.fail(f"make up failed (exit {started.returncode}):\n{started.stdout[-4000:]}\n{started.stderr[-4000:]}")
-    client = AirflowClient(instance.url, instance.user, password, timeout=120)
-    server = Server(instance, client, password, instance.environment(env), lake, started.stdout)
+    url = f"http://{airflow_standalone.HOST}:{port}"
+    client = connect(url, airflow_standalone.USER, password)
+    # What the components run with: what a CLI command needs to reach the same metadata DB as patiently.
+    server_env = airflow_standalone.environment(env, port)
+    server = Server(url, airflow_standalone.USER, password, home, client, server_env, lake, started.stdout)
     try:
         yield server
     finally:
-        client.close()
+        session = airflow_standalone.running(home)
         stopped = _make("down", env, timeout=180)
-        leftover = instance.running()
+        leftover = airflow_standalone.running(home)
         if leftover:
-            instance.stop()
+            airflow_standalone.stop(home)
         assert stopped.returncode == 0, stopped.stdout + stopped.stderr
-        assert f"Stopped {', '.join(sorted(COMPONENTS))}." in stopped.stdout, stopped.stdout
-        assert not leftover, f"make down left {leftover} running"
+        assert f"Stopped airflow standalone (session {session})." in stopped.stdout, stopped.stdout
+        assert not leftover, f"make down left session {leftover} running"

@@ -16,11 +16,12 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from airflow_client.client.api import BackfillApi
+from airflow_client.client.models import BackfillPostBody, ReprocessBehavior
 from spotify_etl import tables
-from spotify_etl.local_airflow import DAG_ID
 
 from tests.e2e import lake_view
-from tests.e2e.airflow_api import Server, midnight, runs_by_day, task_log, task_states, wait_backfill, xcom
+from tests.e2e.airflow_api import DAG_ID, Server, midnight, runs_by_day, task_log, task_states, wait_backfill, xcom
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1500)]
 
@@ -39,25 +40,33 @@ def _check_backfill_runs(server: Server, tmp_path: Path, try_number: int) -> dic
     results = {}
     for day in DAYS:
         run = runs[day][0]
-        run_id = run["dag_run_id"]
-        states = {task: ti["state"] for (task, _), ti in task_states(client, run_id).items()}
-        assert run["run_type"] == "backfill" and run["state"] == "success", (day, run["state"], states)
+        run_id = run.dag_run_id
+        states = {task: ti.state for (task, _), ti in task_states(client, run_id).items()}
+        assert run.run_type == "backfill" and run.state == "success", (day, run.state, states)
         plan_log = task_log(client, run_id, "plan")
-        assert task_states(client, run_id)[("plan", -1)]["try_number"] == try_number
+        assert task_states(client, run_id)[("plan", -1)].try_number == try_number
         assert "USING EMBEDDED SAMPLE DATA" not in plan_log
         assert states["extract_playlist"] == "skipped"  # mapped over no playlists: Spotify is never called
         if day == EMPTY:
             assert xcom(client, run_id, "plan", "mode") == "skip"
             assert f"dt={day}: backfill run and {SKIP_MESSAGE}" in plan_log
-            assert states == {"plan": "success", "extract_playlist": "skipped", "transform": "skipped",
-                              "catalog": "skipped", "validate": "skipped", "check_extracts": "success"}
+            assert states == {
+                "plan": "success",
+                "extract_playlist": "skipped",
+                "transform": "skipped",
+                "catalog": "skipped",
+                "validate": "skipped",
+                "check_extracts": "success",
+            }
             assert not lake_view.raw_dir(lake, day).exists()
             assert all(day not in lake_view.processed_days(lake, t) for t in tables.TABLE_NAMES)
             continue
         playlists = LANDED[day]
         assert xcom(client, run_id, "plan", "mode") == "reprocess"
-        assert (f"dt={day}: backfill run; re-processing the {len(playlists)} raw documents landed for that "
-                "date without calling Spotify") in plan_log
+        assert (
+            f"dt={day}: backfill run; re-processing the {len(playlists)} raw documents landed for that "
+            "date without calling Spotify"
+        ) in plan_log
         assert states["transform"] == states["catalog"] == states["validate"] == "success", states
         assert "USING EMBEDDED SAMPLE DATA" not in task_log(client, run_id, "transform")
         assert xcom(client, run_id, "check_extracts") == {"mode": "reprocess", "playlists": 0, "api_calls": 0}
@@ -72,15 +81,15 @@ def _check_backfill_runs(server: Server, tmp_path: Path, try_number: int) -> dic
 def _assert_no_duplicates(server: Server) -> None:
     """Every partition in the lake has one file and unique keys; the catalog counts each row once."""
     lake = server.lake
-    with duckdb.connect(server.env.get("SPOTIFY_ETL_DUCKDB_PATH") or str(lake / "catalog.duckdb"),
-                        read_only=True) as con:
+    with duckdb.connect(
+        server.env.get("SPOTIFY_ETL_DUCKDB_PATH") or str(lake / "catalog.duckdb"), read_only=True
+    ) as con:
         for table in tables.TABLE_NAMES:
             for day in lake_view.processed_days(lake, table):
                 rows = lake_view.partition_rows(lake, table, day)
                 assert lake_view.duplicated_keys(rows, table) == [], (table, day)
-                counted = con.execute(
-                    f'SELECT count(*) FROM "spotify_etl"."{table}" WHERE dt = ?', [day]  # noqa: S608 - fixed names
-                ).fetchone()
+                query = f'SELECT count(*) FROM "spotify_etl"."{table}" WHERE dt = ?'  # noqa: S608 - fixed names
+                counted = con.execute(query, [day]).fetchone()
                 assert counted == (len(rows),), (table, day)
 
 
@@ -92,12 +101,16 @@ def test_backfill_reprocesses_landed_raw_skips_empty_dates_and_reruns_identicall
         lake_view.land_with_cli(lake, day, playlists)
     raw_before = {day: lake_view.raw_digests(lake, day) for day in DAYS}
 
-    backfill = client.json("POST", "/backfills", json={
-        "dag_id": DAG_ID, "from_date": midnight(DAYS[0]), "to_date": midnight(DAYS[-1]),
-        "reprocess_behavior": "completed",
-    })
-    done = wait_backfill(client, backfill["id"])
-    assert done["reprocess_behavior"] == "completed"
+    backfill = BackfillApi(client).create_backfill(
+        BackfillPostBody(
+            dag_id=DAG_ID,
+            from_date=midnight(DAYS[0]),
+            to_date=midnight(DAYS[-1]),
+            reprocess_behavior=ReprocessBehavior.COMPLETED,
+        )
+    )
+    done = wait_backfill(client, backfill.id)
+    assert done.reprocess_behavior == "completed"
     first = _check_backfill_runs(airflow_server, tmp_path, try_number=1)
     assert {day: lake_view.raw_digests(lake, day) for day in DAYS} == raw_before  # raw untouched, byte for byte
     _assert_no_duplicates(airflow_server)
@@ -109,18 +122,33 @@ def test_backfill_reprocesses_landed_raw_skips_empty_dates_and_reruns_identicall
     # nothing then, and a user would run it again (production metadata DBs are PostgreSQL).
     for _attempt in range(3):
         proc = subprocess.run(
-            [str(Path(sys.executable).parent / "airflow"), "backfill", "create", "--dag-id", DAG_ID,
-             "--from-date", DAYS[0], "--to-date", DAYS[-1], "--reprocess-behavior", "completed"],
-            env=airflow_server.env, capture_output=True, text=True, timeout=300, check=False,
+            [
+                str(Path(sys.executable).parent / "airflow"),
+                "backfill",
+                "create",
+                "--dag-id",
+                DAG_ID,
+                "--from-date",
+                DAYS[0],
+                "--to-date",
+                DAYS[-1],
+                "--reprocess-behavior",
+                "completed",
+            ],
+            env=airflow_server.env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
         )
         if proc.returncode == 0 or "database is locked" not in proc.stdout + proc.stderr:
             break
         time.sleep(2)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    backfills = client.json("GET", "/backfills", params={"dag_id": DAG_ID})["backfills"]
-    rerun = max(backfills, key=lambda b: b["id"])
-    assert rerun["id"] != backfill["id"]
-    wait_backfill(client, rerun["id"])
+    backfills = BackfillApi(client).list_backfills(DAG_ID).backfills
+    rerun = max(backfills, key=lambda b: b.id)
+    assert rerun.id != backfill.id
+    wait_backfill(client, rerun.id)
     second = _check_backfill_runs(airflow_server, tmp_path, try_number=2)
     assert second == first
     assert {day: lake_view.raw_digests(lake, day) for day in DAYS} == raw_before

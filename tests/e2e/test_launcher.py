@@ -1,21 +1,28 @@
-"""The `make up` / `make down` launcher on its own (no Airflow started): what `down` stops,
-the login it hands out, the settings it adds, and refusing a busy port."""
+"""The `make up` / `make down` launcher (tools/airflow_standalone.py) on its own, no Airflow
+started: what `down` stops, the login it sets up, the settings it adds, refusing a busy port,
+and waiting for the DAG parsed with the current settings."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import httpx
 import pytest
-from spotify_etl import local_airflow
-from spotify_etl.local_airflow import LauncherError, LocalAirflow
+from airflow_client.client import ApiClient, Configuration
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from tools import airflow_standalone
+from tools.airflow_standalone import DAG_ID, LauncherError
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(300)"]
+PROJECT = Path(__file__).resolve().parents[2]
 
 
 def _gone(pid: int, timeout: float = 20) -> bool:
@@ -32,37 +39,43 @@ def _gone(pid: int, timeout: float = 20) -> bool:
     return False
 
 
-def test_down_stops_the_started_process_groups_and_nothing_else(tmp_path: Path) -> None:
-    instance = LocalAirflow(home=tmp_path)
-    instance.run_dir.mkdir(parents=True)
-    worker_pid_file = tmp_path / "worker.pid"
-    # A "scheduler" in its own process group (as `up` starts them) that forked a worker.
+def _wait_for_file(path: Path, timeout: float = 30) -> str:
+    deadline = time.monotonic() + timeout
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return path.read_text()
+
+
+def test_down_stops_the_whole_session_and_nothing_else(tmp_path: Path) -> None:
+    pids = tmp_path / "pids.json"
+    # A "standalone" in its own session (as `up` starts it) with a component in its process
+    # group and a task process that moved to a process group of its own (as Airflow's do).
     leader = subprocess.Popen(
-        [sys.executable, "-c",
-         "import subprocess, sys, time\n"
-         f"w = subprocess.Popen({SLEEPER!r})\n"
-         f"open({str(worker_pid_file)!r}, 'w').write(str(w.pid))\n"
-         "time.sleep(300)"],
+        [
+            sys.executable,
+            "-c",
+            "import json, os, subprocess, sys, time\n"
+            f"component = subprocess.Popen({SLEEPER!r})\n"
+            f"task = subprocess.Popen({SLEEPER!r}, process_group=0)\n"
+            f"open({str(pids)!r}, 'w').write(json.dumps([component.pid, task.pid]))\n"
+            "time.sleep(300)",
+        ],
         start_new_session=True,
     )
-    # A process that happens to have the pid a stale pid file names (recorded start time differs).
     bystander = subprocess.Popen(SLEEPER, start_new_session=True)
     try:
-        deadline = time.monotonic() + 30
-        while not worker_pid_file.exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        worker = int(worker_pid_file.read_text())
-        instance.pid_file("scheduler").write_text(f"{leader.pid} {local_airflow._start_time(leader.pid)}\n")
-        instance.pid_file("triggerer").write_text(f"{bystander.pid} 1\n")
-        instance.pid_file("dag-processor").write_text("999999999 1\n")  # long gone
+        component, task = json.loads(_wait_for_file(pids))
+        assert os.getpgid(task) != leader.pid  # beyond the reach of the leader's process group
+        airflow_standalone.pid_file(tmp_path).write_text(f"{leader.pid} {airflow_standalone._start_time(leader.pid)}\n")
 
-        assert instance.running() == {"scheduler": leader.pid}
-        assert instance.stop(timeout=20) == ["scheduler"]
+        assert airflow_standalone.running(tmp_path) == leader.pid
+        assert airflow_standalone.stop(tmp_path, timeout=20) == leader.pid
 
         assert leader.wait(timeout=20) is not None
-        assert _gone(worker), "the scheduler's worker survived make down"
+        assert _gone(component), "the component survived make down"
+        assert _gone(task), "the task process (own process group) survived make down"
         assert bystander.poll() is None, "make down signalled a process it did not start"
-        assert sorted(instance.run_dir.glob("*.pid")) == []
+        assert not airflow_standalone.pid_file(tmp_path).exists()
     finally:
         for proc in (leader, bystander):
             if proc.poll() is None:
@@ -70,86 +83,177 @@ def test_down_stops_the_started_process_groups_and_nothing_else(tmp_path: Path) 
                 proc.wait(timeout=10)
 
 
+def test_down_leaves_a_process_that_reused_the_recorded_pid_alone(tmp_path: Path) -> None:
+    bystander = subprocess.Popen(SLEEPER, start_new_session=True)
+    try:
+        # Its pid, but another start time: the pid file is stale, the process someone else's.
+        airflow_standalone.pid_file(tmp_path).write_text(f"{bystander.pid} 1\n")
+        proc = subprocess.run(
+            [sys.executable, "-m", "tools.airflow_standalone", "--home", str(tmp_path), "down"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            cwd=PROJECT,
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.strip() == f"No Airflow started from {tmp_path} is running."
+        assert bystander.poll() is None
+        assert not airflow_standalone.pid_file(tmp_path).exists()
+    finally:
+        bystander.kill()
+        bystander.wait(timeout=10)
+
+
 def test_down_with_nothing_running_says_so(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "spotify_etl.local_airflow", "--home", str(tmp_path), "down"],
-        capture_output=True, text=True, timeout=120, check=False,
+        ["make", "-C", str(PROJECT), "--no-print-directory", "down"],
+        env={**os.environ, "AIRFLOW_HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == f"No Airflow started from {tmp_path} is running."
 
 
-def test_password_is_generated_once_kept_private_and_reused(tmp_path: Path) -> None:
-    instance = LocalAirflow(home=tmp_path / "home")
-    first = instance.password()
-    assert len(first) >= 16
-    assert instance.password() == first
-    assert oct(instance.password_file.stat().st_mode & 0o777) == "0o600"
-    assert instance.password("chosen") == "chosen"
-    assert instance.password() == "chosen"
+def test_password_file_is_private_and_keeps_a_chosen_password(tmp_path: Path) -> None:
+    path = airflow_standalone.password_file({}, tmp_path / "home")
+    assert path == tmp_path / "home" / "simple_auth_manager_passwords.json.generated"  # Airflow's default
+    airflow_standalone.set_password(path, None)  # the api-server generates one into it
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    assert airflow_standalone.read_password(path) == ""
+    path.write_text(json.dumps({"admin": "generated", "viewer": "v"}) + "\n")  # as Airflow writes it
+    airflow_standalone.set_password(path, None)
+    assert airflow_standalone.read_password(path) == "generated"
+    airflow_standalone.set_password(path, "chosen")
+    assert airflow_standalone.read_password(path) == "chosen"
+    assert json.loads(path.read_text())["viewer"] == "v"
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    configured = {"AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(tmp_path / "p.json")}
+    assert airflow_standalone.password_file(configured, tmp_path) == tmp_path / "p.json"
 
 
 def test_environment_points_every_url_at_its_own_port_and_keeps_given_settings(tmp_path: Path) -> None:
-    instance = LocalAirflow(home=tmp_path, port=18123)
-    env = instance.environment({"PATH": "/usr/bin", "AIRFLOW__CORE__PARALLELISM": "2", "SPOTIFY_ETL_LAKE_DIR": "/x"})
-    assert env["AIRFLOW__API__BASE_URL"] == "http://127.0.0.1:18123"
-    assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://127.0.0.1:18123/execution/"
+    base = {
+        "PATH": "/usr/bin",
+        "AIRFLOW__CORE__PARALLELISM": "2",
+        "SPOTIFY_ETL_LAKE_DIR": "/x",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{tmp_path}/airflow.db",
+    }
+    env = airflow_standalone.environment(base, 18123)
+    assert env["AIRFLOW__API__BASE_URL"] == "http://127.0.0.1:18123"  # the execution API follows it
+    assert (env["AIRFLOW__API__HOST"], env["AIRFLOW__API__PORT"]) == ("127.0.0.1", "18123")
     assert env["AIRFLOW__CORE__PARALLELISM"] == "2"  # the caller's (Makefile) value wins
     assert env["SPOTIFY_ETL_LAKE_DIR"] == "/x"
-    assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] == "admin:admin"
-    assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"] == str(tmp_path / "simple_auth_manager_passwords.json")
-    assert env["AIRFLOW_HOME"] == str(tmp_path)
-    assert env["PATH"].split(os.pathsep)[0] == str(local_airflow.VENV_BIN)
-    assert instance.environment({})["AIRFLOW__CORE__PARALLELISM"] == "4"  # never the 32-worker default
+    assert env["PATH"].split(os.pathsep)[0] == str(airflow_standalone.VENV_BIN)  # standalone runs `airflow`
+    assert airflow_standalone.environment({}, 1)["AIRFLOW__CORE__PARALLELISM"] == "4"  # never the default 32
+    log_ports = {env["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"], env["AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT"]}
+    assert len(log_ports) == 2 and not log_ports & {"8793", "8794"}
     # SQLite: every component (and a CLI run with this environment) waits up to 60 s for a lock.
-    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS"] == "spotify_etl.local_airflow.SQLITE_CONNECT_ARGS"
-    assert local_airflow.SQLITE_CONNECT_ARGS["timeout"] == 60
-    postgres = instance.environment({"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "postgresql://db/airflow"})
-    assert "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS" not in postgres
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == f"sqlite:///{tmp_path}/airflow.db?timeout=60"
+    postgres = airflow_standalone.environment({"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "postgresql://db/airflow"}, 1)
+    assert postgres["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == "postgresql://db/airflow"
 
 
 def test_up_refuses_a_port_in_use_before_starting_anything(tmp_path: Path) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
-        instance = LocalAirflow(home=tmp_path, port=busy.getsockname()[1])
-        with pytest.raises(LauncherError, match=f"port {instance.port} on 127.0.0.1 is in use"):
-            instance.start({})
-    assert instance.processes == {}
-    assert sorted(instance.run_dir.glob("*.pid")) == []
+        port = busy.getsockname()[1]
+        with pytest.raises(LauncherError, match=f"port {port} on 127.0.0.1 is in use"):
+            airflow_standalone.up(tmp_path, port, unpause=False, timeout=5)
+    assert list(tmp_path.iterdir()) == []  # no pid file, no password file, no log
 
 
-class ScriptedClient(local_airflow.AirflowClient):
-    """The REST API as `up` sees it while the dag-processor (re)parses: scripted descriptions."""
+def test_up_refuses_to_start_a_second_airflow_from_the_same_home(tmp_path: Path) -> None:
+    running = subprocess.Popen(SLEEPER, start_new_session=True)  # a standalone started earlier
+    try:
+        airflow_standalone.pid_file(tmp_path).write_text(
+            f"{running.pid} {airflow_standalone._start_time(running.pid)}\n"
+        )
+        with pytest.raises(LauncherError, match=f"already running from {tmp_path} \\(session {running.pid}\\)"):
+            airflow_standalone.up(tmp_path, airflow_standalone.free_port(), unpause=False, timeout=5)
+        assert running.poll() is None
+    finally:
+        running.kill()
+        running.wait(timeout=10)
 
-    def __init__(self, descriptions: list[str | None]) -> None:
-        self.descriptions = descriptions
-        self.calls = 0
 
-    def request(self, method: str, path: str, lock_wait: float = 60.0, **kwargs: object) -> httpx.Response:
-        assert (method, path) == ("GET", f"/dags/{local_airflow.DAG_ID}")
-        description = self.descriptions[min(self.calls, len(self.descriptions) - 1)]
-        self.calls += 1
+def _dag(description: str) -> dict[str, object]:
+    """GET /api/v2/dags/{dag_id} as Airflow 3.3 answers it (the fields its schema requires)."""
+    return {
+        "dag_id": DAG_ID,
+        "dag_display_name": DAG_ID,
+        "description": description,
+        "file_token": "t",
+        "fileloc": "/dags/spotify_playlist_etl.py",
+        "has_import_errors": False,
+        "has_task_concurrency_limits": False,
+        "is_backfillable": True,
+        "is_paused": True,
+        "is_stale": False,
+        "max_active_tasks": 16,
+        "max_consecutive_failed_dag_runs": 0,
+        "owners": ["airflow"],
+        "tags": [],
+        "timetable_partitioned": False,
+        "timetable_periodic": True,
+    }
+
+
+def _scripted_api(httpserver: HTTPServer, descriptions: list[str | None], import_errors: list[dict]) -> list[str]:
+    """The REST API as `up` sees it while the dag-processor (re)parses; returns the paths asked."""
+    asked: list[str] = []
+
+    def answer(request: Request) -> Response:
+        asked.append(request.path)
+        if request.path == "/api/v2/importErrors":
+            return Response(
+                json.dumps({"import_errors": import_errors, "total_entries": len(import_errors)}),
+                content_type="application/json",
+            )
+        description = descriptions[min(asked.count(request.path) - 1, len(descriptions) - 1)]
         if description is None:
-            return httpx.Response(404, json={"detail": "not found"})
-        return httpx.Response(200, json={"dag_id": local_airflow.DAG_ID, "description": description})
+            return Response(json.dumps({"detail": "not found"}), status=404, content_type="application/json")
+        return Response(json.dumps(_dag(description)), content_type="application/json")
 
-    def json(self, method: str, path: str, **kwargs: object) -> dict[str, object]:
-        assert path == "/importErrors"
-        return {"import_errors": []}
+    httpserver.expect_request(f"/api/v2/dags/{DAG_ID}", method="GET").respond_with_handler(answer)
+    httpserver.expect_request("/api/v2/importErrors", method="GET").respond_with_handler(answer)
+    return asked
 
 
-def test_up_waits_for_the_dag_parsed_with_the_current_settings(tmp_path: Path) -> None:
+def test_up_waits_for_the_dag_parsed_with_the_current_settings(tmp_path: Path, httpserver: HTTPServer) -> None:
     env = {**os.environ, "SPOTIFY_ETL_LAKE_DIR": str(tmp_path / "lake-b")}
-    expected = local_airflow.expected_description(env)
-    old = local_airflow.expected_description({**os.environ, "SPOTIFY_ETL_LAKE_DIR": str(tmp_path / "lake-a")})
+    expected = airflow_standalone.expected_description(env)
+    old = airflow_standalone.expected_description({**os.environ, "SPOTIFY_ETL_LAKE_DIR": str(tmp_path / "lake-a")})
     assert expected and old and expected != old and str(tmp_path / "lake-b") in expected
+    client = ApiClient(Configuration(host=httpserver.url_for("/").rstrip("/")))
 
     # The version an earlier start left (other lake) is served first; `up` waits for the new one.
-    client = ScriptedClient([None, old, old, expected])
-    assert client.wait_for_dag(timeout=30, description=expected)["description"] == expected
-    assert client.calls == 4
+    asked = _scripted_api(httpserver, [None, old, old, expected], [])
+    airflow_standalone.wait_for_dag(client, expected, timeout=30)
+    assert asked.count(f"/api/v2/dags/{DAG_ID}") == 4
     # Bounded: the old version only, and the message says so.
+    httpserver.clear()
+    _scripted_api(httpserver, [old], [])
     with pytest.raises(LauncherError, match="still the version parsed under other settings"):
-        ScriptedClient([old]).wait_for_dag(timeout=2, description=expected)
-    assert local_airflow.expected_description({**os.environ, "SPOTIFY_ETL_TARGET": "gcp"}) is None
+        airflow_standalone.wait_for_dag(client, expected, timeout=2)
+    assert airflow_standalone.expected_description({**os.environ, "SPOTIFY_ETL_TARGET": "gcp"}) is None
+
+
+def test_up_fails_at_once_when_the_dag_file_does_not_import(httpserver: HTTPServer) -> None:
+    error = {
+        "import_error_id": 1,
+        "filename": "spotify_playlist_etl.py",
+        "stack_trace": "ValueError: bad setting",
+        "timestamp": "2026-12-01T00:00:00Z",
+        "bundle_name": "dags-folder",
+    }
+    _scripted_api(httpserver, [None], [error])
+    client = ApiClient(Configuration(host=httpserver.url_for("/").rstrip("/")))
+    started = time.monotonic()
+    with pytest.raises(LauncherError, match=re.escape("failed to import:\nspotify_playlist_etl.py: ValueError: bad")):
+        airflow_standalone.wait_for_dag(client, "any", timeout=60)
+    assert time.monotonic() - started < 30

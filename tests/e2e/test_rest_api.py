@@ -10,14 +10,15 @@ from pathlib import Path
 
 import httpx
 import pytest
+from airflow_client.client.api import DAGApi, MonitorApi
 from spotify_etl import tables
 from spotify_etl.lake import Lake
-from spotify_etl.local_airflow import COMPONENTS, DAG_ID
 from spotify_etl.settings import SAMPLE_DATA_DIR
 
 from tests.e2e import lake_view
-from tests.e2e.airflow_api import Server, midnight, task_log, task_states, trigger, wait_run, xcom
+from tests.e2e.airflow_api import DAG_ID, Server, midnight, task_log, task_states, trigger, wait_run, xcom
 from tests.support.raw import land
+from tools import airflow_standalone
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
 
@@ -26,10 +27,14 @@ CHECKS = 14  # rows of include/sql/validate.sql
 
 
 def test_make_up_serves_ui_and_api_behind_the_printed_login(airflow_server: Server) -> None:
-    url = airflow_server.instance.url
+    url = airflow_server.url
     assert f"Airflow is up: {url}" in airflow_server.started_output
     assert f"login:     admin / {airflow_server.password}" in airflow_server.started_output
-    assert sorted(airflow_server.instance.running()) == sorted(COMPONENTS)
+    assert airflow_standalone.running(airflow_server.home) is not None
+    health = MonitorApi(airflow_server.client).get_health()
+    assert health.metadatabase.status == "healthy"
+    for component in (health.scheduler, health.dag_processor, health.triggerer):
+        assert component is not None and component.status == "healthy", health
 
     assert httpx.get(f"{url}/api/v2/dags", timeout=30).status_code == 401
     wrong = httpx.post(f"{url}/auth/token", json={"username": "admin", "password": "not-it"}, timeout=30)
@@ -37,12 +42,13 @@ def test_make_up_serves_ui_and_api_behind_the_printed_login(airflow_server: Serv
     login_page = httpx.get(f"{url}/auth/login", timeout=30)
     assert login_page.status_code == 200 and "<html" in login_page.text.lower()
 
-    details = airflow_server.client.json("GET", f"/dags/{DAG_ID}/details")
-    assert details["is_paused"] is False  # make up UNPAUSE=1
-    assert details["doc_md"].startswith("# spotify_playlist_etl: daily Spotify playlist ETL (runbook)")
+    details = DAGApi(airflow_server.client).get_dag_details(DAG_ID)
+    assert details.is_paused is False  # make up UNPAUSE=1
+    assert details.doc_md and details.doc_md.startswith("# spotify_playlist_etl: daily Spotify playlist ETL (runbook)")
     for task in ("plan", "extract_playlist", "transform", "catalog", "validate", "check_extracts"):
-        assert f"`{task}`" in details["doc_md"]
-    assert details["params"]["playlists"]["value"] == []  # the config file's list: the user's, shipped empty
+        assert f"`{task}`" in details.doc_md
+    # The config file's list: the user's, shipped empty.
+    assert details.params and details.params["playlists"]["value"] == []
 
 
 def test_trigger_with_two_playlists_lands_exactly_those_and_validates(airflow_server: Server, tmp_path: Path) -> None:
@@ -51,8 +57,8 @@ def test_trigger_with_two_playlists_lands_exactly_those_and_validates(airflow_se
     run_id = trigger(client, midnight(day), TWO_PLAYLISTS)
     run = wait_run(client, run_id)
     states = task_states(client, run_id)
-    assert run["state"] == "success", {k: v["state"] for k, v in states.items()}
-    assert run["conf"] == {"playlists": TWO_PLAYLISTS}
+    assert run.state == "success", {k: v.state for k, v in states.items()}
+    assert run.conf == {"playlists": TWO_PLAYLISTS}
 
     # The lake: exactly those two raw documents, and tables equal to the library's transform of them.
     assert lake_view.raw_playlists(lake, day) == sorted(TWO_PLAYLISTS)
@@ -80,14 +86,20 @@ def test_trigger_with_two_playlists_lands_exactly_those_and_validates(airflow_se
         # is reused: one metadata call instead of every page.
         calls = 1 if summary["unchanged"] else expected["api_calls"]
         assert summary["playlist_id"] == playlist
-        assert (summary["items"], summary["pages"], summary["api_calls"]) == (expected["items"], expected["pages"], calls)
+        assert (summary["items"], summary["pages"], summary["api_calls"]) == (
+            expected["items"],
+            expected["pages"],
+            calls,
+        )
         raw_file = lake_view.raw_dir(lake, day) / f"playlist_id={playlist}.json"
         assert summary["bytes_written"] == raw_file.stat().st_size
         assert summary["source"] == "sample" and summary["seconds"] >= 0
         log = task_log(client, run_id, "extract_playlist", map_index=index)
         assert "USING EMBEDDED SAMPLE DATA" in log
-        assert (f"{expected['items']} items in {expected['pages']} pages, {calls} API calls, "
-                f"{summary['bytes_written']} bytes") in log
+        assert (
+            f"{expected['items']} items in {expected['pages']} pages, {calls} API calls, "
+            f"{summary['bytes_written']} bytes"
+        ) in log
         assert ("(unchanged snapshot)" in log) == summary["unchanged"]
         api_calls += calls
 
@@ -107,7 +119,7 @@ def test_trigger_with_two_playlists_lands_exactly_those_and_validates(airflow_se
     # Validation succeeded, every check logged as PASS; the extract summary adds up the API calls.
     results = xcom(client, run_id, "validate")
     assert len(results) == CHECKS and all(r.startswith("PASS ") for r in results)
-    assert states[("validate", -1)]["state"] == "success"
+    assert states[("validate", -1)].state == "success"
     assert "PASS songs_not_empty: 0 violations" in task_log(client, run_id, "validate")
     assert xcom(client, run_id, "check_extracts") == {"mode": "extract", "playlists": 2, "api_calls": api_calls}
 
@@ -128,9 +140,12 @@ def test_failing_validation_fails_the_run_and_its_log_names_the_check(airflow_se
     run_id = trigger(client, midnight(day))  # a past date: re-processes what was landed
     run = wait_run(client, run_id)
     states = task_states(client, run_id)
-    assert run["state"] == "failed"
-    assert {k[0]: v["state"] for k, v in states.items() if k[0] != "extract_playlist"} == {
-        "plan": "success", "transform": "success", "catalog": "success", "check_extracts": "success",
+    assert run.state == "failed"
+    assert {k[0]: v.state for k, v in states.items() if k[0] != "extract_playlist"} == {
+        "plan": "success",
+        "transform": "success",
+        "catalog": "success",
+        "check_extracts": "success",
         "validate": "failed",
     }
     assert xcom(client, run_id, "plan", "mode") == "reprocess"

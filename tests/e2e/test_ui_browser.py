@@ -14,14 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from spotify_etl.local_airflow import DAG_ID
 
 from tests.e2e import lake_view
-from tests.e2e.airflow_api import Server, task_log, wait_run, xcom
+from tests.e2e.airflow_api import DAG_ID, Server, task_log, wait_run, xcom
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.timeout(900)]
 
-# Debian's Chromium (.ci/run installs it); CHROMIUM_BIN names another Chromium-based browser
+# Debian's Chromium (make browser installs it); CHROMIUM_BIN names another Chromium-based browser
 # (the GitHub workflow's fallback, see .github/workflows/ci.yml).
 CHROMIUM = Path(os.environ.get("CHROMIUM_BIN") or "/usr/bin/chromium")
 CHROMIUM_FLAGS = [
@@ -44,7 +43,9 @@ PLAYLIST = "1h9q8vXXDl2vHOmwdsuXms"
 def page() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
-    assert CHROMIUM.exists(), f"{CHROMIUM} is missing: apt-get install -y chromium (.ci/run does), or set CHROMIUM_BIN"
+    assert CHROMIUM.exists(), (
+        f"{CHROMIUM} is missing: make browser (as root) installs Debian's chromium, or set CHROMIUM_BIN"
+    )
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
         try:
@@ -56,12 +57,12 @@ def page() -> Iterator[Any]:
 
 
 def test_log_in_trigger_with_a_playlist_and_see_the_run_succeed(airflow_server: Server, page: Any) -> None:
-    url = airflow_server.instance.url
+    url = airflow_server.url
     ARTIFACTS.mkdir(exist_ok=True)
 
     page.goto(f"{url}/dags/{DAG_ID}")
     page.wait_for_url("**/auth/login**")  # not logged in yet: the simple auth manager's form
-    page.get_by_label("Username").fill(airflow_server.instance.user)
+    page.get_by_label("Username").fill(airflow_server.user)
     page.get_by_label("Password").fill(airflow_server.password)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(f"**/dags/{DAG_ID}")
@@ -105,7 +106,7 @@ def test_log_in_trigger_with_a_playlist_and_see_the_run_succeed(airflow_server: 
 
     # The same run through the API: it extracted exactly the typed playlist.
     client = airflow_server.client
-    assert wait_run(client, run["dag_run_id"], timeout=60)["state"] == "success"
+    assert wait_run(client, run["dag_run_id"], timeout=60).state == "success"
     assert xcom(client, run["dag_run_id"], "plan") == [PLAYLIST]
     numbers = lake_view.sample_numbers(PLAYLIST)
     assert f"{numbers['items']} items in {numbers['pages']} pages" in task_log(

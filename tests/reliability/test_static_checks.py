@@ -1,9 +1,9 @@
 """The static security checks ``make test`` runs do catch what they are there for.
 
-``make test`` runs bandit over include/ dags/ plugins/ and :mod:`secrets_gate` over the
-tracked files; these tests plant a finding in a temporary file and assert each check fails
-naming it, and hold the suppressions to their rules (a reason and a test id on every
-``# nosec``; only test fakes in the secrets baseline).
+``make test`` runs ruff's security rules (``S``) over the tree and :mod:`secrets_gate` over the
+tracked files; these tests plant a finding and assert each check fails naming it, and hold
+the suppressions to their rules (a rule id and a reason on every security ``# noqa``; only
+test fakes in the secrets baseline).
 """
 
 from __future__ import annotations
@@ -20,8 +20,13 @@ BIN = Path(sys.executable).parent
 
 
 def gate(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tests.reliability.secrets_gate", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "tests.reliability.secrets_gate", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_secrets_gate_fails_on_a_new_secret_and_names_file_line_and_type(tmp_path: Path) -> None:
@@ -72,28 +77,32 @@ def test_the_secrets_baseline_holds_only_test_fakes() -> None:
     assert all(name.startswith("tests/") for name in baseline["results"]), sorted(baseline["results"])
 
 
-def test_bandit_with_the_project_config_fails_on_a_planted_finding(tmp_path: Path) -> None:
+def test_ruff_security_rules_with_the_project_config_fail_on_a_planted_finding(tmp_path: Path) -> None:
+    """ruff's S rules (bandit's, ported) are the security lint: a shell injection fails it."""
     planted = tmp_path / "planted.py"
     planted.write_text(
-        "import subprocess\n\n\ndef run(user_input):\n"
-        "    return subprocess.call('ls ' + user_input, shell=True)\n",
+        "import subprocess\n\n\ndef run(user_input):\n    return subprocess.call('ls ' + user_input, shell=True)\n",
         encoding="utf-8",
     )
-    result = subprocess.run([str(BIN / "bandit"), "-q", "-c", "pyproject.toml", "-r", str(tmp_path)], cwd=ROOT,
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 1 and "B602" in result.stdout and f"{planted}:5" in result.stdout
+    result = subprocess.run(
+        [str(BIN / "ruff"), "check", "--config", str(ROOT / "pyproject.toml"), "--output-format", "concise", planted],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1 and f"{planted}:5:12: S602" in result.stdout, result.stdout + result.stderr
 
 
-def test_every_nosec_names_its_test_and_says_why() -> None:
-    """``<why>  # nosec B608``: a reason before the marker, and only the named test is silenced."""
+def test_every_security_suppression_names_its_rule_and_says_why() -> None:
+    """``# noqa: S608 - <why>``: only the named rule is silenced, and the reason is on the line."""
     lines = [
         (path, number, line)
-        for folder in ("include", "dags", "plugins")
+        for folder in ("include", "dags", "plugins", "tools")
         for path in sorted((ROOT / folder).rglob("*.py"))
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
-        if "nosec" in line
+        if re.search(r"#\s*noqa\b.*\bS\d{3}", line)
     ]
-    assert lines, "the project justifies its bandit findings inline"
+    assert lines, "the project justifies its security findings inline"
     for path, number, line in lines:
-        comment = line[line.index("#"):] if line.lstrip().startswith("#") else line.split("  #", 1)[-1]
-        assert re.search(r"\S.*#\s*nosec B\d{3}(,\s*B\d{3})*\s*$", comment), f"{path}:{number}: {line.strip()}"
+        assert re.search(r"#\s*noqa: S\d{3}(, S\d{3})* - \S", line), f"{path}:{number}: {line.strip()}"

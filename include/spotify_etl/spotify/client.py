@@ -45,7 +45,7 @@ from spotify_etl.spotify.redaction import install_log_filter, redact, remember_s
 log = logging.getLogger(__name__)
 
 API_BASE_URL = "https://api.spotify.com/v1/"
-TOKEN_URL = "https://accounts.spotify.com/api/token"  # noqa: S105 - a public endpoint, not a password  # nosec B105
+TOKEN_URL = "https://accounts.spotify.com/api/token"  # noqa: S105 - a public endpoint, not a password
 SCOPES = "playlist-read-private playlist-read-collaborative"
 DEFAULT_REDIRECT_URI = "http://127.0.0.1:8888/callback"  # Spotify refuses "localhost" redirect URIs since 2025
 ITEMS_ENDPOINTS = tuple(TRACK_KEYS)  # ("items", "tracks")
@@ -266,7 +266,7 @@ class SpotifySource:
                 "refresh_token": refresh_token,
                 "expires_at": 0,
                 "scope": auth.scope,
-            }  # an empty placeholder, not a password  # nosec B105
+            }  # an empty placeholder, not a password
         else:
             auth = SpotifyClientCredentials(
                 client_id, client_secret, requests_session=session, requests_timeout=timeout, cache_handler=self._cache
