@@ -82,14 +82,14 @@ lock: $(UV) lock-tools
 	$(MAKE) lock-image
 
 # A local Airflow: `airflow standalone` (api-server, scheduler, dag-processor, triggerer) in the
-# background with the settings exported above, started and stopped by tools/airflow_standalone.py:
+# background with the settings exported above, started and stopped by devtools/airflow_standalone.py:
 # its output in $(AIRFLOW_HOME)/logs/standalone.log, its pid in $(AIRFLOW_HOME)/standalone.pid.
 PORT ?= 8080
 up: venv airflow-db
-	$(BIN)/python -m tools.airflow_standalone up --port $(PORT) $(if $(filter 1 yes true,$(UNPAUSE)),--unpause,)
+	$(BIN)/python -m devtools.airflow_standalone up --port $(PORT) $(if $(filter 1 yes true,$(UNPAUSE)),--unpause,)
 
 down:
-	@if [ -x $(BIN)/python ]; then $(BIN)/python -m tools.airflow_standalone down; else echo "no $(VENV): nothing was started"; fi
+	@if [ -x $(BIN)/python ]; then $(BIN)/python -m devtools.airflow_standalone down; else echo "no $(VENV): nothing was started"; fi
 
 e2e: browser venv airflow-db
 	$(BIN)/pytest tests/e2e

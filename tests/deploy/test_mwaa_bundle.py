@@ -132,7 +132,7 @@ def test_bundle_layout(bundle: mwaa_bundle.Bundle) -> None:
     assert {"spotify_etl/", "sql/", "config/", "sample_data/"} <= set(ignore)
     assert bundle.startup_script.read_bytes() == (PROJECT / "deploy" / "mwaa" / "startup.sh").read_bytes()
     assert bundle.plugins_zip is None  # plugins/ holds nothing, so MWAA gets no plugins.zip
-    # No development tooling in what MWAA runs: no launcher (make up is tools/), no REST client.
+    # No development tooling in what MWAA runs: no launcher (make up is devtools/), no REST client.
     library = {p.relative_to(dags).as_posix(): p.read_text(encoding="utf-8") for p in dags.rglob("*.py")}
     assert not [name for name, text in library.items() if "airflow standalone" in text or "/api/v2" in text]
     assert "spotify_etl/local_airflow.py" not in library

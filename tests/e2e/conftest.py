@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from devtools import airflow_standalone
 from tests.e2e.airflow_api import Server, connect
 from tests.support.airflow_run import airflow_env
-from tools import airflow_standalone
 
 PROJECT = Path(__file__).resolve().parents[2]
 

@@ -1,4 +1,4 @@
-"""The `make up` / `make down` launcher (tools/airflow_standalone.py) on its own, no Airflow
+"""The `make up` / `make down` launcher (devtools/airflow_standalone.py) on its own, no Airflow
 started: what `down` stops, the login it sets up, the settings it adds, refusing a busy port,
 and waiting for the DAG parsed with the current settings."""
 
@@ -18,8 +18,8 @@ from airflow_client.client import ApiClient, Configuration
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from tools import airflow_standalone
-from tools.airflow_standalone import DAG_ID, LauncherError
+from devtools import airflow_standalone
+from devtools.airflow_standalone import DAG_ID, LauncherError
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(300)"]
 PROJECT = Path(__file__).resolve().parents[2]
@@ -89,7 +89,7 @@ def test_down_leaves_a_process_that_reused_the_recorded_pid_alone(tmp_path: Path
         # Its pid, but another start time: the pid file is stale, the process someone else's.
         airflow_standalone.pid_file(tmp_path).write_text(f"{bystander.pid} 1\n")
         proc = subprocess.run(
-            [sys.executable, "-m", "tools.airflow_standalone", "--home", str(tmp_path), "down"],
+            [sys.executable, "-m", "devtools.airflow_standalone", "--home", str(tmp_path), "down"],
             capture_output=True,
             text=True,
             timeout=120,

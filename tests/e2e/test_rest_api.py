@@ -15,10 +15,10 @@ from spotify_etl import tables
 from spotify_etl.lake import Lake
 from spotify_etl.settings import SAMPLE_DATA_DIR
 
+from devtools import airflow_standalone
 from tests.e2e import lake_view
 from tests.e2e.airflow_api import DAG_ID, Server, midnight, task_log, task_states, trigger, wait_run, xcom
 from tests.support.raw import land
-from tools import airflow_standalone
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
 

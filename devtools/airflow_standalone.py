@@ -340,7 +340,7 @@ def up(home: Path, port: int, unpause: bool, timeout: float) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.airflow_standalone", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m devtools.airflow_standalone", description=__doc__.split("\n")[0])
     parser.add_argument("--home", type=Path, default=Path(os.environ.get("AIRFLOW_HOME") or Path.home() / "airflow"))
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("up", help="start airflow standalone in the background and wait until it serves the DAG")
