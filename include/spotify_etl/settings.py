@@ -14,6 +14,8 @@ import tomllib
 from dataclasses import astuple, dataclass
 from pathlib import Path
 
+from spotify_etl.errors import PipelineError
+
 INCLUDE_DIR = Path(__file__).resolve().parents[1]
 PROJECT_DIR = INCLUDE_DIR.parent
 SQL_DIR = INCLUDE_DIR / "sql"
@@ -56,7 +58,7 @@ def _env(name: str) -> str:
     return os.environ.get(name, SETTINGS_DOC[name][0])
 
 
-class SettingsError(ValueError):
+class SettingsError(PipelineError, ValueError, retryable=False):
     """A setting is missing or invalid; the message names it."""
 
 

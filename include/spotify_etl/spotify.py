@@ -42,6 +42,7 @@ from spotipy.exceptions import SpotifyException, SpotifyOauthError
 from spotipy.oauth2 import SpotifyClientCredentials, SpotifyOAuth
 from urllib3.util.retry import Retry
 
+from spotify_etl.errors import PipelineError
 from spotify_etl.extract import PayloadError
 from spotify_etl.ids import is_spotify_id
 
@@ -133,7 +134,7 @@ class _TokenCache(MemoryCacheHandler):
 
 
 # ---- errors -------------------------------------------------------------------------
-class SpotifyError(RuntimeError):
+class SpotifyError(PipelineError, RuntimeError):
     """A Spotify request failed; ``retryable`` says whether a later try can succeed."""
 
     retryable = True

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from spotify_etl import tables
+from spotify_etl.errors import PipelineError
 from spotify_etl.lake import Lake, check_date
 from spotify_etl.settings import DUCKDB_MEMORY_LIMIT
 
@@ -195,7 +196,7 @@ TABLE_SQL: dict[str, str] = {
 }
 
 
-class TransformError(RuntimeError):
+class TransformError(PipelineError, RuntimeError, retryable=False):
     """Raw input could not be read; the message names the file."""
 
 
