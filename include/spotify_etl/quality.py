@@ -2,9 +2,8 @@
 
 The same SQL runs in DuckDB (local target) and Athena (aws target); :func:`judge` is the
 one piece of code that decides pass/fail for both. The SQL is a Jinja template over
-``dt``, ``database`` and ``table_prefix``, rendered with the
-options Airflow renders templates with, so Airflow's rendering for Athena and this one for
-DuckDB give the same text.
+``dt``, ``database`` and ``table_prefix``, rendered here with the options Airflow renders
+templates with, so Airflow's rendering for Athena and this one for DuckDB give the same text.
 """
 
 from __future__ import annotations
@@ -63,10 +62,9 @@ def render_validation_sql(day: str, database: str, table_prefix: str = "") -> st
 
 def _sql_templates() -> jinja2.Environment:
     # Airflow's template options (airflow.sdk DAG.get_template_env): a missing variable is an
-    # error, the trailing newline is kept. SQL, not HTML: nothing to escape.
+    # error; Jinja's default newline handling. SQL, not HTML: nothing to escape.
     return jinja2.Environment(  # nosec B701
-        loader=jinja2.FileSystemLoader(SQL_DIR), undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
-        autoescape=False,  # noqa: S701
+        loader=jinja2.FileSystemLoader(SQL_DIR), undefined=jinja2.StrictUndefined, autoescape=False,  # noqa: S701
     )
 
 

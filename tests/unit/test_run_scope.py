@@ -7,7 +7,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
-from spotify_etl import airflow_glue
+from spotify_etl.airflow import tasks
 from spotify_etl.extract import SampleSource, extract_playlist
 from spotify_etl.lake import Lake
 from spotify_etl.plan import EXTRACT, REPROCESS
@@ -48,25 +48,14 @@ def test_transform_day_refuses_a_scope_it_cannot_honour(landed: Lake, lake_dir: 
     assert published(lake_dir) == {LSD}  # the date's tables are left as they were
 
 
-class FakeTI:
-    def __init__(self, xcoms: dict[tuple[str, str], Any]) -> None:
-        self.xcoms = xcoms
-
-    def xcom_pull(self, task_ids: str, key: str = "return_value") -> Any:
-        return self.xcoms.get((task_ids, key))
-
-
 def test_run_scope_is_what_this_run_extracted_or_the_plan_of_a_reprocess() -> None:
-    ti = FakeTI(
-        {
-            ("plan", "playlists"): [LSD, RAP_RU, EPISODES],
-            ("extract_playlist", "return_value"): [{"playlist_id": EPISODES}, None, {"playlist_id": LSD}],
-        }
-    )
-    assert airflow_glue.run_scope(ti, EXTRACT) == [LSD, EPISODES]  # RAP_RU's extract failed: absent
-    assert airflow_glue.run_scope(ti, REPROCESS) == [LSD, RAP_RU, EPISODES]
-    single = FakeTI({("plan", "playlists"): [LSD], ("extract_playlist", "return_value"): {"playlist_id": LSD}})
-    assert airflow_glue.run_scope(single, EXTRACT) == [LSD]
+    planned = [LSD, RAP_RU, EPISODES]
+    # The transform's argument: the mapped extract's results, one per instance that succeeded.
+    extracted = tasks.extract_results([{"playlist_id": EPISODES}, None, {"playlist_id": LSD}])
+    assert tasks.run_scope(EXTRACT, planned, extracted) == [LSD, EPISODES]  # RAP_RU's extract failed: absent
+    assert tasks.run_scope(REPROCESS, planned, extracted) == [LSD, RAP_RU, EPISODES]
+    assert tasks.run_scope(EXTRACT, [LSD], tasks.extract_results([{"playlist_id": LSD}])) == [LSD]
+    assert tasks.run_scope(EXTRACT, [LSD], tasks.extract_results(None)) == []  # no instance succeeded
 
 
 def test_requested_playlists_only_when_the_run_was_given_them() -> None:
@@ -75,6 +64,6 @@ def test_requested_playlists_only_when_the_run_was_given_them() -> None:
             self.conf = conf
 
     params = {"playlists": [LSD]}  # the param always holds a value: the config file's list by default
-    assert airflow_glue.requested_playlists(params, Run({"playlists": [LSD]})) == [LSD]
-    assert airflow_glue.requested_playlists(params, Run({})) is None
-    assert airflow_glue.requested_playlists(params, Run(None)) is None
+    assert tasks.requested_playlists(params, Run({"playlists": [LSD]})) == [LSD]
+    assert tasks.requested_playlists(params, Run({})) is None
+    assert tasks.requested_playlists(params, Run(None)) is None
