@@ -64,7 +64,9 @@ def _sql_templates() -> jinja2.Environment:
     # Airflow's template options (airflow.sdk DAG.get_template_env): a missing variable is an
     # error; Jinja's default newline handling. SQL, not HTML: nothing to escape.
     return jinja2.Environment(  # nosec B701
-        loader=jinja2.FileSystemLoader(SQL_DIR), undefined=jinja2.StrictUndefined, autoescape=False,  # noqa: S701
+        loader=jinja2.FileSystemLoader(SQL_DIR),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,  # noqa: S701
     )
 
 

@@ -27,6 +27,7 @@ def core_modules() -> list[Path]:
 def test_no_core_module_imports_airflow_or_the_layer() -> None:
     core = core_modules()
     assert {p.name for p in core} >= {"ids.py", "settings.py", "lake.py", "transform.py", "quality.py", "pipeline.py"}
+
     def forbidden(module: str) -> bool:
         return module.split(".")[0] == "airflow" or module.startswith("spotify_etl.airflow")
 

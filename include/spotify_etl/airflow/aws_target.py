@@ -63,7 +63,9 @@ def choose_crawler_action(hook: Any, config: dict[str, Any], create_id: str, rec
         return run_id
     if current.get("State", "READY") != "READY":
         raise _busy(name, current["State"], changes)
-    log.info("crawler %s differs in %s: recreating it (its first crawl then reads every folder)", name, ", ".join(changes))
+    log.info(
+        "crawler %s differs in %s: recreating it (its first crawl then reads every folder)", name, ", ".join(changes)
+    )
     return recreate_id
 
 
@@ -115,13 +117,20 @@ def catalog_and_validate(settings: Settings, transformed: Any) -> Any:
 
     with TaskGroup("catalog", tooltip="Glue database and crawler over the Parquet tables") as catalog:
         database = GlueCatalogCreateDatabaseOperator(
-            task_id="database", database_name=settings.database, if_exists="skip",
-            description="Spotify playlist tables (spotify_playlist_etl)", **conn,
+            task_id="database",
+            database_name=settings.database,
+            if_exists="skip",
+            description="Spotify playlist tables (spotify_playlist_etl)",
+            **conn,
         )
         create_crawler = GlueCrawlerCreateOperator(task_id="create_crawler", config=config, **conn)
         run_crawler = GlueCrawlerRunOperator(
-            task_id="run_crawler", crawler_name=settings.crawler_name, deferrable=True,
-            poll_interval=CRAWLER_POLL_SECONDS, trigger_rule="none_failed_min_one_success", **conn,
+            task_id="run_crawler",
+            crawler_name=settings.crawler_name,
+            deferrable=True,
+            poll_interval=CRAWLER_POLL_SECONDS,
+            trigger_rule="none_failed_min_one_success",
+            **conn,
         )
 
         @task(task_id="recreate_crawler")
@@ -145,10 +154,16 @@ def catalog_and_validate(settings: Settings, transformed: Any) -> Any:
         [create_crawler, recreate_task] >> run_crawler
 
     athena_validation = AthenaOperator(
-        task_id="athena_validation", query=VALIDATION_QUERY, database=settings.database,
+        task_id="athena_validation",
+        query=VALIDATION_QUERY,
+        database=settings.database,
         params={"database": settings.database, "table_prefix": settings.table_prefix},
-        workgroup=settings.athena_workgroup, output_location=settings.athena_output or None,
-        deferrable=True, sleep_time=ATHENA_POLL_SECONDS, max_polling_attempts=ATHENA_MAX_POLLS, **conn,
+        workgroup=settings.athena_workgroup,
+        output_location=settings.athena_output or None,
+        deferrable=True,
+        sleep_time=ATHENA_POLL_SECONDS,
+        max_polling_attempts=ATHENA_MAX_POLLS,
+        **conn,
     )
 
     @task(task_id="validate")

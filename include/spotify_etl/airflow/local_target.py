@@ -18,7 +18,9 @@ def catalog_and_validate(settings: Settings, upstream: Any) -> Any:
         from spotify_etl import pipeline
         from spotify_etl.airflow.tasks import open_lake
 
-        return pipeline.catalog_local(open_lake(settings), settings.duckdb_path, settings.database, settings.table_prefix)
+        return pipeline.catalog_local(
+            open_lake(settings), settings.duckdb_path, settings.database, settings.table_prefix
+        )
 
     @task
     def validate(ds: str) -> list[str]:

@@ -152,7 +152,9 @@ def describe_asset_events(outlet_events: OutletEventAccessorsProtocol, assets: l
     for asset in assets:
         table = asset.name.rsplit(".", 1)[-1]
         outlet_events[asset].extra = {
-            "dt": result["dt"], "location": f"{settings.table_url(table)}/dt={result['dt']}", "rows": result["rows"][table],
+            "dt": result["dt"],
+            "location": f"{settings.table_url(table)}/dt={result['dt']}",
+            "rows": result["rows"][table],
         }
 
 
