@@ -83,7 +83,7 @@ def spotify_playlist_etl() -> None:
     def plan(params: dict[str, Any], logical_date: dt.datetime, dag_run: DagRunProtocol, ti: TaskInstance) -> list[str]:
         from spotify_etl.airflow import tasks
 
-        return tasks.publish_plan(ti, tasks.plan(SETTINGS, params, logical_date, ti.start_date, dag_run))
+        return tasks.plan(SETTINGS, params, logical_date, dag_run, ti)
 
     @task(max_active_tis_per_dagrun=8)
     def extract_playlist(playlist_id: str, logical_date: dt.datetime) -> dict[str, Any]:

@@ -67,3 +67,51 @@ def test_requested_playlists_only_when_the_run_was_given_them() -> None:
     assert tasks.requested_playlists(params, Run({"playlists": [LSD]})) == [LSD]
     assert tasks.requested_playlists(params, Run({})) is None
     assert tasks.requested_playlists(params, Run(None)) is None
+
+
+class FakeTI:
+    """What the plan task body uses of the task instance: its start and the XComs it pushes."""
+
+    def __init__(self) -> None:
+        self.start_date = None
+        self.pushed: dict[str, Any] = {}
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.pushed[key] = value
+
+
+class FakeRun:
+    def __init__(self, conf: dict[str, Any], run_type: str) -> None:
+        self.conf, self.run_type = conf, run_type
+
+
+def test_plan_pushes_what_the_later_tasks_take_and_returns_what_to_extract(landed: Lake, lake_dir: Path) -> None:
+    import datetime as dt
+
+    from airflow.sdk.api.datamodels._generated import DagRunType
+    from spotify_etl.settings import Settings
+
+    ti, day = FakeTI(), dt.datetime(2026, 11, 25, tzinfo=dt.UTC)
+    backfill = FakeRun({"playlists": [LSD]}, DagRunType.BACKFILL)
+    to_extract = tasks.plan(Settings(lake_dir=lake_dir), {"playlists": [LSD]}, day, backfill, ti)  # type: ignore[arg-type]
+    assert to_extract == []  # a backfill never calls Spotify: it re-processes what landed
+    assert ti.pushed["mode"] == REPROCESS and ti.pushed["playlists"] == [LSD]
+    assert "backfill run" in ti.pushed["message"]
+
+
+def test_a_failed_plan_fails_the_later_tasks_at_once_naming_it(lake_dir: Path) -> None:
+    import datetime as dt
+
+    from airflow.sdk.api.datamodels._generated import DagRunType
+    from airflow.sdk.exceptions import AirflowFailException
+    from spotify_etl.settings import Settings
+
+    ti, day = FakeTI(), dt.datetime(2026, 11, 25, tzinfo=dt.UTC)
+    run = FakeRun({"playlists": ["not a playlist"]}, DagRunType.MANUAL)
+    with pytest.raises(AirflowFailException, match="InvalidPlaylistId: DAG param 'playlists'"):
+        tasks.plan(Settings(lake_dir=lake_dir), {"playlists": ["not a playlist"]}, day, run, ti)  # type: ignore[arg-type]
+    assert ti.pushed == {"mode": tasks.PLAN_FAILED, "message": "the plan task did not succeed (see its log)", "playlists": []}
+    with pytest.raises(AirflowFailException, match="the plan task did not succeed; nothing to transform"):
+        tasks.run_transform(Settings(lake_dir=lake_dir), DAY, tasks.PLAN_FAILED, "", [], [])
+    with pytest.raises(AirflowFailException, match="the plan task did not succeed"):
+        tasks.check_extracts(tasks.PLAN_FAILED, [], [])

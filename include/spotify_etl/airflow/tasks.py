@@ -20,7 +20,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundExceptio
 from spotify_etl import pipeline
 from spotify_etl.errors import PipelineError
 from spotify_etl.lake import Lake
-from spotify_etl.plan import EXTRACT, PARAM, SKIP, RunPlan
+from spotify_etl.plan import EXTRACT, PARAM, SKIP
 from spotify_etl.settings import Settings
 
 if TYPE_CHECKING:
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from airflow.sdk.types import DagRunProtocol, OutletEventAccessorsProtocol, TaskInstance
 
 log = logging.getLogger(__name__)
+PLAN_FAILED = "plan_failed"  # the mode a failed plan task publishes
 
 
 @contextmanager
@@ -78,27 +79,34 @@ def requested_playlists(params: dict[str, Any], dag_run: DagRunProtocol) -> list
     return params.get(PARAM) if PARAM in conf else None
 
 
-def plan(settings: Settings, params: dict[str, Any], logical_date: dt.datetime, started: dt.datetime | None,
-         dag_run: DagRunProtocol) -> RunPlan:  # fmt: skip
-    """Plan the run for its logical date; ``started``: when the plan task really started."""
-    with fail_fast():  # bad or missing ids: retrying cannot help
-        return pipeline.plan(
-            open_lake(settings), settings, logical_date.date(), (started or logical_date).date(), is_backfill(dag_run),
-            requested_playlists(params, dag_run), connection=lambda: spotify_connection(settings),
-        )  # fmt: skip
+def plan(settings: Settings, params: dict[str, Any], logical_date: dt.datetime, dag_run: DagRunProtocol,
+         ti: TaskInstance) -> list[str]:  # fmt: skip
+    """Plan the run for its logical date; return the playlists to extract (the extract task maps over them).
 
-
-def publish_plan(ti: TaskInstance, result: RunPlan) -> list[str]:
-    """Push the plan's mode, message and scope (the later tasks take them as arguments,
-    ``plan_output["mode"]``...); return the playlists to extract, which the extract task maps over.
-
-    Airflow maps only over a task's return value, never over one key of ``multiple_outputs``,
-    so the list to extract is the return value and the rest are pushed beside it.
+    The plan's mode, message and scope are pushed beside the return value, and the later tasks
+    take them as arguments (``planned["mode"]``...): Airflow maps only over a task's return
+    value, never over one key of ``multiple_outputs``. A failed plan pushes ``mode`` =
+    :data:`PLAN_FAILED`: the later tasks run anyway (trigger rule ``all_done``) and, with the
+    keys absent, would fail on XComNotFound only after their retries; this way they fail at once.
     """
-    ti.xcom_push(key="mode", value=result.mode)
-    ti.xcom_push(key="message", value=result.message)
-    ti.xcom_push(key="playlists", value=list(result.playlists))
+    started = (ti.start_date or logical_date).date()  # when this task really started
+    try:
+        with fail_fast():  # bad or missing ids: retrying cannot help
+            result = pipeline.plan(
+                open_lake(settings), settings, logical_date.date(), started, is_backfill(dag_run),
+                requested_playlists(params, dag_run), connection=lambda: spotify_connection(settings),
+            )  # fmt: skip
+    except Exception:
+        _publish(ti, PLAN_FAILED, "the plan task did not succeed (see its log)", [])
+        raise
+    _publish(ti, result.mode, result.message, result.playlists)
     return result.to_extract
+
+
+def _publish(ti: TaskInstance, mode: str, message: str, playlists: list[str]) -> None:
+    ti.xcom_push(key="mode", value=mode)
+    ti.xcom_push(key="message", value=message)
+    ti.xcom_push(key="playlists", value=list(playlists))
 
 
 def extract_results(extracted: Iterable[dict[str, Any] | None] | None) -> list[dict[str, Any]]:
@@ -128,6 +136,8 @@ def run_transform(settings: Settings, day: str, mode: str, message: str, planned
     """Transform the run's scope; ``mode``, ``message`` and ``planned`` (the run's playlists) come from the plan."""
     from spotify_etl.transform import transform_day
 
+    if mode == PLAN_FAILED:
+        raise AirflowFailException("the plan task did not succeed; nothing to transform (see the plan task's log)")
     if mode == SKIP:
         log.info(message)  # Airflow does not log a skip exception's message
         raise AirflowSkipException(message)
@@ -161,6 +171,8 @@ def describe_asset_events(outlet_events: OutletEventAccessorsProtocol, assets: l
 def check_extracts(mode: str, expected: list[str] | None,
                    extracted: Iterable[dict[str, Any] | None] | None) -> dict[str, Any]:  # fmt: skip
     """Fail naming every planned playlist whose extract failed; ``expected``: the plan's playlists to extract."""
+    if mode == PLAN_FAILED:
+        raise AirflowFailException("the plan task did not succeed (see its log)")
     expected = list(expected or [])
     results = extract_results(extracted)
     missing = pipeline.missing_extracts(expected, results)
