@@ -110,7 +110,11 @@ def test_a_failed_plan_fails_the_later_tasks_at_once_naming_it(lake_dir: Path) -
     run = FakeRun({"playlists": ["not a playlist"]}, DagRunType.MANUAL)
     with pytest.raises(AirflowFailException, match="InvalidPlaylistId: DAG param 'playlists'"):
         tasks.plan(Settings(lake_dir=lake_dir), {"playlists": ["not a playlist"]}, day, run, ti)  # type: ignore[arg-type]
-    assert ti.pushed == {"mode": tasks.PLAN_FAILED, "message": "the plan task did not succeed (see its log)", "playlists": []}
+    assert ti.pushed == {
+        "mode": tasks.PLAN_FAILED,
+        "message": "the plan task did not succeed (see its log)",
+        "playlists": [],
+    }
     with pytest.raises(AirflowFailException, match="the plan task did not succeed; nothing to transform"):
         tasks.run_transform(Settings(lake_dir=lake_dir), DAY, tasks.PLAN_FAILED, "", [], [])
     with pytest.raises(AirflowFailException, match="the plan task did not succeed"):
