@@ -21,6 +21,7 @@ from typing import Any
 from airflow.sdk import TaskGroup, task
 
 from spotify_etl import quality
+from spotify_etl.errors import PipelineError
 from spotify_etl.settings import Settings
 from spotify_etl.warehouse import aws
 
@@ -38,7 +39,7 @@ VALIDATION_QUERY = (
 )
 
 
-class CrawlerBusy(RuntimeError):
+class CrawlerBusy(PipelineError, RuntimeError):
     """The crawler must change but is crawling; a retry after the crawl ends can change it."""
 
 
