@@ -40,11 +40,15 @@ database `$SPOTIFY_ETL_DATABASE`.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset, Param, dag, task
-from spotify_etl.settings import Settings, configured_playlists, dag_description
+from spotify_etl.airflow.targets import catalog_and_validate
+from spotify_etl.settings import SQL_DIR, Settings, configured_playlists, dag_description
 from spotify_etl.tables import TABLE_NAMES
+
+if TYPE_CHECKING:
+    from airflow.sdk.types import DagRunProtocol, OutletEventAccessorsProtocol, TaskInstance
 
 SETTINGS = Settings.from_env()
 # Identity independent of the settings: Airflow keeps one active asset per name and per URI,
@@ -62,6 +66,7 @@ TABLE_ASSETS = [Asset(name=f"spotify_etl.tables.{t}", uri=f"x-spotify-etl://tabl
     tags=["spotify", "etl", SETTINGS.target],
     doc_md=__doc__,
     description=dag_description(SETTINGS),
+    template_searchpath=[str(SQL_DIR)],  # validate.sql, rendered by Airflow for Athena
     default_args={
         "owner": "data-engineering",
         "retries": SETTINGS.task_retries,
@@ -82,64 +87,37 @@ TABLE_ASSETS = [Asset(name=f"spotify_etl.tables.{t}", uri=f"x-spotify-etl://tabl
 )
 def spotify_playlist_etl() -> None:
     @task
-    def plan(params: dict[str, Any], logical_date: dt.datetime, dag_run: Any, ti: Any) -> list[str]:
-        from spotify_etl import airflow_glue, pipeline
+    def plan(params: dict[str, Any], logical_date: dt.datetime, dag_run: DagRunProtocol, ti: TaskInstance) -> list[str]:
+        from spotify_etl.airflow import tasks
 
-        lake = airflow_glue.open_lake(SETTINGS)
-        started = (ti.start_date or logical_date).date()  # when this task really started
-        requested = airflow_glue.requested_playlists(params, dag_run)
-        with airflow_glue.fail_fast_on(ValueError):  # bad or missing ids: retrying cannot help
-            result = pipeline.plan(
-                lake, SETTINGS, logical_date.date(), started, airflow_glue.is_backfill(dag_run), requested,
-                connection=lambda: airflow_glue.spotify_connection(SETTINGS),
-            )
-        return airflow_glue.publish_plan(ti, result)
+        return tasks.plan(SETTINGS, params, logical_date, dag_run, ti)
 
     @task(max_active_tis_per_dagrun=8)
-    def extract_playlist(playlist_id: str, logical_date: dt.datetime, ts: str) -> dict[str, Any]:
-        from spotify_etl import airflow_glue
+    def extract_playlist(playlist_id: str, logical_date: dt.datetime) -> dict[str, Any]:
+        from spotify_etl.airflow import tasks
 
-        return airflow_glue.run_extract(SETTINGS, playlist_id, logical_date.date().isoformat())
+        return tasks.run_extract(SETTINGS, playlist_id, logical_date.date().isoformat())
 
     @task(trigger_rule="all_done", outlets=TABLE_ASSETS)
-    def transform(ti: Any, logical_date: dt.datetime, outlet_events: Any) -> dict[str, Any]:
-        from spotify_etl import airflow_glue
+    def transform(mode: str, message: str, playlists: list[str], extracted: list[dict[str, Any]],
+                  logical_date: dt.datetime, outlet_events: OutletEventAccessorsProtocol) -> dict[str, Any]:  # fmt: skip
+        from spotify_etl.airflow import tasks
 
-        result = airflow_glue.run_transform(SETTINGS, ti, logical_date.date().isoformat())
-        airflow_glue.describe_asset_events(outlet_events, TABLE_ASSETS, SETTINGS, result)
+        result = tasks.run_transform(SETTINGS, logical_date.date().isoformat(), mode, message, playlists, extracted)
+        tasks.describe_asset_events(outlet_events, TABLE_ASSETS, SETTINGS, result)
         return result
 
     @task(trigger_rule="all_done")
-    def check_extracts(ti: Any) -> dict[str, Any]:
-        from spotify_etl import airflow_glue
+    def check_extracts(mode: str, expected: list[str], extracted: list[dict[str, Any]]) -> dict[str, Any]:
+        from spotify_etl.airflow import tasks
 
-        return airflow_glue.check_extracts(ti)
+        return tasks.check_extracts(mode, expected, extracted)
 
-    planned = plan()
+    planned = plan()  # returns the playlists to extract; pushes mode, message and the run's playlists
     extracted = extract_playlist.expand(playlist_id=planned)
-    transformed = transform()
-    extracted >> transformed >> check_extracts()
-
-    if SETTINGS.target == "aws":
-        from spotify_etl.warehouse.aws_tasks import catalog_and_validate
-
-        catalog_and_validate(SETTINGS, transformed)
-    else:
-
-        @task
-        def catalog(logical_date: dt.datetime) -> dict[str, str]:
-            from spotify_etl.warehouse import local
-
-            lake = local.Lake.local(SETTINGS.lake_dir)
-            return local.register_tables(lake, SETTINGS.duckdb_path, SETTINGS.database, SETTINGS.table_prefix)
-
-        @task
-        def validate(logical_date: dt.datetime) -> list[str]:
-            from spotify_etl import airflow_glue
-
-            return airflow_glue.validate_local(SETTINGS, logical_date.date().isoformat())
-
-        transformed >> catalog() >> validate()
+    transformed = transform(planned["mode"], planned["message"], planned["playlists"], extracted)
+    transformed >> check_extracts(planned["mode"], planned, extracted)
+    catalog_and_validate(SETTINGS, transformed)
 
 
 spotify_playlist_etl()

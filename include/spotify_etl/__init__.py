@@ -1,7 +1,8 @@
 """Spotify playlist ETL: the library behind the Airflow DAG and the ``spotify-etl`` command.
 
-Nothing in this package imports Airflow at module level except ``airflow_glue``; every
-stage runs and is tested without a scheduler.
+The core library never imports Airflow; every stage runs and is tested without a
+scheduler. The Airflow layer, :mod:`spotify_etl.airflow`, holds the DAG's task bodies and
+each target's task group.
 """
 
 __version__ = "0.1.0"

@@ -1,4 +1,8 @@
-"""The ``spotify-etl`` command: the pipeline's stages without Airflow, same code as the tasks."""
+"""The ``spotify-etl`` command: the pipeline's stages without Airflow.
+
+``extract`` and ``validate`` call :mod:`spotify_etl.pipeline` as the DAG's tasks do;
+``transform`` takes any folder of raw documents, not only a lake's date partition.
+"""
 
 from __future__ import annotations
 
@@ -25,14 +29,15 @@ def _raw_files(raw: Path, day: str) -> list[str]:
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
-    from spotify_etl.extract import SampleSource, extract_playlist
+    from spotify_etl import pipeline
+    from spotify_etl.extract import SampleSource
     from spotify_etl.ids import parse_playlist_ids
 
     source = SampleSource()
     lake = Lake.local(args.lake)
     extracted_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     for playlist_id in parse_playlist_ids(args.playlist or source.available()):
-        print(json.dumps(extract_playlist(source, lake, playlist_id, args.date, extracted_at).as_dict()))
+        print(json.dumps(pipeline.extract(source, lake, playlist_id, args.date, extracted_at).as_dict()))
     return 0
 
 
@@ -48,15 +53,12 @@ def cmd_transform(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from spotify_etl.warehouse import local
+    from spotify_etl import pipeline
 
     db = args.db or args.lake / "catalog.duckdb"
-    local.register_tables(Lake.local(args.lake), db, args.database, args.table_prefix)
-    results = local.run_validation(db, args.date, args.database, args.table_prefix)
-    for r in results:
-        print(r.describe())
+    pipeline.catalog_local(Lake.local(args.lake), db, args.database, args.table_prefix)
     try:
-        quality.judge(results, args.date)
+        pipeline.validate_local(db, args.date, args.database, args.table_prefix, report=print)
     except quality.ValidationFailed as exc:
         print(f"validation failed: {exc}", file=sys.stderr)
         return 1

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from spotify_etl.errors import PipelineError
 from spotify_etl.ids import is_spotify_id
 from spotify_etl.lake import Lake
 from spotify_etl.raw_format import RAW_FORMAT, shape_error
@@ -25,11 +26,11 @@ log = logging.getLogger(__name__)
 PAGE_LIMIT = 50  # the /items endpoint's maximum page size
 
 
-class PayloadError(RuntimeError):
+class PayloadError(PipelineError, RuntimeError):
     """The API answered with something it does not promise; nothing was landed."""
 
 
-class NotInSampleData(RuntimeError):
+class NotInSampleData(PipelineError, RuntimeError):
     """The embedded sample data has no such playlist: no retry can add it, so the task fails at once."""
 
     retryable = False

@@ -12,13 +12,15 @@ import re
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
+from spotify_etl.errors import PipelineError
+
 _ID = re.compile(r"[0-9A-Za-z]{22}")
 _URI = re.compile(r"spotify:playlist:([0-9A-Za-z]{22})")
 _URL_PATH = re.compile(r"/(?:intl-[a-z]{2}(?:-[a-z]{2})?/|embed/)?playlist/([0-9A-Za-z]{22})/?")
 _ALLOWED_HOSTS = {"open.spotify.com", "play.spotify.com"}
 
 
-class InvalidPlaylistId(ValueError):
+class InvalidPlaylistId(PipelineError, ValueError, retryable=False):
     """Raised for anything that is not a playlist id, URI or URL."""
 
 

@@ -21,12 +21,16 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fsspec import AbstractFileSystem
 from fsspec.implementations.local import LocalFileSystem
 
+from spotify_etl.errors import PipelineError
 from spotify_etl.ids import is_spotify_id
+
+if TYPE_CHECKING:
+    from spotify_etl.settings import Settings
 
 PART_FILE = "part-00000.parquet"
 _DT_DIR = re.compile(r"dt=(\d{4}-\d{2}-\d{2})")
@@ -40,7 +44,7 @@ def raw_playlist_id(path: str) -> str | None:
     return match.group(1) if match else None
 
 
-class LakeError(RuntimeError):
+class LakeError(PipelineError, RuntimeError):
     """A storage operation failed; the message names the object and what to check."""
 
 
@@ -78,6 +82,21 @@ class Lake:
         if kms_key_id:
             write_kwargs["SSEKMSKeyId"] = kms_key_id
         return cls(fs=fs, root=root, protocol="s3", write_kwargs=write_kwargs)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, s3_filesystem: Callable[[str], AbstractFileSystem] | None = None) -> Lake:
+        """The lake of ``settings.target``: the only place that picks the local folder or S3.
+
+        ``s3_filesystem`` opens S3 for an AWS connection id; the Airflow layer passes the
+        Amazon provider's ``get_fs``, so credentials come from the Airflow connection.
+        """
+        if settings.target == "local":
+            return cls.local(settings.lake_dir)
+        settings.lake_url  # noqa: B018 - raises a clear error when the bucket is not set
+        if s3_filesystem is None:
+            raise ValueError(f"the {settings.target!r} target's lake needs an S3 filesystem (s3_filesystem)")
+        return cls.s3(s3_filesystem(settings.aws_conn_id), settings.s3_bucket, settings.s3_prefix,
+                      sse=settings.s3_sse, kms_key_id=settings.s3_sse_kms_key_id)  # fmt: skip
 
     # ---- paths -------------------------------------------------------------
     def url(self, path: str) -> str:

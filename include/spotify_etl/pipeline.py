@@ -1,8 +1,9 @@
-"""The pipeline's stages as plain functions: what each Airflow task and CLI command calls.
+"""The pipeline's stages as plain functions: what the Airflow tasks and the ``spotify-etl``
+command call (the CLI's ``extract`` and ``validate`` use the same functions as the tasks).
 
-Airflow specifics (connections, context, operators) stay in the DAG file and
-``airflow_glue``; everything here takes plain values so it runs and is tested without a
-scheduler.
+Airflow specifics (connections, context, operators) stay in the Airflow layer
+(:mod:`spotify_etl.airflow`); everything here takes plain values so it runs and is tested
+without a scheduler.
 """
 
 from __future__ import annotations
@@ -10,19 +11,18 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from spotify_etl import plan as planning
+from spotify_etl import quality
 from spotify_etl.extract import ExtractResult, PlaylistSource, SampleSource, extract_playlist
 from spotify_etl.ids import InvalidPlaylistId, parse_playlist_ids
 from spotify_etl.lake import Lake
+from spotify_etl.quality import CheckResult
 from spotify_etl.settings import PLAYLISTS_CONFIG, Settings, SettingsError, configured_playlists
 
 log = logging.getLogger(__name__)
-
-
-def local_lake(settings: Settings) -> Lake:
-    return Lake.local(settings.lake_dir)
 
 
 def uses_sample_data(settings: Settings, connection: Any | None) -> bool:
@@ -46,7 +46,7 @@ def plan(
         return planning.live_playlists(wanted, _parse(configured_playlists(), str(PLAYLISTS_CONFIG)), sample, source)
 
     wanted = _parse(requested or [], f"DAG param {planning.PARAM!r}")
-    landed = [p.rsplit("=", 1)[-1].removesuffix(".json") for p in lake.raw_files(day.isoformat())]
+    landed = list(lake.raw_documents(day.isoformat()))
     result = planning.plan_run(
         day=day, started=started, is_backfill=is_backfill, requested=wanted, live=live, landed=landed,
         grace_days=settings.live_grace_days,
@@ -84,6 +84,25 @@ def choose_source(settings: Settings, connection: Any | None) -> PlaylistSource:
 
 def extract(source: PlaylistSource, lake: Lake, playlist_id: str, day: str, extracted_at: str) -> ExtractResult:
     return extract_playlist(source, lake, playlist_id, day, extracted_at)
+
+
+def catalog_local(lake: Lake, db_path: Path, database: str, table_prefix: str = "") -> dict[str, str]:
+    """The local target's catalog: DuckDB views over the lake's tables (the Glue crawler's job on AWS)."""
+    from spotify_etl.warehouse import local
+
+    return local.register_tables(lake, db_path, database, table_prefix)
+
+
+def validate_local(db_path: Path, day: str, database: str, table_prefix: str = "",
+                   report: Callable[[str], None] = log.info) -> list[CheckResult]:  # fmt: skip
+    """Run include/sql/validate.sql in the DuckDB catalog, ``report`` each check, and judge:
+    raise :class:`~spotify_etl.quality.ValidationFailed` naming every failed check."""
+    from spotify_etl.warehouse import local
+
+    results = local.run_validation(db_path, day, database, table_prefix)
+    for result in results:
+        report(result.describe())
+    return quality.judge(results, day)
 
 
 def extracted_playlists(expected: list[str], results: list[dict[str, Any]]) -> list[str]:

@@ -19,11 +19,13 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from spotify_etl.errors import PipelineError
+
 EXTRACT, REPROCESS, SKIP = "extract", "reprocess", "skip"
 PARAM, CONFIG_FILE = "playlists", "include/config/playlists.toml"
 
 
-class PlanError(ValueError):
+class PlanError(PipelineError, ValueError, retryable=False):
     """The run cannot be planned (no playlist list where one is required); the message says where to set it."""
 
 

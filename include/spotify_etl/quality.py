@@ -1,7 +1,9 @@
 """Validation: render ``include/sql/validate.sql`` and judge its result rows.
 
 The same SQL runs in DuckDB (local target) and Athena (aws target); :func:`judge` is the
-one piece of code that decides pass/fail for both.
+one piece of code that decides pass/fail for both. The SQL is a Jinja template over
+``dt``, ``database`` and ``table_prefix``, rendered here with the options Airflow renders
+templates with, so Airflow's rendering for Athena and this one for DuckDB give the same text.
 """
 
 from __future__ import annotations
@@ -11,6 +13,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import jinja2
+
+from spotify_etl.errors import PipelineError
 from spotify_etl.lake import check_date
 from spotify_etl.settings import SQL_DIR
 
@@ -18,7 +23,7 @@ VALIDATION_SQL = SQL_DIR / "validate.sql"
 _NAME = re.compile(r"[A-Za-z0-9_]*")
 
 
-class ValidationFailed(RuntimeError):
+class ValidationFailed(PipelineError, RuntimeError, retryable=False):
     """At least one check failed; the message names every failed check and its numbers."""
 
 
@@ -51,9 +56,18 @@ def render_validation_sql(day: str, database: str, table_prefix: str = "") -> st
     for label, value in (("database", database), ("table_prefix", table_prefix)):
         if not _NAME.fullmatch(value):
             raise ValueError(f"{label} may only hold letters, digits and underscores: {value!r}")
-    text = VALIDATION_SQL.read_text(encoding="utf-8")
-    values = {"dt": check_date(day), "database": database, "table_prefix": table_prefix}
-    return re.sub(r"\{\{\s*(\w+)\s*\}\}", lambda m: values[m.group(1)], text)
+    template = _sql_templates().get_template(VALIDATION_SQL.name)
+    return template.render(dt=check_date(day), database=database, table_prefix=table_prefix)
+
+
+def _sql_templates() -> jinja2.Environment:
+    # Airflow's template options (airflow.sdk DAG.get_template_env): a missing variable is an
+    # error; Jinja's default newline handling. SQL, not HTML: nothing to escape.
+    return jinja2.Environment(  # nosec B701
+        loader=jinja2.FileSystemLoader(SQL_DIR),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,  # noqa: S701
+    )
 
 
 def parse_rows(rows: Iterable[Sequence[Any]]) -> list[CheckResult]:

@@ -16,6 +16,8 @@ from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import Any
 
+from spotify_etl.errors import PipelineError
+
 INCLUDE_DIR = Path(__file__).resolve().parents[1]
 PROJECT_DIR = INCLUDE_DIR.parent
 SQL_DIR = INCLUDE_DIR / "sql"
@@ -66,7 +68,7 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
 }
 
 
-class SettingsError(ValueError):
+class SettingsError(PipelineError, ValueError, retryable=False):
     """A setting is missing or invalid; the message names it."""
 
 

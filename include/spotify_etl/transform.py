@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from spotify_etl import tables
+from spotify_etl.errors import PipelineError
 from spotify_etl.lake import Lake, check_date, raw_playlist_id
 from spotify_etl.raw_format import RAW_COLUMNS
 from spotify_etl.settings import DUCKDB_MEMORY_LIMIT, SQL_DIR
@@ -85,7 +86,7 @@ def table_sql(table: str) -> str:
     return f"SELECT * FROM {table} ORDER BY {', '.join(tables.primary_key(table))}"  # names from tables.py
 
 
-class TransformError(RuntimeError):
+class TransformError(PipelineError, RuntimeError, retryable=False):
     """Raw input could not be read; the message names the file."""
 
 

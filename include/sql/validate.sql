@@ -3,7 +3,7 @@
 -- means it had nothing to check (reported as SKIP). Written in the SQL that both Athena (Trino) and DuckDB
 -- run; tests parse it with sqlglot's Trino dialect and execute it in DuckDB.
 -- COUNT_IF is wrapped in COALESCE: DuckDB's returns NULL over no rows, Athena's 0.
--- Placeholders (rendered by spotify_etl.quality.render_validation_sql, the same for both targets):
+-- A Jinja template (rendered by spotify_etl.quality.render_validation_sql for DuckDB and by Airflow for Athena, same text):
 --   {{ database }}  catalog database / schema      {{ table_prefix }}  table name prefix
 --   {{ dt }}        the run's date, YYYY-MM-DD
 WITH

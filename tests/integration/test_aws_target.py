@@ -233,7 +233,7 @@ def test_crawler_started_and_waited_for_in_the_triggerer(runs: dict[str, Any]) -
     created = task_log_position(first, "Creating crawler: " + CRAWLER)
     deferred = task_log_position(first, "[DAG TEST] running trigger in line")
     still_running = task_log_position(first, "Status of glue crawl is: RUNNING")
-    next_task = task_log_position(first, "[DAG TEST] starting task_id=validation_sql")
+    next_task = task_log_position(first, "[DAG TEST] starting task_id=athena_validation")
     assert created < deferred < still_running < next_task
 
 
@@ -329,8 +329,7 @@ def test_dag_on_aws_target_parses_offline_with_table_assets(tmp_path: Path) -> N
     assert not any(t["type"] == "GlueCrawlerUpdateOperator" for t in tasks.values())
     assert tasks["catalog.database"]["upstream"] == ["transform"]
     assert tasks["athena_validation"]["type"] == "AthenaOperator" and tasks["athena_validation"]["deferrable"]
-    assert tasks["athena_validation"]["upstream"] == ["validation_sql"]
-    assert tasks["validation_sql"]["upstream"] == ["catalog.run_crawler"]
+    assert tasks["athena_validation"]["upstream"] == ["catalog.run_crawler"]  # Airflow renders validate.sql
     assert tasks["validate"]["upstream"] == ["athena_validation"]
     assert not any(t["type"] == "GlueCrawlerOperator" for t in tasks.values())
 
@@ -343,10 +342,10 @@ def test_dag_on_aws_target_without_crawler_role_names_the_setting(tmp_path: Path
     assert "SPOTIFY_ETL_CRAWLER_ROLE" in " ".join(parsed["errors"].values())
 
 
-# ---- S3 through Airflow's filesystem (airflow_glue.open_lake -> get_fs) ---------------------------
+# ---- S3 through Airflow's filesystem (airflow.tasks.open_lake -> Lake.from_settings -> get_fs) -----
 WRITE = textwrap.dedent("""
     import json, sys
-    from spotify_etl.airflow_glue import open_lake
+    from spotify_etl.airflow.tasks import open_lake
     from spotify_etl.lake import LakeError
     from spotify_etl.settings import Settings
     outcomes = {}

@@ -147,7 +147,7 @@ IDS = ("catalog.create_crawler", "catalog.recreate_crawler", "catalog.run_crawle
 
 def test_crawler_branch_creates_then_runs_then_recreates_on_change(moto_aws: None) -> None:
     from airflow.providers.amazon.aws.hooks.glue_crawler import GlueCrawlerHook
-    from spotify_etl.warehouse.aws_tasks import choose_crawler_action, recreate_crawler
+    from spotify_etl.airflow.aws_target import choose_crawler_action, recreate_crawler
 
     hook = GlueCrawlerHook(aws_conn_id=None)
     config = aws.crawler_config(SETTINGS)
@@ -192,7 +192,7 @@ def crawl_stays_running(moto_aws: None) -> Iterator[None]:
 
 def test_a_running_crawler_that_must_change_is_left_alone_with_a_clear_message(crawl_stays_running: None) -> None:
     from airflow.providers.amazon.aws.hooks.glue_crawler import GlueCrawlerHook
-    from spotify_etl.warehouse.aws_tasks import CrawlerBusy, choose_crawler_action, recreate_crawler
+    from spotify_etl.airflow.aws_target import CrawlerBusy, choose_crawler_action, recreate_crawler
 
     hook = GlueCrawlerHook(aws_conn_id=None)
     config = aws.crawler_config(SETTINGS)
@@ -231,7 +231,7 @@ def athena_query(rows: list[dict[str, Any]]) -> tuple[Any, str]:
 
 
 def test_athena_verdict_passes_and_reports_each_check(moto_aws: None) -> None:
-    from spotify_etl.warehouse.aws_tasks import judge_athena_result
+    from spotify_etl.airflow.aws_target import judge_athena_result
 
     hook, query_id = athena_query([HEADER, row("albums_not_empty", "0", "3"), row("songs_duration_positive", "0", "9")])
     assert judge_athena_result(hook, query_id, "2026-01-05") == [
@@ -241,7 +241,7 @@ def test_athena_verdict_passes_and_reports_each_check(moto_aws: None) -> None:
 
 def test_athena_verdict_fails_naming_each_failed_check_without_retry(moto_aws: None) -> None:
     from airflow.sdk.exceptions import AirflowFailException
-    from spotify_etl.warehouse.aws_tasks import judge_athena_result
+    from spotify_etl.airflow.aws_target import judge_athena_result
 
     hook, query_id = athena_query([HEADER, row("albums_not_empty", "0", "3"), row("songs_pk_unique_not_null", "2", "9"),
                                    row("songs_popularity_in_range", "1", "9")])
@@ -255,7 +255,7 @@ def test_athena_verdict_fails_naming_each_failed_check_without_retry(moto_aws: N
 
 def test_athena_verdict_fails_on_an_empty_result(moto_aws: None) -> None:
     from airflow.sdk.exceptions import AirflowFailException
-    from spotify_etl.warehouse.aws_tasks import judge_athena_result
+    from spotify_etl.airflow.aws_target import judge_athena_result
 
     hook, query_id = athena_query([HEADER])
     with pytest.raises(AirflowFailException, match="the validation query returned no checks"):

@@ -110,7 +110,7 @@ def test_unknown_sample_playlist_names_the_available_ones_and_is_not_retried(lak
 
     # The extract task's Airflow layer fails such an error at once, without Airflow's retries.
     from airflow.sdk.exceptions import AirflowFailException
-    from spotify_etl.airflow_glue import run_extract
+    from spotify_etl.airflow.tasks import run_extract
 
     local = Settings(target="local", lake_dir=lake_dir, spotify_conn_id="spotify_etl_unit_test_no_such_connection")
     with pytest.raises(AirflowFailException, match="0000000000000000000000 is not in the embedded sample data"):

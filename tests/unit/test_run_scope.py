@@ -7,7 +7,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
-from spotify_etl import airflow_glue
+from spotify_etl.airflow import tasks
 from spotify_etl.extract import SampleSource, extract_playlist
 from spotify_etl.lake import Lake
 from spotify_etl.plan import EXTRACT, REPROCESS
@@ -48,25 +48,14 @@ def test_transform_day_refuses_a_scope_it_cannot_honour(landed: Lake, lake_dir: 
     assert published(lake_dir) == {LSD}  # the date's tables are left as they were
 
 
-class FakeTI:
-    def __init__(self, xcoms: dict[tuple[str, str], Any]) -> None:
-        self.xcoms = xcoms
-
-    def xcom_pull(self, task_ids: str, key: str = "return_value") -> Any:
-        return self.xcoms.get((task_ids, key))
-
-
 def test_run_scope_is_what_this_run_extracted_or_the_plan_of_a_reprocess() -> None:
-    ti = FakeTI(
-        {
-            ("plan", "playlists"): [LSD, RAP_RU, EPISODES],
-            ("extract_playlist", "return_value"): [{"playlist_id": EPISODES}, None, {"playlist_id": LSD}],
-        }
-    )
-    assert airflow_glue.run_scope(ti, EXTRACT) == [LSD, EPISODES]  # RAP_RU's extract failed: absent
-    assert airflow_glue.run_scope(ti, REPROCESS) == [LSD, RAP_RU, EPISODES]
-    single = FakeTI({("plan", "playlists"): [LSD], ("extract_playlist", "return_value"): {"playlist_id": LSD}})
-    assert airflow_glue.run_scope(single, EXTRACT) == [LSD]
+    planned = [LSD, RAP_RU, EPISODES]
+    # The transform's argument: the mapped extract's results, one per instance that succeeded.
+    extracted = tasks.extract_results([{"playlist_id": EPISODES}, None, {"playlist_id": LSD}])
+    assert tasks.run_scope(EXTRACT, planned, extracted) == [LSD, EPISODES]  # RAP_RU's extract failed: absent
+    assert tasks.run_scope(REPROCESS, planned, extracted) == [LSD, RAP_RU, EPISODES]
+    assert tasks.run_scope(EXTRACT, [LSD], tasks.extract_results([{"playlist_id": LSD}])) == [LSD]
+    assert tasks.run_scope(EXTRACT, [LSD], tasks.extract_results(None)) == []  # no instance succeeded
 
 
 def test_requested_playlists_only_when_the_run_was_given_them() -> None:
@@ -75,6 +64,58 @@ def test_requested_playlists_only_when_the_run_was_given_them() -> None:
             self.conf = conf
 
     params = {"playlists": [LSD]}  # the param always holds a value: the config file's list by default
-    assert airflow_glue.requested_playlists(params, Run({"playlists": [LSD]})) == [LSD]
-    assert airflow_glue.requested_playlists(params, Run({})) is None
-    assert airflow_glue.requested_playlists(params, Run(None)) is None
+    assert tasks.requested_playlists(params, Run({"playlists": [LSD]})) == [LSD]
+    assert tasks.requested_playlists(params, Run({})) is None
+    assert tasks.requested_playlists(params, Run(None)) is None
+
+
+class FakeTI:
+    """What the plan task body uses of the task instance: its start and the XComs it pushes."""
+
+    def __init__(self) -> None:
+        self.start_date = None
+        self.pushed: dict[str, Any] = {}
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.pushed[key] = value
+
+
+class FakeRun:
+    def __init__(self, conf: dict[str, Any], run_type: str) -> None:
+        self.conf, self.run_type = conf, run_type
+
+
+def test_plan_pushes_what_the_later_tasks_take_and_returns_what_to_extract(landed: Lake, lake_dir: Path) -> None:
+    import datetime as dt
+
+    from airflow.sdk.api.datamodels._generated import DagRunType
+    from spotify_etl.settings import Settings
+
+    ti, day = FakeTI(), dt.datetime(2026, 11, 25, tzinfo=dt.UTC)
+    backfill = FakeRun({"playlists": [LSD]}, DagRunType.BACKFILL)
+    to_extract = tasks.plan(Settings(lake_dir=lake_dir), {"playlists": [LSD]}, day, backfill, ti)  # type: ignore[arg-type]
+    assert to_extract == []  # a backfill never calls Spotify: it re-processes what landed
+    assert ti.pushed["mode"] == REPROCESS and ti.pushed["playlists"] == [LSD]
+    assert "backfill run" in ti.pushed["message"]
+
+
+def test_a_failed_plan_fails_the_later_tasks_at_once_naming_it(lake_dir: Path) -> None:
+    import datetime as dt
+
+    from airflow.sdk.api.datamodels._generated import DagRunType
+    from airflow.sdk.exceptions import AirflowFailException
+    from spotify_etl.settings import Settings
+
+    ti, day = FakeTI(), dt.datetime(2026, 11, 25, tzinfo=dt.UTC)
+    run = FakeRun({"playlists": ["not a playlist"]}, DagRunType.MANUAL)
+    with pytest.raises(AirflowFailException, match="InvalidPlaylistId: DAG param 'playlists'"):
+        tasks.plan(Settings(lake_dir=lake_dir), {"playlists": ["not a playlist"]}, day, run, ti)  # type: ignore[arg-type]
+    assert ti.pushed == {
+        "mode": tasks.PLAN_FAILED,
+        "message": "the plan task did not succeed (see its log)",
+        "playlists": [],
+    }
+    with pytest.raises(AirflowFailException, match="the plan task did not succeed; nothing to transform"):
+        tasks.run_transform(Settings(lake_dir=lake_dir), DAY, tasks.PLAN_FAILED, "", [], [])
+    with pytest.raises(AirflowFailException, match="the plan task did not succeed"):
+        tasks.check_extracts(tasks.PLAN_FAILED, [], [])

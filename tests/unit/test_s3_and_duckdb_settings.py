@@ -110,17 +110,10 @@ def test_a_bad_duckdb_setting_is_refused_naming_it(monkeypatch: pytest.MonkeyPat
     assert message in str(refused.value)
 
 
-class FakeTi:
-    """The task instance run_transform reads: a reprocess plan of the one landed playlist."""
-
-    def xcom_pull(self, task_ids: str | None = None, key: str = "return_value", **_: Any) -> Any:
-        return {"mode": "reprocess", "playlists": [PLAYLIST]}.get(key)
-
-
 def test_the_dags_transform_step_opens_duckdb_with_the_settings(monkeypatch: pytest.MonkeyPatch,
                                                                 tmp_path: Path) -> None:  # fmt: skip
-    """airflow_glue.run_transform (the DAG's transform task) hands the settings to DuckDB."""
-    from spotify_etl.airflow_glue import run_transform
+    """The DAG's transform task body hands the settings to DuckDB."""
+    from spotify_etl.airflow.tasks import run_transform
 
     lake = Lake.local(tmp_path / "lake")
     extract_playlist(SampleSource(), lake, PLAYLIST, DAY, f"{DAY}T06:00:00+00:00")
@@ -136,7 +129,7 @@ def test_the_dags_transform_step_opens_duckdb_with_the_settings(monkeypatch: pyt
         return con
 
     monkeypatch.setattr(transform, "connect", spy)
-    result = run_transform(s, FakeTi(), DAY)
+    result = run_transform(s, DAY, "reprocess", "a reprocess plan of the one landed playlist", [PLAYLIST], [])
     assert result["documents"] == 1 and result["rows"]["songs"] > 0
     assert seen == [("286.1 MiB", 1)]
 

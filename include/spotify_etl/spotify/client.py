@@ -37,6 +37,7 @@ from spotipy.oauth2 import SpotifyClientCredentials, SpotifyOAuth
 from urllib3.exceptions import InvalidHeader
 from urllib3.util.retry import Retry
 
+from spotify_etl.errors import PipelineError
 from spotify_etl.extract import PayloadError
 from spotify_etl.ids import is_spotify_id
 from spotify_etl.raw_format import TRACK_KEYS, items_fields
@@ -74,7 +75,7 @@ class TokenCache(MemoryCacheHandler):
 
 
 # ---- errors -------------------------------------------------------------------------
-class SpotifyError(RuntimeError):
+class SpotifyError(PipelineError, RuntimeError):
     """A Spotify request failed; ``retryable`` says whether a later try can succeed."""
 
     retryable = True

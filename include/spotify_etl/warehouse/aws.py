@@ -1,7 +1,7 @@
 """AWS warehouse: the Glue crawler's configuration and reading Athena's validation result.
 
-Plain functions over dicts, so they are tested without AWS; ``aws_tasks`` wires them into
-the DAG with the Amazon provider's operators.
+Plain functions over dicts, so they are tested without AWS; :mod:`spotify_etl.airflow.aws_target`
+wires them into the DAG with the Amazon provider's operators.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ RESULT_COLUMNS = ("check_name", "violations", "checked_rows")
 # each crawl reads just the new folders. AWS requires LOG/LOG with CRAWL_NEW_FOLDERS_ONLY:
 # a schema change is a code change and needs a deliberate full recrawl (docs/run-on-aws.md).
 # Such a crawler adds no table after its first (full) crawl and refuses new S3 targets, so a
-# changed config is applied by recreating the crawler (aws_tasks), never by UpdateCrawler.
+# changed config is applied by recreating the crawler (airflow/aws_target.py), never by UpdateCrawler.
 SCHEMA_CHANGE_POLICY = {"UpdateBehavior": "LOG", "DeleteBehavior": "LOG"}
 RECRAWL_POLICY = {"RecrawlBehavior": "CRAWL_NEW_FOLDERS_ONLY"}
 CRAWLER_CONFIGURATION = {

@@ -1,8 +1,9 @@
-"""The ``aws`` target's catalog and validate stages, built inside the DAG.
+"""The ``aws`` target's catalog and validate stages: Glue crawler, then Athena.
 
-Imported by the DAG file only when ``SPOTIFY_ETL_TARGET=aws``, so the Amazon provider's
-operators are loaded at parse time only there. Nothing here calls AWS while the DAG is
-parsed: the crawler config is built from settings; every AWS call happens in a task.
+The Amazon provider's operators are imported inside :func:`catalog_and_validate`, so they
+are loaded at parse time only when the DAG is built for ``SPOTIFY_ETL_TARGET=aws``. Nothing
+here calls AWS while the DAG is parsed: the crawler config is built from settings; every
+AWS call happens in a task.
 
 ``GlueCrawlerOperator`` (the design's choice) is deprecated in amazon provider 9.39; the
 ``catalog`` group keeps its behaviour with the current operators: create the crawler if
@@ -17,12 +18,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from airflow.providers.amazon.aws.operators.athena import AthenaOperator
-from airflow.providers.amazon.aws.operators.glue_catalog import GlueCatalogCreateDatabaseOperator
-from airflow.providers.amazon.aws.operators.glue_crawler import GlueCrawlerCreateOperator, GlueCrawlerRunOperator
 from airflow.sdk import TaskGroup, task
 
 from spotify_etl import quality
+from spotify_etl.errors import PipelineError
 from spotify_etl.settings import Settings
 from spotify_etl.warehouse import aws
 
@@ -32,9 +31,15 @@ log = logging.getLogger(__name__)
 CRAWLER_POLL_SECONDS = 5  # the provider's trigger gives up after 1500 polls
 ATHENA_POLL_SECONDS = 5
 ATHENA_MAX_POLLS = 360  # 30 min; the checks scan one day of five small tables
+# Airflow renders include/sql/validate.sql (on the DAG's template_searchpath) with the names
+# spotify_etl.quality renders it with for DuckDB, so both targets run the same text.
+VALIDATION_QUERY = (
+    "{% with dt=ds, database=params.database, table_prefix=params.table_prefix %}"
+    "{% include 'validate.sql' %}{% endwith %}"
+)
 
 
-class CrawlerBusy(RuntimeError):
+class CrawlerBusy(PipelineError, RuntimeError):
     """The crawler must change but is crawling; a retry after the crawl ends can change it."""
 
 
@@ -59,7 +64,9 @@ def choose_crawler_action(hook: Any, config: dict[str, Any], create_id: str, rec
         return run_id
     if current.get("State", "READY") != "READY":
         raise _busy(name, current["State"], changes)
-    log.info("crawler %s differs in %s: recreating it (its first crawl then reads every folder)", name, ", ".join(changes))
+    log.info(
+        "crawler %s differs in %s: recreating it (its first crawl then reads every folder)", name, ", ".join(changes)
+    )
     return recreate_id
 
 
@@ -89,31 +96,42 @@ def recreate_crawler(hook: Any, config: dict[str, Any]) -> None:
 
 def judge_athena_result(hook: Any, query_execution_id: str, day: str) -> list[str]:
     """Judge the finished validation query like the local target does; a failed check fails without retries."""
-    from spotify_etl.airflow_glue import fail_fast_on
+    from spotify_etl.airflow.tasks import fail_fast
 
     results = aws.check_results(aws.query_result_pages(hook, query_execution_id))
     log.info("Athena query %s returned %d checks", query_execution_id, len(results))
     for result in results:
         log.info(result.describe())
-    with fail_fast_on(quality.ValidationFailed):  # a finished query's result never changes
+    with fail_fast():  # a finished query's result never changes
         quality.judge(results, day)
     return [r.describe() for r in results]
 
 
 def catalog_and_validate(settings: Settings, transformed: Any) -> Any:
     """Add ``catalog`` (Glue) and ``validate`` (Athena) downstream of ``transformed``; return ``validate``."""
+    from airflow.providers.amazon.aws.operators.athena import AthenaOperator
+    from airflow.providers.amazon.aws.operators.glue_catalog import GlueCatalogCreateDatabaseOperator
+    from airflow.providers.amazon.aws.operators.glue_crawler import GlueCrawlerCreateOperator, GlueCrawlerRunOperator
+
     config = aws.crawler_config(settings)
     conn: dict[str, Any] = {"aws_conn_id": settings.aws_conn_id}
 
     with TaskGroup("catalog", tooltip="Glue database and crawler over the Parquet tables") as catalog:
         database = GlueCatalogCreateDatabaseOperator(
-            task_id="database", database_name=settings.database, if_exists="skip",
-            description="Spotify playlist tables (spotify_playlist_etl)", **conn,
+            task_id="database",
+            database_name=settings.database,
+            if_exists="skip",
+            description="Spotify playlist tables (spotify_playlist_etl)",
+            **conn,
         )
         create_crawler = GlueCrawlerCreateOperator(task_id="create_crawler", config=config, **conn)
         run_crawler = GlueCrawlerRunOperator(
-            task_id="run_crawler", crawler_name=settings.crawler_name, deferrable=True,
-            poll_interval=CRAWLER_POLL_SECONDS, trigger_rule="none_failed_min_one_success", **conn,
+            task_id="run_crawler",
+            crawler_name=settings.crawler_name,
+            deferrable=True,
+            poll_interval=CRAWLER_POLL_SECONDS,
+            trigger_rule="none_failed_min_one_success",
+            **conn,
         )
 
         @task(task_id="recreate_crawler")
@@ -136,15 +154,17 @@ def catalog_and_validate(settings: Settings, transformed: Any) -> Any:
         database >> action >> [create_crawler, recreate_task, run_crawler]
         [create_crawler, recreate_task] >> run_crawler
 
-    @task
-    def validation_sql(day: str) -> str:
-        return quality.render_validation_sql(day, settings.database, settings.table_prefix)
-
-    sql = validation_sql(day="{{ ds }}")
     athena_validation = AthenaOperator(
-        task_id="athena_validation", query=sql, database=settings.database,  # type: ignore[arg-type]
-        workgroup=settings.athena_workgroup, output_location=settings.athena_output or None,
-        deferrable=True, sleep_time=ATHENA_POLL_SECONDS, max_polling_attempts=ATHENA_MAX_POLLS, **conn,
+        task_id="athena_validation",
+        query=VALIDATION_QUERY,
+        database=settings.database,
+        params={"database": settings.database, "table_prefix": settings.table_prefix},
+        workgroup=settings.athena_workgroup,
+        output_location=settings.athena_output or None,
+        deferrable=True,
+        sleep_time=ATHENA_POLL_SECONDS,
+        max_polling_attempts=ATHENA_MAX_POLLS,
+        **conn,
     )
 
     @task(task_id="validate")
@@ -153,6 +173,6 @@ def catalog_and_validate(settings: Settings, transformed: Any) -> Any:
 
         return judge_athena_result(AthenaHook(aws_conn_id=settings.aws_conn_id), query_execution_id, day)
 
-    verdict = validate(athena_validation.output, day="{{ ds }}")  # type: ignore[arg-type]
-    transformed >> catalog >> sql
+    verdict = validate(athena_validation.output, day="{{ ds }}")
+    transformed >> catalog >> athena_validation
     return verdict
