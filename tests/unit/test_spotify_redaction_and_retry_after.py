@@ -44,13 +44,18 @@ class _Keep(logging.Handler):
 
 
 def test_secrets_are_redacted_and_given_to_airflows_masker() -> None:
-    from airflow.sdk.log import redact as airflow_redact  # loads the SDK, as a task process has
+    from airflow.sdk.log import redact as airflow_redact
+
+    known_before = "b3f0re-" + "y" * 20  # remembered before the Airflow layer was loaded
+    remember_secret(known_before)
+    import spotify_etl.airflow.tasks  # noqa: F401 - the layer registers Airflow's masker on import
 
     secret = "s3cr3t-" + "x" * 20
     remember_secret(secret, "short")
     assert redact(f"token {secret} here") == "token *** here"
     assert redact("short stays") == "short stays"  # short values would redact innocent text
     assert secret not in str(airflow_redact(f"token {secret} here"))
+    assert known_before not in str(airflow_redact(f"token {known_before} here"))
     install_log_filter()
     logger, keep = logging.getLogger("spotipy.oauth2"), _Keep()
     logger.addHandler(keep)

@@ -16,18 +16,21 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseHook
 from airflow.sdk.api.datamodels._generated import DagRunType  # the type of the context's dag_run.run_type
 from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException, AirflowSkipException
+from airflow.sdk.log import mask_secret
 
 from spotify_etl import pipeline
 from spotify_etl.errors import PipelineError
 from spotify_etl.lake import Lake
 from spotify_etl.plan import EXTRACT, PARAM, SKIP
 from spotify_etl.settings import Settings
+from spotify_etl.spotify.redaction import also_mask_with
 
 if TYPE_CHECKING:
     from airflow.sdk import Asset
     from airflow.sdk.types import DagRunProtocol, OutletEventAccessorsProtocol, TaskInstance
 
 log = logging.getLogger(__name__)
+also_mask_with(mask_secret)  # Spotify secrets also go to Airflow's masker, for every path into the task log
 PLAN_FAILED = "plan_failed"  # the mode a failed plan task publishes
 
 

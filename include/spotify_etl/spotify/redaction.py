@@ -2,47 +2,46 @@
 
 Our exceptions are built by us (``from None``) with :func:`redact`; the loggers spotipy,
 urllib3 and requests write to get a filter that redacts their records (spotipy debug-logs
-request headers and token request bodies verbatim). Inside an Airflow task each secret is
-also given to Airflow's own secret masker, which covers what reaches the task log through
-other paths; outside Airflow (the CLI, the core's tests) there is no such masker.
+request headers and token request bodies verbatim). A runner may also hand each secret to
+a masker of its own (:func:`also_mask_with`): the Airflow layer registers Airflow's secret
+masker, which covers what reaches the task log through other paths. The core itself never
+imports Airflow.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import sys
+from collections.abc import Callable
 
 _SECRETS: set[str] = set()
+_MASKERS: list[Callable[[str], object]] = []
 _MIN_LENGTH = 8  # shorter values would redact innocent text
 _AUTH_HEADER = re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+")
 _WATCHED_LOGGERS = ("spotipy", "spotipy.client", "spotipy.oauth2", "spotipy.util", "urllib3.connectionpool", "requests")
 
 
 def remember_secret(*values: str | None) -> None:
-    """Register values that must never be shown, here and with Airflow's masker when in a task."""
+    """Register values that must never be shown, here and with every registered masker."""
     new = {v for v in values if v and len(v) >= _MIN_LENGTH} - _SECRETS
     _SECRETS.update(new)
     for value in new:
-        _mask_in_airflow(value)
+        for mask in _MASKERS:
+            mask(value)
+
+
+def also_mask_with(mask: Callable[[str], object]) -> None:
+    """Hand every secret, known already or remembered later, to ``mask`` too (once per masker)."""
+    if mask not in _MASKERS:
+        _MASKERS.append(mask)
+        for value in _SECRETS:
+            mask(value)
 
 
 def redact(text: str) -> str:
     for value in sorted(_SECRETS, key=len, reverse=True):
         text = text.replace(value, "***")
     return _AUTH_HEADER.sub(r"\1 ***", text)
-
-
-def _mask_in_airflow(value: str) -> None:
-    # Only where Airflow already runs this code (its SDK is loaded): the core never imports
-    # Airflow itself, so the CLI stays light and works without it installed.
-    if "airflow.sdk" not in sys.modules:
-        return
-    try:
-        from airflow.sdk.log import mask_secret
-    except ImportError:  # an Airflow without the 3.x SDK's masker
-        return
-    mask_secret(value)
 
 
 class _RedactingFilter(logging.Filter):
