@@ -65,8 +65,7 @@ run: venv airflow-db
 # syntax for nothing.
 # make check runs only `ruff check` of make lint until the tree has been formatted once with
 # `ruff format .`; then it runs `make lint` whole.
-check: browser venv airflow-db tools
-	$(BIN)/ruff check .
+check: browser venv airflow-db tools lint
 	$(BIN)/mypy
 	$(BIN)/python -m tests.reliability.secrets_gate
 	@# Line and branch coverage of include/ and dags/, subprocesses included; fails under

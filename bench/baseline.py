@@ -111,38 +111,42 @@ def transform(files: list[str], out_dir: Path) -> dict[str, int]:
                 entry_local = _bool(entry.get("is_local"))
                 is_local = entry_local if entry_local is not None else bool(track and _bool(track.get("is_local")))
                 reason = reject_reason(track, is_local)
-                items.append({
-                    "playlist_id": playlist_id,
-                    "position": position,
-                    "song_id": track["id"] if track is not None and reason is None else None,
-                    "added_at": _timestamp(entry.get("added_at")),
-                    "added_by": _text((entry.get("added_by") or {}).get("id")) or None,
-                    "is_local": is_local,
-                })
+                items.append(
+                    {
+                        "playlist_id": playlist_id,
+                        "position": position,
+                        "song_id": track["id"] if track is not None and reason is None else None,
+                        "added_at": _timestamp(entry.get("added_at")),
+                        "added_by": _text((entry.get("added_by") or {}).get("id")) or None,
+                        "is_local": is_local,
+                    }
+                )
                 position += 1
                 if track is None or reason is not None:
                     continue
                 album = track["album"]
-                songs.append({
-                    "song_id": track["id"],
-                    "name": _text(track.get("name")),
-                    "duration_ms": _int(track.get("duration_ms")),
-                    "popularity": _int(track.get("popularity")),
-                    "explicit": _bool(track.get("explicit")),
-                    "album_id": album["id"],
-                    "artist_id": track["artists"][0]["id"],
-                    "url": _url(track),
-                    "album_name": _text(album.get("name")),
-                    "release_date": _release_date(album),
-                    "release_date_precision": _text(album.get("release_date_precision")),
-                    "total_tracks": _int(album.get("total_tracks")),
-                    "album_url": _url(album),
-                    "artists": [
-                        {"artist_id": a["id"], "name": _text(a.get("name")), "external_url": _url(a), "position": n}
-                        for n, a in enumerate(track["artists"])
-                        if a is not None and _valid_id(a.get("id"))
-                    ],
-                })
+                songs.append(
+                    {
+                        "song_id": track["id"],
+                        "name": _text(track.get("name")),
+                        "duration_ms": _int(track.get("duration_ms")),
+                        "popularity": _int(track.get("popularity")),
+                        "explicit": _bool(track.get("explicit")),
+                        "album_id": album["id"],
+                        "artist_id": track["artists"][0]["id"],
+                        "url": _url(track),
+                        "album_name": _text(album.get("name")),
+                        "release_date": _release_date(album),
+                        "release_date_precision": _text(album.get("release_date_precision")),
+                        "total_tracks": _int(album.get("total_tracks")),
+                        "album_url": _url(album),
+                        "artists": [
+                            {"artist_id": a["id"], "name": _text(a.get("name")), "external_url": _url(a), "position": n}
+                            for n, a in enumerate(track["artists"])
+                            if a is not None and _valid_id(a.get("id"))
+                        ],
+                    }
+                )
 
     # A song, its album and its artists come from the song's first entry.
     first_songs = pd.DataFrame(songs, columns=[*tables.columns("songs"), *_ALBUM_FIELDS, "artists"])

@@ -53,8 +53,9 @@ if TYPE_CHECKING:
 SETTINGS = Settings.from_env()
 # Identity independent of the settings: Airflow keeps one active asset per name and per URI,
 # so a URI that followed the lake's location would leave the assets of a switched home inactive.
-TABLE_ASSETS = [Asset(name=f"spotify_etl.tables.{t}", uri=f"x-spotify-etl://tables/{t}", group="spotify_etl")
-                for t in TABLE_NAMES]
+TABLE_ASSETS = [
+    Asset(name=f"spotify_etl.tables.{t}", uri=f"x-spotify-etl://tables/{t}", group="spotify_etl") for t in TABLE_NAMES
+]
 
 
 @dag(

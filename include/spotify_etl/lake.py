@@ -84,7 +84,9 @@ class Lake:
         return cls(fs=fs, root=root, protocol="s3", write_kwargs=write_kwargs)
 
     @classmethod
-    def from_settings(cls, settings: Settings, s3_filesystem: Callable[[str], AbstractFileSystem] | None = None) -> Lake:
+    def from_settings(
+        cls, settings: Settings, s3_filesystem: Callable[[str], AbstractFileSystem] | None = None
+    ) -> Lake:
         """The lake of ``settings.target``: the only place that picks the local folder or S3.
 
         ``s3_filesystem`` opens S3 for an AWS connection id; the Airflow layer passes the

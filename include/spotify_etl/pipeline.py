@@ -31,7 +31,12 @@ def uses_sample_data(settings: Settings, connection: Any | None) -> bool:
 
 
 def plan(
-    lake: Lake, settings: Settings, day: dt.date, started: dt.date, is_backfill: bool, requested: list[Any] | None,
+    lake: Lake,
+    settings: Settings,
+    day: dt.date,
+    started: dt.date,
+    is_backfill: bool,
+    requested: list[Any] | None,
     connection: Callable[[], Any | None] = lambda: None,
 ) -> planning.RunPlan:
     """Plan the run for ``day``. ``requested``: the playlists the run was explicitly given (the
@@ -48,7 +53,12 @@ def plan(
     wanted = _parse(requested or [], f"DAG param {planning.PARAM!r}")
     landed = list(lake.raw_documents(day.isoformat()))
     result = planning.plan_run(
-        day=day, started=started, is_backfill=is_backfill, requested=wanted, live=live, landed=landed,
+        day=day,
+        started=started,
+        is_backfill=is_backfill,
+        requested=wanted,
+        live=live,
+        landed=landed,
         grace_days=settings.live_grace_days,
     )
     log.info(result.message)

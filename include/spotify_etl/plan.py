@@ -52,8 +52,8 @@ def live_playlists(requested: list[str], configured: list[str], sample: list[str
     if not chosen:
         raise PlanError(
             f"no playlists to extract from {source}: list the playlists the connection's Spotify user "
-            f"owns or collaborates on in {CONFIG_FILE} (playlists = [\"<id>\", ...]) or pass them in the "
-            f"DAG param {PARAM!r} (trigger form, or --conf '{{\"{PARAM}\": [\"<id>\"]}}'). The sample "
+            f'owns or collaborates on in {CONFIG_FILE} (playlists = ["<id>", ...]) or pass them in the '
+            f'DAG param {PARAM!r} (trigger form, or --conf \'{{"{PARAM}": ["<id>"]}}\'). The sample '
             "playlists are only extracted from the embedded sample data (local target without a Spotify "
             "connection), never from the Spotify Web API."
         )
@@ -61,8 +61,14 @@ def live_playlists(requested: list[str], configured: list[str], sample: list[str
 
 
 def plan_run(
-    *, day: dt.date, started: dt.date, is_backfill: bool, requested: list[str], live: Callable[[], list[str]],
-    landed: list[str], grace_days: int,
+    *,
+    day: dt.date,
+    started: dt.date,
+    is_backfill: bool,
+    requested: list[str],
+    live: Callable[[], list[str]],
+    landed: list[str],
+    grace_days: int,
 ) -> RunPlan:
     """``requested``: the playlists the run was given (empty: none); ``live``: what a live run
     extracts, asked only for a live run (see :func:`live_playlists`); ``landed``: the playlist
@@ -75,15 +81,21 @@ def plan_run(
     why = "backfill run" if is_backfill else f"run date is {behind} days before the run started"
     scope = [p for p in requested if p in landed] if requested else sorted(landed)
     absent = [p for p in requested if p not in landed]
-    note = (f"; not landed for that date, so absent from its tables: {', '.join(absent)}" if absent else "")
+    note = f"; not landed for that date, so absent from its tables: {', '.join(absent)}" if absent else ""
     if scope:
-        which = f"{len(scope)} of the {len(requested)} requested playlists" if requested else f"{len(scope)} raw documents"
+        which = (
+            f"{len(scope)} of the {len(requested)} requested playlists" if requested else f"{len(scope)} raw documents"
+        )
         return RunPlan(
-            iso, REPROCESS, scope,
+            iso,
+            REPROCESS,
+            scope,
             f"dt={iso}: {why}; re-processing the {which} landed for that date without calling Spotify{note}",
         )
     return RunPlan(
-        iso, SKIP, [],
+        iso,
+        SKIP,
+        [],
         f"dt={iso}: {why} and no raw data was landed for that date{' for the requested playlists' if requested else ''}; "
         "skipping. Spotify serves only the current state of a playlist, so a past date cannot be extracted "
         f"after the fact.{note}",

@@ -31,10 +31,24 @@ DAY = run_bench.DAY
 
 def test_benchmark_runs_and_baseline_writes_the_transforms_rows(tmp_path: Path) -> None:
     results_file = tmp_path / "RESULTS.md"
-    results = run_bench.main([
-        "--items", "2000", "--repeat", "1", "--dag-repeat", "1", "--files-check-items", "2000",
-        "--data-dir", str(tmp_path / "data"), "--work-dir", str(tmp_path / "out"), "--results", str(results_file),
-    ])
+    results = run_bench.main(
+        [
+            "--items",
+            "2000",
+            "--repeat",
+            "1",
+            "--dag-repeat",
+            "1",
+            "--files-check-items",
+            "2000",
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--work-dir",
+            str(tmp_path / "out"),
+            "--results",
+            str(results_file),
+        ]
+    )
 
     assert results is not None
     assert results["verdicts"] == dict.fromkeys(tables.TABLE_NAMES, "same")
@@ -84,8 +98,20 @@ def test_generated_documents_look_like_the_api(tmp_path: Path) -> None:
     assert stats.documents == len(documents)
     entries: list[dict[str, Any]] = []
     for doc in documents:
-        assert set(doc) == {"format", "playlist_id", "dt", "name", "owner_id", "snapshot_id", "total",
-                            "extracted_at", "source", "unchanged_since", "api_calls", "pages"}
+        assert set(doc) == {
+            "format",
+            "playlist_id",
+            "dt",
+            "name",
+            "owner_id",
+            "snapshot_id",
+            "total",
+            "extracted_at",
+            "source",
+            "unchanged_since",
+            "api_calls",
+            "pages",
+        }
         pages = doc["pages"]
         assert [p["offset"] for p in pages] == list(range(0, doc["total"], 50))
         assert all(len(p["items"]) == 50 for p in pages[:-1]) and pages[-1]["next"] is None
@@ -113,9 +139,25 @@ def test_generated_documents_look_like_the_api(tmp_path: Path) -> None:
     assert not any("popularity" in e["item"] for e in entries if e.get("item"))
     assert sum(1 for t in tracks if t["duration_ms"] == 0) > 0  # unavailable "ghost" tracks
     assert {key for t in tracks for key in t} == {
-        "id", "name", "type", "is_local", "duration_ms", "popularity", "explicit", "external_urls", "album", "artists"}
+        "id",
+        "name",
+        "type",
+        "is_local",
+        "duration_ms",
+        "popularity",
+        "explicit",
+        "external_urls",
+        "album",
+        "artists",
+    }
     assert {key for t in tracks for key in t["album"]} == {
-        "id", "name", "release_date", "release_date_precision", "total_tracks", "external_urls"}
+        "id",
+        "name",
+        "release_date",
+        "release_date_precision",
+        "total_tracks",
+        "external_urls",
+    }
     assert {key for t in tracks for a in t["artists"] for key in a} == {"id", "name", "external_urls"}
 
 

@@ -28,7 +28,10 @@ def test_list_import_errors_cli_exits_zero(tmp_path: Path, airflow_template_db: 
     shutil.copyfile(airflow_template_db, tmp_path / "airflow.db")
     proc = subprocess.run(
         [str(Path(sys.executable).parent / "airflow"), "dags", "list-import-errors", "--local"],
-        env=airflow_env(tmp_path), capture_output=True, text=True, timeout=180,
+        env=airflow_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "No data found" in proc.stdout
@@ -64,12 +67,20 @@ def test_structure_on_the_aws_target(aws_dagbag) -> None:  # type: ignore[no-unt
                                  "athena_validation", "validate"}  # fmt: skip
     upstream = _common_structure(dag)
     types = {t.task_id: type(t).__name__ for t in dag.tasks}
-    assert types["catalog.database"] == "GlueCatalogCreateDatabaseOperator" and upstream["catalog.database"] == {"transform"}
+    assert types["catalog.database"] == "GlueCatalogCreateDatabaseOperator" and upstream["catalog.database"] == {
+        "transform"
+    }
     assert types["catalog.create_crawler"] == "GlueCrawlerCreateOperator"
     assert types["catalog.run_crawler"] == "GlueCrawlerRunOperator" and dag.task_dict["catalog.run_crawler"].deferrable
-    assert upstream["catalog.run_crawler"] == {"catalog.crawler_action", "catalog.create_crawler", "catalog.recreate_crawler"}
+    assert upstream["catalog.run_crawler"] == {
+        "catalog.crawler_action",
+        "catalog.create_crawler",
+        "catalog.recreate_crawler",
+    }
     assert types["athena_validation"] == "AthenaOperator" and dag.task_dict["athena_validation"].deferrable
-    assert upstream["athena_validation"] == {"catalog.run_crawler"}  # the SQL is rendered by Airflow, no task of its own
+    assert upstream["athena_validation"] == {
+        "catalog.run_crawler"
+    }  # the SQL is rendered by Airflow, no task of its own
     assert upstream["validate"] == {"athena_validation"}
     assert "aws" in dag.tags
     for task in dag.tasks:
@@ -132,7 +143,9 @@ def test_transform_declares_table_assets(dagbag, aws_dagbag) -> None:  # type: i
 
 def _run_python(code: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     env = airflow_env(tmp_path)
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env, capture_output=True, text=True, timeout=180)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], env=env, capture_output=True, text=True, timeout=180
+    )
 
 
 def test_parse_is_fast_and_imports_nothing_heavy(tmp_path: Path) -> None:

@@ -183,7 +183,9 @@ def test_lake_kms_key_is_optional_and_both_roles_may_use_it_through_s3(template:
         (statement,) = policies[name]["Properties"]["PolicyDocument"]["Statement"]
         assert set(as_list(statement["Action"])) == actions, name
         assert statement["Resource"] == {"Ref": "LakeKmsKeyArn"}, name
-        assert statement["Condition"] == {"StringEquals": {"kms:ViaService": {"Fn::Sub": "s3.${AWS::Region}.amazonaws.com"}}}
+        assert statement["Condition"] == {
+            "StringEquals": {"kms:ViaService": {"Fn::Sub": "s3.${AWS::Region}.amazonaws.com"}}
+        }
 
 
 # ------------------------------------------------------------------------- MWAA, IAM
@@ -307,7 +309,9 @@ def test_secrets_backend_never_looks_up_aws_default(template: dict[str, Any], mo
 
         secrets = boto3.client("secretsmanager", region_name="us-east-1")
         for conn_id in ("spotify_default", "aws_default"):
-            secrets.create_secret(Name=f"airflow/connections/{conn_id}", SecretString=json.dumps({"conn_type": conn_id}))
+            secrets.create_secret(
+                Name=f"airflow/connections/{conn_id}", SecretString=json.dumps({"conn_type": conn_id})
+            )
         backend = SecretsManagerBackend(**kwargs)
         assert json.loads(backend.get_conn_value("spotify_default") or "{}")["conn_type"] == "spotify_default"
         assert backend.get_conn_value("aws_default") is None  # not asked for, though the secret exists
@@ -371,7 +375,11 @@ def test_default_environment_class_fits_the_default_transform_memory(template: d
 
     params = template["Parameters"]
     assert set(params["EnvironmentClass"]["AllowedValues"]) == set(MWAA_WORKERS)
-    assert params["DuckDbMemoryLimit"]["Default"] == DUCKDB_MEMORY_LIMIT == SETTINGS_DOC["SPOTIFY_ETL_DUCKDB_MEMORY_LIMIT"][0]
+    assert (
+        params["DuckDbMemoryLimit"]["Default"]
+        == DUCKDB_MEMORY_LIMIT
+        == SETTINGS_DOC["SPOTIFY_ETL_DUCKDB_MEMORY_LIMIT"][0]
+    )
     limit_gb = float(DUCKDB_MEMORY_LIMIT.removesuffix("GB"))
 
     def fits(environment_class: str) -> bool:

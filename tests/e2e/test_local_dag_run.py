@@ -31,8 +31,11 @@ SAMPLE_PLAYLISTS = 6
 
 
 def snapshot(lake: Path) -> dict[str, str]:
-    return {str(p.relative_to(lake)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(lake.rglob("*")) if p.is_file() and p.suffix in {".json", ".parquet"}}
+    return {
+        str(p.relative_to(lake)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(lake.rglob("*"))
+        if p.is_file() and p.suffix in {".json", ".parquet"}
+    }
 
 
 def rows(lake: Path, table: str, day: str) -> list[dict]:
@@ -45,7 +48,9 @@ def lake_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return {"SPOTIFY_ETL_LAKE_DIR": str(root / "lake"), "SPOTIFY_ETL_DUCKDB_PATH": str(root / "catalog.duckdb")}
 
 
-def test_run_today_then_rerun_changes_nothing(airflow_template_db: Path, tmp_path: Path, lake_env: dict[str, str]) -> None:
+def test_run_today_then_rerun_changes_nothing(
+    airflow_template_db: Path, tmp_path: Path, lake_env: dict[str, str]
+) -> None:
     lake, day = Path(lake_env["SPOTIFY_ETL_LAKE_DIR"]), TODAY.isoformat()
     first = dags_test(airflow_template_db, tmp_path / "run1", day, **lake_env)
     assert first.succeeded, first.output[-4000:]
@@ -111,7 +116,9 @@ def test_past_date_with_raw_is_reprocessed_without_spotify(
     given = ["4XOGDpHMrVoH33uJEwHWU5", "4dn0iEoAxn69ea0Tyov8V5"]
     again = dags_test(airflow_template_db, tmp_path / "again", PAST, conf={"playlists": given}, **lake_env)
     assert again.succeeded, again.output[-4000:]
-    assert f"dt={PAST}: run date is 30 days before the run started; re-processing the 2 of the 2 requested" in again.output
+    assert (
+        f"dt={PAST}: run date is 30 days before the run started; re-processing the 2 of the 2 requested" in again.output
+    )
     assert {r["playlist_id"] for r in rows(lake, "playlist_items", PAST)} == set(given)
     assert {k: v for k, v in snapshot(lake).items() if f"dt={PAST}" in k and k.startswith("raw/")} == raw_before
 
@@ -129,11 +136,20 @@ def test_a_spotify_connection_without_a_playlist_list_fails_at_plan_naming_where
 ) -> None:
     """With a real Spotify connection the sample playlists are never the default: no list, no run
     (the connection is only looked up, never called; the failure is not retried)."""
-    connection = {"conn_type": "generic", "login": "id", "password": "secret", "extra": {"refresh_token": "t"}}  # pragma: allowlist secret
+    connection = {
+        "conn_type": "generic",
+        "login": "id",
+        "password": "secret",  # pragma: allowlist secret
+        "extra": {"refresh_token": "t"},
+    }  # pragma: allowlist secret
     result = dags_test(
-        airflow_template_db, tmp_path / "home", TODAY.isoformat(),
-        AIRFLOW_CONN_SPOTIFY_DEFAULT=json.dumps(connection), SPOTIFY_ETL_TASK_RETRIES="2",
-        SPOTIFY_ETL_LAKE_DIR=str(tmp_path / "lake"), SPOTIFY_ETL_DUCKDB_PATH=str(tmp_path / "catalog.duckdb"),
+        airflow_template_db,
+        tmp_path / "home",
+        TODAY.isoformat(),
+        AIRFLOW_CONN_SPOTIFY_DEFAULT=json.dumps(connection),
+        SPOTIFY_ETL_TASK_RETRIES="2",
+        SPOTIFY_ETL_LAKE_DIR=str(tmp_path / "lake"),
+        SPOTIFY_ETL_DUCKDB_PATH=str(tmp_path / "catalog.duckdb"),
     )
     assert not result.succeeded
     assert "no playlists to extract from the Spotify Web API (local target)" in result.output

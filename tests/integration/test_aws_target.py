@@ -135,7 +135,9 @@ def expected(aws: MotoAws, landed: dict[str, str], tmp_path_factory: pytest.Temp
     lake = Lake.local(root / "lake")
     s3 = aws.client("s3")
     for key in landed:
-        lake.write_bytes(f"{lake.root}/{key.removeprefix(PREFIX + '/')}", s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+        lake.write_bytes(
+            f"{lake.root}/{key.removeprefix(PREFIX + '/')}", s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+        )
     transform_day(lake, DAY)
     local.register_tables(lake, root / "catalog.duckdb", DATABASE, TABLE_PREFIX)
     checks = local.run_validation(root / "catalog.duckdb", DAY, DATABASE, TABLE_PREFIX)
@@ -161,8 +163,13 @@ def snapshot(aws: MotoAws) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def runs(aws: MotoAws, landed: dict[str, str], expected: dict[str, Any], tmp_path_factory: pytest.TempPathFactory,
-         airflow_template_db: Path) -> dict[str, Any]:
+def runs(
+    aws: MotoAws,
+    landed: dict[str, str],
+    expected: dict[str, Any],
+    tmp_path_factory: pytest.TempPathFactory,
+    airflow_template_db: Path,
+) -> dict[str, Any]:
     """Run 1: DAY, Athena answers with the true check rows. Run 2: DAY again, Athena reports a failed check."""
     aws.set_transition("glue::crawl", {"progression": "time", "seconds": 2})
     env = settings_env(aws)
@@ -214,7 +221,9 @@ def test_glue_database_and_crawler(aws: MotoAws, runs: dict[str, Any]) -> None:
     assert glue.get_database(Name=DATABASE)["Database"]["Name"] == DATABASE
     crawler = runs["after_first"]["crawler"]
     # Created with the ARN; GetCrawler answers the role's name, as AWS does (moto_server.glue_like_aws).
-    assert crawler["Role"] == ROLE_NAME and crawler["DatabaseName"] == DATABASE and crawler["TablePrefix"] == TABLE_PREFIX
+    assert (
+        crawler["Role"] == ROLE_NAME and crawler["DatabaseName"] == DATABASE and crawler["TablePrefix"] == TABLE_PREFIX
+    )
     assert [t["Path"] for t in crawler["Targets"]["S3Targets"]] == [
         f"s3://{BUCKET}/{PREFIX}/processed/{t}/" for t in tables.TABLE_NAMES
     ]
@@ -252,7 +261,10 @@ def test_failed_check_in_athena_result_fails_the_run_naming_it(runs: dict[str, A
     second: DagRunResult = runs["second"]
     assert second.returncode != 0 and not second.succeeded
     songs = dict((n, c) for n, _, c in expected["checks"])["songs_popularity_in_range"]
-    assert f"1 of {len(expected['checks'])} checks failed: FAIL songs_popularity_in_range: 2 violations in {songs} rows" in second.output
+    assert (
+        f"1 of {len(expected['checks'])} checks failed: FAIL songs_popularity_in_range: 2 violations in {songs} rows"
+        in second.output
+    )
     assert len(runs["after_second"]["queries"]) == 2
 
 
@@ -262,8 +274,18 @@ def test_second_run_of_the_same_date_is_idempotent(runs: dict[str, Any]) -> None
     # GetCrawler answers the role's name where the config holds its ARN: still up to date.
     assert f"crawler {CRAWLER} is up to date" in runs["second"].output
     assert "Creating crawler" not in runs["second"].output and "recreating it" not in runs["second"].output
-    for key in ("Name", "Role", "DatabaseName", "Targets", "TablePrefix", "SchemaChangePolicy", "RecrawlPolicy",
-                "Configuration", "Version", "LastUpdated"):
+    for key in (
+        "Name",
+        "Role",
+        "DatabaseName",
+        "Targets",
+        "TablePrefix",
+        "SchemaChangePolicy",
+        "RecrawlPolicy",
+        "Configuration",
+        "Version",
+        "LastUpdated",
+    ):
         assert second["crawler"][key] == first["crawler"][key], key
     assert len(second["crawls"]) == 2  # each run crawls once
 
@@ -276,7 +298,9 @@ def test_a_changed_crawler_config_recreates_the_crawler_instead_of_updating_it(
     glue = aws.client("glue")
     before = glue.get_crawler(Name=CRAWLER)["Crawler"]
     aws.seed_athena_results(expected["checks"], COLUMNS)
-    run = dags_test(airflow_template_db, tmp_path / "home", DAY, **{**settings_env(aws), "SPOTIFY_ETL_TABLE_PREFIX": "v2_"})
+    run = dags_test(
+        airflow_template_db, tmp_path / "home", DAY, **{**settings_env(aws), "SPOTIFY_ETL_TABLE_PREFIX": "v2_"}
+    )
     assert run.succeeded, run.output[-6000:]
     assert f"crawler {CRAWLER} differs in TablePrefix: recreating it" in run.output
     assert task_log_position(run, f"deleted crawler {CRAWLER}") < task_log_position(run, f"Creating crawler: {CRAWLER}")
@@ -304,7 +328,11 @@ PARSE = textwrap.dedent("""
 def parse_dag(home: Path, **env: str) -> dict[str, Any]:
     proc = subprocess.run(
         [sys.executable, "-c", PARSE, str(PROJECT / "dags")],
-        env=airflow_env(home, **env), capture_output=True, text=True, timeout=180, cwd=PROJECT,
+        env=airflow_env(home, **env),
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=PROJECT,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
@@ -320,9 +348,15 @@ def test_dag_on_aws_target_parses_offline_with_table_assets(tmp_path: Path) -> N
     tasks = parsed["tasks"]
     # The assets' identity does not follow the settings (tests/e2e/test_asset_switch.py).
     assert tasks["transform"]["outlets"] == [f"x-spotify-etl://tables/{t}" for t in tables.TABLE_NAMES]
-    assert tasks["catalog.run_crawler"]["type"] == "GlueCrawlerRunOperator" and tasks["catalog.run_crawler"]["deferrable"]
+    assert (
+        tasks["catalog.run_crawler"]["type"] == "GlueCrawlerRunOperator" and tasks["catalog.run_crawler"]["deferrable"]
+    )
     assert tasks["catalog.run_crawler"]["trigger_rule"] == "none_failed_min_one_success"
-    assert tasks["catalog.run_crawler"]["upstream"] == ["catalog.crawler_action", "catalog.create_crawler", "catalog.recreate_crawler"]
+    assert tasks["catalog.run_crawler"]["upstream"] == [
+        "catalog.crawler_action",
+        "catalog.create_crawler",
+        "catalog.recreate_crawler",
+    ]
     assert tasks["catalog.create_crawler"]["type"] == "GlueCrawlerCreateOperator"
     assert tasks["catalog.recreate_crawler"]["upstream"] == ["catalog.crawler_action"]
     # UpdateCrawler cannot change an incremental crawler's S3 targets; the DAG never calls it.
@@ -369,7 +403,11 @@ def write_through_airflow(home: Path, cases: list[tuple[str, str, str, str, str]
     part.write_bytes(b"PAR1 not really parquet; the lake copies bytes")
     proc = subprocess.run(
         [sys.executable, "-c", WRITE, json.dumps(cases), str(part)],
-        env=airflow_env(home, **env), capture_output=True, text=True, timeout=300, cwd=PROJECT,
+        env=airflow_env(home, **env),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=PROJECT,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
@@ -381,7 +419,10 @@ def test_s3_writes_follow_the_encryption_setting_and_errors_name_bucket_and_key(
     bucket_keys = {bucket: kms_bucket(aws, bucket) for bucket in (default, sse_s3, own_key)}
     other_key = aws.client("kms").create_key(Description="named by the setting")["KeyMetadata"]["Arn"]
     down = MotoAws(f"http://127.0.0.1:{free_port()}")
-    env = {**aws.airflow_env(), **{k: v for k, v in down.airflow_env("aws_down").items() if k.startswith("AIRFLOW_CONN")}}
+    env = {
+        **aws.airflow_env(),
+        **{k: v for k, v in down.airflow_env("aws_down").items() if k.startswith("AIRFLOW_CONN")},
+    }
     outcomes = write_through_airflow(
         tmp_path,
         [("default", "aws_default", default, "", ""), ("sse_s3", "aws_default", sse_s3, "AES256", ""),
@@ -410,10 +451,16 @@ def test_s3_access_denied_names_bucket_and_key(aws: MotoAws, tmp_path: Path) -> 
     aws.client("s3").create_bucket(Bucket=bucket)
     iam = aws.client("iam")
     iam.create_user(UserName="reader")
-    iam.put_user_policy(UserName="reader", PolicyName="read-only", PolicyDocument=json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket"], "Resource": "*"}],
-    }))
+    iam.put_user_policy(
+        UserName="reader",
+        PolicyName="read-only",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket"], "Resource": "*"}],
+            }
+        ),
+    )
     access = iam.create_access_key(UserName="reader")["AccessKey"]
     reader = aws.connection()
     reader.update(login=access["AccessKeyId"], password=access["SecretAccessKey"])
@@ -428,8 +475,9 @@ def test_s3_access_denied_names_bucket_and_key(aws: MotoAws, tmp_path: Path) -> 
 
 
 # ---- a live run: Spotify (local API server) -> S3 -> Glue -> Athena ------------------------------
-def test_live_run_extracts_from_spotify_into_s3(aws: MotoAws, landed: dict[str, str], airflow_template_db: Path,
-                                                tmp_path: Path, lake_key: str) -> None:
+def test_live_run_extracts_from_spotify_into_s3(
+    aws: MotoAws, landed: dict[str, str], airflow_template_db: Path, tmp_path: Path, lake_key: str
+) -> None:
     """Today's run calls the Spotify API; sample data is never used on aws."""
     import datetime as dt
 
@@ -447,8 +495,13 @@ def test_live_run_extracts_from_spotify_into_s3(aws: MotoAws, landed: dict[str, 
     prefix, database, crawler = "live/spotify", "spotify_live", "spotify_live_crawler"
     with SpotifyServer() as server:
         # What Athena would answer: the same API answers through the local target and DuckDB.
-        source = SpotifySource(server.client_id, server.client_secret, refresh_token=server.refresh_token,
-                               api_base_url=server.api_base_url, token_url=server.token_url)
+        source = SpotifySource(
+            server.client_id,
+            server.client_secret,
+            refresh_token=server.refresh_token,
+            api_base_url=server.api_base_url,
+            token_url=server.token_url,
+        )
         reference = Lake.local(tmp_path / "reference")
         for playlist_id in (LSD, RAP_RU):
             extract_playlist(source, reference, playlist_id, day, f"{day}T06:00:00+00:00")
@@ -458,9 +511,14 @@ def test_live_run_extracts_from_spotify_into_s3(aws: MotoAws, landed: dict[str, 
         aws.seed_athena_results([(c.name, c.violations, c.checked_rows) for c in checks], COLUMNS)
         requests_before = len(server.api_requests("/items"))
 
-        env = {**settings_env(aws), "SPOTIFY_ETL_S3_PREFIX": prefix, "SPOTIFY_ETL_DATABASE": database,
-               "SPOTIFY_ETL_TABLE_PREFIX": "", "SPOTIFY_ETL_CRAWLER_NAME": crawler,
-               "AIRFLOW_CONN_SPOTIFY_DEFAULT": json.dumps(server.connection(user=True))}
+        env = {
+            **settings_env(aws),
+            "SPOTIFY_ETL_S3_PREFIX": prefix,
+            "SPOTIFY_ETL_DATABASE": database,
+            "SPOTIFY_ETL_TABLE_PREFIX": "",
+            "SPOTIFY_ETL_CRAWLER_NAME": crawler,
+            "AIRFLOW_CONN_SPOTIFY_DEFAULT": json.dumps(server.connection(user=True)),
+        }
         run = dags_test(airflow_template_db, tmp_path / "home", day, conf={"playlists": [LSD, RAP_RU]}, **env)
         assert run.succeeded, run.output[-6000:]
         assert len(server.api_requests("/items")) > requests_before  # the DAG called the API itself

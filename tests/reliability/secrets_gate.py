@@ -28,11 +28,15 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 BASELINE = ROOT / ".secrets.baseline"
-CREDENTIAL_KEYS = re.compile(r"(access|refresh|id)_token|client_secret|password|passwd|authorization|api_?key|secret_access_key", re.I)
+CREDENTIAL_KEYS = re.compile(
+    r"(access|refresh|id)_token|client_secret|password|passwd|authorization|api_?key|secret_access_key", re.I
+)
 
 
 def tracked_files() -> list[str]:
-    listing = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, text=True, check=True, timeout=60)
+    listing = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, text=True, check=True, timeout=60
+    )
     return [name for name in listing.stdout.split("\0") if name and (ROOT / name).is_file()]
 
 
@@ -55,7 +59,10 @@ def scan(files: Sequence[str], baseline_file: Path = BASELINE) -> list[str]:
 
     files = [f for f in files if (ROOT / f).resolve() != baseline_file.resolve()]  # it lists hashes, by design
     known = baseline.load(baseline.load_from_file(str(baseline_file)), str(baseline_file))
-    excluded = [re.compile(p) for p in get_settings().filters.get("detect_secrets.filters.regex.should_exclude_file", {}).get("pattern", [])]
+    excluded = [
+        re.compile(p)
+        for p in get_settings().filters.get("detect_secrets.filters.regex.should_exclude_file", {}).get("pattern", [])
+    ]
     found = SecretsCollection()
     with contextlib.chdir(ROOT):  # detect-secrets names files (and matches the baseline) relative to the cwd
         for name in files:
@@ -67,7 +74,9 @@ def scan(files: Sequence[str], baseline_file: Path = BASELINE) -> list[str]:
                 document = json.loads((ROOT / name).read_text(encoding="utf-8"))
             except ValueError:
                 continue  # bad-input fixtures are not JSON on purpose; detect-secrets scans them
-            problems += [f"{name}: credential-named key {where!r} has a value" for where in _credential_values(document, "$")]
+            problems += [
+                f"{name}: credential-named key {where!r} has a value" for where in _credential_values(document, "$")
+            ]
     return sorted(problems)
 
 

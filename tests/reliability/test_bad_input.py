@@ -100,8 +100,12 @@ def check_names(rows: dict[str, list[dict[str, Any]]]) -> None:
 
 def check_duplicates(rows: dict[str, list[dict[str, Any]]]) -> None:
     assert [r["song_id"] for r in bad_items(rows)] == [
-        "79cdJz5daPAnEUa2QhdfMH", "79cdJz5daPAnEUa2QhdfMH", "4Z9Yokp1zpmlJhjrjzQpSz",
-        "79cdJz5daPAnEUa2QhdfMH", "69UZlEcfPW9JIKaua3DRgc", "69UZlEcfPW9JIKaua3DRgc",
+        "79cdJz5daPAnEUa2QhdfMH",
+        "79cdJz5daPAnEUa2QhdfMH",
+        "4Z9Yokp1zpmlJhjrjzQpSz",
+        "79cdJz5daPAnEUa2QhdfMH",
+        "69UZlEcfPW9JIKaua3DRgc",
+        "69UZlEcfPW9JIKaua3DRgc",
     ]
     listed_twice = [r for r in rows["song_artists"] if r["song_id"] == "4Z9Yokp1zpmlJhjrjzQpSz"]
     assert [(r["artist_id"], r["position"]) for r in listed_twice] == [("7bn3ebQ2jo0AOGDcuGCeKH", 0)]
@@ -117,12 +121,22 @@ EXPECTED: dict[str, Loads | Fails] = {
     "empty_playlist": Loads(0, {}),
     "page_not_json": Fails(PayloadError, f"{OFFSET_2}: response body is not JSON"),
     "truncated_json": Fails(PayloadError, f"{OFFSET_2}: response body is not JSON"),
-    "wrong_types": Loads(7, {"invalid_duration_ms": 2, "invalid_track_id": 1, "invalid_album_id": 1,
-                             "invalid_artist_id": 1, "invalid_popularity": 1}, check_wrong_types),
+    "wrong_types": Loads(
+        7,
+        {
+            "invalid_duration_ms": 2,
+            "invalid_track_id": 1,
+            "invalid_album_id": 1,
+            "invalid_artist_id": 1,
+            "invalid_popularity": 1,
+        },
+        check_wrong_types,
+    ),
     "wrong_structure": Fails(PayloadError, f"{OFFSET_2}: entry.track is a str, not an object (position 3)"),
     "missing_track": Loads(4, {"null_entry": 3}, check_missing_track),
-    "nulls_everywhere": Loads(6, {"null_entry": 2, "invalid_track_id": 1, "invalid_album_id": 1,
-                                  "invalid_artist_id": 1}, check_nulls),
+    "nulls_everywhere": Loads(
+        6, {"null_entry": 2, "invalid_track_id": 1, "invalid_album_id": 1, "invalid_artist_id": 1}, check_nulls
+    ),
     "long_and_control_names": Loads(4, {}, check_names),
     "duplicate_entries": Loads(6, {}, check_duplicates),
     "repeated_page": Fails(PayloadError, f"{OFFSET_2}: response says offset 0"),
@@ -134,7 +148,9 @@ PARAM_CASES = sorted(p.name for p in CASES.iterdir() if (p / "params.json").is_f
 
 def test_every_fixture_has_an_expected_outcome() -> None:
     assert sorted(EXPECTED) == API_CASES
-    assert len(PARAM_CASES) == 5 and all(set(e.rejected) <= set(REASONS) for e in EXPECTED.values() if isinstance(e, Loads))
+    assert len(PARAM_CASES) == 5 and all(
+        set(e.rejected) <= set(REASONS) for e in EXPECTED.values() if isinstance(e, Loads)
+    )
 
 
 # ---- running a day ------------------------------------------------------------------
@@ -143,14 +159,22 @@ def server() -> Iterator[SpotifyServer]:
     with SpotifyServer() as srv:
         # The good version of the attacked playlist: Rap RU's recorded entries under BAD's id.
         rap = srv.playlists[RAP_RU]
-        srv.playlists[BAD] = Playlist({**rap.meta, "id": BAD, "snapshot_id": "GOOD-SNAPSHOT"}, rap.entries,
-                                      collaborators=set(rap.collaborators))
+        srv.playlists[BAD] = Playlist(
+            {**rap.meta, "id": BAD, "snapshot_id": "GOOD-SNAPSHOT"}, rap.entries, collaborators=set(rap.collaborators)
+        )
         yield srv
 
 
 def source(server: SpotifyServer) -> SpotifySource:
-    return SpotifySource(server.client_id, server.client_secret, refresh_token=server.refresh_token,
-                         api_base_url=server.api_base_url, token_url=server.token_url, retries=1, backoff_factor=0.01)
+    return SpotifySource(
+        server.client_id,
+        server.client_secret,
+        refresh_token=server.refresh_token,
+        api_base_url=server.api_base_url,
+        token_url=server.token_url,
+        retries=1,
+        backoff_factor=0.01,
+    )
 
 
 def serve_case(server: SpotifyServer, case: str) -> None:
@@ -213,8 +237,10 @@ def test_bad_api_answer(case: str, server: SpotifyServer, good_day: tuple[Lake, 
     landed = extract_playlist(source(server), lake, BAD, DAY, "2026-11-25T07:00:00+00:00")
     assert landed.items == expected.items
     raw = json.loads((lake_dir / f"raw/playlists/dt={DAY}/playlist_id={BAD}.json").read_text(encoding="utf-8"))
-    served = [json.loads(p.read_text(encoding="utf-8").replace("\\ud800", "\\ufffd"))
-              for p in sorted((CASES / case).glob("items_offset_*.json"), key=lambda p: int(p.stem.rsplit("_", 1)[1]))]
+    served = [
+        json.loads(p.read_text(encoding="utf-8").replace("\\ud800", "\\ufffd"))
+        for p in sorted((CASES / case).glob("items_offset_*.json"), key=lambda p: int(p.stem.rsplit("_", 1)[1]))
+    ]
     assert raw["pages"] == served  # the pages exactly as received (bar what UTF-8 cannot hold)
 
     result, checks = transform_and_validate(lake, tmp_path / "catalog.duckdb")
@@ -229,7 +255,9 @@ def test_bad_api_answer(case: str, server: SpotifyServer, good_day: tuple[Lake, 
     expected.check(rows)
 
 
-def test_a_date_holding_only_an_empty_playlist_fails_validation_naming_the_checks(server: SpotifyServer, tmp_path: Path) -> None:
+def test_a_date_holding_only_an_empty_playlist_fails_validation_naming_the_checks(
+    server: SpotifyServer, tmp_path: Path
+) -> None:
     lake_dir = tmp_path / "lake"
     lake = Lake.local(lake_dir)
     serve_case(server, "empty_playlist")
@@ -263,21 +291,32 @@ def test_every_struct_value_of_another_type_fails_the_extract_not_the_transform(
         "entry.track.external_urls": lambda e: {**e, "track": {**e["track"], "external_urls": "x"}},
         "entry.track.album": lambda e: {**e, "track": {**e["track"], "album": "x"}},
         "entry.track.album.external_urls": lambda e: {
-            **e, "track": {**e["track"], "album": {**e["track"]["album"], "external_urls": 1}}},
+            **e,
+            "track": {**e["track"], "album": {**e["track"]["album"], "external_urls": 1}},
+        },
         "entry.track.artists": lambda e: {**e, "track": {**e["track"], "artists": {"id": "x"}}},
         "entry.track.artists[0]": lambda e: {**e, "track": {**e["track"], "artists": ["x"]}},
         "entry.track.artists[0].external_urls": lambda e: {
-            **e, "track": {**e["track"], "artists": [{**e["track"]["artists"][0], "external_urls": []}]}},
+            **e,
+            "track": {**e["track"], "artists": [{**e["track"]["artists"][0], "external_urls": []}]},
+        },
     }
     for where, breaking in breaks.items():
         serve_entries(server, [entry, breaking(entry)])
-        with pytest.raises(PayloadError, match=rf"playlist {BAD} page at offset 0: {re.escape(where)} is a \w+, not an? (object|list) \(position 1\)"):
+        with pytest.raises(
+            PayloadError,
+            match=rf"playlist {BAD} page at offset 0: {re.escape(where)} is a \w+, not an? (object|list) \(position 1\)",
+        ):
             extract_playlist(source(server), lake, BAD, DAY, "t")
     assert not lake_dir.exists()
 
     # and a landed document whose leaves hold every JSON type still transforms, row by row
-    odd = {"added_at": [1], "added_by": {"id": {"x": 1}}, "is_local": {"a": None},
-           "track": {k: {"nested": [1, 2]} for k in ("id", "name", "type", "is_local", "duration_ms", "popularity")}}
+    odd = {
+        "added_at": [1],
+        "added_by": {"id": {"x": 1}},
+        "is_local": {"a": None},
+        "track": {k: {"nested": [1, 2]} for k in ("id", "name", "type", "is_local", "duration_ms", "popularity")},
+    }
     serve_entries(server, [entry, odd])
     extract_playlist(source(server), lake, BAD, DAY, "t")
     assert transform_day(lake, DAY).rejected == {"not_a_track": 1}

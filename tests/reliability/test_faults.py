@@ -90,7 +90,9 @@ class Crash(OSError):
     """The injected failure."""
 
 
-def fail_on_call(n: int, func: Callable[..., Any], exc: Exception, when: Callable[..., bool] = lambda *a: True) -> Callable[..., Any]:
+def fail_on_call(
+    n: int, func: Callable[..., Any], exc: Exception, when: Callable[..., bool] = lambda *a: True
+) -> Callable[..., Any]:
     calls = [0]
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -106,12 +108,17 @@ def fail_on_call(n: int, func: Callable[..., Any], exc: Exception, when: Callabl
 def inject(how: str, lake: Lake, monkeypatch: pytest.MonkeyPatch) -> None:
     """Make the third table's publication fail, at one of three levels."""
     if how == "publish":  # between two partition files: the process dies after two tables
-        monkeypatch.setattr(Lake, "publish_partition_file", fail_on_call(3, Lake.publish_partition_file, Crash("killed")))
+        monkeypatch.setattr(
+            Lake, "publish_partition_file", fail_on_call(3, Lake.publish_partition_file, Crash("killed"))
+        )
     elif how == "upload":  # inside the copy of the third file (local: the rename; S3: the PUT)
         name = "mv" if lake.protocol == "file" else "put_file"
         real = getattr(lake.fs, name)
-        monkeypatch.setattr(lake.fs, name, fail_on_call(
-            3, real, Crash("connection lost"), when=lambda *a: str(a[-1]).endswith(PART_FILE)))
+        monkeypatch.setattr(
+            lake.fs,
+            name,
+            fail_on_call(3, real, Crash("connection lost"), when=lambda *a: str(a[-1]).endswith(PART_FILE)),
+        )
     else:  # the Parquet writer: disk full while staging the third table, before any publication
         import pyarrow.parquet
 
@@ -152,20 +159,24 @@ def test_crash_while_publishing_keeps_whole_partitions_and_the_retry_completes(
         with pytest.raises((Crash, LakeError)) as err:
             transform_day(lake, DAY)
     if how == "upload":  # the lake's message names the object and what to check
-        assert isinstance(err.value, LakeError) and f"processed/{tables.TABLE_NAMES[2]}/dt={DAY}/{PART_FILE}" in str(err.value)
+        assert isinstance(err.value, LakeError) and f"processed/{tables.TABLE_NAMES[2]}/dt={DAY}/{PART_FILE}" in str(
+            err.value
+        )
 
     after = objects(lake)
     # Exactly one whole file per partition, each either the old or the new one, in table order.
     assert parts(after) == {t: (new if i < published else old)[t] for i, t in enumerate(tables.TABLE_NAMES)}
     assert sorted(k for k in after if k.startswith("processed/")) == sorted(
-        f"processed/{t}/dt={DAY}/{PART_FILE}" for t in tables.TABLE_NAMES)  # no leftover, hidden or not
+        f"processed/{t}/dt={DAY}/{PART_FILE}" for t in tables.TABLE_NAMES
+    )  # no leftover, hidden or not
     for table in tables.TABLE_NAMES:
         assert pq.read_table(f"{lake.root}/processed/{table}/dt={DAY}/{PART_FILE}", filesystem=lake.fs).num_rows > 0
 
     transform_day(lake, DAY)  # the retry
     assert parts(objects(lake)) == new
     assert sorted(k for k in objects(lake) if k.startswith("processed/")) == sorted(
-        f"processed/{t}/dt={DAY}/{PART_FILE}" for t in tables.TABLE_NAMES)
+        f"processed/{t}/dt={DAY}/{PART_FILE}" for t in tables.TABLE_NAMES
+    )
 
 
 # ---- a transform killed with SIGKILL, then run again --------------------------------------
@@ -209,8 +220,12 @@ def test_transform_killed_mid_publish_then_rerun_matches_an_uninterrupted_run(tm
     marker = tmp_path / "paused"
     script = tmp_path / "paused_transform.py"
     script.write_text(PAUSE_BEFORE_THIRD_RENAME)
-    proc = subprocess.Popen(cli_transform(lake_dir, sys.executable, str(script), str(marker)), cwd=PROJECT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        cli_transform(lake_dir, sys.executable, str(script), str(marker)),
+        cwd=PROJECT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.monotonic() + 120
         while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
@@ -227,8 +242,13 @@ def test_transform_killed_mid_publish_then_rerun_matches_an_uninterrupted_run(tm
     assert leftovers == [marker.read_text().removeprefix(f"{lake_dir}/")]  # the copy waiting for its rename...
     assert Path(leftovers[0]).name.startswith(f".{PART_FILE}.tmp-")  # ...hidden from readers and Glue (**/.*)
 
-    rerun = subprocess.run(cli_transform(lake_dir, str(Path(sys.executable).parent / "spotify-etl")), cwd=PROJECT,
-                           capture_output=True, text=True, timeout=300)
+    rerun = subprocess.run(
+        cli_transform(lake_dir, str(Path(sys.executable).parent / "spotify-etl")),
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert json.loads(rerun.stdout)["rows"]["playlist_items"] == 104
     assert parts(objects(lake)) == new
@@ -239,9 +259,14 @@ def test_transform_killed_mid_publish_then_rerun_matches_an_uninterrupted_run(tm
 
 # ---- the same date, twice --------------------------------------------------------------
 def source(server: SpotifyServer, **options: Any) -> SpotifySource:
-    return SpotifySource(server.client_id, server.client_secret, refresh_token=server.refresh_token,
-                         api_base_url=server.api_base_url, token_url=server.token_url,
-                         **{"retries": 2, "backoff_factor": 0.01, **options})
+    return SpotifySource(
+        server.client_id,
+        server.client_secret,
+        refresh_token=server.refresh_token,
+        api_base_url=server.api_base_url,
+        token_url=server.token_url,
+        **{"retries": 2, "backoff_factor": 0.01, **options},
+    )
 
 
 def run_day(server: SpotifyServer, lake: Lake, catalog: Path, extracted_at: str) -> list[str]:
@@ -265,7 +290,8 @@ def test_running_a_date_twice_gives_the_same_files_and_rows(tmp_path: Path) -> N
     second = snapshot(lake_dir)
     assert second.keys() == first.keys() and len(first) == 2 + len(tables.TABLE_NAMES)
     assert {k: v for k, v in second.items() if k.startswith("processed/")} == {
-        k: v for k, v in first.items() if k.startswith("processed/")}  # byte-identical Parquet
+        k: v for k, v in first.items() if k.startswith("processed/")
+    }  # byte-identical Parquet
     assert partition_rows(lake_dir, DAY) == first_rows and len(first_rows["playlist_items"]) == 204
     raw_second = {p.name: json.loads(p.read_text()) for p in (lake_dir / "raw").rglob("*.json")}
     for name, doc in raw_second.items():  # only the extraction time differs
@@ -304,15 +330,28 @@ def test_mid_pagination_faults_within_the_transport_retries_recover(case: str, t
 
 
 FAILS = {
-    "resets-at-100": (lambda s: s.fail(items_at(100), RESET, times=10), SpotifyUnavailable,
-                      "items page at offset 100: request to Spotify failed after 2 retries with backoff: ConnectionError"),
-    "read-timeouts-at-150": (lambda s: s.fail(items_at(150), 200, {}, delay=1.5, times=10), SpotifyUnavailable,
-                             "items page at offset 150: request to Spotify failed after 2 retries with backoff: ConnectionError"),
-    "503s-at-50": (lambda s: s.fail(items_at(50), 503, error_body(503, "Service unavailable"), times=10),
-                   SpotifyUnavailable, "items page at offset 50: Spotify answered 503 (Service unavailable) after 2 retries"),
-    "429-too-long-at-100": (lambda s: s.fail(items_at(100), 429, error_body(429, "API rate limit exceeded"),
-                                             headers={"Retry-After": "86400"}), RateLimited,
-                            "items page at offset 100: Spotify rate limit (429): Retry-After 86400 s exceeds"),
+    "resets-at-100": (
+        lambda s: s.fail(items_at(100), RESET, times=10),
+        SpotifyUnavailable,
+        "items page at offset 100: request to Spotify failed after 2 retries with backoff: ConnectionError",
+    ),
+    "read-timeouts-at-150": (
+        lambda s: s.fail(items_at(150), 200, {}, delay=1.5, times=10),
+        SpotifyUnavailable,
+        "items page at offset 150: request to Spotify failed after 2 retries with backoff: ConnectionError",
+    ),
+    "503s-at-50": (
+        lambda s: s.fail(items_at(50), 503, error_body(503, "Service unavailable"), times=10),
+        SpotifyUnavailable,
+        "items page at offset 50: Spotify answered 503 (Service unavailable) after 2 retries",
+    ),
+    "429-too-long-at-100": (
+        lambda s: s.fail(
+            items_at(100), 429, error_body(429, "API rate limit exceeded"), headers={"Retry-After": "86400"}
+        ),
+        RateLimited,
+        "items page at offset 100: Spotify rate limit (429): Retry-After 86400 s exceeds",
+    ),
 }
 
 
@@ -361,8 +400,14 @@ def test_unreachable_endpoint_fails_naming_bucket_key_and_what_to_check(tmp_path
     import s3fs
 
     down = f"http://127.0.0.1:{free_port()}"
-    fs = s3fs.S3FileSystem(key="testing", secret="testing", endpoint_url=down, skip_instance_cache=True,  # pragma: allowlist secret
-                           retries=1, config_kwargs={"retries": {"max_attempts": 1}, "connect_timeout": 2})
+    fs = s3fs.S3FileSystem(
+        key="testing",
+        secret="testing",  # pragma: allowlist secret
+        endpoint_url=down,
+        skip_instance_cache=True,  # pragma: allowlist secret
+        retries=1,
+        config_kwargs={"retries": {"max_attempts": 1}, "connect_timeout": 2},
+    )
     lake = Lake.s3(fs, "lake-bucket", "lake")
     started = time.monotonic()
     with pytest.raises(LakeError) as err:
@@ -384,15 +429,26 @@ def test_access_denied_mid_run_fails_naming_the_object_and_keeps_the_partitions(
     iam = aws.client("iam")
     user = f"reader-{uuid.uuid4().hex[:8]}"
     iam.create_user(UserName=user)
-    iam.put_user_policy(UserName=user, PolicyName="read-only", PolicyDocument=json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket"], "Resource": "*"}],
-    }))
+    iam.put_user_policy(
+        UserName=user,
+        PolicyName="read-only",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket"], "Resource": "*"}],
+            }
+        ),
+    )
     key = iam.create_access_key(UserName=user)["AccessKey"]
     import s3fs
 
-    reader_fs = s3fs.S3FileSystem(key=key["AccessKeyId"], secret=key["SecretAccessKey"], endpoint_url=aws.endpoint,
-                                  client_kwargs={"region_name": "us-east-1"}, skip_instance_cache=True)
+    reader_fs = s3fs.S3FileSystem(
+        key=key["AccessKeyId"],
+        secret=key["SecretAccessKey"],
+        endpoint_url=aws.endpoint,
+        client_kwargs={"region_name": "us-east-1"},
+        skip_instance_cache=True,
+    )
     reader = Lake.s3(reader_fs, lake.root.split("/", 1)[0], "lake")
     assert requests.post(f"{aws.endpoint}/moto-api/reset-auth", data=b"0", timeout=10).status_code == 200
     try:
@@ -402,7 +458,10 @@ def test_access_denied_mid_run_fails_naming_the_object_and_keeps_the_partitions(
         requests.post(f"{aws.endpoint}/moto-api/reset-auth", data=b"inf", timeout=10)
 
     bucket = lake.root.split("/", 1)[0]
-    assert f"could not write bucket '{bucket}', key 'lake/processed/albums/dt={DAY}/{PART_FILE}': PermissionError" in str(err.value)
+    assert (
+        f"could not write bucket '{bucket}', key 'lake/processed/albums/dt={DAY}/{PART_FILE}': PermissionError"
+        in str(err.value)
+    )
     assert "that its role may access it" in str(err.value)
     assert objects(lake) == before  # raw and every partition as they were
     assert not any(secret in str(err.value) for secret in (key["SecretAccessKey"],))

@@ -39,8 +39,11 @@ class MotoAws:
         import boto3
 
         return boto3.client(
-            service, endpoint_url=self.endpoint, region_name=REGION,
-            aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
+            service,
+            endpoint_url=self.endpoint,
+            region_name=REGION,
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY,
         )
 
     def connection(self, endpoint: str | None = None) -> dict[str, Any]:
@@ -65,8 +68,11 @@ class MotoAws:
         import s3fs
 
         return s3fs.S3FileSystem(
-            key=ACCESS_KEY, secret=SECRET_KEY, endpoint_url=self.endpoint,
-            client_kwargs={"region_name": REGION}, skip_instance_cache=True,
+            key=ACCESS_KEY,
+            secret=SECRET_KEY,
+            endpoint_url=self.endpoint,
+            client_kwargs={"region_name": REGION},
+            skip_instance_cache=True,
         )
 
     def _post(self, path: str, body: dict[str, Any]) -> None:
@@ -82,7 +88,11 @@ class MotoAws:
         column_info = [{"Name": c, "Label": c, "Type": "varchar"} for c in columns]
         self._post(
             "/moto-api/static/athena/query-results",
-            {"account_id": ACCOUNT_ID, "region": REGION, "results": [{"rows": result_rows, "column_info": column_info}]},
+            {
+                "account_id": ACCOUNT_ID,
+                "region": REGION,
+                "results": [{"rows": result_rows, "column_info": column_info}],
+            },
         )
 
     def set_transition(self, model_name: str, transition: dict[str, Any]) -> None:

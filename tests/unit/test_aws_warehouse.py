@@ -21,8 +21,13 @@ from spotify_etl.warehouse import aws
 from tests.support.moto_server import glue_like_aws
 
 SETTINGS = Settings(
-    target="aws", s3_bucket="lake", s3_prefix="etl", database="spotify", table_prefix="sp_",
-    crawler_name="crawler", crawler_role="arn:aws:iam::123456789012:role/crawler",
+    target="aws",
+    s3_bucket="lake",
+    s3_prefix="etl",
+    database="spotify",
+    table_prefix="sp_",
+    crawler_name="crawler",
+    crawler_role="arn:aws:iam::123456789012:role/crawler",
 )
 HEADER = {"Data": [{"VarCharValue": c} for c in aws.RESULT_COLUMNS]}
 
@@ -42,7 +47,8 @@ def test_crawler_config_one_s3_target_per_table_with_incremental_policies() -> N
     # AWS only accepts LOG/LOG together with CRAWL_NEW_FOLDERS_ONLY.
     assert config["SchemaChangePolicy"] == {"UpdateBehavior": "LOG", "DeleteBehavior": "LOG"}
     assert json.loads(config["Configuration"]) == {
-        "Version": 1.0, "CrawlerOutput": {"Partitions": {"AddOrUpdateBehavior": "InheritFromTable"}},
+        "Version": 1.0,
+        "CrawlerOutput": {"Partitions": {"AddOrUpdateBehavior": "InheritFromTable"}},
         "CreatePartitionIndex": False,  # Glue's default (true) needs permissions Athena would not use
     }
 
@@ -75,10 +81,18 @@ def get_crawler_response(config: dict[str, Any], role: str = "crawler") -> dict[
     return {
         **config,
         "Role": role,
-        "Targets": {**config["Targets"], "JdbcTargets": [], "MongoDBTargets": [], "DynamoDBTargets": [],
-                    "CatalogTargets": [], "DeltaTargets": []},
+        "Targets": {
+            **config["Targets"],
+            "JdbcTargets": [],
+            "MongoDBTargets": [],
+            "DynamoDBTargets": [],
+            "CatalogTargets": [],
+            "DeltaTargets": [],
+        },
         "Configuration": json.dumps(configuration, separators=(",", ":")),
-        "State": "READY", "Version": 3, "LastCrawl": {"Status": "SUCCEEDED"},
+        "State": "READY",
+        "Version": 3,
+        "LastCrawl": {"Status": "SUCCEEDED"},
     }
 
 
@@ -100,8 +114,9 @@ def test_crawler_changes_names_what_differs() -> None:
     current = get_crawler_response(aws.crawler_config(SETTINGS))
     wanted = aws.crawler_config(replace(SETTINGS, s3_prefix="other", crawler_role="arn:aws:iam::1:role/x"))
     assert aws.crawler_changes(current, wanted) == ["Description", "Role", "Targets"]
-    assert aws.crawler_changes({**current, "RecrawlPolicy": {"RecrawlBehavior": "CRAWL_EVERYTHING"}},
-                               aws.crawler_config(SETTINGS)) == ["RecrawlPolicy"]
+    assert aws.crawler_changes(
+        {**current, "RecrawlPolicy": {"RecrawlBehavior": "CRAWL_EVERYTHING"}}, aws.crawler_config(SETTINGS)
+    ) == ["RecrawlPolicy"]
 
 
 def test_crawler_changes_sees_a_changed_value_of_a_configuration_key_it_sets() -> None:
@@ -125,7 +140,9 @@ def test_result_rows_drop_the_header_and_follow_pages() -> None:
 
 def test_check_results_refuse_rows_of_another_shape() -> None:
     with pytest.raises(ValueError, match="not \\('check_name', 'violations', 'checked_rows'\\)"):
-        aws.check_results([{"ResultSet": {"Rows": [HEADER, {"Data": [{"VarCharValue": "x"}, {}, {"VarCharValue": "1"}]}]}}])
+        aws.check_results(
+            [{"ResultSet": {"Rows": [HEADER, {"Data": [{"VarCharValue": "x"}, {}, {"VarCharValue": "1"}]}]}}]
+        )
 
 
 # ---- the real provider hooks against moto in-process ----------------------------------------------
@@ -134,9 +151,13 @@ def moto_aws(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathF
     from moto import mock_aws
 
     os.environ.setdefault("AIRFLOW_HOME", str(tmp_path_factory.mktemp("airflow-home")))
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": os.devnull,
-                        "AWS_SHARED_CREDENTIALS_FILE": os.devnull}.items():
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",  # pragma: allowlist secret
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    }.items():
         monkeypatch.setenv(name, value)
     with mock_aws(), glue_like_aws():
         yield
@@ -201,9 +222,11 @@ def test_a_running_crawler_that_must_change_is_left_alone_with_a_clear_message(c
     assert hook.get_crawler("crawler")["State"] == "RUNNING"
     assert choose_crawler_action(hook, config, *IDS) == "catalog.run_crawler"  # unchanged: nothing to change
     changed = aws.crawler_config(replace(SETTINGS, table_prefix="v2_"))
-    expected = ("crawler crawler differs from the settings in TablePrefix but is RUNNING, and AWS changes no running "
-                "crawler: this task retries; to go on now, wait for the crawl to end or stop it "
-                "(aws glue stop-crawler --name crawler)")
+    expected = (
+        "crawler crawler differs from the settings in TablePrefix but is RUNNING, and AWS changes no running "
+        "crawler: this task retries; to go on now, wait for the crawl to end or stop it "
+        "(aws glue stop-crawler --name crawler)"
+    )
     with pytest.raises(CrawlerBusy) as busy:
         choose_crawler_action(hook, changed, *IDS)
     assert str(busy.value) == expected
@@ -235,7 +258,8 @@ def test_athena_verdict_passes_and_reports_each_check(moto_aws: None) -> None:
 
     hook, query_id = athena_query([HEADER, row("albums_not_empty", "0", "3"), row("songs_duration_positive", "0", "9")])
     assert judge_athena_result(hook, query_id, "2026-01-05") == [
-        "PASS albums_not_empty: 0 violations in 3 rows", "PASS songs_duration_positive: 0 violations in 9 rows",
+        "PASS albums_not_empty: 0 violations in 3 rows",
+        "PASS songs_duration_positive: 0 violations in 9 rows",
     ]
 
 
@@ -243,8 +267,14 @@ def test_athena_verdict_fails_naming_each_failed_check_without_retry(moto_aws: N
     from airflow.sdk.exceptions import AirflowFailException
     from spotify_etl.airflow.aws_target import judge_athena_result
 
-    hook, query_id = athena_query([HEADER, row("albums_not_empty", "0", "3"), row("songs_pk_unique_not_null", "2", "9"),
-                                   row("songs_popularity_in_range", "1", "9")])
+    hook, query_id = athena_query(
+        [
+            HEADER,
+            row("albums_not_empty", "0", "3"),
+            row("songs_pk_unique_not_null", "2", "9"),
+            row("songs_popularity_in_range", "1", "9"),
+        ]
+    )
     with pytest.raises(AirflowFailException) as failed:
         judge_athena_result(hook, query_id, "2026-01-05")
     assert str(failed.value) == (

@@ -98,7 +98,9 @@ def test_long_hostile_input_is_shortened_in_the_message() -> None:
 
 def test_lists_report_every_bad_entry_at_once_and_drop_duplicates() -> None:
     other = "1h9q8vXXDl2vHOmwdsuXms"
-    assert parse_playlist_ids([PID, f"spotify:playlist:{PID}", other, f"https://open.spotify.com/playlist/{other}?si=1"]) == [PID, other]
+    assert parse_playlist_ids(
+        [PID, f"spotify:playlist:{PID}", other, f"https://open.spotify.com/playlist/{other}?si=1"]
+    ) == [PID, other]
     with pytest.raises(InvalidPlaylistId) as err:
         parse_playlist_ids([PID, "../x", "spotify:track:abc"])
     assert "'../x'" in str(err.value) and "'spotify:track:abc'" in str(err.value)

@@ -35,8 +35,15 @@ def page(name: str, **changes: object) -> dict:
 
 
 def test_lsdream_two_pages_local_files_and_year_precision(lake: Lake, lake_dir: Path) -> None:
-    land(lake, DAY, LSD, [page("playlist_LSDreamTheatre_tracks_page1_offset0.json"),
-                          page("playlist_LSDreamTheatre_tracks_page2_offset100.json")])
+    land(
+        lake,
+        DAY,
+        LSD,
+        [
+            page("playlist_LSDreamTheatre_tracks_page1_offset0.json"),
+            page("playlist_LSDreamTheatre_tracks_page2_offset100.json"),
+        ],
+    )
     result = transform_day(lake, DAY)
 
     assert result.documents == 1 and result.entries == 200
@@ -91,14 +98,25 @@ def test_episodes_null_tracks_ghosts_and_2026_shape(lake: Lake, lake_dir: Path) 
     assert "0SD7WKX5j92D3g3N4JM8N3" not in albums  # only the ghost track used it
     items = read(lake_dir, "playlist_items")
     null_item = [i for i in items if i["playlist_id"] == NULL]
-    assert null_item == [{"playlist_id": NULL, "position": 0, "song_id": None,
-                          "added_at": null_item[0]["added_at"], "added_by": None, "is_local": False}]
+    assert null_item == [
+        {
+            "playlist_id": NULL,
+            "position": 0,
+            "song_id": None,
+            "added_at": null_item[0]["added_at"],
+            "added_by": None,
+            "is_local": False,
+        }
+    ]
 
 
 def test_month_precision_release_date(lake: Lake, lake_dir: Path) -> None:
     album = load_fixture("album_month_precision_Mirrored.json")
     track = copy.deepcopy(album["tracks"]["items"][0])
-    track["album"] = {k: album.get(k) for k in ("id", "name", "release_date", "release_date_precision", "total_tracks", "external_urls")}
+    track["album"] = {
+        k: album.get(k)
+        for k in ("id", "name", "release_date", "release_date_precision", "total_tracks", "external_urls")
+    }
     entry = {"added_at": "2026-01-02T03:04:05Z", "added_by": {"id": "me"}, "is_local": False, "track": track}
     land(lake, DAY, RAP, [{"items": [entry], "offset": 0, "total": 1, "next": None}])
     transform_day(lake, DAY)
@@ -127,8 +145,12 @@ def test_wrong_types_are_rejected_per_row(lake: Lake, lake_dir: Path) -> None:
     items[3]["track"]["album"] = None
     land(lake, DAY, RAP, [{**rap, "items": items}])
     result = transform_day(lake, DAY)
-    assert result.rejected == {"invalid_duration_ms": 1, "invalid_track_id": 1,
-                               "invalid_popularity": 1, "invalid_album_id": 1}
+    assert result.rejected == {
+        "invalid_duration_ms": 1,
+        "invalid_track_id": 1,
+        "invalid_popularity": 1,
+        "invalid_album_id": 1,
+    }
     assert set(result.rejected) <= set(REASONS)
     assert result.rows["songs"] == 0 and result.rows["playlist_items"] == 4
 

@@ -39,14 +39,18 @@ EXCLUSIONS = ["**/.*", "**/_*"]
 def crawler_config(settings: Settings) -> dict[str, Any]:
     """CreateCrawler/UpdateCrawler arguments: one S3 target per table folder, so each becomes a Glue table partitioned by dt."""
     if not settings.crawler_role:
-        raise SettingsError("SPOTIFY_ETL_CRAWLER_ROLE (IAM role ARN for the Glue crawler) is required when SPOTIFY_ETL_TARGET=aws")
+        raise SettingsError(
+            "SPOTIFY_ETL_CRAWLER_ROLE (IAM role ARN for the Glue crawler) is required when SPOTIFY_ETL_TARGET=aws"
+        )
     quality.render_validation_sql("2000-01-01", settings.database, settings.table_prefix)  # checks the names
     config: dict[str, Any] = {
         "Name": settings.crawler_name,
         "Role": settings.crawler_role,
         "DatabaseName": settings.database,
         "Description": f"spotify_playlist_etl: Parquet tables under {settings.lake_url}/processed/",
-        "Targets": {"S3Targets": [{"Path": settings.table_url(t) + "/", "Exclusions": EXCLUSIONS} for t in tables.TABLE_NAMES]},
+        "Targets": {
+            "S3Targets": [{"Path": settings.table_url(t) + "/", "Exclusions": EXCLUSIONS} for t in tables.TABLE_NAMES]
+        },
         "SchemaChangePolicy": SCHEMA_CHANGE_POLICY,
         "RecrawlPolicy": RECRAWL_POLICY,
         "Configuration": json.dumps(CRAWLER_CONFIGURATION, sort_keys=True),

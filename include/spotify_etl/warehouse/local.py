@@ -49,9 +49,13 @@ def register_tables(lake: Lake, db_path: Path, database: str, table_prefix: str 
             location = f"{lake.table_dir(table)}/dt=*/*.parquet"
             view = f'"{database}"."{table_prefix}{table}"'
             if not list(Path(lake.table_dir(table)).glob("dt=*/*.parquet")):
-                raise FileNotFoundError(f"table {table} has no partitions under {lake.table_dir(table)}; run the transform first")
+                raise FileNotFoundError(
+                    f"table {table} has no partitions under {lake.table_dir(table)}; run the transform first"
+                )
             source = f"read_parquet('{location}', hive_partitioning = true, hive_types = {{'dt': VARCHAR}})"
-            con.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM {source}")  # names checked above, paths from the lake
+            con.execute(
+                f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM {source}"
+            )  # names checked above, paths from the lake
             views[f"{database}.{table_prefix}{table}"] = location
     return views
 
@@ -67,7 +71,8 @@ def row_counts(db_path: Path, day: str, database: str, table_prefix: str = "") -
     with _connect(db_path, read_only=True) as con:
         return {
             t: con.execute(
-                f'SELECT count(*) FROM "{database}"."{table_prefix}{t}" WHERE dt = ?', [day]  # table names from tables.py; dt is bound
+                f'SELECT count(*) FROM "{database}"."{table_prefix}{t}" WHERE dt = ?',
+                [day],  # table names from tables.py; dt is bound
             ).fetchone()[0]
             for t in tables.TABLE_NAMES
         }
