@@ -56,7 +56,7 @@ $(AIRFLOW_HOME)/.migrated: $(STAMP)
 airflow-db: $(AIRFLOW_HOME)/.migrated
 
 run: venv airflow-db
-	$(BIN)/python -m spotify_etl.runner
+	$(BIN)/python -m devtools.make_run
 
 # The security lint is ruff's S rules (bandit's, ported; config in pyproject's [tool.ruff]), over
 # the whole tree. bandit itself is not run: with every suppression ignored (bandit --ignore-nosec
