@@ -66,7 +66,7 @@ def _sql_templates() -> jinja2.Environment:
     return jinja2.Environment(  # nosec B701
         loader=jinja2.FileSystemLoader(SQL_DIR),
         undefined=jinja2.StrictUndefined,
-        autoescape=False,  # noqa: S701
+        autoescape=False,  # noqa: S701 - renders SQL, not HTML; the values are checked names and a date
     )
 
 

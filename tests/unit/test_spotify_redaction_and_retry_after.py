@@ -59,7 +59,8 @@ def test_secrets_are_redacted_and_given_to_airflows_masker() -> None:
     install_log_filter()
     logger, keep = logging.getLogger("spotipy.oauth2"), _Keep()
     logger.addHandler(keep)
-    level, logger.level = logger.level, logging.DEBUG
+    level = logger.level
+    logger.setLevel(logging.DEBUG)  # not `.level =`: setLevel also clears the logger's isEnabledFor cache
     try:
         logger.debug("headers: Authorization: Bearer abc.def-123 body %s", secret)
     finally:
