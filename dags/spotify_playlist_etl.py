@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset, Param, dag, task
 from spotify_etl.airflow.targets import catalog_and_validate
-from spotify_etl.settings import SQL_DIR, Settings, configured_playlists, dag_description
+from spotify_etl.settings import SPOTIFY_POOL, SQL_DIR, Settings, configured_playlists, dag_description
 from spotify_etl.tables import TABLE_NAMES
 
 if TYPE_CHECKING:
@@ -88,16 +88,21 @@ TABLE_ASSETS = [
 )
 def spotify_playlist_etl() -> None:
     @task
-    def plan(params: dict[str, Any], logical_date: dt.datetime, dag_run: DagRunProtocol, ti: TaskInstance) -> list[str]:
+    def plan(params: dict[str, Any], logical_date: dt.datetime, dag_run: DagRunProtocol,
+             ti: TaskInstance) -> list[list[str]]:  # fmt: skip
         from spotify_etl.airflow import tasks
 
         return tasks.plan(SETTINGS, params, logical_date, dag_run, ti)
 
-    @task(max_active_tis_per_dagrun=8)
-    def extract_playlist(playlist_id: str, logical_date: dt.datetime) -> dict[str, Any]:
+    # One task per chunk of playlists; the pool is the one Spotify budget of every run and backfill.
+    @task(pool=SPOTIFY_POOL, map_index_template="{{ chunk_label }}")
+    def extract_playlist(playlists: list[str], logical_date: dt.datetime, dag_run: DagRunProtocol,
+                         ti: TaskInstance) -> dict[str, Any]:  # fmt: skip
+        from airflow.sdk import get_current_context
         from spotify_etl.airflow import tasks
 
-        return tasks.run_extract(SETTINGS, playlist_id, logical_date.date().isoformat())
+        day = logical_date.date().isoformat()
+        return tasks.run_extract_chunk(SETTINGS, playlists, day, dag_run, ti, get_current_context())
 
     @task(trigger_rule="all_done", outlets=TABLE_ASSETS)
     def transform(mode: str, message: str, playlists: list[str], extracted: list[dict[str, Any]],
@@ -114,8 +119,8 @@ def spotify_playlist_etl() -> None:
 
         return tasks.check_extracts(mode, expected, extracted)
 
-    planned = plan()  # returns the playlists to extract; pushes mode, message and the run's playlists
-    extracted = extract_playlist.expand(playlist_id=planned)
+    planned = plan()  # returns the chunks of playlists to extract; pushes mode, message and the run's playlists
+    extracted = extract_playlist.expand(playlists=planned)
     transformed = transform(planned["mode"], planned["message"], planned["playlists"], extracted)
     transformed >> check_extracts(planned["mode"], planned, extracted)
     catalog_and_validate(SETTINGS, transformed)
