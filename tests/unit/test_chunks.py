@@ -14,7 +14,7 @@ from spotify_etl.airflow import tasks
 from spotify_etl.extract import SampleSource
 from spotify_etl.lake import Lake
 from spotify_etl.plan import EXTRACT
-from spotify_etl.settings import Settings
+from spotify_etl.settings import Settings, SettingsError
 from spotify_etl.spotify.client import RateLimited, SpotifyAuthError
 
 DAY = "2026-11-25"
@@ -167,3 +167,12 @@ def test_the_chunk_task_retries_a_retryable_failure_and_fails_on_its_last_try(
     assert [(r["playlist_id"], r.get("resumed")) for r in last.pushed["return_value"]["landed"]] == [(LSD, True)]
 
     assert run_chunk(lake_dir, [LSD, RAP_RU], FakeTI(try_number=3, max_tries=3))["failed"] == []
+
+
+def test_chunk_size_and_pool_slots_are_settings_of_at_least_one() -> None:
+    settings = Settings.from_env({"SPOTIFY_ETL_EXTRACT_CHUNK_SIZE": "3", "SPOTIFY_ETL_SPOTIFY_POOL_SLOTS": "2"})
+    assert (settings.extract_chunk_size, settings.spotify_pool_slots) == (3, 2)
+    with pytest.raises(SettingsError, match="SPOTIFY_ETL_EXTRACT_CHUNK_SIZE must be at least 1, got 0"):
+        Settings.from_env({"SPOTIFY_ETL_EXTRACT_CHUNK_SIZE": "0"})
+    with pytest.raises(SettingsError, match="numeric setting is not a number"):
+        Settings.from_env({"SPOTIFY_ETL_SPOTIFY_POOL_SLOTS": "many"})
