@@ -1,9 +1,9 @@
 """Create or update the extract tasks' Airflow pool (``python -m spotify_etl.airflow.pool``).
 
-Airflow refuses to run a task whose pool does not exist, so every setup step that prepares
+The scheduler never schedules a task whose pool does not exist, so every setup step that prepares
 a metadata database runs this: ``make airflow-db`` (``make run`` / ``make up``), the compose
 init and the tests' Airflow homes. Slots: ``SPOTIFY_ETL_SPOTIFY_POOL_SLOTS``. On MWAA the
-pool is set through the MWAA CLI endpoint (docs/deploy-mwaa.md).
+pool is set through MWAA's REST API endpoint (docs/deploy-mwaa.md).
 """
 
 from __future__ import annotations
