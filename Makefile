@@ -53,7 +53,10 @@ $(AIRFLOW_HOME)/.migrated: $(STAMP)
 	$(BIN)/airflow db migrate > $(AIRFLOW_HOME)/db-migrate.log 2>&1 || (cat $(AIRFLOW_HOME)/db-migrate.log; exit 1)
 	@touch $@
 
+# The extract tasks' pool (the scheduler never schedules tasks of a missing pool); set on every call, so an
+# existing .airflow gets it too and a changed SPOTIFY_ETL_SPOTIFY_POOL_SLOTS takes effect.
 airflow-db: $(AIRFLOW_HOME)/.migrated
+	@$(BIN)/python -m spotify_etl.airflow.pool > $(AIRFLOW_HOME)/pool.log 2>&1 || (cat $(AIRFLOW_HOME)/pool.log; exit 1)
 
 run: venv airflow-db
 	$(BIN)/python -m devtools.make_run

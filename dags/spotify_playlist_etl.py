@@ -2,7 +2,8 @@
 # spotify_playlist_etl: daily Spotify playlist ETL (runbook)
 
 For the run's date `dt` (the logical date, never the wall clock): `plan` picks the playlists
-and the mode, `extract_playlist` (one mapped task per playlist) lands each one's raw JSON,
+and the mode, `extract_playlist` (one mapped task per chunk of playlists, named by its first
+playlist and count; pool `spotify_api`) lands each one's raw JSON,
 `transform` writes five Parquet tables, `catalog` registers them (DuckDB views locally, the
 Glue crawler on AWS), `validate` runs `include/sql/validate.sql`, and `check_extracts` fails
 the run if any playlist failed to extract. Backfills and runs for past dates **reprocess** the
@@ -18,6 +19,10 @@ partitions atomically, so clearing and re-running never duplicates a row.
 
 - `plan` "no playlists to extract": set your list in `include/config/playlists.toml` or the
   param `playlists`.
+- `extract_playlist` names each failed playlist of its chunk; the others landed. It is retried
+  only for a failure a retry can heal (rate limit, Spotify unavailable), and a retry extracts only
+  the playlists this run has not landed yet. Queued, not running: the pool `spotify_api` is full
+  (other runs are extracting) or missing (`python -m spotify_etl.airflow.pool`).
 - `extract_playlist` 404/403: the playlist is Spotify-owned or not readable by the app (2024/2026
   API rules): use a playlist the refresh token's user owns or collaborates on
   (docs/spotify-credentials.md). `invalid_grant`: get a new refresh token with `spotify-etl auth`.
@@ -28,9 +33,9 @@ partitions atomically, so clearing and re-running never duplicates a row.
   docs/run-on-aws.md, "A full recrawl".
 - `validate` failed: the log names each check and its numbers; fix the input or the transform,
   then clear the run.
-- `check_extracts` failed: it names the missing playlists; after fixing the cause, clear the
-  failed `extract_playlist` with its downstream tasks and the date's tables are rebuilt with
-  every playlist.
+- `check_extracts` failed: it names the missing playlists and their errors; after fixing the
+  cause, clear the failed `extract_playlist` with its downstream tasks (its chunk is extracted
+  again) and the date's tables are rebuilt with every playlist.
 
 **Where data lands.** `local`: `SPOTIFY_ETL_LAKE_DIR` (default `<project>/lake`), catalog in
 `lake/catalog.duckdb`. `aws`: `s3://$SPOTIFY_ETL_S3_BUCKET/$SPOTIFY_ETL_S3_PREFIX/`, Glue
@@ -44,7 +49,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset, Param, dag, task
 from spotify_etl.airflow.targets import catalog_and_validate
-from spotify_etl.settings import SQL_DIR, Settings, configured_playlists, dag_description
+from spotify_etl.settings import SPOTIFY_POOL, SQL_DIR, Settings, configured_playlists, dag_description
 from spotify_etl.tables import TABLE_NAMES
 
 if TYPE_CHECKING:
@@ -88,16 +93,21 @@ TABLE_ASSETS = [
 )
 def spotify_playlist_etl() -> None:
     @task
-    def plan(params: dict[str, Any], logical_date: dt.datetime, dag_run: DagRunProtocol, ti: TaskInstance) -> list[str]:
+    def plan(params: dict[str, Any], logical_date: dt.datetime, dag_run: DagRunProtocol,
+             ti: TaskInstance) -> list[list[str]]:  # fmt: skip
         from spotify_etl.airflow import tasks
 
         return tasks.plan(SETTINGS, params, logical_date, dag_run, ti)
 
-    @task(max_active_tis_per_dagrun=8)
-    def extract_playlist(playlist_id: str, logical_date: dt.datetime) -> dict[str, Any]:
+    # One task per chunk of playlists; the pool is the one Spotify budget of every run and backfill.
+    @task(pool=SPOTIFY_POOL, map_index_template="{{ chunk_label }}")
+    def extract_playlist(playlists: list[str], logical_date: dt.datetime, dag_run: DagRunProtocol,
+                         ti: TaskInstance) -> dict[str, Any]:  # fmt: skip
+        from airflow.sdk import get_current_context
         from spotify_etl.airflow import tasks
 
-        return tasks.run_extract(SETTINGS, playlist_id, logical_date.date().isoformat())
+        day = logical_date.date().isoformat()
+        return tasks.run_extract_chunk(SETTINGS, playlists, day, dag_run, ti, get_current_context())
 
     @task(trigger_rule="all_done", outlets=TABLE_ASSETS)
     def transform(mode: str, message: str, playlists: list[str], extracted: list[dict[str, Any]],
@@ -114,8 +124,8 @@ def spotify_playlist_etl() -> None:
 
         return tasks.check_extracts(mode, expected, extracted)
 
-    planned = plan()  # returns the playlists to extract; pushes mode, message and the run's playlists
-    extracted = extract_playlist.expand(playlist_id=planned)
+    planned = plan()  # returns the chunks of playlists to extract; pushes mode, message and the run's playlists
+    extracted = extract_playlist.expand(playlists=planned)
     transformed = transform(planned["mode"], planned["message"], planned["playlists"], extracted)
     transformed >> check_extracts(planned["mode"], planned, extracted)
     catalog_and_validate(SETTINGS, transformed)

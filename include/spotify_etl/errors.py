@@ -16,6 +16,9 @@ class PipelineError(Exception):
     ``class BadInput(PipelineError, ValueError, retryable=False)``. An instance may override it."""
 
     retryable: bool = True
+    # The source as a whole cannot go on (refused credentials, a rate limit past the allowed
+    # wait, Spotify unavailable): a chunk stops at once instead of failing every playlist in turn.
+    stops_chunk: bool = False
 
     def __init_subclass__(cls, retryable: bool | None = None, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

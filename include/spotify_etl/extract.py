@@ -107,9 +107,10 @@ def fetch_pages(source: PlaylistSource, playlist_id: str, total: int | None) -> 
 
 
 def extract_playlist(
-    source: PlaylistSource, lake: Lake, playlist_id: str, day: str, extracted_at: str
+    source: PlaylistSource, lake: Lake, playlist_id: str, day: str, extracted_at: str, run: str | None = None
 ) -> ExtractResult:
-    """Land ``playlist_id`` for ``day``; reuse the previous items if the snapshot is unchanged."""
+    """Land ``playlist_id`` for ``day``; reuse the previous items if the snapshot is unchanged.
+    ``run`` (metadata) names the run attempt that wrote the document (see :mod:`spotify_etl.chunks`)."""
     if not is_spotify_id(playlist_id):
         raise ValueError(f"invalid playlist id {playlist_id!r}")
     started = time.monotonic()
@@ -143,6 +144,7 @@ def extract_playlist(
         "snapshot_id": snapshot_id,
         "total": sum(len(p["items"]) for p in pages),
         "extracted_at": extracted_at,
+        "run": run,
         "source": source.name,
         "unchanged_since": unchanged_since,
         "api_calls": source.api_calls - calls_before,

@@ -31,6 +31,8 @@ DUCKDB_MEMORY_LIMIT = "1GB"
 # DuckDB's own syntax: a size (512MB, 1.5GB, 1GiB) or a share of the machine's memory (50%).
 _DUCKDB_MEMORY = re.compile(r"\d+(\.\d+)?\s*(%|[KMGT]i?B|B)", re.IGNORECASE)
 
+SPOTIFY_POOL = "spotify_api"  # the Airflow pool of the extract tasks: one Spotify budget for every run
+
 # name -> (default, description); the single place a setting is declared.
 SETTINGS_DOC: dict[str, tuple[str, str]] = {
     "SPOTIFY_ETL_TARGET": ("local", "`local` (folder lake + DuckDB) or `aws` (S3 + Glue + Athena)"),
@@ -48,6 +50,14 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
     "SPOTIFY_ETL_ATHENA_OUTPUT": ("s3://<bucket>/athena-results/", "aws target: Athena result location"),
     "SPOTIFY_ETL_MAX_RETRY_AFTER": ("120", "longest Spotify 429 Retry-After (s) waited in-task; longer fails the try"),
     "SPOTIFY_ETL_TASK_RETRIES": ("3", "Airflow retries per task (exponential backoff from 30 s)"),
+    "SPOTIFY_ETL_EXTRACT_CHUNK_SIZE": (
+        "25",
+        "playlists per extract task (one Spotify token each), extracted one after another (docs/pipeline.md)",
+    ),
+    "SPOTIFY_ETL_SPOTIFY_POOL_SLOTS": (
+        "4",
+        f"slots of the Airflow pool `{SPOTIFY_POOL}` every extract task runs in: extract tasks calling Spotify at once, across all runs",
+    ),
     "SPOTIFY_ETL_LIVE_GRACE_DAYS": (
         "1",
         "a run more than this many days behind its start date reprocesses raw instead of calling Spotify",
@@ -100,9 +110,14 @@ def _read(env: Mapping[str, str]) -> dict[str, Any]:
             "max_retry_after": float(get("SPOTIFY_ETL_MAX_RETRY_AFTER")),
             "live_grace_days": int(get("SPOTIFY_ETL_LIVE_GRACE_DAYS")),
             "task_retries": int(get("SPOTIFY_ETL_TASK_RETRIES")),
+            "extract_chunk_size": int(get("SPOTIFY_ETL_EXTRACT_CHUNK_SIZE")),
+            "spotify_pool_slots": int(get("SPOTIFY_ETL_SPOTIFY_POOL_SLOTS")),
         }
     except ValueError as exc:
         raise SettingsError(f"numeric setting is not a number: {exc}") from exc
+    for key, name in (("extract_chunk_size", "EXTRACT_CHUNK_SIZE"), ("spotify_pool_slots", "SPOTIFY_POOL_SLOTS")):
+        if numbers[key] < 1:
+            raise SettingsError(f"SPOTIFY_ETL_{name} must be at least 1, got {numbers[key]}")
     return {
         "target": target,
         "lake_dir": lake_dir,
@@ -182,6 +197,8 @@ class Settings:
     max_retry_after: float = _DEFAULTS["max_retry_after"]
     live_grace_days: int = _DEFAULTS["live_grace_days"]
     task_retries: int = _DEFAULTS["task_retries"]
+    extract_chunk_size: int = _DEFAULTS["extract_chunk_size"]
+    spotify_pool_slots: int = _DEFAULTS["spotify_pool_slots"]
     s3_sse: str = _DEFAULTS["s3_sse"]
     s3_sse_kms_key_id: str = _DEFAULTS["s3_sse_kms_key_id"]
     duckdb_memory_limit: str = _DEFAULTS["duckdb_memory_limit"]

@@ -11,6 +11,7 @@ import textwrap
 from pathlib import Path
 
 from airflow.utils.dag_cycle_tester import check_cycle
+from spotify_etl.settings import SPOTIFY_POOL
 
 from tests.support.airflow_run import airflow_env
 
@@ -46,6 +47,11 @@ def _common_structure(dag) -> dict[str, set[str]]:  # type: ignore[no-untyped-de
     assert dag.task_dict["transform"].trigger_rule == "all_done"
     assert dag.task_dict["check_extracts"].trigger_rule == "all_done"
     assert dag.task_dict["extract_playlist"].is_mapped
+    # One Spotify budget (issue 14): every extract task runs in the project's pool, and the UI
+    # names each chunk by the label the task sets.
+    extract = dag.task_dict["extract_playlist"]
+    assert extract.partial_kwargs["pool"] == SPOTIFY_POOL == "spotify_api"
+    assert extract.partial_kwargs["map_index_template"] == "{{ chunk_label }}"
     check_cycle(dag)  # raises AirflowDagCycleException on a cycle
     return upstream
 

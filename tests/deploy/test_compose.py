@@ -166,6 +166,8 @@ def test_default_target_is_local_and_ui_login_defaults(config: dict[str, Any]) -
     script = " ".join(init["command"])
     assert "airflow db migrate" in script
     assert "SIMPLE_AUTH_MANAGER_PASSWORDS_FILE" in script
+    # The extract tasks' pool, once the database is migrated (the scheduler skips tasks of a missing pool).
+    assert script.index("airflow db migrate") < script.index("/entrypoint python -m spotify_etl.airflow.pool")
 
 
 def test_env_example_feeds_settings_and_connections(tmp_path: Path) -> None:

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from airflow_client.client.api import DAGApi, MonitorApi
+from airflow_client.client.api import DAGApi, MonitorApi, PoolApi, TaskInstanceApi
 from spotify_etl import tables
 from spotify_etl.lake import Lake
-from spotify_etl.settings import SAMPLE_DATA_DIR
+from spotify_etl.settings import SAMPLE_DATA_DIR, SPOTIFY_POOL, Settings
 
 from devtools import airflow_standalone
 from tests.e2e import lake_view
@@ -41,6 +41,10 @@ def test_make_up_serves_ui_and_api_behind_the_printed_login(airflow_server: Serv
     assert wrong.status_code == 401
     login_page = httpx.get(f"{url}/auth/login", timeout=30)
     assert login_page.status_code == 200 and "<html" in login_page.text.lower()
+
+    # make up created the extract tasks' pool (Airflow leaves tasks of a missing pool queued).
+    pool = PoolApi(airflow_server.client).get_pool(SPOTIFY_POOL)
+    assert (pool.name, pool.slots) == (SPOTIFY_POOL, Settings().spotify_pool_slots)
 
     details = DAGApi(airflow_server.client).get_dag_details(DAG_ID)
     assert details.is_paused is False  # make up UNPAUSE=1
@@ -74,18 +78,24 @@ def test_trigger_with_two_playlists_lands_exactly_those_and_validates(airflow_se
 
     # Plan: live extract of the two playlists.
     assert xcom(client, run_id, "plan", "mode") == "extract"
-    assert xcom(client, run_id, "plan") == TWO_PLAYLISTS
+    assert xcom(client, run_id, "plan") == [TWO_PLAYLISTS]  # one chunk (SPOTIFY_ETL_EXTRACT_CHUNK_SIZE 25)
     assert f"dt={day}: extracting 2 playlists live" in task_log(client, run_id, "plan")
 
-    # Extract: one mapped task per playlist; numbers in its XCom summary and its log.
+    # Extract: one mapped task per chunk, named in the UI by its first playlist and count, in
+    # the pool spotify_api; each playlist's numbers in its XCom outcome and its log.
+    extract = TaskInstanceApi(client).get_mapped_task_instance(DAG_ID, run_id, "extract_playlist", 0)
+    assert extract.rendered_map_index == f"{TWO_PLAYLISTS[0]} +1 more" and extract.pool == SPOTIFY_POOL
+    outcome = xcom(client, run_id, "extract_playlist", map_index=0)
+    assert outcome["failed"] == [] and [r["playlist_id"] for r in outcome["landed"]] == TWO_PLAYLISTS
+    log = task_log(client, run_id, "extract_playlist", map_index=0)
+    assert "USING EMBEDDED SAMPLE DATA" in log
     api_calls = 0
-    for index, playlist in enumerate(TWO_PLAYLISTS):
-        summary = xcom(client, run_id, "extract_playlist", map_index=index)
+    for summary in outcome["landed"]:
+        playlist = summary["playlist_id"]
         expected = numbers[playlist]
         # A snapshot unchanged since an earlier date in this lake (the backfill test lands some)
         # is reused: one metadata call instead of every page.
         calls = 1 if summary["unchanged"] else expected["api_calls"]
-        assert summary["playlist_id"] == playlist
         assert (summary["items"], summary["pages"], summary["api_calls"]) == (
             expected["items"],
             expected["pages"],
@@ -94,13 +104,12 @@ def test_trigger_with_two_playlists_lands_exactly_those_and_validates(airflow_se
         raw_file = lake_view.raw_dir(lake, day) / f"playlist_id={playlist}.json"
         assert summary["bytes_written"] == raw_file.stat().st_size
         assert summary["source"] == "sample" and summary["seconds"] >= 0
-        log = task_log(client, run_id, "extract_playlist", map_index=index)
-        assert "USING EMBEDDED SAMPLE DATA" in log
+        line = next(x for x in log.splitlines() if f"playlist {playlist} (" in x and " items in " in x)
         assert (
             f"{expected['items']} items in {expected['pages']} pages, {calls} API calls, "
             f"{summary['bytes_written']} bytes"
-        ) in log
-        assert ("(unchanged snapshot)" in log) == summary["unchanged"]
+        ) in line
+        assert ("(unchanged snapshot)" in line) == summary["unchanged"]
         api_calls += calls
 
     # Transform: rows per table, rejects by reason, bytes and seconds, in XCom and log.

@@ -15,10 +15,11 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 from tests.support.airflow_run import dags_test
-from tests.support.spotify_server import ITEMS_2026, LSD, RAP_RU, SpotifyServer
+from tests.support.spotify_server import ITEMS_2026, LSD, RAP_RU, Playlist, SpotifyServer
 
 pytestmark = pytest.mark.e2e
 TOP_50_GLOBAL = "37i9dQZEVXbMDoHDwVN2tF"
@@ -94,13 +95,13 @@ def test_dag_extracts_with_a_refresh_token_and_inaccessible_playlists_fail_at_on
         playlists,
         AIRFLOW_CONN_SPOTIFY_DEFAULT=json.dumps(server.connection(user=True)),
         AIRFLOW__LOGGING__LOGGING_LEVEL="DEBUG",  # spotipy logs request headers and token bodies at DEBUG
+        SPOTIFY_ETL_EXTRACT_CHUNK_SIZE="2",  # [LSD, RAP_RU] and [TOP_50_GLOBAL, ITEMS_2026]
     )
 
     tries = task_tries(tmp_path / "home")
-    assert tries[("extract_playlist", 0)][0] == "success" and tries[("extract_playlist", 1)][0] == "success", output[
-        -4000:
-    ]
-    assert tries[("extract_playlist", 2)] == ("failed", 1) and tries[("extract_playlist", 3)] == ("failed", 1)
+    assert tries[("extract_playlist", 0)][0] == "success", output[-4000:]
+    # Both playlists of the second chunk fail in ways no retry heals: one try, both named.
+    assert tries[("extract_playlist", 1)] == ("failed", 1) and ("extract_playlist", 2) not in tries
     assert {tries[(t, -1)][0] for t in ("plan", "transform", "catalog", "validate")} == {"success"}
     assert tries[("check_extracts", -1)][0] == "failed"
     assert (
@@ -122,7 +123,8 @@ def test_dag_extracts_with_a_refresh_token_and_inaccessible_playlists_fail_at_on
     for table in ("songs", "albums", "artists", "song_artists", "playlist_items"):
         assert (lake_dir / f"processed/{table}/dt={day}/part-00000.parquet").stat().st_size > 0
     assert len(server.api_requests("/items")) == 6  # 4 pages + 1 page + the refused one; the 404 never got that far
-    assert {r.form["grant_type"] for r in server.token_requests()} == {"refresh_token"}
+    # One token per chunk: one refresh-token grant for each of the two extract tasks.
+    assert [r.form["grant_type"] for r in server.token_requests()] == ["refresh_token"] * 2
 
     # No credential in any log, XCom, metadata row, raw document, Parquet file or output, though
     # spotipy's DEBUG records of the token requests and API calls were logged (redacted).
@@ -145,14 +147,13 @@ def test_a_connection_without_refresh_token_fails_every_extract_at_once_without_
     )
 
     tries = task_tries(tmp_path / "home")
-    assert tries[("extract_playlist", 0)] == ("failed", 1) and tries[("extract_playlist", 1)] == ("failed", 1), output[
-        -4000:
-    ]
+    assert tries[("extract_playlist", 0)] == ("failed", 1), output[-4000:]  # the one chunk, one try
     assert (
         f"playlist {LSD}: no request made; Airflow connection 'spotify_default': the Spotify connection has no extra 'refresh_token'"
         in output
     )
     assert "run `spotify-etl auth`" in output
+    assert f"playlist {RAP_RU}: not attempted after playlist {LSD}: no request made" in output
     assert server.requests == []  # refused before any token or API request
 
 
@@ -163,7 +164,46 @@ def test_a_playlist_missing_from_the_sample_data_fails_its_extract_at_once(
     _, output = run_dag(airflow_template_db, tmp_path, [LSD, unknown])  # no connection: the embedded sample data
 
     tries = task_tries(tmp_path / "home")
-    assert tries[("extract_playlist", 0)][0] == "success", output[-4000:]
-    assert tries[("extract_playlist", 1)] == ("failed", 1)  # one try, although a retry was allowed
+    assert tries[("extract_playlist", 0)] == ("failed", 1), output[-4000:]  # one try, although a retry was allowed
+    assert tries[("transform", -1)][0] == "success"  # LSD landed in the same chunk and is published
     assert f"playlist {unknown} is not in the embedded sample data" in output and "USING EMBEDDED SAMPLE DATA" in output
     assert f"1 of 2 playlists failed to extract and are missing from this date's tables: {unknown}" in output
+
+
+def copies_of(server: SpotifyServer, playlist_id: str, count: int) -> list[str]:
+    """``count`` more playlists on the server, each a copy of ``playlist_id`` under a new id."""
+    ids = [f"{playlist_id[:-2]}{n:02d}" for n in range(count)]
+    for new in ids:
+        original = server.playlists[playlist_id]
+        meta = {**original.meta, "id": new}
+        server.playlists[new] = Playlist(meta, original.entries, collaborators=set(original.collaborators))
+    return ids
+
+
+def test_chunks_take_one_token_each_and_a_retry_extracts_only_what_did_not_land(
+    airflow_template_db: Path, server: SpotifyServer, tmp_path: Path
+) -> None:
+    playlists = [LSD, RAP_RU, *copies_of(server, RAP_RU, 4)]  # chunks of 3: [LSD, RAP_RU, c0], [c1, c2, c3]
+    limited = playlists[4]
+    # The second chunk's middle playlist meets a rate limit longer than the task may wait, once.
+    server.fail(f"/v1/playlists/{limited}\\?", 429, headers={"Retry-After": "999"})
+    day, output = run_dag(
+        airflow_template_db,
+        tmp_path,
+        playlists,
+        AIRFLOW_CONN_SPOTIFY_DEFAULT=json.dumps(server.connection(user=True)),
+        SPOTIFY_ETL_EXTRACT_CHUNK_SIZE="3",
+    )
+
+    tries = task_tries(tmp_path / "home")
+    assert tries[("extract_playlist", 0)] == ("success", 1), output[-4000:]
+    assert tries[("extract_playlist", 1)] == ("success", 2)  # the rate limit was retried
+    assert tries[("check_extracts", -1)][0] == "success"
+    # Tokens: one per chunk task try (two chunks, one retry), never one per playlist.
+    assert len(server.token_requests()) == 3
+    metadata = [r.path.split("?")[0].rsplit("/", 1)[-1] for r in server.api_requests() if "/items" not in r.path]
+    # The retry asked only for what had not landed: the limited playlist again and the one after it.
+    assert {p: metadata.count(p) for p in playlists} == {**dict.fromkeys(playlists, 1), limited: 2}
+    assert f"playlist {playlists[3]}: landed by an earlier try of this run; not extracted again" in output
+    rows = pq.read_table(tmp_path / f"lake/processed/playlist_items/dt={day}/part-00000.parquet")
+    assert set(rows.column("playlist_id").to_pylist()) == set(playlists)

@@ -45,6 +45,12 @@ def migrate(home: Path) -> Path:
         [str(VENV_BIN / "airflow"), "db", "migrate"], env=airflow_env(home), capture_output=True, text=True, timeout=300
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    # The extract tasks' pool, as make airflow-db creates it: the scheduler never schedules tasks of a missing pool.
+    proc = subprocess.run(
+        [str(VENV_BIN / "python"), "-m", "spotify_etl.airflow.pool"], env=airflow_env(home), capture_output=True,
+        text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return home / "airflow.db"
 
 

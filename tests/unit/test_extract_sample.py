@@ -110,9 +110,19 @@ def test_unknown_sample_playlist_names_the_available_ones_and_is_not_retried(lak
 
     # The extract task's Airflow layer fails such an error at once, without Airflow's retries.
     from airflow.sdk.exceptions import AirflowFailException
-    from spotify_etl.airflow.tasks import run_extract
+    from spotify_etl.airflow.tasks import run_extract_chunk
+
+    class FirstOfFourTries:  # the task instance: retries are left, yet none is used
+        try_number, max_tries = 1, 3
+
+        def xcom_push(self, key: str, value: Any) -> None:
+            self.pushed = (key, value)
+
+    class Run:
+        run_id, clear_number = "manual__2026-11-25", 0
 
     local = Settings(target="local", lake_dir=lake_dir, spotify_conn_id="spotify_etl_unit_test_no_such_connection")
+    ti = FirstOfFourTries()
     with pytest.raises(AirflowFailException, match="0000000000000000000000 is not in the embedded sample data"):
-        run_extract(local, "0" * 22, "2026-11-25")
-    assert not (lake_dir / "raw").exists()
+        run_extract_chunk(local, ["0" * 22], "2026-11-25", Run(), ti, {})  # type: ignore[arg-type]
+    assert ti.pushed[1]["landed"] == [] and not (lake_dir / "raw").exists()

@@ -50,12 +50,17 @@ def test_transform_day_refuses_a_scope_it_cannot_honour(landed: Lake, lake_dir: 
 
 def test_run_scope_is_what_this_run_extracted_or_the_plan_of_a_reprocess() -> None:
     planned = [LSD, RAP_RU, EPISODES]
-    # The transform's argument: the mapped extract's results, one per instance that succeeded.
-    extracted = tasks.extract_results([{"playlist_id": EPISODES}, None, {"playlist_id": LSD}])
+    # The transform's argument: the mapped extract's chunk outcomes (a chunk that reported nothing is None).
+    chunks = [
+        {"landed": [{"playlist_id": EPISODES}], "failed": [{"playlist_id": RAP_RU, "error": "x", "retryable": False}]},
+        None,
+        {"landed": [{"playlist_id": LSD}], "failed": []},
+    ]
+    extracted = tasks.extract_results(chunks)
     assert tasks.run_scope(EXTRACT, planned, extracted) == [LSD, EPISODES]  # RAP_RU's extract failed: absent
     assert tasks.run_scope(REPROCESS, planned, extracted) == [LSD, RAP_RU, EPISODES]
-    assert tasks.run_scope(EXTRACT, [LSD], tasks.extract_results([{"playlist_id": LSD}])) == [LSD]
-    assert tasks.run_scope(EXTRACT, [LSD], tasks.extract_results(None)) == []  # no instance succeeded
+    assert tasks.run_scope(EXTRACT, [LSD], tasks.extract_results([chunks[2]])) == [LSD]
+    assert tasks.run_scope(EXTRACT, [LSD], tasks.extract_results(None)) == []  # no chunk reported
 
 
 def test_requested_playlists_only_when_the_run_was_given_them() -> None:

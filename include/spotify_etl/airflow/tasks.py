@@ -18,7 +18,7 @@ from airflow.sdk.api.datamodels._generated import DagRunType  # the type of the 
 from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException, AirflowSkipException
 from airflow.sdk.log import mask_secret
 
-from spotify_etl import pipeline
+from spotify_etl import chunks, pipeline
 from spotify_etl.errors import PipelineError
 from spotify_etl.lake import Lake
 from spotify_etl.plan import EXTRACT, PARAM, SKIP
@@ -35,18 +35,16 @@ PLAN_FAILED = "plan_failed"  # the mode a failed plan task publishes
 
 
 @contextmanager
-def fail_fast(playlist_id: str | None = None) -> Iterator[None]:
+def fail_fast() -> Iterator[None]:
     """Fail at once, without Airflow's retries, on a :class:`PipelineError` that says no retry can
-    heal it (bad input, refused credentials, a failed check). ``playlist_id`` prefixes the message."""
+    heal it (bad input, refused credentials, a failed check). A chunk of extracts decides its
+    outcome itself (:func:`run_extract_chunk`)."""
     try:
         yield
     except PipelineError as exc:
         if exc.retryable:
             raise
-        message = f"{type(exc).__name__}: {exc}"
-        if playlist_id is not None:
-            message = str(exc) if str(exc).startswith(f"playlist {playlist_id}") else f"playlist {playlist_id}: {exc}"
-        raise AirflowFailException(message) from (None if playlist_id else exc)
+        raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
 
 
 def open_lake(settings: Settings) -> Lake:
@@ -83,8 +81,9 @@ def requested_playlists(params: dict[str, Any], dag_run: DagRunProtocol) -> list
 
 
 def plan(settings: Settings, params: dict[str, Any], logical_date: dt.datetime, dag_run: DagRunProtocol,
-         ti: TaskInstance) -> list[str]:  # fmt: skip
-    """Plan the run for its logical date; return the playlists to extract (the extract task maps over them).
+         ti: TaskInstance) -> list[list[str]]:  # fmt: skip
+    """Plan the run for its logical date; return the playlists to extract in chunks of
+    ``settings.extract_chunk_size`` (the extract task maps over the chunks).
 
     The plan's mode, message and scope are pushed beside the return value, and the later tasks
     take them as arguments (``planned["mode"]``...): Airflow maps only over a task's return
@@ -103,7 +102,7 @@ def plan(settings: Settings, params: dict[str, Any], logical_date: dt.datetime, 
         _publish(ti, PLAN_FAILED, "the plan task did not succeed (see its log)", [])
         raise
     _publish(ti, result.mode, result.message, result.playlists)
-    return result.to_extract
+    return chunks.chunked(result.to_extract, settings.extract_chunk_size)
 
 
 def _publish(ti: TaskInstance, mode: str, message: str, playlists: list[str]) -> None:
@@ -113,9 +112,14 @@ def _publish(ti: TaskInstance, mode: str, message: str, playlists: list[str]) ->
 
 
 def extract_results(extracted: Iterable[dict[str, Any] | None] | None) -> list[dict[str, Any]]:
-    """The mapped extract's results as the TaskFlow argument holds them: one per instance that
-    succeeded (a failed instance pushed no result, so it is absent)."""
-    return [r for r in (extracted or []) if r]
+    """The landed playlists' results from the mapped extract's chunk outcomes, as the TaskFlow
+    argument holds them (a chunk task that pushed no outcome, e.g. killed, is absent)."""
+    return [r for chunk in (extracted or []) if chunk for r in chunk.get("landed", [])]
+
+
+def extract_failures(extracted: Iterable[dict[str, Any] | None] | None) -> dict[str, str]:
+    """Playlist id -> error text of every playlist a chunk reported as failed."""
+    return {f["playlist_id"]: f["error"] for chunk in (extracted or []) if chunk for f in chunk.get("failed", [])}
 
 
 def run_scope(mode: str, planned: list[str], extracted: list[dict[str, Any]]) -> list[str]:
@@ -126,12 +130,36 @@ def run_scope(mode: str, planned: list[str], extracted: list[dict[str, Any]]) ->
     return list(planned)
 
 
-def run_extract(settings: Settings, playlist_id: str, day: str) -> dict[str, Any]:
-    """Land one playlist. The source is built here, so a connection that cannot work fails at once too."""
+class ChunkIncomplete(PipelineError, RuntimeError):
+    """Some playlists of the chunk failed and a retry may land them."""
+
+
+def run_extract_chunk(settings: Settings, playlists: list[str], day: str, dag_run: DagRunProtocol,
+                      ti: TaskInstance, context: Any) -> dict[str, Any]:  # fmt: skip
+    """Land a chunk of playlists with one source (one Spotify token); return its outcome.
+
+    Every playlist that can land does. Then, if some failed: with a retryable failure and a
+    try left, the task fails to be retried (the retry skips what this run landed, see
+    :mod:`spotify_etl.chunks`); otherwise (only failures no retry can heal, or the last try)
+    the outcome is pushed as the task's result, so the transform still publishes the landed
+    playlists and ``check_extracts`` names the failed ones, and the task fails at once.
+    """
+    context["chunk_label"] = chunks.chunk_label(playlists)  # the UI's rendered map index
     extracted_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")  # metadata only, not the partition
-    with fail_fast(playlist_id):  # a missing or unusable connection, 404/403, refused credentials
-        source = pipeline.choose_source(settings, spotify_connection(settings))
-        return pipeline.extract(source, open_lake(settings), playlist_id, day, extracted_at).as_dict()
+    outcome = chunks.extract_chunk(
+        lambda: pipeline.choose_source(settings, spotify_connection(settings)),
+        open_lake(settings), playlists, day, extracted_at,
+        run=chunks.run_marker(dag_run.run_id, getattr(dag_run, "clear_number", 0)),
+        resume=ti.try_number > 1,
+    )  # fmt: skip
+    result = outcome.as_dict()
+    if not outcome.failed:
+        return result
+    message = f"{len(outcome.failed)} of {len(playlists)} playlists failed: {outcome.describe_failures()}"
+    if any(f["retryable"] for f in outcome.failed) and ti.try_number <= ti.max_tries:
+        raise ChunkIncomplete(f"{message}; a retry extracts only these")
+    ti.xcom_push(key="return_value", value=result)  # a failed task returns nothing: push its outcome itself
+    raise AirflowFailException(message)
 
 
 def run_transform(settings: Settings, day: str, mode: str, message: str, planned: list[str],
@@ -171,19 +199,23 @@ def describe_asset_events(outlet_events: OutletEventAccessorsProtocol, assets: l
         }
 
 
-def check_extracts(mode: str, expected: list[str] | None,
+def check_extracts(mode: str, expected: list[list[str]] | None,
                    extracted: Iterable[dict[str, Any] | None] | None) -> dict[str, Any]:  # fmt: skip
-    """Fail naming every planned playlist whose extract failed; ``expected``: the plan's playlists to extract."""
+    """Fail naming every planned playlist whose extract failed, with its error; ``expected``: the
+    plan's chunks of playlists to extract."""
     if mode == PLAN_FAILED:
         raise AirflowFailException("the plan task did not succeed (see its log)")
-    expected = list(expected or [])
+    playlists = [p for chunk in (expected or []) for p in chunk]
     results = extract_results(extracted)
-    missing = pipeline.missing_extracts(expected, results)
+    missing = pipeline.missing_extracts(playlists, results)
     if missing:
+        errors = extract_failures(extracted)
+        named = "; ".join(errors.get(p, f"playlist {p}: its extract task reported nothing") for p in missing)
         raise AirflowFailException(
-            f"{len(missing)} of {len(expected)} playlists failed to extract and are missing from this date's "
-            f"tables: {', '.join(missing)} (see their extract_playlist task logs); the others were transformed"
+            f"{len(missing)} of {len(playlists)} playlists failed to extract and are missing from this date's "
+            f"tables: {', '.join(missing)} (see their extract_playlist task logs); the others were transformed. "
+            f"Errors: {named}"
         )
-    summary = {"mode": mode, "playlists": len(expected), "api_calls": sum(r.get("api_calls", 0) for r in results)}
+    summary = {"mode": mode, "playlists": len(playlists), "api_calls": sum(r.get("api_calls", 0) for r in results)}
     log.info("extract summary: %s", summary)
     return summary

@@ -83,6 +83,7 @@ class SpotifyError(PipelineError, RuntimeError):
 
 class SpotifyAuthError(SpotifyError):
     retryable = False
+    stops_chunk = True
 
 
 class PlaylistNotAccessible(SpotifyError):
@@ -96,9 +97,13 @@ class SpotifyRequestError(SpotifyError):
 class RateLimited(SpotifyError):
     """429 with a wait longer than allowed in-task: fail this try, let Airflow retry later."""
 
+    stops_chunk = True
+
 
 class SpotifyUnavailable(SpotifyError):
     """5xx, connection errors or timeouts outlasted the transport retries."""
+
+    stops_chunk = True
 
 
 _NEEDS_USER_HELP = (

@@ -1,0 +1,149 @@
+"""Extract in chunks: one source (one Spotify client, so one token) per chunk of playlists.
+
+A chunk lands its playlists one after another; each raw document is still replaced
+atomically on its own (:func:`~spotify_etl.extract.extract_playlist`), and a playlist that
+fails is recorded with its error while the others of the chunk go on landing.
+
+**Resuming a chunk.** Every raw document names the run attempt that wrote it (its ``run``
+field, see :func:`run_marker`: the DAG run id and how many times that run was cleared).
+A later try of the same chunk skips the playlists whose document for the date carries this
+marker: they landed in this attempt already. Clearing the DAG run (or the task) bumps
+Airflow's clear number, so the marker changes and everything is extracted again; a
+document of an earlier run or attempt is never mistaken for this one's.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from spotify_etl.errors import PipelineError
+from spotify_etl.extract import PlaylistSource, extract_playlist
+from spotify_etl.lake import Lake
+
+log = logging.getLogger(__name__)
+
+
+def chunked(playlists: list[str], size: int) -> list[list[str]]:
+    """``playlists`` in order, in chunks of at most ``size``."""
+    if size < 1:
+        raise ValueError(f"chunk size must be at least 1, got {size}")
+    return [playlists[i : i + size] for i in range(0, len(playlists), size)]
+
+
+def run_marker(run_id: str, clear_number: int | None) -> str:
+    """The ``run`` a raw document records: the same across retries of a task, new after a clear."""
+    return f"{run_id}#clear-{clear_number or 0}"
+
+
+def chunk_label(playlists: list[str]) -> str:
+    """What the UI shows for a chunk's task: its first playlist and how many it holds."""
+    if not playlists:
+        return "no playlists"
+    return playlists[0] if len(playlists) == 1 else f"{playlists[0]} +{len(playlists) - 1} more"
+
+
+@dataclass
+class ChunkOutcome:
+    """Per-playlist outcomes of a chunk: ``landed`` extract results (as dicts) and ``failed``
+    entries ``{"playlist_id", "error", "retryable"}``, each in chunk order."""
+
+    landed: list[dict[str, Any]] = field(default_factory=list)
+    failed: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def describe_failures(self) -> str:
+        return "; ".join(f["error"] for f in self.failed)
+
+
+def _landed_in_this_run(lake: Lake, day: str, playlist_id: str, run: str) -> dict[str, Any] | None:
+    """The result of a playlist this run attempt already landed (a previous try), else None."""
+    path = lake.raw_path(day, playlist_id)
+    if not lake.exists(path):
+        return None
+    doc = lake.read_json(path)
+    if not isinstance(doc, dict) or doc.get("run") != run:
+        return None
+    pages = doc.get("pages") or []
+    return {
+        "playlist_id": playlist_id,
+        "name": str(doc.get("name")),
+        "snapshot_id": doc.get("snapshot_id"),
+        "items": doc.get("total", 0),
+        "pages": len(pages),
+        "api_calls": 0,  # this try made none for it
+        "bytes_written": 0,
+        "unchanged": doc.get("unchanged_since") is not None,
+        "source": doc.get("source"),
+        "path": lake.url(path),
+        "seconds": 0.0,
+        "resumed": True,
+    }
+
+
+def _failure(playlist_id: str, exc: Exception) -> dict[str, Any]:
+    """The failure entry; its error text starts with ``playlist <id>:`` (the pipeline's own
+    errors say what to do; others get their type's name)."""
+    retryable = not (isinstance(exc, PipelineError) and not exc.retryable)
+    text = str(exc) if isinstance(exc, PipelineError) else f"{type(exc).__name__}: {exc}"
+    if not text.startswith(f"playlist {playlist_id}"):
+        text = f"playlist {playlist_id}: {text}"
+    return {"playlist_id": playlist_id, "error": text, "retryable": retryable}
+
+
+class SourceUnusable(PipelineError, RuntimeError):
+    """Building the source failed (no usable connection...): no playlist of the chunk can land."""
+
+    stops_chunk = True
+
+
+def _build(source: Callable[[], PlaylistSource]) -> PlaylistSource:
+    try:
+        return source()
+    except PipelineError as exc:
+        if exc.stops_chunk:
+            raise
+        error = SourceUnusable(str(exc))
+        error.retryable = exc.retryable
+        raise error from exc
+
+
+def extract_chunk(
+    source: Callable[[], PlaylistSource],
+    lake: Lake,
+    playlists: list[str],
+    day: str,
+    extracted_at: str,
+    run: str,
+    resume: bool = True,
+) -> ChunkOutcome:
+    """Land each playlist of the chunk for ``day``; ``source`` is built once, on the first
+    playlist that needs it. ``resume``: skip playlists this ``run`` landed already."""
+    outcome = ChunkOutcome()
+    built: PlaylistSource | None = None
+    for index, playlist_id in enumerate(playlists):
+        if resume and (earlier := _landed_in_this_run(lake, day, playlist_id, run)):
+            log.info("playlist %s: landed by an earlier try of this run; not extracted again", playlist_id)
+            outcome.landed.append(earlier)
+            continue
+        try:
+            built = built or _build(source)
+            outcome.landed.append(extract_playlist(built, lake, playlist_id, day, extracted_at, run).as_dict())
+        except Exception as exc:  # noqa: BLE001 - recorded per playlist; the caller decides the task's outcome
+            failure = _failure(playlist_id, exc)
+            log.error("playlist %s failed: %s", playlist_id, failure["error"])
+            outcome.failed.append(failure)
+            if isinstance(exc, PipelineError) and exc.stops_chunk:
+                rest = playlists[index + 1 :]
+                if rest:
+                    log.error("the source cannot go on; not attempted in this try: %s", ", ".join(rest))
+                outcome.failed.extend(
+                    {**failure, "playlist_id": p, "error": f"playlist {p}: not attempted after {failure['error']}"}
+                    for p in rest
+                )
+                break
+    return outcome
