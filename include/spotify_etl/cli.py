@@ -29,15 +29,14 @@ def _raw_files(raw: Path, day: str) -> list[str]:
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
-    from spotify_etl import pipeline
-    from spotify_etl.extract import SampleSource
+    from spotify_etl.extract import SampleSource, extract_playlist
     from spotify_etl.ids import parse_playlist_ids
 
     source = SampleSource()
     lake = Lake.local(args.lake)
     extracted_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     for playlist_id in parse_playlist_ids(args.playlist or source.available()):
-        print(json.dumps(pipeline.extract(source, lake, playlist_id, args.date, extracted_at).as_dict()))
+        print(json.dumps(extract_playlist(source, lake, playlist_id, args.date, extracted_at).as_dict()))
     return 0
 
 

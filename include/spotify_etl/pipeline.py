@@ -16,7 +16,7 @@ from typing import Any
 
 from spotify_etl import plan as planning
 from spotify_etl import quality
-from spotify_etl.extract import ExtractResult, PlaylistSource, SampleSource, extract_playlist
+from spotify_etl.extract import PlaylistSource, SampleSource
 from spotify_etl.ids import InvalidPlaylistId, parse_playlist_ids
 from spotify_etl.lake import Lake
 from spotify_etl.quality import CheckResult
@@ -74,26 +74,22 @@ def _parse(values: list[Any], where: str) -> list[str]:
 
 def choose_source(settings: Settings, connection: Any | None) -> PlaylistSource:
     """The live API when a Spotify connection exists; the embedded sample only for ``local``."""
-    if connection is not None:
-        from spotify_etl.spotify import SpotifySource
-
-        return SpotifySource.from_connection(connection, max_retry_after=settings.max_retry_after)
-    if settings.target != "local":
+    if uses_sample_data(settings, connection):
+        log.warning(
+            "USING EMBEDDED SAMPLE DATA: no connection %r is configured, so playlists are read from the "
+            "recorded Spotify responses in include/sample_data, not from the Spotify Web API.",
+            settings.spotify_conn_id,
+        )
+        return SampleSource()
+    if connection is None:
         raise SettingsError(
             f"no Airflow connection {settings.spotify_conn_id!r} with Spotify credentials; the "
             f"{settings.target!r} target never uses the embedded sample data. Create the connection "
             "(see README, 'Spotify credentials')."
         )
-    log.warning(
-        "USING EMBEDDED SAMPLE DATA: no connection %r is configured, so playlists are read from the "
-        "recorded Spotify responses in include/sample_data, not from the Spotify Web API.",
-        settings.spotify_conn_id,
-    )
-    return SampleSource()
+    from spotify_etl.spotify import SpotifySource
 
-
-def extract(source: PlaylistSource, lake: Lake, playlist_id: str, day: str, extracted_at: str) -> ExtractResult:
-    return extract_playlist(source, lake, playlist_id, day, extracted_at)
+    return SpotifySource.from_connection(connection, max_retry_after=settings.max_retry_after)
 
 
 def catalog_local(lake: Lake, db_path: Path, database: str, table_prefix: str = "") -> dict[str, str]:

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from airflow.sdk import Connection
+from spotify_etl import raw_format
 from spotify_etl.extract import PayloadError, SampleSource, extract_playlist
 from spotify_etl.lake import Lake
 from spotify_etl.spotify import (
@@ -38,19 +39,8 @@ from tests.support.spotify_server import ITEMS_2026, LSD, RAP_RU, SpotifyServer,
 
 DAY, NEXT_DAY = "2026-11-25", "2026-11-26"
 TOP_50_GLOBAL = "37i9dQZEVXbMDoHDwVN2tF"  # Spotify-owned: 404 for new/dev-mode apps since Nov 2024
-ENTRY_KEYS = {"added_at", "added_by", "is_local", "item"}
-TRACK_KEYS = {
-    "id",
-    "name",
-    "type",
-    "is_local",
-    "duration_ms",
-    "popularity",
-    "explicit",
-    "external_urls",
-    "album",
-    "artists",
-}
+ENTRY_KEYS = set(raw_format.ENTRY.keys) - {"track"}  # /items sends the entry under `item` only
+TRACK_KEYS = set(raw_format.TRACK.keys)  # what the fields filter asks for
 
 
 @pytest.fixture

@@ -32,7 +32,6 @@ from spotify_etl.extract import PayloadError, extract_playlist
 from spotify_etl.ids import InvalidPlaylistId
 from spotify_etl.lake import Lake
 from spotify_etl.settings import Settings
-from spotify_etl.spotify import SpotifySource
 from spotify_etl.transform import REASONS, TransformResult, transform_day
 from spotify_etl.warehouse import local
 
@@ -165,18 +164,6 @@ def server() -> Iterator[SpotifyServer]:
         yield srv
 
 
-def source(server: SpotifyServer) -> SpotifySource:
-    return SpotifySource(
-        server.client_id,
-        server.client_secret,
-        refresh_token=server.refresh_token,
-        api_base_url=server.api_base_url,
-        token_url=server.token_url,
-        retries=1,
-        backoff_factor=0.01,
-    )
-
-
 def serve_case(server: SpotifyServer, case: str) -> None:
     """Answer BAD's metadata and items pages with the case's files, exactly as stored."""
     folder = CASES / case
@@ -206,7 +193,7 @@ def good_day(server: SpotifyServer, tmp_path: Path) -> tuple[Lake, Path]:
     lake_dir = tmp_path / "lake"
     lake = Lake.local(lake_dir)
     for pid in (BAD, ITEMS_2026):
-        extract_playlist(source(server), lake, pid, DAY, "2026-11-25T06:00:00+00:00")
+        extract_playlist(server.source(), lake, pid, DAY, "2026-11-25T06:00:00+00:00")
     result, checks = transform_and_validate(lake, tmp_path / "catalog.duckdb")
     quality.judge(checks, DAY)
     assert result.entries == 9 and result.rejected == {}
@@ -225,7 +212,7 @@ def test_bad_api_answer(case: str, server: SpotifyServer, good_day: tuple[Lake, 
 
     if isinstance(expected, Fails):
         with pytest.raises(expected.error) as err:
-            extract_playlist(source(server), lake, BAD, DAY, "2026-11-25T07:00:00+00:00")
+            extract_playlist(server.source(), lake, BAD, DAY, "2026-11-25T07:00:00+00:00")
         assert expected.message in str(err.value) and "nothing landed for this playlist" in str(err.value)
         assert snapshot(lake_dir) == before  # the good raw document of this date is untouched
         # The DAG transforms what landed even when an extract failed: the partitions come out identical.
@@ -234,7 +221,7 @@ def test_bad_api_answer(case: str, server: SpotifyServer, good_day: tuple[Lake, 
         assert snapshot(lake_dir) == before and result.rejected == {}
         return
 
-    landed = extract_playlist(source(server), lake, BAD, DAY, "2026-11-25T07:00:00+00:00")
+    landed = extract_playlist(server.source(), lake, BAD, DAY, "2026-11-25T07:00:00+00:00")
     assert landed.items == expected.items
     raw = json.loads((lake_dir / f"raw/playlists/dt={DAY}/playlist_id={BAD}.json").read_text(encoding="utf-8"))
     served = [
@@ -261,7 +248,7 @@ def test_a_date_holding_only_an_empty_playlist_fails_validation_naming_the_check
     lake_dir = tmp_path / "lake"
     lake = Lake.local(lake_dir)
     serve_case(server, "empty_playlist")
-    assert extract_playlist(source(server), lake, BAD, DAY, "t").items == 0
+    assert extract_playlist(server.source(), lake, BAD, DAY, "t").items == 0
     result, checks = transform_and_validate(lake, tmp_path / "catalog.duckdb")
 
     assert result.entries == 0 and all(n == 0 for n in result.rows.values())
@@ -307,7 +294,7 @@ def test_every_struct_value_of_another_type_fails_the_extract_not_the_transform(
             PayloadError,
             match=rf"playlist {BAD} page at offset 0: {re.escape(where)} is a \w+, not an? (object|list) \(position 1\)",
         ):
-            extract_playlist(source(server), lake, BAD, DAY, "t")
+            extract_playlist(server.source(), lake, BAD, DAY, "t")
     assert not lake_dir.exists()
 
     # and a landed document whose leaves hold every JSON type still transforms, row by row
@@ -318,7 +305,7 @@ def test_every_struct_value_of_another_type_fails_the_extract_not_the_transform(
         "track": {k: {"nested": [1, 2]} for k in ("id", "name", "type", "is_local", "duration_ms", "popularity")},
     }
     serve_entries(server, [entry, odd])
-    extract_playlist(source(server), lake, BAD, DAY, "t")
+    extract_playlist(server.source(), lake, BAD, DAY, "t")
     assert transform_day(lake, DAY).rejected == {"not_a_track": 1}
 
 
@@ -343,11 +330,11 @@ def test_hostile_playlist_identifiers_reach_no_request_path_or_key(
     # Defence in depth: each later stage refuses the value on its own.
     for value in hostile:
         with pytest.raises(ValueError, match="invalid playlist id"):
-            extract_playlist(source(server), lake, value, DAY, "t")
+            extract_playlist(server.source(), lake, value, DAY, "t")
         with pytest.raises(ValueError, match="refusing to build a path"):
             lake.raw_path(DAY, value)
         with pytest.raises(ValueError, match="invalid playlist id"):
-            source(server).items_page(value, 0, 50)
+            server.source().items_page(value, 0, 50)
 
     assert server.requests == []
     assert snapshot(tmp_path) == everything_before  # nothing written anywhere, in the lake or beside it

@@ -27,7 +27,7 @@ import requests
 from spotify_etl import quality, tables
 from spotify_etl.extract import extract_playlist
 from spotify_etl.lake import PART_FILE, Lake, LakeError
-from spotify_etl.spotify import RateLimited, SpotifySource, SpotifyUnavailable
+from spotify_etl.spotify import RateLimited, SpotifyUnavailable
 from spotify_etl.transform import transform_day
 from spotify_etl.warehouse import local
 
@@ -258,21 +258,10 @@ def test_transform_killed_mid_publish_then_rerun_matches_an_uninterrupted_run(tm
 
 
 # ---- the same date, twice --------------------------------------------------------------
-def source(server: SpotifyServer, **options: Any) -> SpotifySource:
-    return SpotifySource(
-        server.client_id,
-        server.client_secret,
-        refresh_token=server.refresh_token,
-        api_base_url=server.api_base_url,
-        token_url=server.token_url,
-        **{"retries": 2, "backoff_factor": 0.01, **options},
-    )
-
-
 def run_day(server: SpotifyServer, lake: Lake, catalog: Path, extracted_at: str) -> list[str]:
     """What one DAG run does on the local target, stage by stage."""
     for pid in (LSD, RAP_RU):
-        extract_playlist(source(server), lake, pid, DAY, extracted_at)
+        extract_playlist(server.source(retries=2), lake, pid, DAY, extracted_at)
     transform_day(lake, DAY)
     local.register_tables(lake, catalog, "spotify_etl")
     return [r.describe() for r in quality.judge(local.run_validation(catalog, DAY, "spotify_etl"), DAY)]
@@ -322,7 +311,7 @@ def test_mid_pagination_faults_within_the_transport_retries_recover(case: str, t
     lake = Lake.local(tmp_path / "lake")
     with SpotifyServer() as server:
         setup(server)
-        result = extract_playlist(source(server, timeout=(2.0, 1.0)), lake, LSD, DAY, "t")
+        result = extract_playlist(server.source(retries=2, timeout=(2.0, 1.0)), lake, LSD, DAY, "t")
         assert item_offsets(server) == offsets
     assert result.items == 200 and result.pages == 4
     doc = json.loads((tmp_path / f"lake/raw/playlists/dt={DAY}/playlist_id={LSD}.json").read_text())
@@ -362,13 +351,13 @@ def test_mid_pagination_faults_that_persist_fail_retryably_and_land_nothing(case
     lake = Lake.local(lake_dir)
     with SpotifyServer() as server:
         for day in (EARLIER, DAY):  # a good document of this very date (an earlier try) and of the day before
-            extract_playlist(source(server), lake, LSD, day, "t0")
+            extract_playlist(server.source(retries=2), lake, LSD, day, "t0")
         server.playlists[LSD].meta["snapshot_id"] = "changed"  # so the extract downloads every page again
         before = snapshot(lake_dir)
         setup(server)
         started = time.monotonic()
         with pytest.raises(error) as err:
-            extract_playlist(source(server, timeout=(2.0, 1.0)), lake, LSD, DAY, "t1")
+            extract_playlist(server.source(retries=2, timeout=(2.0, 1.0)), lake, LSD, DAY, "t1")
         assert time.monotonic() - started < 30
         secrets = server.secrets()
 

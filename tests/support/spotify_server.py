@@ -49,6 +49,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from spotify_etl.spotify.client import SpotifySource
+
 from tests.support.fields import apply_fields, parse_fields
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "spotify_api"
@@ -199,6 +201,17 @@ class SpotifyServer:
         if user:
             extras["refresh_token"] = self.refresh_token
         return {"conn_type": "generic", "login": self.client_id, "password": self.client_secret, "extra": extras}
+
+    def source(self, **options: Any) -> SpotifySource:
+        """The extract's Spotify client, with a user token, pointed here (fast backoff for tests)."""
+        return SpotifySource(
+            self.client_id,
+            self.client_secret,
+            refresh_token=self.refresh_token,
+            api_base_url=self.api_base_url,
+            token_url=self.token_url,
+            **{"retries": 1, "backoff_factor": 0.01, **options},
+        )
 
     def secrets(self) -> list[str]:
         basic = base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode()
