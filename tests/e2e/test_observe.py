@@ -4,7 +4,8 @@ With Airflow's standard settings on (the OpenLineage provider's file transport, 
 statsd_on`` towards a StatsD listener of this test on 127.0.0.1), one run writes START and
 COMPLETE events per task naming the objects it read and wrote, and sends every declared
 ``spotify_etl`` metric with the values the lake holds. With neither configured, a run of the
-same date sends nothing, writes no event and logs no OpenLineage warning.
+same date sends nothing, writes no event and logs no OpenLineage warning. A chunk that fails
+after landing one of its playlists counts both, and its FAIL event names what it landed.
 
 ``airflow dags test`` runs every task in one process, and Airflow's hook lineage collector
 lives as long as the process: each event also carries what the earlier tasks of the run
@@ -37,6 +38,7 @@ pytestmark = pytest.mark.e2e
 DAY = dt.datetime.now(dt.UTC).date().isoformat()  # a live run: the plan extracts (sample data)
 NAMESPACE = "spotify_etl_test"
 STATSD_TYPES = {"c": COUNTER, "g": GAUGE, "ms": TIMER}
+SAMPLE_PLAYLIST = "1h9q8vXXDl2vHOmwdsuXms"  # one of the recorded playlists in include/sample_data
 TASKS = ("plan", "extract_playlist", "transform", "check_extracts", "catalog", "validate")
 
 
@@ -110,6 +112,31 @@ def observed(airflow_template_db: Path, tmp_path_factory: pytest.TempPathFactory
         # the check is that nothing reaches a listener that the run would have found.
         off = dags_test(airflow_template_db, root / "off", DAY, AIRFLOW__METRICS__STATSD_PORT=str(quiet.port), **env)
     yield {"run": run, "off": off, "lake": lake, "ol_file": ol_file, "statsd": statsd, "quiet": quiet, "root": root}
+
+
+def test_a_failed_chunk_counts_its_failure_and_names_what_it_landed(airflow_template_db: Path, tmp_path: Path) -> None:
+    """One playlist of the chunk is not in the sample data: the chunk task fails at once after
+    landing the other; its FAIL event names the landed document, the counters count both."""
+    lake, ol_file, missing = tmp_path / "lake", tmp_path / "openlineage.jsonl", "0" * 22
+    with StatsdListener() as statsd:
+        run = dags_test(
+            airflow_template_db, tmp_path / "home", DAY, conf={"playlists": [SAMPLE_PLAYLIST, missing]},
+            AIRFLOW__OPENLINEAGE__TRANSPORT=json.dumps({"type": "file", "log_file_path": str(ol_file), "append": True}),
+            AIRFLOW__METRICS__STATSD_ON="True", AIRFLOW__METRICS__STATSD_HOST="127.0.0.1",
+            AIRFLOW__METRICS__STATSD_PORT=str(statsd.port),
+            SPOTIFY_ETL_LAKE_DIR=str(lake), SPOTIFY_ETL_DUCKDB_PATH=str(tmp_path / "catalog.duckdb"),
+        )  # fmt: skip
+    assert f"playlist {missing} is not in the embedded sample data" in run.output, run.output[-4000:]
+    got = statsd.ours("airflow")  # Airflow's default prefix
+    assert [v for _, v in got["extract.playlists_landed"]] == [1]
+    assert [v for _, v in got["extract.playlists_failed"]] == [1]
+    document = lake / "raw" / "playlists" / f"dt={DAY}" / f"playlist_id={SAMPLE_PLAYLIST}.json"
+    assert [v for _, v in got["extract.items"]] == [json.loads(document.read_text())["total"]]
+    assert [v for _, v in got["extract.bytes"]] == [document.stat().st_size]
+    (extract,) = [e for e in events(ol_file) if e["job"]["name"] == "spotify_playlist_etl.extract_playlist"
+                  and e["eventType"] != "START"]  # fmt: skip
+    assert extract["eventType"] == "FAIL"
+    assert datasets(extract, "outputs") == {("file", str(document))}
 
 
 def test_every_task_has_a_start_and_a_complete_event(observed: dict[str, Any]) -> None:
