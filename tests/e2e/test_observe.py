@@ -108,8 +108,7 @@ def observed(airflow_template_db: Path, tmp_path_factory: pytest.TempPathFactory
             **env,
         )  # fmt: skip
     with StatsdListener() as quiet:
-        # Nothing configured, and the StatsD port a default config would use is not even ours:
-        # the check is that nothing reaches a listener that the run would have found.
+        # Neither turned on; the StatsD port points at this listener, so anything sent all the same arrives.
         off = dags_test(airflow_template_db, root / "off", DAY, AIRFLOW__METRICS__STATSD_PORT=str(quiet.port), **env)
     yield {"run": run, "off": off, "lake": lake, "ol_file": ol_file, "statsd": statsd, "quiet": quiet, "root": root}
 

@@ -8,7 +8,7 @@ naming conventions (namespace ``file`` or ``s3://<bucket>``, name the path or ke
 the converters of the common.io and Amazon providers.
 
 Without OpenLineage (no transport configured, or ``[openlineage] disabled``) Airflow's
-collector is a no-op: nothing is collected and nothing is imported or sent.
+collector is a no-op: nothing is collected or sent.
 """
 
 from __future__ import annotations
