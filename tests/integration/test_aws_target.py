@@ -170,17 +170,22 @@ def runs(
     tmp_path_factory: pytest.TempPathFactory,
     airflow_template_db: Path,
 ) -> dict[str, Any]:
-    """Run 1: DAY, Athena answers with the true check rows. Run 2: DAY again, Athena reports a failed check."""
+    """Run 1: DAY, Athena answers with the true check rows, OpenLineage events go to a file. Run 2: DAY
+    again, Athena reports a failed check."""
     aws.set_transition("glue::crawl", {"progression": "time", "seconds": 2})
     env = settings_env(aws)
     home = tmp_path_factory.mktemp("aws-runs")
     aws.seed_athena_results(expected["checks"], COLUMNS)
-    first = dags_test(airflow_template_db, home / "first", DAY, **env)
+    lineage = home / "openlineage.jsonl"
+    transport = json.dumps({"type": "file", "log_file_path": str(lineage), "append": True})
+    first = dags_test(airflow_template_db, home / "first", DAY, AIRFLOW__OPENLINEAGE__TRANSPORT=transport, **env)
     after_first = snapshot(aws)
     failing = [(n, 2 if n == "songs_popularity_in_range" else v, c) for n, v, c in expected["checks"]]
     aws.seed_athena_results(failing, COLUMNS)
     second = dags_test(airflow_template_db, home / "second", DAY, **env)
-    return {"first": first, "after_first": after_first, "second": second, "after_second": snapshot(aws)}
+    return {
+        "first": first, "after_first": after_first, "second": second, "after_second": snapshot(aws), "lineage": lineage,
+    }  # fmt: skip
 
 
 def task_log_position(run: DagRunResult, text: str) -> int:
@@ -244,6 +249,33 @@ def test_crawler_started_and_waited_for_in_the_triggerer(runs: dict[str, Any]) -
     still_running = task_log_position(first, "Status of glue crawl is: RUNNING")
     next_task = task_log_position(first, "[DAG TEST] starting task_id=athena_validation")
     assert created < deferred < still_running < next_task
+
+
+def test_lineage_names_the_s3_objects_and_the_athena_query(runs: dict[str, Any], landed: dict[str, str]) -> None:
+    """The transform's datasets in OpenLineage's S3 naming (namespace s3://<bucket>, name the key);
+    the Athena step as the Amazon provider reports it: its SQL and its output location."""
+    from spotify_etl import tables
+
+    assert runs["first"].succeeded, runs["first"].output[-6000:]
+    events = [json.loads(line) for line in runs["lineage"].read_text(encoding="utf-8").splitlines()]
+    complete = {
+        e["job"]["name"].removeprefix("spotify_playlist_etl."): e for e in events if e["eventType"] == "COMPLETE"
+    }
+    assert {"plan", "transform", "catalog.run_crawler", "athena_validation", "validate"} <= complete.keys()
+
+    def datasets(task: str, key: str) -> set[tuple[str, str]]:
+        return {(d["namespace"], d["name"]) for d in complete[task][key]}
+
+    assert datasets("transform", "inputs") == {(f"s3://{BUCKET}", key) for key in landed}  # reprocess: the landed raw
+    assert datasets("transform", "outputs") == {
+        (f"s3://{BUCKET}", f"{PREFIX}/processed/{t}/dt={DAY}") for t in tables.TABLE_NAMES
+    }
+    # moto's crawler creates no tables, so Athena's GetTableMetadata finds none of those the query
+    # reads (on AWS: the crawled tables, in awsathena://athena.<region>.amazonaws.com)
+    athena = complete["athena_validation"]
+    assert f'"{DATABASE}"."{TABLE_PREFIX}songs"' in athena["job"]["facets"]["sql"]["query"]
+    assert datasets("athena_validation", "inputs") == set()
+    assert datasets("athena_validation", "outputs") >= {(f"s3://{BUCKET}", "/athena-results/")}
 
 
 def test_athena_query_submitted_with_settings(runs: dict[str, Any]) -> None:

@@ -4,7 +4,7 @@ moto emulates the AWS APIs but does not crawl or run SQL. Where the pipeline nee
 AWS would have produced, tests seed it through moto's own API (``/moto-api/...``), never
 by changing production code: see :meth:`MotoAws.seed_athena_results` and
 :meth:`MotoAws.set_transition`. Where moto answers differently from AWS in a way the
-pipeline depends on, :func:`glue_like_aws` makes it answer as AWS does.
+pipeline depends on, :func:`glue_like_aws` and :func:`athena_like_aws` make it answer as AWS does.
 """
 
 from __future__ import annotations
@@ -131,9 +131,46 @@ def glue_like_aws() -> Iterator[None]:
 
 
 @contextmanager
+def athena_like_aws() -> Iterator[None]:
+    """Athena's GetTableMetadata, which moto (5.2.5) lacks: its 500 made botocore retry until the
+    OpenLineage provider's time for the AthenaOperator's event ran out. AWS answers from the Glue
+    Data Catalog: the table's columns, partition keys, type and parameters, among them its
+    ``location``; a database or table the catalog does not have is a ``MetadataException``
+    (HTTP 400) naming Glue's ``EntityNotFoundException``.
+    """
+    from moto.athena.responses import AthenaResponse
+    from moto.core.exceptions import JsonRESTError
+    from moto.glue.exceptions import EntityNotFoundException
+    from moto.glue.models import glue_backends
+
+    def get_table_metadata(self: AthenaResponse) -> str:
+        glue = glue_backends[self.current_account][self.region]
+        try:
+            table = glue.get_table(self._get_param("DatabaseName"), self._get_param("TableName")).as_dict()
+        except EntityNotFoundException:
+            raise JsonRESTError(
+                "MetadataException",
+                "Entity Not Found (Service: AmazonDataCatalog; Status Code: 400; Error Code: EntityNotFoundException)",
+            ) from None
+        storage = table.get("StorageDescriptor", {})
+        metadata = {
+            "Name": table["Name"],
+            "CreateTime": table["CreateTime"].timestamp(),
+            "TableType": table.get("TableType", "EXTERNAL_TABLE"),
+            "Columns": storage.get("Columns", []),
+            "PartitionKeys": table.get("PartitionKeys", []),
+            "Parameters": {**table.get("Parameters", {}), "location": storage.get("Location", "")},
+        }
+        return json.dumps({"TableMetadata": metadata})
+
+    with mock.patch.object(AthenaResponse, "get_table_metadata", get_table_metadata, create=True):
+        yield
+
+
+@contextmanager
 def moto_server() -> Iterator[MotoAws]:
-    """A ThreadedMotoServer on 127.0.0.1 and a free port, answering Glue as AWS does; stopped on exit."""
-    with glue_like_aws(), _threaded_server() as server:
+    """A ThreadedMotoServer on 127.0.0.1 and a free port, answering Glue and Athena as AWS does; stopped on exit."""
+    with glue_like_aws(), athena_like_aws(), _threaded_server() as server:
         yield server
 
 

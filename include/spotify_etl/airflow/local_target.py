@@ -27,8 +27,11 @@ def catalog_and_validate(settings: Settings, upstream: Any) -> Any:
         import logging
 
         from spotify_etl import pipeline
-        from spotify_etl.airflow.tasks import fail_fast
+        from spotify_etl.airflow import lineage
+        from spotify_etl.airflow.tasks import fail_fast, open_lake
 
+        lake = open_lake(settings)
+        lineage.report(lake, inputs=lineage.partitions(lake, ds))  # what validate.sql reads, through the views
         with fail_fast():  # a failed check: the data, not the try, must change
             results = pipeline.validate_local(settings.duckdb_path, ds, settings.database, settings.table_prefix,
                                               report=logging.getLogger(__name__).info)  # fmt: skip

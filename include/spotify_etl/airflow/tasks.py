@@ -19,6 +19,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundExceptio
 from airflow.sdk.log import mask_secret
 
 from spotify_etl import chunks, pipeline
+from spotify_etl.airflow import lineage, metrics
 from spotify_etl.errors import PipelineError
 from spotify_etl.lake import Lake
 from spotify_etl.plan import EXTRACT, PARAM, SKIP
@@ -146,12 +147,15 @@ def run_extract_chunk(settings: Settings, playlists: list[str], day: str, dag_ru
     """
     context["chunk_label"] = chunks.chunk_label(playlists)  # the UI's rendered map index
     extracted_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")  # metadata only, not the partition
+    lake = open_lake(settings)
     outcome = chunks.extract_chunk(
         lambda: pipeline.choose_source(settings, spotify_connection(settings)),
-        open_lake(settings), playlists, day, extracted_at,
+        lake, playlists, day, extracted_at,
         run=chunks.run_marker(dag_run.run_id, getattr(dag_run, "clear_number", 0)),
         resume=ti.try_number > 1,
     )  # fmt: skip
+    metrics.extract_chunk(outcome.landed, len(outcome.failed))
+    lineage.report(lake, outputs=[r["path"] for r in outcome.landed])
     result = outcome.as_dict()
     if not outcome.failed:
         return result
@@ -173,15 +177,18 @@ def run_transform(settings: Settings, day: str, mode: str, message: str, planned
         log.info(message)  # Airflow does not log a skip exception's message
         raise AirflowSkipException(message)
     playlists = run_scope(mode, list(planned), extract_results(extracted))
+    lake = open_lake(settings)
     with fail_fast():
         result = transform_day(
-            open_lake(settings),
+            lake,
             day,
             playlists=playlists,
             memory_limit=settings.duckdb_memory_limit,
             threads=settings.duckdb_threads,
-        )
-        return result.as_dict()
+        ).as_dict()
+    metrics.transform(result)
+    lineage.report(lake, inputs=lineage.raw_documents(lake, day, playlists), outputs=lineage.partitions(lake, day))
+    return result
 
 
 def describe_asset_events(outlet_events: OutletEventAccessorsProtocol, assets: list[Asset], settings: Settings,
