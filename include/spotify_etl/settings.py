@@ -75,6 +75,18 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
         "transform: DuckDB `memory_limit` (`512MB`, `2GB`, `50%`); beyond it DuckDB spills to disk. Size it to the worker (docs/deploy-mwaa.md)",
     ),
     "SPOTIFY_ETL_DUCKDB_THREADS": ("", "transform: DuckDB threads; empty = one per CPU DuckDB sees"),
+    "SPOTIFY_ETL_ALERT_SLACK_CONN_ID": (
+        "",
+        "Airflow connection (type `slackwebhook`) that failure, retry and deadline alerts are posted to; empty: no webhook alerts (docs/operate.md)",
+    ),
+    "SPOTIFY_ETL_ALERT_SNS_TOPIC_ARN": (
+        "",
+        "SNS topic ARN that alerts are published to, through `SPOTIFY_ETL_AWS_CONN_ID`; empty: no SNS alerts",
+    ),
+    "SPOTIFY_ETL_DEADLINE_HOURS": (
+        "6",
+        "a run not finished this many hours (decimals allowed) after its data interval ends fires an alert; 0: no deadline. Only with an alert set",
+    ),
 }
 
 
@@ -112,12 +124,17 @@ def _read(env: Mapping[str, str]) -> dict[str, Any]:
             "task_retries": int(get("SPOTIFY_ETL_TASK_RETRIES")),
             "extract_chunk_size": int(get("SPOTIFY_ETL_EXTRACT_CHUNK_SIZE")),
             "spotify_pool_slots": int(get("SPOTIFY_ETL_SPOTIFY_POOL_SLOTS")),
+            "deadline_hours": float(get("SPOTIFY_ETL_DEADLINE_HOURS")),
         }
     except ValueError as exc:
         raise SettingsError(f"numeric setting is not a number: {exc}") from exc
     for key, name in (("extract_chunk_size", "EXTRACT_CHUNK_SIZE"), ("spotify_pool_slots", "SPOTIFY_POOL_SLOTS")):
         if numbers[key] < 1:
             raise SettingsError(f"SPOTIFY_ETL_{name} must be at least 1, got {numbers[key]}")
+    if not 0 <= numbers["deadline_hours"] < float("inf"):
+        raise SettingsError(
+            f"SPOTIFY_ETL_DEADLINE_HOURS must be 0 (no deadline) or more, got {numbers['deadline_hours']}"
+        )
     return {
         "target": target,
         "lake_dir": lake_dir,
@@ -136,6 +153,8 @@ def _read(env: Mapping[str, str]) -> dict[str, Any]:
         **_s3_encryption(get),
         "duckdb_memory_limit": _duckdb_memory_limit(get),
         "duckdb_threads": _duckdb_threads(get),
+        "alert_slack_conn_id": get("SPOTIFY_ETL_ALERT_SLACK_CONN_ID").strip(),
+        "alert_sns_topic_arn": get("SPOTIFY_ETL_ALERT_SNS_TOPIC_ARN").strip(),
     }
 
 
@@ -203,6 +222,9 @@ class Settings:
     s3_sse_kms_key_id: str = _DEFAULTS["s3_sse_kms_key_id"]
     duckdb_memory_limit: str = _DEFAULTS["duckdb_memory_limit"]
     duckdb_threads: int | None = _DEFAULTS["duckdb_threads"]
+    alert_slack_conn_id: str = _DEFAULTS["alert_slack_conn_id"]
+    alert_sns_topic_arn: str = _DEFAULTS["alert_sns_topic_arn"]
+    deadline_hours: float = _DEFAULTS["deadline_hours"]
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
