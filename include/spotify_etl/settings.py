@@ -124,17 +124,12 @@ def _read(env: Mapping[str, str]) -> dict[str, Any]:
             "task_retries": int(get("SPOTIFY_ETL_TASK_RETRIES")),
             "extract_chunk_size": int(get("SPOTIFY_ETL_EXTRACT_CHUNK_SIZE")),
             "spotify_pool_slots": int(get("SPOTIFY_ETL_SPOTIFY_POOL_SLOTS")),
-            "deadline_hours": float(get("SPOTIFY_ETL_DEADLINE_HOURS")),
         }
     except ValueError as exc:
         raise SettingsError(f"numeric setting is not a number: {exc}") from exc
     for key, name in (("extract_chunk_size", "EXTRACT_CHUNK_SIZE"), ("spotify_pool_slots", "SPOTIFY_POOL_SLOTS")):
         if numbers[key] < 1:
             raise SettingsError(f"SPOTIFY_ETL_{name} must be at least 1, got {numbers[key]}")
-    if not 0 <= numbers["deadline_hours"] < float("inf"):
-        raise SettingsError(
-            f"SPOTIFY_ETL_DEADLINE_HOURS must be 0 (no deadline) or more, got {numbers['deadline_hours']}"
-        )
     return {
         "target": target,
         "lake_dir": lake_dir,
@@ -153,6 +148,7 @@ def _read(env: Mapping[str, str]) -> dict[str, Any]:
         **_s3_encryption(get),
         "duckdb_memory_limit": _duckdb_memory_limit(get),
         "duckdb_threads": _duckdb_threads(get),
+        "deadline_hours": _deadline_hours(get),
         "alert_slack_conn_id": get("SPOTIFY_ETL_ALERT_SLACK_CONN_ID").strip(),
         "alert_sns_topic_arn": get("SPOTIFY_ETL_ALERT_SNS_TOPIC_ARN").strip(),
     }
@@ -181,6 +177,19 @@ def _duckdb_memory_limit(get: Callable[[str], str]) -> str:
             f"SPOTIFY_ETL_DUCKDB_MEMORY_LIMIT must be a size like 512MB, 2GB or 1GiB, or a share like 50%, got {value!r}"
         )
     return value
+
+
+def _deadline_hours(get: Callable[[str], str]) -> float:
+    value = get("SPOTIFY_ETL_DEADLINE_HOURS").strip()
+    try:
+        hours = float(value)
+    except ValueError:
+        hours = -1.0
+    if not 0 <= hours < float("inf"):  # also refuses nan
+        raise SettingsError(
+            f"SPOTIFY_ETL_DEADLINE_HOURS must be a number of hours like 6 or 0.5 (0: no deadline), got {value!r}"
+        )
+    return hours
 
 
 def _duckdb_threads(get: Callable[[str], str]) -> int | None:

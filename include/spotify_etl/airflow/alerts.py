@@ -26,7 +26,6 @@ from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
 from airflow.sdk.definitions.timetables.trigger import CronTriggerTimetable
 
 from spotify_etl.settings import Settings
-from spotify_etl.spotify import redaction
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -41,6 +40,8 @@ SNS_SUBJECT_CHARS = 100  # SNS refuses longer subjects (and line breaks in them)
 def first_line(error: object) -> str:
     """The error's first non-empty line, its type named, every secret Airflow's masker and the
     Spotify client know redacted, cut to :data:`ERROR_CHARS`."""
+    from spotify_etl.spotify import redaction  # its package imports spotipy: not at parse time
+
     if error is None:
         return "(no error recorded)"
     text = str(error).strip()
