@@ -113,6 +113,10 @@ class PipelineAlert(BaseNotifier):
         self.sns_topic_arn = sns_topic_arn
         self.aws_conn_id = aws_conn_id
 
+    def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
+        """Nothing to render (no template fields). Skipping it matters under ``airflow dags test``,
+        whose run callbacks get a serialized DAG without the Jinja environment the base class asks for."""
+
     def notifiers(self, text: str) -> list[BaseNotifier]:
         found: list[BaseNotifier] = []
         if self.slack_conn_id:
