@@ -1,7 +1,8 @@
 """Alerts from a real run (``airflow dags test``): a retried then failed extract, and the failed run.
 
-The webhook alert setting points at a local server that answers as Slack's incoming webhooks do
-(tests/support/slack_webhook.py), held in an ``AIRFLOW_CONN_<ID>`` connection as a user sets it.
+Both channels at once: the webhook setting points at a local server that answers as Slack's
+incoming webhooks do (tests/support/slack_webhook.py), held in an ``AIRFLOW_CONN_<ID>``
+connection as a user sets it; the SNS topic is moto's, read back through a subscribed SQS queue.
 The deadline alert under a real scheduler and triggerer: tests/e2e/test_deadline_alert.py.
 """
 
@@ -16,6 +17,7 @@ from urllib.parse import unquote
 import pytest
 
 from tests.e2e.test_spotify_dag import CLIENT_SECRET, REFRESH_TOKEN, run_dag, task_tries
+from tests.support.moto_server import moto_server
 from tests.support.slack_webhook import SlackWebhook, slack_webhook
 from tests.support.spotify_server import LSD, RAP_RU, SpotifyServer
 
@@ -31,7 +33,11 @@ def webhook() -> Iterator[SlackWebhook]:
 def test_a_retry_and_the_failures_each_send_one_alert_naming_task_try_error_and_log(
     airflow_template_db: Path, tmp_path: Path, webhook: SlackWebhook
 ) -> None:
-    with SpotifyServer(client_secret=CLIENT_SECRET, refresh_token=REFRESH_TOKEN) as server:
+    with SpotifyServer(client_secret=CLIENT_SECRET, refresh_token=REFRESH_TOKEN) as server, moto_server() as aws:
+        topic = aws.client("sns").create_topic(Name="spotify-etl-alerts")["TopicArn"]
+        queue = aws.client("sqs").create_queue(QueueName="alerts-inbox")["QueueUrl"]
+        queue_arn = aws.client("sqs").get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])
+        aws.client("sns").subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn["Attributes"]["QueueArn"])
         # RAP_RU meets a rate limit longer than a task may wait, on both tries (one retry allowed).
         server.fail(f"/v1/playlists/{RAP_RU}\\?", 429, headers={"Retry-After": "999"}, times=2)
         day, output = run_dag(
@@ -41,8 +47,14 @@ def test_a_retry_and_the_failures_each_send_one_alert_naming_task_try_error_and_
             AIRFLOW_CONN_SPOTIFY_DEFAULT=json.dumps(server.connection(user=True)),
             AIRFLOW_CONN_ALERTS_WEBHOOK=json.dumps(webhook.connection()),
             SPOTIFY_ETL_ALERT_SLACK_CONN_ID="alerts_webhook",
+            SPOTIFY_ETL_ALERT_SNS_TOPIC_ARN=topic,
             AIRFLOW__API__BASE_URL="http://airflow.test:8080",
+            **aws.airflow_env(),  # aws_default: moto's endpoint, fake credentials
         )
+        published = []
+        for _ in range(5):  # SQS hands out at most 10 messages a call, not necessarily all of them
+            batch = aws.client("sqs").receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+            published += [json.loads(m["Body"])["Message"] for m in batch.get("Messages", [])]
 
     tries = task_tries(tmp_path / "home")
     assert tries[("extract_playlist", 0)] == ("failed", 2), output[-4000:]
@@ -67,3 +79,5 @@ def test_a_retry_and_the_failures_each_send_one_alert_naming_task_try_error_and_
         f"Log: http://airflow.test:8080/dags/spotify_playlist_etl/runs/{run_id}/tasks/check_extracts?try_number=1",
     ], webhook.messages
     assert len(webhook.messages) == 4
+    # SNS got the same four messages (SQS does not keep their order).
+    assert sorted(published) == sorted(webhook.messages), published
