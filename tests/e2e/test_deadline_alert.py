@@ -1,4 +1,5 @@
-"""The run's deadline (Airflow 3 Deadline Alerts) under a real scheduler and triggerer.
+"""The run's deadline (Airflow 3 Deadline Alerts) under a real scheduler and triggerer, and a
+failed run's alert from the dag-processor.
 
 An Airflow of its own (``make up``, as tests/e2e/conftest.py starts one) with the webhook alert
 setting and a deadline of 36 s. The extract's pool gets 0 slots, so a run triggered for now
@@ -16,9 +17,10 @@ from collections.abc import Iterator
 
 import pytest
 from airflow_client.client.api import DagRunApi
+from airflow_client.client.models import DagRunMutableStates, DAGRunPatchBody
 
 from devtools import airflow_standalone
-from tests.e2e.airflow_api import DAG_ID, connect, task_states, trigger
+from tests.e2e.airflow_api import DAG_ID, connect, task_states, trigger, wait_run
 from tests.support.airflow_run import PROJECT, VENV_BIN, airflow_env
 from tests.support.slack_webhook import SlackWebhook, slack_webhook
 
@@ -98,3 +100,26 @@ def test_a_run_held_past_its_deadline_alerts_through_the_webhook(
                 if k[0] == "extract_playlist"}  # fmt: skip
     assert extracts and set(extracts.values()) <= {"scheduled", None}, extracts
     assert len([m for m in webhook.messages if "deadline" in m]) == 1  # one deadline, one alert
+
+
+def test_a_failed_run_alerts_from_the_dag_processor(airflow: tuple[str, dict[str, str]], webhook: SlackWebhook) -> None:
+    url, secrets_ = airflow
+    client = connect(url, airflow_standalone.USER, secrets_["password"])
+    # max_active_runs=1: end the held run first (by hand: no callback, no alert).
+    for run in DagRunApi(client).get_dag_runs(DAG_ID, state=["running", "queued"]).dag_runs:
+        DagRunApi(client).patch_dag_run(DAG_ID, run.dag_run_id, DAGRunPatchBody(state=DagRunMutableStates.FAILED))
+    before = len(webhook.messages)
+    logical = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    run_id = trigger(client, logical.isoformat(), playlists=["not-a-playlist"])  # the plan fails at once
+    assert wait_run(client, run_id, timeout=300).state.value == "failed"
+
+    webhook.wait_for(f"run {run_id} failed", timeout=180)
+    new = webhook.messages[before:]
+    day = logical.date().isoformat()
+    heads = sorted(m.splitlines()[0] for m in new)
+    assert f"[{DAG_ID}] {day}: task plan failed on try 1." in heads, new
+    (run_alert,) = [m for m in new if f"run {run_id} failed" in m]
+    assert run_alert.splitlines()[0].startswith(f"[{DAG_ID}] {day}: run {run_id} failed (task_failure); last task ")
+    assert run_alert.splitlines()[1].startswith(f"Log: {url}/dags/{DAG_ID}/runs/"), run_alert
+    plan_alert = next(m for m in new if "task plan failed" in m)
+    assert "not a Spotify playlist id, URI or URL: 'not-a-playlist'" in plan_alert.splitlines()[1], plan_alert
