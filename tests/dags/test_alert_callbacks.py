@@ -40,15 +40,16 @@ def test_with_alert_settings_every_task_the_run_and_the_deadline_alert(
         assert [c.event for c in as_list(task.on_failure_callback)] == ["failure"], task.task_id
     assert dag.on_failure_callback.event == "run_failure"
     # What the scheduler reads: the deadline from the logical date (= the interval's end for
-    # Airflow 3's @daily) plus the setting, its callback awaited by the triggerer.
+    # Airflow 3's @daily) plus the setting, its callback run by the executor.
     (deadline,) = DagSerialization.to_dict(dag)["dag"]["deadline"]
     assert deadline["reference"] == {"reference_type": "DagRunLogicalDateDeadline"}
     assert deadline["interval"]["__data__"] == 4 * 3600
     callback = deadline["callback"]
-    assert callback["__classname__"] == "airflow.sdk.definitions.callback.AsyncCallback"
+    assert callback["__classname__"] == "airflow.sdk.definitions.callback.SyncCallback"
     assert callback["__data__"] == {
         "path": "spotify_etl.airflow.alerts.PipelineAlert",
         "kwargs": {"event": "deadline", "slack_conn_id": "alerts_webhook",
                    "sns_topic_arn": ALERTS["SPOTIFY_ETL_ALERT_SNS_TOPIC_ARN"], "aws_conn_id": "aws_default"},
+        "executor": None,  # the default executor
     }  # fmt: skip
     assert DagSerialization.from_dict(DagSerialization.to_dict(dag)).deadline is not None

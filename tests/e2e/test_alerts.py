@@ -3,7 +3,7 @@
 Both channels at once: the webhook setting points at a local server that answers as Slack's
 incoming webhooks do (tests/support/slack_webhook.py), held in an ``AIRFLOW_CONN_<ID>``
 connection as a user sets it; the SNS topic is moto's, read back through a subscribed SQS queue.
-The deadline alert under a real scheduler and triggerer: tests/e2e/test_deadline_alert.py.
+The deadline alert under a real scheduler and executor: tests/e2e/test_deadline_alert.py.
 """
 
 from __future__ import annotations

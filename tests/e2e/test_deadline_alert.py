@@ -1,10 +1,11 @@
-"""The run's deadline (Airflow 3 Deadline Alerts) under a real scheduler and triggerer, and a
+"""The run's deadline (Airflow 3 Deadline Alerts) under a real scheduler and executor, and a
 failed run's alert from the dag-processor.
 
 An Airflow of its own (``make up``, as tests/e2e/conftest.py starts one) with the webhook alert
 setting and a deadline of 36 s. The extract's pool gets 0 slots, so a run triggered for now
 is held back: its extract tasks stay scheduled. The scheduler finds the deadline missed and
-queues the alert's callback; the triggerer awaits it and posts to the local Slack-like webhook.
+queues the alert's callback (a SyncCallback); the LocalExecutor runs it, and it posts to the
+local Slack-like webhook.
 """
 
 from __future__ import annotations

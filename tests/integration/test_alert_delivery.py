@@ -1,19 +1,21 @@
-"""Alerts delivered through the providers' notifiers to real local receivers, sync and async.
+"""Alerts delivered through the providers' notifiers to real local receivers.
 
-Sync is how task and run callbacks send (in the task's process, the DAG processor); async is how
-the triggerer sends a deadline alert. The webhook is a local server answering as Slack does
+Called as task and run callbacks are (in the task's process, the DAG processor), and through
+Airflow's own ``execute_callback``, which an executor's callback process runs for a missed
+deadline (the DAG's ``SyncCallback``). The webhook is a local server answering as Slack does
 (tests/support/slack_webhook.py); SNS is the moto server, with an SQS queue subscribed to the
 topic, read back as a subscriber would.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import structlog
+from airflow.sdk.execution_time.callback_supervisor import execute_callback
 from spotify_etl.airflow.alerts import DEADLINE, PipelineAlert
 
 from tests.support.moto_server import MotoAws, moto_server
@@ -59,18 +61,20 @@ def received(aws: MotoAws, queue: str) -> list[dict[str, Any]]:
 
 
 def send(alert: PipelineAlert, how: str) -> None:
-    if how == "sync":
-        alert.notify(DEADLINE_CONTEXT)  # type: ignore[arg-type]
-    else:  # as the triggerer does: construct with the context, then await
+    if how == "callback":
+        alert(DEADLINE_CONTEXT)  # as Airflow calls a task's or a run's callback
+        return
+    # As an executor runs the deadline's SyncCallback: the class path and kwargs the DAG serialized.
+    kwargs = {k: getattr(alert, k) for k in ("event", "slack_conn_id", "sns_topic_arn", "aws_conn_id")}
+    ok, error = execute_callback(
+        "spotify_etl.airflow.alerts.PipelineAlert", {**kwargs, "context": DEADLINE_CONTEXT},
+        dag_rel_path="", bundle_path=None, log=structlog.get_logger(),
+    )  # fmt: skip
+    if not ok:
+        raise RuntimeError(error)
 
-        async def deliver() -> None:
-            await PipelineAlert(**{k: getattr(alert, k) for k in ("event", "slack_conn_id", "sns_topic_arn",
-                                                                    "aws_conn_id")}, context=DEADLINE_CONTEXT)  # fmt: skip
 
-        asyncio.run(deliver())
-
-
-@pytest.mark.parametrize("how", ["sync", "async"])
+@pytest.mark.parametrize("how", ["callback", "executor"])
 def test_the_webhook_and_sns_both_get_the_message(
     webhook: SlackWebhook, sns: tuple[MotoAws, str, str], how: str
 ) -> None:
@@ -83,7 +87,7 @@ def test_the_webhook_and_sns_both_get_the_message(
     assert notifications[0]["Message"] == webhook.messages[0]
 
 
-@pytest.mark.parametrize("how", ["sync", "async"])
+@pytest.mark.parametrize("how", ["callback", "executor"])
 def test_a_refused_webhook_does_not_stop_sns_and_fails_the_callback(
     webhook: SlackWebhook, sns: tuple[MotoAws, str, str], how: str
 ) -> None:
@@ -98,4 +102,4 @@ def test_a_refused_webhook_does_not_stop_sns_and_fails_the_callback(
 def test_sns_to_a_topic_that_does_not_exist_fails_the_callback(sns: tuple[MotoAws, str, str]) -> None:
     _, topic, _ = sns
     with pytest.raises(Exception, match="NotFound"):
-        send(PipelineAlert(event=DEADLINE, sns_topic_arn=topic.replace("alerts", "missing")), "sync")
+        send(PipelineAlert(event=DEADLINE, sns_topic_arn=topic.replace("alerts", "missing")), "callback")

@@ -78,7 +78,7 @@ def test_a_run_failure_names_the_reason_and_the_last_task() -> None:
 
 
 def test_a_missed_deadline_names_the_run_and_links_to_it() -> None:
-    # The context the scheduler gives the triggerer: the run as the REST API's JSON, and the deadline.
+    # The context the scheduler gives a deadline callback: the run as the REST API's JSON, and the deadline.
     context = {
         "dag_run": {"dag_id": "spotify_playlist_etl", "dag_run_id": "manual__2026-12-01T00:00:00+00:00",
                     "logical_date": "2026-12-01T00:00:00Z", "state": "running"},

@@ -2,7 +2,7 @@
 
 :class:`PipelineAlert` is one Airflow notifier for every event: the tasks' ``on_retry_callback``
 and ``on_failure_callback`` (they run in the task's process), the DAG run's ``on_failure_callback``
-(the DAG processor) and the deadline's ``AsyncCallback`` (the triggerer awaits it). It builds the
+(the DAG processor) and the deadline's ``SyncCallback`` (an executor runs it). It builds the
 text with :func:`message`, the one place an alert's wording lives, and hands it to the
 ``SlackWebhookNotifier`` of ``SPOTIFY_ETL_ALERT_SLACK_CONN_ID`` and the ``SnsNotifier`` of
 ``SPOTIFY_ETL_ALERT_SNS_TOPIC_ARN``. With neither set, the DAG gets no callback and no deadline.
@@ -13,7 +13,6 @@ their connections looked up only when an alert is sent.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 from typing import TYPE_CHECKING, Any
@@ -21,7 +20,7 @@ from urllib.parse import quote
 
 from airflow.sdk._shared.secrets_masker import redact as airflow_redact  # the masker mask_secret feeds
 from airflow.sdk.bases.notifier import BaseNotifier
-from airflow.sdk.definitions.callback import AsyncCallback
+from airflow.sdk.definitions.callback import SyncCallback
 from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
 from airflow.sdk.definitions.timetables.trigger import CronTriggerTimetable
 
@@ -70,8 +69,8 @@ def _run_url(dag_id: str, run_id: str) -> str:
 def message(event: str, context: Any) -> str:
     """The alert's text: DAG, date, task and try, the error's first line (redacted) and a link.
 
-    ``context`` is the task's context for a task or run callback, and the triggerer's
-    ``{"dag_run": {...}, "deadline": {...}}`` (JSON values) for a deadline.
+    ``context`` is the task's context for a task or run callback, and the scheduler's
+    ``{"dag_run": {...}, "deadline": {...}}`` (the run as the REST API's JSON) for a deadline.
     """
     if event == DEADLINE:
         run, deadline = context["dag_run"], context.get("deadline") or {}
@@ -100,14 +99,13 @@ def message(event: str, context: Any) -> str:
 class PipelineAlert(BaseNotifier):
     """Send :func:`message` for ``event`` to every configured channel.
 
-    Awaited in the triggerer (deadline) and called in a task or the DAG processor (callbacks).
     The text is final when it is sent: the providers' notifiers are called without their Jinja
     rendering, so braces in an error message stay text.
     """
 
     def __init__(self, *, event: str, slack_conn_id: str = "", sns_topic_arn: str = "",
                  aws_conn_id: str = "aws_default", **kwargs: Any) -> None:  # fmt: skip
-        super().__init__(**kwargs)  # the triggerer passes context=...
+        super().__init__(**kwargs)  # a deadline's executor passes context=...
         self.event = event
         self.slack_conn_id = slack_conn_id
         self.sns_topic_arn = sns_topic_arn
@@ -141,15 +139,6 @@ class PipelineAlert(BaseNotifier):
             except Exception as exc:
                 log.exception("alert via %s failed", type(notifier).__name__)
                 errors.append(exc)
-        if errors:
-            raise errors[0]
-
-    async def async_notify(self, context: Context) -> None:
-        text = message(self.event, context)
-        results = await asyncio.gather(*(n.async_notify(context) for n in self.notifiers(text)), return_exceptions=True)
-        errors = [r for r in results if isinstance(r, BaseException)]
-        for error in errors:
-            log.error("deadline alert failed: %s", error)
         if errors:
             raise errors[0]
 
@@ -192,14 +181,19 @@ def interval_end_after_logical_date(timetable: Any) -> dt.timedelta:
 
 def deadline(settings: Settings, timetable: Any) -> DeadlineAlert | None:
     """The run's deadline, ``SPOTIFY_ETL_DEADLINE_HOURS`` after its data interval ends; None
-    with no alert setting or 0 hours. Its callback runs in the triggerer."""
+    with no alert setting or 0 hours.
+
+    Its callback is a ``SyncCallback``: the executor runs it with the DAG bundle on ``sys.path``,
+    so this module imports wherever the DAG does (MWAA does not put its dags folder on the
+    triggerer's path, which an ``AsyncCallback`` would need).
+    """
     if not configured(settings) or not settings.deadline_hours:
         return None
     alert = _alert(settings, DEADLINE)
     return DeadlineAlert(
         reference=DeadlineReference.DAGRUN_LOGICAL_DATE,
         interval=interval_end_after_logical_date(timetable) + dt.timedelta(hours=settings.deadline_hours),
-        callback=AsyncCallback(
+        callback=SyncCallback(
             PipelineAlert,
             kwargs={
                 "event": DEADLINE,
