@@ -13,7 +13,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import secrets
+import sqlite3
 import subprocess
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -44,7 +46,7 @@ def webhook() -> Iterator[SlackWebhook]:
 
 @pytest.fixture(scope="module")
 def airflow(tmp_path_factory: pytest.TempPathFactory, webhook: SlackWebhook) -> Iterator[tuple[str, dict[str, str]]]:
-    """(UI URL, the components' environment) of an Airflow started with the alert settings."""
+    """(UI URL, {"password", "home"}) of an Airflow started with the alert settings."""
     root = tmp_path_factory.mktemp("deadline-airflow")
     home, port, password = root / "home", airflow_standalone.free_port(), secrets.token_urlsafe(12)
     env = airflow_env(
@@ -66,7 +68,7 @@ def airflow(tmp_path_factory: pytest.TempPathFactory, webhook: SlackWebhook) -> 
             env=server_env, capture_output=True, text=True, timeout=180, check=False,
         )  # fmt: skip
         assert held.returncode == 0, held.stdout + held.stderr
-        yield f"http://{airflow_standalone.HOST}:{port}", {"password": password}
+        yield f"http://{airflow_standalone.HOST}:{port}", {"password": password, "home": str(home)}
     finally:
         stopped = _make("down", env, timeout=180)
         if airflow_standalone.running(home):
@@ -82,13 +84,13 @@ def test_a_run_held_past_its_deadline_alerts_through_the_webhook(
     logical = dt.datetime.now(dt.UTC).replace(microsecond=0)
     run_id = trigger(client, logical.isoformat())
 
-    messages = webhook.wait_for("has not finished by its deadline", timeout=300)
+    messages = webhook.wait_for("has not succeeded by its deadline", timeout=300)
 
     (alert,) = [m for m in messages if "deadline" in m]
     deadline = logical + dt.timedelta(hours=DEADLINE_HOURS)
     first, link = alert.splitlines()
     assert first.startswith(
-        f"[{DAG_ID}] run {run_id} for {logical.date().isoformat()} has not finished by its deadline "
+        f"[{DAG_ID}] run {run_id} for {logical.date().isoformat()} has not succeeded by its deadline "
     )
     assert first.endswith(" (state running)."), first
     # The deadline the scheduler computed: the logical date plus the setting (to the second).
@@ -101,6 +103,23 @@ def test_a_run_held_past_its_deadline_alerts_through_the_webhook(
                 if k[0] == "extract_playlist"}  # fmt: skip
     assert extracts and set(extracts.values()) <= {"scheduled", None}, extracts
     assert len([m for m in webhook.messages if "deadline" in m]) == 1  # one deadline, one alert
+
+
+def handled_deadline(home: str, run_id: str, timeout: float) -> str:
+    """The state of the run's deadline callback once the scheduler found the deadline missed and it ran."""
+    end = time.monotonic() + timeout
+    while True:
+        with sqlite3.connect(f"{home}/airflow.db", timeout=30) as db:
+            row = db.execute(
+                "SELECT d.missed, c.state FROM deadline d JOIN dag_run r ON d.dagrun_id = r.id "
+                "LEFT JOIN callback c ON d.callback_id = c.id WHERE r.run_id = ?",
+                (run_id,),
+            ).fetchone()
+        if row and row[0] and row[1] in ("success", "failed"):
+            return str(row[1])
+        if time.monotonic() > end:
+            raise AssertionError(f"deadline of {run_id} not handled within {timeout:.0f}s: {row}")
+        time.sleep(2)
 
 
 def test_a_failed_run_alerts_from_the_dag_processor(airflow: tuple[str, dict[str, str]], webhook: SlackWebhook) -> None:
@@ -124,3 +143,18 @@ def test_a_failed_run_alerts_from_the_dag_processor(airflow: tuple[str, dict[str
     assert run_alert.splitlines()[1].startswith(f"Log: {url}/dags/{DAG_ID}/runs/"), run_alert
     plan_alert = next(m for m in new if "task plan failed" in m)
     assert "not a Spotify playlist id, URI or URL: 'not-a-playlist'" in plan_alert.splitlines()[1], plan_alert
+    # Airflow keeps a failed run's deadline; when it passes, the callback runs and sends nothing.
+    assert handled_deadline(secrets_["home"], run_id, timeout=240) == "success"
+    assert not [m for m in webhook.messages if f"run {run_id} " in m and "deadline" in m], webhook.messages
+
+
+def test_a_run_for_a_past_date_is_late_on_creation_and_not_alerted(
+    airflow: tuple[str, dict[str, str]], webhook: SlackWebhook
+) -> None:
+    url, secrets_ = airflow
+    client = connect(url, airflow_standalone.USER, secrets_["password"])
+    yesterday = (dt.datetime.now(dt.UTC) - dt.timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    run_id = trigger(client, yesterday.isoformat())  # still extracts (SPOTIFY_ETL_LIVE_GRACE_DAYS=1): held
+    assert handled_deadline(secrets_["home"], run_id, timeout=240) == "success"
+    assert DagRunApi(client).get_dag_run(DAG_ID, run_id).state.value == "running"  # late, and still going
+    assert not [m for m in webhook.messages if f"run {run_id} " in m], webhook.messages

@@ -24,11 +24,12 @@ from tests.support.slack_webhook import SlackWebhook, slack_webhook
 CONN_ID = "alerts_webhook"
 DEADLINE_CONTEXT = {
     "dag_run": {"dag_id": "spotify_playlist_etl", "dag_run_id": "scheduled__2026-12-01T00:00:00+00:00",
-                "logical_date": "2026-12-01T00:00:00Z", "state": "running"},
+                "logical_date": "2026-12-01T00:00:00Z", "state": "running",
+                "queued_at": "2026-12-01T00:00:01Z"},
     "deadline": {"id": "0193", "deadline_time": "2026-12-01T06:00:00Z"},
 }  # fmt: skip
 FIRST_LINE = (
-    "[spotify_playlist_etl] run scheduled__2026-12-01T00:00:00+00:00 for 2026-12-01 has not finished by its "
+    "[spotify_playlist_etl] run scheduled__2026-12-01T00:00:00+00:00 for 2026-12-01 has not succeeded by its "
     "deadline 2026-12-01T06:00:00Z (state running)."
 )
 

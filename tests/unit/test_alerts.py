@@ -86,10 +86,30 @@ def test_a_missed_deadline_names_the_run_and_links_to_it() -> None:
     }  # fmt: skip
     text = alerts.message(alerts.DEADLINE, context)
     assert text.splitlines()[0] == (
-        "[spotify_playlist_etl] run manual__2026-12-01T00:00:00+00:00 for 2026-12-01 has not finished by its "
+        "[spotify_playlist_etl] run manual__2026-12-01T00:00:00+00:00 for 2026-12-01 has not succeeded by its "
         "deadline 2026-12-01T06:00:00Z (state running)."
     )
     assert text.splitlines()[1].endswith("/dags/spotify_playlist_etl/runs/manual__2026-12-01T00%3A00%3A00%2B00%3A00")
+
+
+@pytest.mark.parametrize(
+    ("state", "queued_at", "news"),
+    [
+        ("running", "2026-12-01T00:00:05Z", True),  # the daily run, late
+        ("queued", "2026-12-01T00:00:05Z", True),  # waiting for the previous one, late
+        ("failed", "2026-12-01T00:00:05Z", False),  # failed: its own alert said so; Airflow keeps its deadline
+        ("running", "2026-12-03T10:00:00Z", False),  # a backfill or a manual run for a past date: late on creation
+        ("running", None, True),  # no queue time read: alert rather than miss one
+    ],
+)
+def test_a_missed_deadline_alerts_only_for_a_run_still_going_that_was_queued_in_time(
+    state: str, queued_at: str | None, news: bool
+) -> None:
+    context = {
+        "dag_run": {"dag_id": "spotify_playlist_etl", "dag_run_id": "r", "state": state, "queued_at": queued_at},
+        "deadline": {"deadline_time": "2026-12-01T06:00:00+00:00"},
+    }
+    assert alerts.deadline_is_news(context) is news
 
 
 def test_no_alert_setting_adds_nothing() -> None:

@@ -76,7 +76,7 @@ def message(event: str, context: Any) -> str:
         run, deadline = context["dag_run"], context.get("deadline") or {}
         dag_id, run_id = run["dag_id"], run["dag_run_id"]
         return (
-            f"[{dag_id}] run {run_id} for {_day(run.get('logical_date'))} has not finished by its deadline "
+            f"[{dag_id}] run {run_id} for {_day(run.get('logical_date'))} has not succeeded by its deadline "
             f"{deadline.get('deadline_time', '?')} (state {run.get('state')}).\n"
             f"Run: {_run_url(dag_id, run_id)}"
         )
@@ -94,6 +94,25 @@ def message(event: str, context: Any) -> str:
         lines.append(f"Error: {first_line(context.get('exception'))}")
     lines.append(f"Log: {ti.log_url}")
     return "\n".join(lines)
+
+
+def _when(value: Any) -> dt.datetime | None:
+    try:
+        return value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+
+
+def deadline_is_news(context: Any) -> bool:
+    """Whether a missed deadline is worth an alert: the run is still queued or running, and it was
+    queued before its deadline. Airflow keeps a failed run's deadline (it prunes only a succeeded
+    run's), and a run queued after its deadline was asked for late: a backfill or a manual run for
+    a past date (its deadline counts from its logical date). Unreadable times: alert."""
+    run, deadline = context["dag_run"], context.get("deadline") or {}
+    if run.get("state") not in ("queued", "running"):
+        return False
+    queued, due = _when(run.get("queued_at")), _when(deadline.get("deadline_time"))
+    return queued is None or due is None or queued < due
 
 
 class PipelineAlert(BaseNotifier):
@@ -131,6 +150,9 @@ class PipelineAlert(BaseNotifier):
         return found
 
     def notify(self, context: Context) -> None:
+        if self.event == DEADLINE and not deadline_is_news(context):
+            log.info("deadline of run %s passed: no alert, the run is done or was queued late", context["dag_run"])
+            return
         text = message(self.event, context)
         errors = []
         for notifier in self.notifiers(text):  # one channel failing does not silence the other
