@@ -164,7 +164,7 @@ deploy: mwaa-bundle
 MWAA_VENV := .venv-mwaa
 MWAA_PY := $(CURDIR)/$(MWAA_VENV)/bin/python
 MWAA_STAMP := $(MWAA_VENV)/.installed
-MWAA_TESTS ?= tests/dags tests/integration/test_aws_target.py tests/deploy/test_mwaa_bundle.py
+MWAA_TESTS ?= tests/dags tests/integration/test_aws_target.py tests/integration/test_alert_delivery.py tests/deploy/test_mwaa_bundle.py
 PYTHON312 ?= $(firstword $(wildcard $(shell pyenv root 2>/dev/null)/versions/3.12*/bin/python3.12) $(shell command -v python3.12 2>/dev/null))
 
 .PHONY: test-mwaa

@@ -15,7 +15,9 @@ pipeline") and the pages under docs/ (docs/operate.md: triggering and backfills)
 **Every task is safe to re-run for its date**: a re-run replaces that date's raw documents and
 partitions atomically, so clearing and re-running never duplicates a row.
 
-**On failure.**
+**On failure.** With an alert setting (`SPOTIFY_ETL_ALERT_SLACK_CONN_ID`, `SPOTIFY_ETL_ALERT_SNS_TOPIC_ARN`),
+each retry, failed task, failed run and missed deadline (`SPOTIFY_ETL_DEADLINE_HOURS` after the
+data interval) sends an alert with the error's first line and a link to the log (docs/operate.md, "Alerts").
 
 - `plan` "no playlists to extract": set your list in `include/config/playlists.toml` or the
   param `playlists`.
@@ -48,6 +50,7 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset, Param, dag, task
+from spotify_etl.airflow import alerts
 from spotify_etl.airflow.targets import catalog_and_validate
 from spotify_etl.settings import SPOTIFY_POOL, SQL_DIR, Settings, configured_playlists, dag_description
 from spotify_etl.tables import TABLE_NAMES
@@ -79,7 +82,9 @@ TABLE_ASSETS = [
         "retry_delay": dt.timedelta(seconds=30),
         "retry_exponential_backoff": True,
         "max_retry_delay": dt.timedelta(minutes=15),
+        **alerts.task_callbacks(SETTINGS),  # nothing without an alert setting
     },
+    on_failure_callback=alerts.run_failure_callback(SETTINGS),
     params={
         "playlists": Param(
             configured_playlists(),
@@ -131,4 +136,5 @@ def spotify_playlist_etl() -> None:
     catalog_and_validate(SETTINGS, transformed)
 
 
-spotify_playlist_etl()
+DAG = spotify_playlist_etl()
+DAG.deadline = alerts.deadline(SETTINGS, DAG.timetable)  # needs the timetable the DAG built from its schedule

@@ -75,6 +75,18 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
         "transform: DuckDB `memory_limit` (`512MB`, `2GB`, `50%`); beyond it DuckDB spills to disk. Size it to the worker (docs/deploy-mwaa.md)",
     ),
     "SPOTIFY_ETL_DUCKDB_THREADS": ("", "transform: DuckDB threads; empty = one per CPU DuckDB sees"),
+    "SPOTIFY_ETL_ALERT_SLACK_CONN_ID": (
+        "",
+        "Airflow connection (type `slackwebhook`) that failure, retry and deadline alerts are posted to; empty: no webhook alerts (docs/operate.md)",
+    ),
+    "SPOTIFY_ETL_ALERT_SNS_TOPIC_ARN": (
+        "",
+        "SNS topic ARN that alerts are published to, through `SPOTIFY_ETL_AWS_CONN_ID`; empty: no SNS alerts",
+    ),
+    "SPOTIFY_ETL_DEADLINE_HOURS": (
+        "6",
+        "a run not finished this many hours (decimals allowed) after its data interval ends fires an alert; 0: no deadline. Only with an alert set",
+    ),
 }
 
 
@@ -136,6 +148,9 @@ def _read(env: Mapping[str, str]) -> dict[str, Any]:
         **_s3_encryption(get),
         "duckdb_memory_limit": _duckdb_memory_limit(get),
         "duckdb_threads": _duckdb_threads(get),
+        "deadline_hours": _deadline_hours(get),
+        "alert_slack_conn_id": get("SPOTIFY_ETL_ALERT_SLACK_CONN_ID").strip(),
+        "alert_sns_topic_arn": get("SPOTIFY_ETL_ALERT_SNS_TOPIC_ARN").strip(),
     }
 
 
@@ -162,6 +177,19 @@ def _duckdb_memory_limit(get: Callable[[str], str]) -> str:
             f"SPOTIFY_ETL_DUCKDB_MEMORY_LIMIT must be a size like 512MB, 2GB or 1GiB, or a share like 50%, got {value!r}"
         )
     return value
+
+
+def _deadline_hours(get: Callable[[str], str]) -> float:
+    value = get("SPOTIFY_ETL_DEADLINE_HOURS").strip()
+    try:
+        hours = float(value)
+    except ValueError:
+        hours = -1.0
+    if not 0 <= hours < float("inf"):  # also refuses nan
+        raise SettingsError(
+            f"SPOTIFY_ETL_DEADLINE_HOURS must be a number of hours like 6 or 0.5 (0: no deadline), got {value!r}"
+        )
+    return hours
 
 
 def _duckdb_threads(get: Callable[[str], str]) -> int | None:
@@ -203,6 +231,9 @@ class Settings:
     s3_sse_kms_key_id: str = _DEFAULTS["s3_sse_kms_key_id"]
     duckdb_memory_limit: str = _DEFAULTS["duckdb_memory_limit"]
     duckdb_threads: int | None = _DEFAULTS["duckdb_threads"]
+    alert_slack_conn_id: str = _DEFAULTS["alert_slack_conn_id"]
+    alert_sns_topic_arn: str = _DEFAULTS["alert_sns_topic_arn"]
+    deadline_hours: float = _DEFAULTS["deadline_hours"]
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

@@ -176,7 +176,11 @@ def test_lake_kms_key_is_optional_and_both_roles_may_use_it_through_s3(template:
     }
     # A policy of its own per role, only with the key: the roles themselves stay unconditional (and checked).
     wanted = {"ExecutionRole": {"kms:GenerateDataKey", "kms:Decrypt"}, "CrawlerRole": {"kms:Decrypt"}}
-    policies = {p["Properties"]["RoleName"]["Ref"]: p for p in resources(template, "AWS::IAM::RolePolicy").values()}
+    policies = {
+        p["Properties"]["RoleName"]["Ref"]: p
+        for p in resources(template, "AWS::IAM::RolePolicy").values()
+        if p["Condition"] == "HasLakeKmsKey"
+    }
     assert set(policies) == set(wanted)
     for name, actions in wanted.items():
         assert policies[name]["Condition"] == "HasLakeKmsKey", name
@@ -341,9 +345,15 @@ def test_pipeline_settings_reach_the_package_through_startup_sh(template: dict[s
         "crawler_role": "arn:aws:iam::123456789012:role/spotify-etl-glue-crawler", "athena_workgroup": "spotify-etl",
         "athena_output": "s3://spotify-etl-lake-123456789012-eu-west-1/athena-results/",
         "duckdb_memory_limit": template["Parameters"]["DuckDbMemoryLimit"]["Default"],
+        "alert_sns_topic_arn": "arn:aws:sns:eu-west-1:123456789012:spotify-etl-alerts",
+        "deadline_hours": template["Parameters"]["DeadlineHours"]["Default"],
     }  # fmt: skip
     assert set(resolved) == set(ours)
     assert ours["duckdb_memory_limit"] == {"Ref": "DuckDbMemoryLimit"}
+    assert ours["alert_sns_topic_arn"] == {
+        "Fn::If": ["CreateAlertTopic", {"Ref": "AlertTopic"}, {"Ref": "AWS::NoValue"}]
+    }
+    assert ours["deadline_hours"] == {"Ref": "DeadlineHours"}
     env = clean_env(PYTHONPATH=str(PROJECT / "include"))
     env.update({f"AIRFLOW__SPOTIFY_ETL__{k.upper()}": v for k, v in resolved.items()})
     script = PROJECT / "deploy" / "mwaa" / "startup.sh"
@@ -351,7 +361,7 @@ def test_pipeline_settings_reach_the_package_through_startup_sh(template: dict[s
         "import json; from spotify_etl.settings import Settings; s = Settings.from_env(); "
         "print(json.dumps({'target': s.target, 'lake': s.lake_url, 'role': s.crawler_role, "
         "'workgroup': s.athena_workgroup, 'output': s.athena_output, 'database': s.database, "
-        "'memory': s.duckdb_memory_limit}))"
+        "'memory': s.duckdb_memory_limit, 'alerts': s.alert_sns_topic_arn, 'deadline': s.deadline_hours}))"
     )
     import sys
 
@@ -360,8 +370,43 @@ def test_pipeline_settings_reach_the_package_through_startup_sh(template: dict[s
     assert json.loads(proc.stdout) == {
         "target": "aws", "lake": "s3://spotify-etl-lake-123456789012-eu-west-1/spotify-etl",
         "role": resolved["crawler_role"], "workgroup": "spotify-etl", "output": resolved["athena_output"],
-        "database": "spotify_etl", "memory": "1GB",
+        "database": "spotify_etl", "memory": "1GB", "alerts": resolved["alert_sns_topic_arn"], "deadline": 6.0,
     }  # fmt: skip
+
+
+def test_the_alert_topic_is_optional_encrypted_and_only_publishable_by_the_execution_role(
+    template: dict[str, Any],
+) -> None:
+    from spotify_etl.settings import SETTINGS_DOC
+
+    params, conditions = template["Parameters"], template["Conditions"]
+    assert params["CreateAlertTopic"]["Default"] == "true"
+    assert conditions["CreateAlertTopic"] == {"Fn::Equals": [{"Ref": "CreateAlertTopic"}, "true"]}
+    topic = template["Resources"]["AlertTopic"]
+    assert topic["Type"] == "AWS::SNS::Topic" and topic["Condition"] == "CreateAlertTopic"
+    assert topic["Properties"]["KmsMasterKeyId"] == "alias/aws/sns"
+    # An email subscription only when an address is given (and the topic exists).
+    assert topic["Properties"]["Subscription"]["Fn::If"][0] == "HasAlertEmail"
+    assert {"Fn::Condition": "CreateAlertTopic"} in conditions["HasAlertEmail"]["Fn::And"]  # !Condition, as loaded here
+    email = params["AlertEmail"]["AllowedPattern"]
+    assert re.fullmatch(email, "") and re.fullmatch(email, "data-oncall@example.com")
+    assert not re.fullmatch(email, "not an address")
+
+    (grant,) = [p for p in resources(template, "AWS::IAM::RolePolicy").values() if p["Condition"] == "CreateAlertTopic"]
+    assert grant["Properties"]["RoleName"] == {"Ref": "ExecutionRole"}
+    assert grant["Properties"]["PolicyDocument"]["Statement"] == [
+        {"Sid": "PublishAlerts", "Effect": "Allow", "Action": "sns:Publish", "Resource": {"Ref": "AlertTopic"}}
+    ]
+    # The execution role itself grants no SNS action: publishing exists only with the topic.
+    assert not [s for s in statements(template["Resources"]["ExecutionRole"]) if "sns:" in json.dumps(s["Action"])]
+    assert template["Outputs"]["AlertTopicArn"]["Condition"] == "CreateAlertTopic"
+
+    hours = params["DeadlineHours"]
+    assert hours["Default"] == SETTINGS_DOC["SPOTIFY_ETL_DEADLINE_HOURS"][0]
+    for good in ("6", "0", "1.5"):
+        assert re.fullmatch(hours["AllowedPattern"], good), good
+    for bad in ("-1", "soon", ""):
+        assert not re.fullmatch(hours["AllowedPattern"], bad), bad
 
 
 # MWAA's environment classes (docs.aws.amazon.com/mwaa/latest/userguide/environment-class.html):

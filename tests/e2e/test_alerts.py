@@ -1,0 +1,83 @@
+"""Alerts from a real run (``airflow dags test``): a retried then failed extract, and the failed run.
+
+Both channels at once: the webhook setting points at a local server that answers as Slack's
+incoming webhooks do (tests/support/slack_webhook.py), held in an ``AIRFLOW_CONN_<ID>``
+connection as a user sets it; the SNS topic is moto's, read back through a subscribed SQS queue.
+The deadline alert under a real scheduler and executor: tests/e2e/test_deadline_alert.py.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import unquote
+
+import pytest
+
+from tests.e2e.test_spotify_dag import CLIENT_SECRET, REFRESH_TOKEN, run_dag, task_tries
+from tests.support.moto_server import moto_server
+from tests.support.slack_webhook import SlackWebhook, slack_webhook
+from tests.support.spotify_server import LSD, RAP_RU, SpotifyServer
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def webhook() -> Iterator[SlackWebhook]:
+    with slack_webhook() as hook:
+        yield hook
+
+
+def test_a_retry_and_the_failures_each_send_one_alert_naming_task_try_error_and_log(
+    airflow_template_db: Path, tmp_path: Path, webhook: SlackWebhook
+) -> None:
+    with SpotifyServer(client_secret=CLIENT_SECRET, refresh_token=REFRESH_TOKEN) as server, moto_server() as aws:
+        topic = aws.client("sns").create_topic(Name="spotify-etl-alerts")["TopicArn"]
+        queue = aws.client("sqs").create_queue(QueueName="alerts-inbox")["QueueUrl"]
+        queue_arn = aws.client("sqs").get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])
+        aws.client("sns").subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn["Attributes"]["QueueArn"])
+        # RAP_RU meets a rate limit longer than a task may wait, on both tries (one retry allowed).
+        server.fail(f"/v1/playlists/{RAP_RU}\\?", 429, headers={"Retry-After": "999"}, times=2)
+        day, output = run_dag(
+            airflow_template_db,
+            tmp_path,
+            [LSD, RAP_RU],
+            AIRFLOW_CONN_SPOTIFY_DEFAULT=json.dumps(server.connection(user=True)),
+            AIRFLOW_CONN_ALERTS_WEBHOOK=json.dumps(webhook.connection()),
+            SPOTIFY_ETL_ALERT_SLACK_CONN_ID="alerts_webhook",
+            SPOTIFY_ETL_ALERT_SNS_TOPIC_ARN=topic,
+            AIRFLOW__API__BASE_URL="http://airflow.test:8080",
+            **aws.airflow_env(),  # aws_default: moto's endpoint, fake credentials
+        )
+        published = []
+        for _ in range(5):  # SQS hands out at most 10 messages a call, not necessarily all of them
+            batch = aws.client("sqs").receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+            published += [json.loads(m["Body"])["Message"] for m in batch.get("Messages", [])]
+
+    tries = task_tries(tmp_path / "home")
+    assert tries[("extract_playlist", 0)] == ("failed", 2), output[-4000:]
+    assert tries[("check_extracts", -1)] == ("failed", 1)
+    heads = [m.splitlines()[0] for m in webhook.messages]
+    assert heads[:3] == [
+        f"[spotify_playlist_etl] {day}: task extract_playlist[0] failed on try 1 and will be retried.",
+        f"[spotify_playlist_etl] {day}: task extract_playlist[0] failed on try 2.",
+        f"[spotify_playlist_etl] {day}: task check_extracts failed on try 1.",
+    ], webhook.messages
+    retry, failure = webhook.messages[0].splitlines(), webhook.messages[1].splitlines()
+    assert retry[1].startswith("Error: ChunkIncomplete: 1 of 2 playlists failed: ") and "429" in retry[1], retry
+    assert failure[1].startswith("Error: AirflowFailException: 1 of 2 playlists failed: "), failure
+    # The log link is the task instance's own: the UI's base URL, the run, the mapped task, the try.
+    run_id = re.search(r"/runs/(manual__[^/]+)/", retry[2]).group(1)  # type: ignore[union-attr]
+    base = f"Log: http://airflow.test:8080/dags/spotify_playlist_etl/runs/{run_id}/tasks"
+    assert retry[2] == f"{base}/extract_playlist/mapped/0?try_number=1", retry
+    assert failure[2] == f"{base}/extract_playlist/mapped/0?try_number=2", failure
+    # The run's failure callback (in dags test: in-process; else the DAG processor) names the last failed task.
+    assert webhook.messages[3].splitlines() == [
+        f"[spotify_playlist_etl] {day}: run {unquote(run_id)} failed (task_failure); last task check_extracts, try 1.",
+        f"Log: http://airflow.test:8080/dags/spotify_playlist_etl/runs/{run_id}/tasks/check_extracts?try_number=1",
+    ], webhook.messages
+    assert len(webhook.messages) == 4
+    # SNS got the same four messages (SQS does not keep their order).
+    assert sorted(published) == sorted(webhook.messages), published

@@ -1,0 +1,106 @@
+"""Alerts delivered through the providers' notifiers to real local receivers.
+
+Called as task and run callbacks are (in the task's process, the DAG processor), and through
+Airflow's own ``execute_callback``, which an executor's callback process runs for a missed
+deadline (the DAG's ``SyncCallback``). The webhook is a local server answering as Slack does
+(tests/support/slack_webhook.py); SNS is the moto server, with an SQS queue subscribed to the
+topic, read back as a subscriber would.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import structlog
+from airflow.sdk.execution_time.callback_supervisor import execute_callback
+from spotify_etl.airflow.alerts import DEADLINE, PipelineAlert
+
+from tests.support.moto_server import MotoAws, moto_server
+from tests.support.slack_webhook import SlackWebhook, slack_webhook
+
+CONN_ID = "alerts_webhook"
+DEADLINE_CONTEXT = {
+    "dag_run": {"dag_id": "spotify_playlist_etl", "dag_run_id": "scheduled__2026-12-01T00:00:00+00:00",
+                "logical_date": "2026-12-01T00:00:00Z", "state": "running",
+                "queued_at": "2026-12-01T00:00:01Z"},
+    "deadline": {"id": "0193", "deadline_time": "2026-12-01T06:00:00Z"},
+}  # fmt: skip
+FIRST_LINE = (
+    "[spotify_playlist_etl] run scheduled__2026-12-01T00:00:00+00:00 for 2026-12-01 has not succeeded by its "
+    "deadline 2026-12-01T06:00:00Z (state running)."
+)
+
+
+@pytest.fixture
+def webhook(monkeypatch: pytest.MonkeyPatch) -> Iterator[SlackWebhook]:
+    with slack_webhook() as hook:
+        monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(hook.connection()))
+        yield hook
+
+
+@pytest.fixture
+def sns(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[MotoAws, str, str]]:
+    """(moto, topic ARN, URL of an SQS queue subscribed to the topic)."""
+    with moto_server() as aws:
+        for name, value in aws.airflow_env().items():
+            monkeypatch.setenv(name, value)
+        topic = aws.client("sns").create_topic(Name="spotify-etl-alerts")["TopicArn"]
+        sqs = aws.client("sqs")
+        queue = sqs.create_queue(QueueName="alerts-inbox")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        aws.client("sns").subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+        yield aws, topic, queue
+
+
+def received(aws: MotoAws, queue: str) -> list[dict[str, Any]]:
+    """The SNS notifications in the queue (SNS wraps each message in a JSON envelope)."""
+    messages = aws.client("sqs").receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=2)
+    return [json.loads(m["Body"]) for m in messages.get("Messages", [])]
+
+
+def send(alert: PipelineAlert, how: str) -> None:
+    if how == "callback":
+        alert(DEADLINE_CONTEXT)  # as Airflow calls a task's or a run's callback
+        return
+    # As an executor runs the deadline's SyncCallback: the class path and kwargs the DAG serialized.
+    kwargs = {k: getattr(alert, k) for k in ("event", "slack_conn_id", "sns_topic_arn", "aws_conn_id")}
+    ok, error = execute_callback(
+        "spotify_etl.airflow.alerts.PipelineAlert", {**kwargs, "context": DEADLINE_CONTEXT},
+        dag_rel_path="", bundle_path=None, log=structlog.get_logger(),
+    )  # fmt: skip
+    if not ok:
+        raise RuntimeError(error)
+
+
+@pytest.mark.parametrize("how", ["callback", "executor"])
+def test_the_webhook_and_sns_both_get_the_message(
+    webhook: SlackWebhook, sns: tuple[MotoAws, str, str], how: str
+) -> None:
+    aws, topic, queue = sns
+    send(PipelineAlert(event=DEADLINE, slack_conn_id=CONN_ID, sns_topic_arn=topic), how)
+
+    assert [m.splitlines()[0] for m in webhook.messages] == [FIRST_LINE]
+    notifications = received(aws, queue)
+    assert [(n["TopicArn"], n["Subject"]) for n in notifications] == [(topic, FIRST_LINE[:100])]
+    assert notifications[0]["Message"] == webhook.messages[0]
+
+
+@pytest.mark.parametrize("how", ["callback", "executor"])
+def test_a_refused_webhook_does_not_stop_sns_and_fails_the_callback(
+    webhook: SlackWebhook, sns: tuple[MotoAws, str, str], how: str
+) -> None:
+    aws, topic, queue = sns
+    webhook.break_channel(410, "channel_is_archived")
+    with pytest.raises(Exception, match="channel_is_archived"):
+        send(PipelineAlert(event=DEADLINE, slack_conn_id=CONN_ID, sns_topic_arn=topic), how)
+    assert webhook.messages == []
+    assert [n["Subject"] for n in received(aws, queue)] == [FIRST_LINE[:100]]
+
+
+def test_sns_to_a_topic_that_does_not_exist_fails_the_callback(sns: tuple[MotoAws, str, str]) -> None:
+    _, topic, _ = sns
+    with pytest.raises(Exception, match="NotFound"):
+        send(PipelineAlert(event=DEADLINE, sns_topic_arn=topic.replace("alerts", "missing")), "callback")
