@@ -159,7 +159,9 @@ def profile(run: RunFigures) -> dict[str, float]:
         "chunk_mean": _mean([t.duration for t in extract]),
         "chunk_work_mean": _mean([t.work or 0.0 for t in extract]),
         "chunk_overhead_mean": _mean([t.duration - (t.work or 0.0) for t in extract]),
-        "queue_wait_mean": _mean([t.start - t.queued for t in run.tasks if t.start and t.queued]),
+        "queue_wait_mean": _mean(
+            [t.start - t.queued for t in run.tasks if t.start is not None and t.queued is not None]
+        ),
         "transform": by_task.get("transform", 0.0),
         "catalog_validate": by_task.get("catalog", 0.0) + by_task.get("validate", 0.0),
         "task_seconds": sum(t.duration for t in run.tasks),
