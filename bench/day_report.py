@@ -324,7 +324,35 @@ def _profile_section(report: Report) -> list[str]:
             f"{p['chunk_overhead_mean']:.2f} | {p['queue_wait_mean']:.2f} | {p['transform']:.1f} | "
             f"{p['catalog_validate']:.1f} | {p['task_seconds']:.1f} |"
         )
-    return lines
+    return [*lines, "", explain(report)]
+
+
+def explain(report: Report) -> str:
+    """The largest first run's time, phase by phase, and what an added playlist costs in it."""
+    first = [r for r in report.runs if r.phase == "first"]
+    if not first:
+        return ""
+    run = max(first, key=lambda r: r.n)
+    p = profile(run)
+    slots = min(int(report.settings.get("pool slots", "0") or 0), int(report.settings.get("parallelism", "0") or 0))
+    extract_tasks = p["chunk_mean"] * run.chunks
+    overhead_share = p["chunk_overhead_mean"] / p["chunk_mean"] if p["chunk_mean"] else 0.0
+    text = (
+        f"At N={run.n:,} (first run) the {run.wall_s:.1f} s were: {p['to_run_start']:.1f} s until the scheduler "
+        f"started the run, plan {p['plan']:.1f} s, the extract {p['extract_span']:.1f} s ({run.chunks} chunk task "
+        f"instances of {p['chunk_mean']:.2f} s on average: {p['chunk_work_mean']:.2f} s the playlists' own work, "
+        f"{p['chunk_overhead_mean']:.2f} s, {overhead_share:.0%}, the task around it), transform "
+        f"{p['transform']:.1f} s, catalog and validate {p['catalog_validate']:.1f} s; no task ran for "
+        f"{p['no_task_running']:.1f} s of it. Task instances ran {p['task_seconds']:.0f} s in all, "
+        f"{p['task_seconds'] / run.wall_s:.1f} at a time on average on {report.machine.split(' ', 1)[0]} cores."
+    )
+    if slots and run.chunks:
+        per_playlist = extract_tasks / run.n / slots
+        text += (
+            f" With {slots} chunks at once an added playlist costs about {per_playlist:.3f} s of extract: "
+            f"its share of a chunk's work and of the chunk's task overhead, over {slots} slots."
+        )
+    return text
 
 
 def _backfill_section(b: BackfillFigures) -> list[str]:

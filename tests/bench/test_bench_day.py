@@ -165,7 +165,8 @@ def _run(n: int, phase: str, wall: float, api: int, tokens: int = 1, chunks: int
 
 def _report(runs: list[RunFigures]) -> day_report.Report:
     return day_report.Report(
-        "2026-12-01 09:00 UTC", "2 cores", (1.0, 1.0, 1.0), (2.0, 2.0, 2.0), {"chunk size": "25"}, 100, 40.0,
+        "2026-12-01 09:00 UTC", "2 cores", (1.0, 1.0, 1.0), (2.0, 2.0, 2.0),
+        {"parallelism": "4", "chunk size": "25", "pool slots": "4"}, 100, 40.0,
         Memory(50.0, 30.0, 10, 1), runs,
     )  # fmt: skip
 
@@ -200,6 +201,9 @@ def test_verdicts_and_results_file_name_every_target() -> None:
     assert "| API calls per unchanged playlist = 1 (snapshot skip) | 1.00 (N=10), 1.00 (N=1000) | met |" in text
     assert "41/40 (N=1000 unchanged) | **missed** |" in text
     assert "| 1,000 | first | 150.0 | 4 | 40 | 3,000 | 3.00 | 40 |" in text
+    assert "At N=1,000 (first run) the 150.0 s were: 0.5 s until the scheduler started the run, plan 1.0 s" in text
+    assert "(40 chunk task instances of 2.25 s on average: 1.00 s the playlists' own work, 1.25 s, 56%" in text
+    assert "With 4 chunks at once an added playlist costs about 0.02" in text
     assert "## Backfill" not in text
 
     small = _report([_run(10, "first", 10.0, 30), _run(10, "unchanged", 9.0, 11)])
