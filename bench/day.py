@@ -394,6 +394,7 @@ def main(argv: Sequence[str] | None = None) -> day_report.Report:
         backfill=backfill,
     )
     command = "make bench-day" + ("" if args.sizes == list(DEFAULT_SIZES) else f" N={','.join(map(str, args.sizes))}")
+    command += "" if args.backfill_days == BACKFILL_DAYS else f" BACKFILL_DAYS={args.backfill_days}"
     args.results.write_text(day_report.render(report, command))
     print(f"wrote {args.results}")
     if args.json:

@@ -225,5 +225,8 @@ def test_the_whole_harness_at_two_playlists_and_one_backfilled_day(tmp_path: Pat
     assert backfill is not None and (backfill.runs, backfill.api_requests, backfill.token_requests) == (1, 0, 0)
     assert backfill.task_instances == 6 and backfill.max_concurrent_runs == 1
     text = results.read_text()
-    assert "Written by `make bench-day N=2`" in text and "| a backfill of 1 landed days calls Spotify 0 times |" in text
+    assert (
+        "Written by `make bench-day N=2 BACKFILL_DAYS=1`" in text
+        and "| a backfill of 1 landed days calls Spotify 0 times |" in text
+    )
     assert day.airflow_standalone.running(tmp_path / "work" / "home") is None  # stopped
