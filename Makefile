@@ -83,9 +83,11 @@ bench: venv
 
 # A whole day (bench/day.py, docs/performance.md): Airflow started as `make up` starts it, in its own
 # home .airflow-bench (emptied first, stopped at the end, also on failure), against the local Spotify
-# server. N=10,100 for other sizes, BACKFILL_DAYS=0 to leave out the backfill.
+# server. N=10,100 for other sizes, BACKFILL_DAYS=0 to leave out the backfill, API_LATENCY=0.1 for a
+# server that answers like one 100 ms away (default: as fast as this machine answers).
 bench-day: venv
-	$(BIN)/python bench/day.py $(if $(N),--sizes $(N),) $(if $(BACKFILL_DAYS),--backfill-days $(BACKFILL_DAYS),)
+	$(BIN)/python bench/day.py $(if $(N),--sizes $(N),) $(if $(BACKFILL_DAYS),--backfill-days $(BACKFILL_DAYS),) \
+		$(if $(API_LATENCY),--api-latency $(API_LATENCY),)
 
 lock: $(UV) lock-tools
 	$(UV) pip compile --quiet --python-version 3.11 pyproject.toml -o requirements.txt

@@ -316,6 +316,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--work-dir", type=Path, default=WORK_DIR, help="AIRFLOW_HOME and lake; emptied first")
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--run-timeout", type=float, default=1200, help="seconds per run")
+    parser.add_argument(
+        "--api-latency",
+        type=float,
+        default=0.0,
+        help="seconds the Spotify server waits before each answer (a round trip)",
+    )
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
     args = parser.parse_args(argv)
     args.sizes = sorted({int(s) for s in str(args.sizes).split(",") if s.strip()})
@@ -336,7 +342,7 @@ def main(argv: Sequence[str] | None = None) -> day_report.Report:
     today = now.date()
     yesterday = today - dt.timedelta(days=1)
     pool = day_data.track_pool(max(2_000, 5 * ENTRIES))
-    with SpotifyServer() as server:
+    with SpotifyServer(latency=args.api_latency) as server:
         sized: dict[int, list[str]] = {}
         first = 0
         for n in args.sizes:
@@ -386,6 +392,7 @@ def main(argv: Sequence[str] | None = None) -> day_report.Report:
             "parallelism": env.get("AIRFLOW__CORE__PARALLELISM", "4"),
             "chunk size": str(settings.extract_chunk_size),
             "pool slots": str(settings.spotify_pool_slots),
+            "API latency": f"{args.api_latency * 1000:.0f} ms",
         },
         entries=ENTRIES,
         boot_s=boot_s,
@@ -395,6 +402,7 @@ def main(argv: Sequence[str] | None = None) -> day_report.Report:
     )
     command = "make bench-day" + ("" if args.sizes == list(DEFAULT_SIZES) else f" N={','.join(map(str, args.sizes))}")
     command += "" if args.backfill_days == BACKFILL_DAYS else f" BACKFILL_DAYS={args.backfill_days}"
+    command += f" API_LATENCY={args.api_latency:g}" if args.api_latency else ""
     args.results.write_text(day_report.render(report, command))
     print(f"wrote {args.results}")
     if args.json:

@@ -133,6 +133,18 @@ def test_the_local_server_answers_without_waiting_for_delayed_acks() -> None:
         assert time.perf_counter() - started < 0.5  # 20 x 40 ms = 0.8 s with the delays
 
 
+def test_the_local_server_can_answer_like_a_distant_one() -> None:
+    with SpotifyServer(latency=0.05) as server, requests.Session() as session:
+        started = time.perf_counter()
+        for _ in range(4):
+            session.post(
+                server.token_url,
+                data={"grant_type": "client_credentials"},
+                auth=(server.client_id, server.client_secret),
+            )
+        assert time.perf_counter() - started >= 0.2
+
+
 def test_sampler_finds_the_peak_memory_of_a_process_session() -> None:
     child = subprocess.Popen(
         [sys.executable, "-c", "import time; block = bytearray(80 * 2**20); block[::4096] = b'x' * len(block[::4096]); time.sleep(30)"],
