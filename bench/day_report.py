@@ -335,7 +335,6 @@ def explain(report: Report) -> str:
     run = max(first, key=lambda r: r.n)
     p = profile(run)
     slots = min(int(report.settings.get("pool slots", "0") or 0), int(report.settings.get("parallelism", "0") or 0))
-    extract_tasks = p["chunk_mean"] * run.chunks
     overhead_share = p["chunk_overhead_mean"] / p["chunk_mean"] if p["chunk_mean"] else 0.0
     text = (
         f"At N={run.n:,} (first run) the {run.wall_s:.1f} s were: {p['to_run_start']:.1f} s until the scheduler "
@@ -347,10 +346,13 @@ def explain(report: Report) -> str:
         f"{p['task_seconds'] / run.wall_s:.1f} at a time on average on {report.machine.split(' ', 1)[0]} cores."
     )
     if slots and run.chunks:
-        per_playlist = extract_tasks / run.n / slots
+        at_once = min(slots, run.chunks)
+        between = p["extract_span"] * at_once / run.chunks - p["chunk_mean"]
+        per_playlist = p["extract_span"] / run.n
         text += (
-            f" With {slots} chunks at once an added playlist costs about {per_playlist:.3f} s of extract: "
-            f"its share of a chunk's work and of the chunk's task overhead, over {slots} slots."
+            f" With {slots} chunks at once, each slot also spent {max(between, 0.0):.2f} s between two chunks "
+            f"(scheduling, queueing, starting the task process); an added playlist costs {per_playlist:.3f} s of "
+            "extract."
         )
     return text
 
