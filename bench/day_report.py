@@ -350,9 +350,9 @@ def explain(report: Report) -> str:
         between = p["extract_span"] * at_once / run.chunks - p["chunk_mean"]
         per_playlist = p["extract_span"] / run.n
         text += (
-            f" With {slots} chunks at once, each slot also spent {max(between, 0.0):.2f} s between two chunks "
-            f"(scheduling, queueing, starting the task process); an added playlist costs {per_playlist:.3f} s of "
-            "extract."
+            f" With {slots} chunks at once, each slot was also idle {max(between, 0.0):.2f} s per chunk (scheduling, "
+            "queueing and starting the next task process, or no chunk left for it at the end); an added playlist "
+            f"costs {per_playlist:.3f} s of extract."
         )
     return text
 

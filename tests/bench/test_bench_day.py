@@ -215,7 +215,7 @@ def test_verdicts_and_results_file_name_every_target() -> None:
     assert "| 1,000 | first | 150.0 | 4 | 40 | 3,000 | 3.00 | 40 |" in text
     assert "At N=1,000 (first run) the 150.0 s were: 0.5 s until the scheduler started the run, plan 1.0 s" in text
     assert "(40 chunk task instances of 2.25 s on average: 1.00 s the playlists' own work, 1.25 s, 56%" in text
-    assert "each slot also spent 0.00 s between two chunks" in text
+    assert "each slot was also idle 0.00 s per chunk" in text
     assert "an added playlist costs 0.003 s of extract" in text
     assert "## Backfill" not in text
 
