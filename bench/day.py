@@ -44,9 +44,15 @@ for _path in (str(PROJECT_DIR), str(BENCH_DIR)):  # devtools/, tests/ and the be
 
 import day_data  # noqa: E402
 import day_report  # noqa: E402
+import httpx  # noqa: E402
 from airflow_client.client import ApiClient  # noqa: E402
-from airflow_client.client.api import BackfillApi, DagRunApi, TaskInstanceApi, XComApi  # noqa: E402
-from airflow_client.client.models import BackfillPostBody, ReprocessBehavior, TriggerDAGRunPostBody  # noqa: E402
+from airflow_client.client.api import BackfillApi, DAGApi, DagRunApi, TaskInstanceApi, XComApi  # noqa: E402
+from airflow_client.client.models import (  # noqa: E402
+    BackfillPostBody,
+    DAGPatchBody,
+    ReprocessBehavior,
+    TriggerDAGRunPostBody,
+)
 from spotify_etl.lake import Lake  # noqa: E402
 from spotify_etl.settings import Settings  # noqa: E402
 
@@ -186,12 +192,34 @@ def _epoch(value: dt.datetime | None) -> float | None:
     return value.timestamp() if value else None
 
 
+class SchedulerWatch:
+    """Ends a wait early once the scheduler has not been healthy at two checks ``every`` s apart:
+    standalone does not restart a scheduler that exited, so the run would never finish."""
+
+    def __init__(self, client: ApiClient, every: float = 30.0) -> None:
+        self.url = f"{client.configuration.host}/api/v2/monitor/health"
+        self.every, self.next, self.unhealthy = every, time.monotonic() + every, 0
+
+    def check(self) -> None:
+        if time.monotonic() < self.next:
+            return
+        self.next = time.monotonic() + self.every
+        try:
+            status = httpx.get(self.url, timeout=10).json()["scheduler"]["status"]
+        except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+            status = f"unknown ({exc!r})"
+        self.unhealthy = self.unhealthy + 1 if status != "healthy" else 0
+        if self.unhealthy >= 2:
+            raise BenchError(f"the scheduler is {status} for over {self.every:.0f}s; see its lines in standalone.log")
+
+
 def wait_run(client: ApiClient, run_id: str, timeout: float) -> Any:
-    deadline = time.monotonic() + timeout
+    deadline, watch = time.monotonic() + timeout, SchedulerWatch(client)
     while time.monotonic() < deadline:
         run = DagRunApi(client).get_dag_run(DAG_ID, run_id)
         if run.state in ("success", "failed"):
             return run
+        watch.check()
         time.sleep(SAMPLE_EVERY)
     states = ", ".join(f"{t.task_id}[{t.map_index}]={t.state}" for t in task_instances(client, run_id))
     raise BenchError(f"run {run_id} not finished after {timeout:.0f}s: {states}")
@@ -255,14 +283,23 @@ def measure_backfill(client: ApiClient, server: SpotifyServer, sid: int, lake: L
     seen = len(server.requests)
     with TreeSampler(sid) as sampler:
         triggered = time.time()
-        backfill = BackfillApi(client).create_backfill(
-            BackfillPostBody(dag_id=DAG_ID, from_date=f"{days[0]}T00:00:00Z", to_date=f"{days[-1]}T00:00:00Z",
-                             max_active_runs=max_active_runs, reprocess_behavior=ReprocessBehavior.NONE)
-        )  # fmt: skip
-        deadline = time.monotonic() + timeout
+        # Created with the DAG paused: on SQLite, creating a backfill can meet "database is locked"
+        # half-way, and Airflow then deletes the runs it already committed; a scheduler that had
+        # picked one of them up exits (ObjectDeletedError, seen here with Airflow 3.3.2). The runs
+        # of a paused DAG stay queued, untouched, until it is unpaused.
+        DAGApi(client).patch_dag(DAG_ID, DAGPatchBody(is_paused=True))
+        try:
+            backfill = BackfillApi(client).create_backfill(  # the client sends it again on 503 "database is locked"
+                BackfillPostBody(dag_id=DAG_ID, from_date=f"{days[0]}T00:00:00Z", to_date=f"{days[-1]}T00:00:00Z",
+                                 max_active_runs=max_active_runs, reprocess_behavior=ReprocessBehavior.NONE)
+            )  # fmt: skip
+        finally:
+            DAGApi(client).patch_dag(DAG_ID, DAGPatchBody(is_paused=False))
+        deadline, watch = time.monotonic() + timeout, SchedulerWatch(client)
         while not BackfillApi(client).get_backfill(backfill.id).completed_at:
             if time.monotonic() > deadline:
                 raise BenchError(f"backfill {backfill.id} not completed after {timeout:.0f}s")
+            watch.check()
             time.sleep(1)
     runs = backfill_runs(client, days)
     failed = [f"{r.dag_run_id}={r.state}" for r in runs if r.state != "success"]

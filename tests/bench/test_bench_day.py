@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pyarrow.parquet as pq
 import pytest
@@ -160,6 +161,18 @@ def test_sampler_finds_the_peak_memory_of_a_process_session() -> None:
         child.wait(timeout=10)
     assert memory.samples >= 3 and memory.processes == 1
     assert 80 <= memory.peak_rss_mib < 200 and 80 <= memory.peak_pss_mib <= memory.peak_rss_mib
+
+
+def test_a_wait_ends_once_the_scheduler_stayed_unhealthy(monkeypatch: pytest.MonkeyPatch) -> None:
+    answers = iter([{"scheduler": {"status": "unhealthy"}}, {"scheduler": {"status": "healthy"}}]
+                   + [{"scheduler": {"status": "unhealthy"}}] * 2)  # fmt: skip
+    monkeypatch.setattr(day.httpx, "get", lambda url, timeout: SimpleNamespace(json=lambda: next(answers)))
+    watch = day.SchedulerWatch(SimpleNamespace(configuration=SimpleNamespace(host="http://127.0.0.1:1")), every=0.0)
+    watch.check()
+    watch.check()  # healthy again: counting starts over
+    watch.check()
+    with pytest.raises(day.BenchError, match="the scheduler is unhealthy for over 0s"):
+        watch.check()
 
 
 def _run(n: int, phase: str, wall: float, api: int, tokens: int = 1, chunks: int = 1) -> RunFigures:
