@@ -21,7 +21,7 @@ export AIRFLOW__CORE__PARALLELISM ?= 4
 export AIRFLOW__LOGGING__LOGGING_LEVEL ?= INFO
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help venv airflow-db run test check lint unit browser lock bench clean up down e2e
+.PHONY: help venv airflow-db run test check lint unit browser lock bench bench-day clean up down e2e
 
 help:
 	@echo "make run    run the whole pipeline once for today on the embedded default (local lake, DuckDB, sample data)"
@@ -31,6 +31,9 @@ help:
 	@echo "make lint   ruff check and ruff format --check over the whole tree"
 	@echo "make browser  the Chromium the UI test drives: installs Debian's chromium as root, else says what is missing"
 	@echo "make bench  transform benchmark (N=1000000 by default), writes bench/RESULTS.md"
+	@echo "make bench-day  a whole day under make up's scheduler: N=10,100,1000 playlists of 100 entries, then a"
+	@echo "            backfill of 30 landed days; writes bench/RESULTS-day.md. Targets (2 cores): 1,000 playlists"
+	@echo "            in <= 3 min, <= 0.1 s per added playlist, 1 API call per unchanged playlist, tokens <= chunks"
 	@echo "make lock   regenerate requirements.txt / requirements-dev.txt from pyproject.toml"
 	@echo "make up     start a local Airflow UI on http://127.0.0.1:$(PORT) (PORT=..., UNPAUSE=1 to unpause the DAG)"
 	@echo "make down   stop the Airflow started by make up"
@@ -77,6 +80,14 @@ check: browser venv airflow-db tools lint
 
 bench: venv
 	$(BIN)/python bench/run_bench.py $(if $(N),--items $(N),)
+
+# A whole day (bench/day.py, docs/performance.md): Airflow started as `make up` starts it, in its own
+# home .airflow-bench (emptied first, stopped at the end, also on failure), against the local Spotify
+# server. N=10,100 for other sizes, BACKFILL_DAYS=0 to leave out the backfill, API_LATENCY=0.1 for a
+# server that answers like one 100 ms away (default: as fast as this machine answers).
+bench-day: venv
+	$(BIN)/python bench/day.py $(if $(N),--sizes $(N),) $(if $(BACKFILL_DAYS),--backfill-days $(BACKFILL_DAYS),) \
+		$(if $(API_LATENCY),--api-latency $(API_LATENCY),)
 
 lock: $(UV) lock-tools
 	$(UV) pip compile --quiet --python-version 3.11 pyproject.toml -o requirements.txt

@@ -143,7 +143,9 @@ class SpotifyServer:
     """The fake Spotify. ``user_id`` is the user behind ``refresh_token`` and ``auth_code``;
     ``extended_quota`` lifts the development-mode rules (module docstring); ``items_key``
     is the entry key ``/items`` answers with: ``item`` (2026), or ``both`` (``item`` plus
-    its deprecated copy ``track``, as Spotify sends during the deprecation window)."""
+    its deprecated copy ``track``, as Spotify sends during the deprecation window);
+    ``latency``: seconds every answer waits first, a network round trip to the real service
+    (0: as fast as this machine answers)."""
 
     def __init__(
         self,
@@ -155,10 +157,11 @@ class SpotifyServer:
         extended_quota: bool = False,
         items_key: str = "item",
         auth_code: str = "test-auth-code-5e6f7a8b",
+        latency: float = 0.0,
     ) -> None:
         self.client_id, self.client_secret, self.refresh_token = client_id, client_secret, refresh_token
         self.user_id, self.extended_quota = user_id, extended_quota
-        self.items_key, self.auth_code = items_key, auth_code
+        self.items_key, self.auth_code, self.latency = items_key, auth_code, latency
         self.playlists = recorded_playlists()
         for playlist in self.playlists.values():
             playlist.collaborators.add(user_id)
@@ -345,6 +348,9 @@ class SpotifyServer:
 def _handler(server: SpotifyServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out in two writes: with Nagle the body waits for the ACK of the
+        # headers, which the client delays (~40 ms per request on Linux); Spotify answers at once.
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: Any) -> None:  # keep test output clean
             pass
@@ -368,6 +374,7 @@ def _handler(server: SpotifyServer) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(body)
 
         def _answer(self, req: Request, compute: Any) -> None:
+            time.sleep(server.latency)
             fault = server._fault(self.path)
             if fault is not None:
                 time.sleep(fault.delay)
