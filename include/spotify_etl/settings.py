@@ -80,7 +80,7 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
     ),
     "SPOTIFY_ETL_DUCKDB_THREADS": (
         "",
-        "transform: DuckDB threads; empty = one per CPU DuckDB sees. 1 needs ~25% less CPU time in all but is slower on an idle 2-vCPU worker (docs/performance.md)",
+        "transform: DuckDB threads; empty = one per CPU DuckDB sees. 1 uses ~25% less CPU time than 2 and was as fast on a busy 2-core machine (docs/performance.md)",
     ),
 }
 
