@@ -68,7 +68,7 @@ MAX_DOCUMENT_BYTES = 64 << 20  # largest raw document read; a 10,000-item playli
 ARROW_BATCH_ROWS = 32_000  # rows per Arrow batch out of DuckDB: its buffers are outside DuckDB's memory_limit
 # Raw JSON per batch: big enough to keep both cores busy, small next to the memory limit (the
 # batch's parsed entries live in DuckDB beside the entity tables). 256 MB cost 30 MiB more peak RSS
-# at a 320MB limit than 128 MB, for no measurable speed (bench/RESULTS.md, docs/performance.md).
+# at a 320MB limit than 128 MB, for no measurable speed (docs/performance.md).
 BATCH_BYTES = 128 << 20
 # The four tables of distinct entities, in the order they are written.
 ENTITY_TABLES = ("songs", "albums", "song_artists", "artists")
@@ -211,9 +211,9 @@ def write_table(con: Any, table: str, out_file: Path, batch_rows: int = ARROW_BA
 def write_entity_tables(con: Any, folder: Path) -> dict[str, int]:
     """Write the entity tables into ``folder``, one after the other.
 
-    Two at a time was measured ~0.3 s faster at a million entries but held two sorts and
-    their Arrow batches at once: 140 MiB more peak RSS, the difference between fitting a
-    small worker and not (bench/RESULTS.md).
+    Two at a time was not measurably faster at a million entries (1.2-1.5 s either way, on a
+    shared machine) but held two sorts and their Arrow batches at once: 140 MiB more peak
+    RSS, the difference between fitting a small worker and not (docs/performance.md).
     """
     return {table: write_table(con, table, folder / f"{table}.parquet") for table in ENTITY_TABLES}
 
