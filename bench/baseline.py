@@ -40,12 +40,11 @@ _BOOLEANS = {
 _ALBUM_PRECISION = {4: "year", 7: "month"}  # a release date without precision: by its length, else a day
 
 
-def _declared(obj: Obj, *keys: str) -> tuple[str, ...]:
-    """``keys``, each declared in ``obj`` of the raw format (raises at import if one is not)."""
+def _declared(obj: Obj, *keys: str) -> None:
+    """Raise (at import) if one of ``keys`` is not declared in ``obj`` of the raw format."""
     missing = [key for key in keys if key not in obj.keys]
     if missing:
         raise KeyError(f"not in spotify_etl.raw_format: {missing}")
-    return keys
 
 
 # The keys read, checked against the raw format once instead of per row.
@@ -143,7 +142,7 @@ def reject_reason(track: dict[str, Any] | None, is_local: bool) -> str | None:
     return None
 
 
-def _entity_rows(files: list[str]) -> dict[str, list[tuple[Any, ...]]]:
+def _table_rows(files: list[str]) -> dict[str, list[tuple[Any, ...]]]:
     """The five tables' rows, in the columns of :func:`tables.columns`, from one pass over ``files``."""
     rows: dict[str, list[tuple[Any, ...]]] = {table: [] for table in tables.TABLE_NAMES}
     items, songs, albums, artists, song_artists = (
@@ -219,7 +218,7 @@ def _entity_rows(files: list[str]) -> dict[str, list[tuple[Any, ...]]]:
 
 def transform(files: list[str], out_dir: Path) -> dict[str, int]:
     """Write the five tables for the raw documents ``files`` to ``out_dir/<table>.parquet``."""
-    rows = _entity_rows(files)
+    rows = _table_rows(files)
     out_dir.mkdir(parents=True, exist_ok=True)
     counts = {}
     for table in tables.TABLE_NAMES:
