@@ -1,12 +1,22 @@
-"""The straightforward transform the benchmark compares against.
+"""The straightforward transform the benchmark compares against: json.load, a Python loop, pandas.
 
-``json.load`` per raw document, a Python loop that builds lists of dicts, pandas
-``drop_duplicates`` and ``to_parquet``: the obvious way to write this transform. It
-applies the same rules as :mod:`spotify_etl.transform` (the reasons in ``REASONS``, first
-occurrence in playlist id and position order, the explicit schemas of
-:mod:`spotify_etl.tables`), so both produce the same rows, and the benchmark checks that
-they do. Values are read as DuckDB reads a JSON value into a VARCHAR: strings as they are,
-``true``/``false``, numbers as written.
+What a competent programmer writes first, with no tricks beyond not doing work twice:
+
+- ``json.load`` of each raw document, in playlist id order (the order of "first");
+- one pass over its entries: the rules of :mod:`spotify_etl.transform` (``REASONS``, tested
+  in the same order) with plain ``str``/``int`` methods, no regex; a ``playlist_items``
+  tuple for every entry; for an accepted entry whose song was not seen before, a ``songs``
+  tuple, and ``albums``/``artists``/``song_artists`` tuples for what it brings that is new
+  (dicts of the ids seen), so each entity comes from its first entry and its fields are
+  converted once;
+- pandas DataFrames of those tuples, sorted by primary key, written with the explicit
+  schemas of :mod:`spotify_etl.tables` (``to_parquet``).
+
+Values are read as DuckDB reads a JSON value into a VARCHAR (the transform reads leaves so,
+see :mod:`spotify_etl.raw_format`): strings as they are, ``true``/``false``, numbers as
+written; so an id, a number or a flag of the wrong JSON type is judged as the transform
+judges it. The keys come from :mod:`spotify_etl.raw_format`, the columns from
+:mod:`spotify_etl.tables`; the benchmark and ``tests/bench`` check that both write the same rows.
 """
 
 from __future__ import annotations
@@ -14,38 +24,70 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import re
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from spotify_etl import tables
 from spotify_etl.lake import Lake
+from spotify_etl.raw_format import ENTRY, TRACK, TRACK_KEYS, Obj
 
-_ID = re.compile(r"[0-9A-Za-z]{22}")
-_INT = re.compile(r"-?[0-9]{1,18}")
+_TRACK_KEYS = tuple(TRACK_KEYS.values())  # the entry's track: `item` (/items), else `track` (/tracks)
 _DATE_FORMATS = {"year": "%Y", "month": "%Y-%m", "day": "%Y-%m-%d"}
-_ALBUM_FIELDS = ("album_name", "release_date", "release_date_precision", "total_tracks", "album_url")
+_BOOLEANS = {
+    word: flag for flag, words in ((True, "true t yes y 1"), (False, "false f no n 0")) for word in words.split()
+}
+_ALBUM_PRECISION = {4: "year", 7: "month"}  # a release date without precision: by its length, else a day
+
+
+def _declared(obj: Obj, *keys: str) -> None:
+    """Raise (at import) if one of ``keys`` is not declared in ``obj`` of the raw format."""
+    missing = [key for key in keys if key not in obj.keys]
+    if missing:
+        raise KeyError(f"not in spotify_etl.raw_format: {missing}")
+
+
+# The keys read, checked against the raw format once instead of per row.
+_declared(ENTRY, "added_at", "added_by", "is_local", *_TRACK_KEYS)
+_declared(TRACK, "id", "name", "type", "is_local", "duration_ms", "popularity", "explicit", "external_urls")
+_declared(TRACK, "album", "artists")
+_ALBUM_OBJ = TRACK.keys["album"]
+assert isinstance(_ALBUM_OBJ, Obj)
+_declared(_ALBUM_OBJ, "id", "name", "release_date", "release_date_precision", "total_tracks", "external_urls")
 
 
 def _text(value: Any) -> str | None:
-    if value is None or isinstance(value, str):
+    """``value`` as DuckDB reads a JSON value into a VARCHAR."""
+    if value is None or type(value) is str:
         return value
-    return json.dumps(value, separators=(",", ":"))  # true/false, numbers and objects as JSON text
+    if value is True or value is False:
+        return "true" if value else "false"
+    return json.dumps(value, separators=(",", ":"))  # numbers as written, objects as JSON text
 
 
-def _int(value: Any) -> int | None:
+def _int(value: Any, digits: int = 18) -> int | None:
+    """An integer of at most ``digits`` digits, as a number or a string; else None (``1e3``, ``5.0``, ``"0x10"``)."""
+    if type(value) is int:
+        return value if -(10**digits) < value < 10**digits else None
     text = _text(value)
-    return int(text) if text is not None and _INT.fullmatch(text) else None
+    if text is None:
+        return None
+    unsigned = text[1:] if text[:1] == "-" else text
+    return int(text) if 0 < len(unsigned) <= digits and unsigned.isascii() and unsigned.isdigit() else None
 
 
 def _bool(value: Any) -> bool | None:
-    return {"true": True, "false": False}.get(_text(value) or "")
+    """As DuckDB casts text to BOOLEAN: true/false, t/f, yes/no, y/n, 1/0 in any case; else None."""
+    if value is True or value is False:
+        return value
+    text = _text(value)
+    return _BOOLEANS.get(text.lower()) if text is not None else None
 
 
 def _valid_id(value: Any) -> bool:
-    text = _text(value)
-    return text is not None and _ID.fullmatch(text) is not None
+    """A Spotify id: 22 characters of [0-9A-Za-z]."""
+    text = value if type(value) is str else _text(value)
+    return text is not None and len(text) == 22 and text.isascii() and text.isalnum()
 
 
 def _timestamp(value: Any) -> dt.datetime | None:
@@ -56,15 +98,20 @@ def _timestamp(value: Any) -> dt.datetime | None:
     return stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.UTC)
 
 
-def _release_date(album: dict[str, Any]) -> dt.date | None:
-    text = _text(album.get("release_date"))
-    precision = _text(album.get("release_date_precision"))
-    if precision is None:
-        precision = {4: "year", 7: "month"}.get(len(text or ""), "day")
-    try:
-        return dt.datetime.strptime(text or "", _DATE_FORMATS.get(precision, "%Y-%m-%d")).date()
-    except ValueError:
-        return None
+_release_dates: dict[tuple[str | None, str | None], dt.date | None] = {}  # a catalogue has few distinct dates
+
+
+def _release_date(text: str | None, precision: str | None) -> dt.date | None:
+    key = (text, precision)
+    if key not in _release_dates:  # as the transform: at its precision, or by its length if none
+        if precision is None:
+            precision = _ALBUM_PRECISION.get(len(text or ""), "day")
+        fmt = _DATE_FORMATS.get(precision, "%Y-%m-%d")
+        try:
+            _release_dates[key] = dt.datetime.strptime(text or "", fmt).date()
+        except ValueError:
+            _release_dates[key] = None
+    return _release_dates[key]
 
 
 def _url(thing: dict[str, Any]) -> str | None:
@@ -95,84 +142,91 @@ def reject_reason(track: dict[str, Any] | None, is_local: bool) -> str | None:
     return None
 
 
-def transform(files: list[str], out_dir: Path) -> dict[str, int]:
-    """Write the five tables for the raw documents ``files`` to ``out_dir/<table>.parquet``."""
-    items: list[dict[str, Any]] = []
-    songs: list[dict[str, Any]] = []  # one per entry that is a song, with its album and artists
+def _table_rows(files: list[str]) -> dict[str, list[tuple[Any, ...]]]:
+    """The five tables' rows, in the columns of :func:`tables.columns`, from one pass over ``files``."""
+    rows: dict[str, list[tuple[Any, ...]]] = {table: [] for table in tables.TABLE_NAMES}
+    items, songs, albums, artists, song_artists = (
+        rows["playlist_items"],
+        rows["songs"],
+        rows["albums"],
+        rows["artists"],
+        rows["song_artists"],
+    )
+    seen_songs: set[str] = set()
+    seen_albums: set[str] = set()
+    seen_artists: set[str] = set()
+    item_key, track_key = _TRACK_KEYS
     for path in sorted(files, key=lambda f: Path(f).name):
         with open(path, encoding="utf-8") as handle:
             document = json.load(handle)
         playlist_id = document["playlist_id"]
         position = 0
         for page in document["pages"]:
-            for entry in page.get("items") or []:
+            for entry in (page or {}).get("items") or []:
                 entry = entry or {}
-                track = entry.get("item") if entry.get("item") is not None else entry.get("track")
+                track = entry.get(item_key)
+                if track is None:
+                    track = entry.get(track_key)
                 entry_local = _bool(entry.get("is_local"))
                 is_local = entry_local if entry_local is not None else bool(track and _bool(track.get("is_local")))
                 reason = reject_reason(track, is_local)
-                items.append(
-                    {
-                        "playlist_id": playlist_id,
-                        "position": position,
-                        "song_id": track["id"] if track is not None and reason is None else None,
-                        "added_at": _timestamp(entry.get("added_at")),
-                        "added_by": _text((entry.get("added_by") or {}).get("id")) or None,
-                        "is_local": is_local,
-                    }
-                )
+                song_id = _text(track["id"]) if reason is None and track is not None else None
+                added_by = _text((entry.get("added_by") or {}).get("id")) or None
+                items.append((playlist_id, position, song_id, _timestamp(entry.get("added_at")), added_by, is_local))
                 position += 1
-                if track is None or reason is not None:
+                if song_id is None or song_id in seen_songs:
                     continue
-                album = track["album"]
+                assert track is not None  # accepted, so a track
+                seen_songs.add(song_id)
+                album, track_artists = track["album"], track["artists"]
+                album_id, artist_id = _text(album["id"]), _text(track_artists[0]["id"])
+                popularity = _int(track.get("popularity"))
+                duration = _int(track.get("duration_ms"))
+                explicit = _bool(track.get("explicit"))
                 songs.append(
-                    {
-                        "song_id": track["id"],
-                        "name": _text(track.get("name")),
-                        "duration_ms": _int(track.get("duration_ms")),
-                        "popularity": _int(track.get("popularity")),
-                        "explicit": _bool(track.get("explicit")),
-                        "album_id": album["id"],
-                        "artist_id": track["artists"][0]["id"],
-                        "url": _url(track),
-                        "album_name": _text(album.get("name")),
-                        "release_date": _release_date(album),
-                        "release_date_precision": _text(album.get("release_date_precision")),
-                        "total_tracks": _int(album.get("total_tracks")),
-                        "album_url": _url(album),
-                        "artists": [
-                            {"artist_id": a["id"], "name": _text(a.get("name")), "external_url": _url(a), "position": n}
-                            for n, a in enumerate(track["artists"])
-                            if a is not None and _valid_id(a.get("id"))
-                        ],
-                    }
+                    (
+                        song_id,
+                        _text(track.get("name")),
+                        duration,
+                        popularity,
+                        explicit,
+                        album_id,
+                        artist_id,
+                        _url(track),
+                    )
                 )
+                if album_id not in seen_albums:
+                    seen_albums.add(album_id)
+                    precision = _text(album.get("release_date_precision"))
+                    released = _release_date(_text(album.get("release_date")), precision)
+                    total = _int(album.get("total_tracks"), digits=9)  # an INTEGER
+                    albums.append((album_id, _text(album.get("name")), released, precision, total, _url(album)))
+                song_artist_ids: set[str] = set()
+                for number, artist in enumerate(track_artists):
+                    if artist is None or not _valid_id(artist.get("id")):
+                        continue
+                    artist_id = _text(artist["id"])
+                    if artist_id in song_artist_ids:
+                        continue  # listed twice: the first position counts
+                    song_artist_ids.add(artist_id)
+                    song_artists.append((song_id, artist_id, number))
+                    if artist_id not in seen_artists:
+                        seen_artists.add(artist_id)
+                        artists.append((artist_id, _text(artist.get("name")), _url(artist)))
+    return rows
 
-    # A song, its album and its artists come from the song's first entry.
-    first_songs = pd.DataFrame(songs, columns=[*tables.columns("songs"), *_ALBUM_FIELDS, "artists"])
-    first_songs = first_songs.drop_duplicates("song_id")
-    albums = first_songs.rename(columns={"name": "track_name", "url": "track_url"}).rename(
-        columns={"album_name": "name", "album_url": "url"}
-    )
-    song_artists = first_songs[["song_id", "artists"]].explode("artists").dropna(subset=["artists"])
-    song_artists = pd.concat(
-        [song_artists[["song_id"]].reset_index(drop=True), pd.DataFrame(song_artists["artists"].tolist())], axis=1
-    )
-    frames = {
-        "songs": first_songs,
-        "albums": albums.drop_duplicates("album_id"),
-        "artists": song_artists.drop_duplicates("artist_id"),
-        "song_artists": song_artists.drop_duplicates(["song_id", "artist_id"]),
-        "playlist_items": pd.DataFrame(items),
-    }
+
+def transform(files: list[str], out_dir: Path) -> dict[str, int]:
+    """Write the five tables for the raw documents ``files`` to ``out_dir/<table>.parquet``."""
+    rows = _table_rows(files)
     out_dir.mkdir(parents=True, exist_ok=True)
-    rows = {}
+    counts = {}
     for table in tables.TABLE_NAMES:
-        frame = frames[table].reindex(columns=tables.columns(table))
+        frame = pd.DataFrame(rows.pop(table), columns=tables.columns(table))
         frame = frame.sort_values(list(tables.primary_key(table)), kind="stable")
         frame.to_parquet(out_dir / f"{table}.parquet", schema=tables.schema(table), index=False, compression="zstd")
-        rows[table] = len(frame)
-    return rows
+        counts[table] = len(frame)
+    return counts
 
 
 def main(argv: list[str] | None = None) -> None:

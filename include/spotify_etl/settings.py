@@ -27,7 +27,11 @@ PLAYLISTS_CONFIG = INCLUDE_DIR / "config" / "playlists.toml"
 TARGETS = ("local", "aws")
 # What SPOTIFY_ETL_S3_SSE may request; empty sends no header and the bucket's default applies.
 S3_SSE_ALGORITHMS = ("AES256", "aws:kms")
-DUCKDB_MEMORY_LIMIT = "1GB"
+# Measured on 1M playlist items (docs/performance.md): the transform's peak RSS is ~470 MiB at
+# 256MB, ~500 at 320MB, ~590 at 512MB (DuckDB's own memory plus ~110 MiB of Python and
+# libraries and the Arrow batches it hands out), so the default fits one task slot of the
+# smallest MWAA worker with room to spare; DuckDB spills beyond it.
+DUCKDB_MEMORY_LIMIT = "256MB"
 # DuckDB's own syntax: a size (512MB, 1.5GB, 1GiB) or a share of the machine's memory (50%).
 _DUCKDB_MEMORY = re.compile(r"\d+(\.\d+)?\s*(%|[KMGT]i?B|B)", re.IGNORECASE)
 
@@ -72,9 +76,12 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
     ),
     "SPOTIFY_ETL_DUCKDB_MEMORY_LIMIT": (
         DUCKDB_MEMORY_LIMIT,
-        "transform: DuckDB `memory_limit` (`512MB`, `2GB`, `50%`); beyond it DuckDB spills to disk. Size it to the worker (docs/deploy-mwaa.md)",
+        "transform: DuckDB `memory_limit` (`512MB`, `2GB`, `50%`); beyond it DuckDB spills to disk. The default keeps the transform's peak RSS under 512 MiB at a million playlist items; more makes it faster only where it spilled (docs/performance.md, docs/deploy-mwaa.md)",
     ),
-    "SPOTIFY_ETL_DUCKDB_THREADS": ("", "transform: DuckDB threads; empty = one per CPU DuckDB sees"),
+    "SPOTIFY_ETL_DUCKDB_THREADS": (
+        "",
+        "transform: DuckDB threads; empty = one per CPU DuckDB sees. 1 uses ~25% less CPU time than 2 and was as fast on a busy 2-core machine (docs/performance.md)",
+    ),
     "SPOTIFY_ETL_ALERT_SLACK_CONN_ID": (
         "",
         "Airflow connection (type `slackwebhook`) that failure, retry and deadline alerts are posted to; empty: no webhook alerts (docs/operate.md)",

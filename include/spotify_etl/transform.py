@@ -65,8 +65,12 @@ STEPS = (
 )
 
 MAX_DOCUMENT_BYTES = 64 << 20  # largest raw document read; a 10,000-item playlist as the extract keeps it is ~8 MB
-BATCH_BYTES = 256 << 20  # raw JSON per batch: big enough to keep both cores busy, small next to the entity tables
-# The four tables of distinct entities, in the order they are written (two at a time).
+ARROW_BATCH_ROWS = 32_000  # rows per Arrow batch out of DuckDB: its buffers are outside DuckDB's memory_limit
+# Raw JSON per batch: big enough to keep both cores busy, small next to the memory limit (the
+# batch's parsed entries live in DuckDB beside the entity tables). 256 MB cost 30 MiB more peak RSS
+# at a 320MB limit than 128 MB, for no measurable speed (docs/performance.md).
+BATCH_BYTES = 128 << 20
+# The four tables of distinct entities, in the order they are written.
 ENTITY_TABLES = ("songs", "albums", "song_artists", "artists")
 
 
@@ -195,7 +199,7 @@ def _write_arrow(writer: Any, schema: Any, reader: Any) -> int:
     return rows
 
 
-def write_table(con: Any, table: str, out_file: Path, batch_rows: int = 128_000) -> int:
+def write_table(con: Any, table: str, out_file: Path, batch_rows: int = ARROW_BATCH_ROWS) -> int:
     """Stream entity ``table`` into ``out_file`` with its explicit schema; return rows written."""
     import pyarrow.parquet as pq
 
@@ -205,12 +209,13 @@ def write_table(con: Any, table: str, out_file: Path, batch_rows: int = 128_000)
 
 
 def write_entity_tables(con: Any, folder: Path) -> dict[str, int]:
-    """Write the entity tables into ``folder`` two at a time: Parquet encoding runs on one core per file."""
-    from concurrent.futures import ThreadPoolExecutor
+    """Write the entity tables into ``folder``, one after the other.
 
-    with ThreadPoolExecutor(2, thread_name_prefix="spotify-etl-write") as pool:
-        futures = {table: pool.submit(write_table, con, table, folder / f"{table}.parquet") for table in ENTITY_TABLES}
-        return {table: future.result() for table, future in futures.items()}
+    Two at a time was not measurably faster at a million entries (1.2-1.5 s either way, on a
+    shared machine) but held two sorts and their Arrow batches at once: 140 MiB more peak
+    RSS, the difference between fitting a small worker and not (docs/performance.md).
+    """
+    return {table: write_table(con, table, folder / f"{table}.parquet") for table in ENTITY_TABLES}
 
 
 @contextmanager
@@ -252,7 +257,7 @@ def _stage(
                         result.entries += count
                         if reason is not None:
                             rejected[reason] += count
-                    reader = con.sql(sql("playlist_items")).to_arrow_reader(128_000)
+                    reader = con.sql(sql("playlist_items")).to_arrow_reader(ARROW_BATCH_ROWS)
                     result.rows["playlist_items"] += _write_arrow(items, items_schema, reader)
                 with _timed(steps, "first_occurrences"):
                     con.execute(sql("add_entities"))

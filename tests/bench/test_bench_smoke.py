@@ -53,12 +53,13 @@ def test_benchmark_runs_and_baseline_writes_the_transforms_rows(tmp_path: Path) 
     assert results is not None
     assert results["verdicts"] == dict.fromkeys(tables.TABLE_NAMES, "same")
     figures = results["figures"]
-    assert set(figures) == {"baseline", "transform", *run_bench.PARSERS, "read-typed"}
+    assert set(figures) == {"baseline", "transform", "transform-1thread", *run_bench.PARSERS, "read-typed"}
     steps = figures["transform"].runs[0].detail["steps"]
     assert list(steps) == list(STEPS) and all(seconds >= 0 for seconds in steps.values())
     assert sum(steps.values()) <= figures["transform"].runs[0].seconds
     transform_rows = figures["transform"].runs[0].detail["rows"]
     assert transform_rows == figures["baseline"].runs[0].detail["rows"]
+    assert transform_rows == figures["transform-1thread"].runs[0].detail["rows"]
     assert transform_rows["playlist_items"] == results["data"]["items"] == 2000
     documents = results["data"]["documents"]
     assert figures["parse-duckdb"].runs[0].detail["documents"] == documents
@@ -74,6 +75,8 @@ def test_benchmark_runs_and_baseline_writes_the_transforms_rows(tmp_path: Path) 
     text = results_file.read_text()
     assert "## Targets" in text and "| (a) and (b) write the same rows | every table | met |" in text
     assert "2,000 playlist items" in text
+    assert f"peak RSS at most {run_bench.TARGET_RSS_MB} MiB at its default settings" in text
+    assert "## What the baseline does" in text
     assert all(f"| {step} | " in text for step in STEPS)
 
 

@@ -123,10 +123,10 @@ def inject(how: str, lake: Lake, monkeypatch: pytest.MonkeyPatch) -> None:
         import pyarrow.parquet
 
         real_writer = pyarrow.parquet.ParquetWriter
-        made = itertools.count(1)  # next() is atomic: writers are made from two threads
+        made = itertools.count(1)
 
         class FullDisk(real_writer):  # type: ignore[misc, valid-type]
-            number = 0  # which writer this is: entity tables are written two at a time
+            number = 0  # which writer this is
 
             def write_batch(self, *args: Any, **kwargs: Any) -> None:
                 super().write_batch(*args, **kwargs)

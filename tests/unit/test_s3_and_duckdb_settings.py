@@ -76,13 +76,13 @@ def duckdb_settings(con: Any) -> tuple[str, int]:
     return str(memory), int(threads)
 
 
-def test_default_memory_limit_is_1gb_and_threads_are_duckdbs_own(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_memory_limit_is_256mb_and_threads_are_duckdbs_own(monkeypatch: pytest.MonkeyPatch) -> None:
     import duckdb
 
     s = settings(monkeypatch)
-    assert (s.duckdb_memory_limit, s.duckdb_threads) == ("1GB", None)
+    assert (s.duckdb_memory_limit, s.duckdb_threads) == ("256MB", None)
     with transform.connect(s.duckdb_memory_limit, s.duckdb_threads) as con, duckdb.connect() as plain:
-        assert duckdb_settings(con) == ("953.6 MiB", duckdb_settings(plain)[1])  # DuckDB writes 1GB in MiB
+        assert duckdb_settings(con) == ("244.1 MiB", duckdb_settings(plain)[1])  # DuckDB writes 256MB in MiB
 
 
 def test_memory_and_threads_settings_reach_duckdb(monkeypatch: pytest.MonkeyPatch) -> None:

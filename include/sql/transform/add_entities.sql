@@ -24,7 +24,9 @@ SELECT album.id, album.name,
         ELSE TRY_CAST(try_strptime(album.release_date, '%Y-%m-%d') AS DATE)
     END,
     album.release_date_precision,
-    TRY_CAST(album.total_tracks AS INTEGER), album.external_urls.spotify
+    -- integers only, as duration_ms and popularity in batch.sql (a cast would round 12.5, read 1e3)
+    CASE WHEN regexp_full_match(album.total_tracks, '-?[0-9]{1,9}') THEN CAST(album.total_tracks AS INTEGER) END,
+    album.external_urls.spotify
 FROM new_songs WHERE rowid IN (
     SELECT arg_min(rowid, ord) FROM new_songs n
     WHERE NOT EXISTS (SELECT 1 FROM albums a WHERE a.album_id = n.album.id)
