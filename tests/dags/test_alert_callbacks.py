@@ -10,11 +10,10 @@ from typing import Any
 
 import pytest
 
-from tests.dags.conftest import AWS_SETTINGS, PROJECT, _dagbag
+from tests.dags.conftest import AWS_SETTINGS, PARSE_OFFLINE, _dagbag
 from tests.support.airflow_run import airflow_env
 
 DAG_ID = "spotify_playlist_etl"
-DAG_FILE = PROJECT / "dags" / "spotify_playlist_etl.py"
 ALERTS = {
     "SPOTIFY_ETL_ALERT_SLACK_CONN_ID": "alerts_webhook",
     "SPOTIFY_ETL_ALERT_SNS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:spotify-etl-alerts",
@@ -63,24 +62,14 @@ def test_with_alert_settings_every_task_the_run_and_the_deadline_alert(
 
 def test_with_alert_settings_parsing_still_needs_no_network_and_no_provider(tmp_path: Path) -> None:
     """The notifiers' providers and their connections are reached only when an alert is sent."""
-    code = f"""
-        import socket, sys
-        import airflow.sdk
-        def refuse(*a, **k):
-            raise AssertionError("network I/O at DAG parse time")
-        socket.socket.connect = refuse
-        socket.create_connection = refuse
-        socket.getaddrinfo = refuse
-        import importlib.util
-        spec = importlib.util.spec_from_file_location("dagfile", {str(DAG_FILE)!r})
-        mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
+    code = PARSE_OFFLINE + textwrap.dedent("""
         print("DEADLINE", len(mod.DAG.deadline))
         notifiers = ("airflow.providers.slack.notifications", "airflow.providers.slack.hooks", "slack_sdk",
                      "airflow.providers.amazon.aws.notifications", "airflow.providers.amazon.aws.hooks", "boto3")
         print("LOADED", sorted(m for m in sys.modules if m.startswith(notifiers)))
-    """
+    """)
     env = airflow_env(tmp_path, **ALERTS)
-    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env, capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                           timeout=180)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "DEADLINE 1" in proc.stdout and "LOADED []" in proc.stdout, proc.stdout

@@ -13,10 +13,10 @@ from pathlib import Path
 from airflow.utils.dag_cycle_tester import check_cycle
 from spotify_etl.settings import SPOTIFY_POOL
 
+from tests.dags.conftest import DAG_FILE, PARSE_OFFLINE
 from tests.support.airflow_run import airflow_env
 
 PROJECT = Path(__file__).resolve().parents[2]
-DAG_FILE = PROJECT / "dags" / "spotify_playlist_etl.py"
 DAG_ID = "spotify_playlist_etl"
 
 
@@ -176,19 +176,8 @@ def test_parse_is_fast_and_imports_nothing_heavy(tmp_path: Path) -> None:
 
 def test_no_network_at_parse_time(tmp_path: Path) -> None:
     proc = _run_python(
-        f"""
-        import socket
-        import airflow.sdk
-        def refuse(*a, **k):
-            raise AssertionError("network I/O at DAG parse time")
-        socket.socket.connect = refuse
-        socket.create_connection = refuse
-        socket.getaddrinfo = refuse
-        import importlib.util
-        spec = importlib.util.spec_from_file_location("dagfile", {str(DAG_FILE)!r})
-        mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
-        print("PARSED", mod.spotify_playlist_etl.__name__ if hasattr(mod, "spotify_playlist_etl") else "")
-        """,
+        PARSE_OFFLINE
+        + 'print("PARSED", mod.spotify_playlist_etl.__name__ if hasattr(mod, "spotify_playlist_etl") else "")',
         tmp_path,
     )
     assert proc.returncode == 0, proc.stderr
