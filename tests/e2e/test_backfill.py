@@ -16,8 +16,8 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from airflow_client.client.api import BackfillApi
-from airflow_client.client.models import BackfillPostBody, ReprocessBehavior
+from airflow_client.client.api import BackfillApi, DAGApi
+from airflow_client.client.models import BackfillPostBody, DAGPatchBody, ReprocessBehavior
 from spotify_etl import tables
 
 from tests.e2e import lake_view
@@ -93,34 +93,8 @@ def _assert_no_duplicates(server: Server) -> None:
                 assert counted == (len(rows),), (table, day)
 
 
-def test_backfill_reprocesses_landed_raw_skips_empty_dates_and_reruns_identically(
-    airflow_server: Server, tmp_path: Path
-) -> None:
-    client, lake = airflow_server.client, airflow_server.lake
-    for day, playlists in LANDED.items():
-        lake_view.land_with_cli(lake, day, playlists)
-    raw_before = {day: lake_view.raw_digests(lake, day) for day in DAYS}
-
-    backfill = BackfillApi(client).create_backfill(
-        BackfillPostBody(
-            dag_id=DAG_ID,
-            from_date=midnight(DAYS[0]),
-            to_date=midnight(DAYS[-1]),
-            reprocess_behavior=ReprocessBehavior.COMPLETED,
-        )
-    )
-    done = wait_backfill(client, backfill.id)
-    assert done.reprocess_behavior == "completed"
-    first = _check_backfill_runs(airflow_server, tmp_path, try_number=1)
-    assert {day: lake_view.raw_digests(lake, day) for day in DAYS} == raw_before  # raw untouched, byte for byte
-    _assert_no_duplicates(airflow_server)
-
-    # Rerun the same range from the CLI, as docs/operate.md documents it: the same runs are cleared
-    # and run again (try 2), and nothing in the lake changes.
-    # SQLite answers "database is locked" at once, whatever its busy timeout, when a reading
-    # transaction must become a writing one while the scheduler writes (production metadata
-    # DBs are PostgreSQL). A user runs the command again; if the refused try had already
-    # stored the backfill, the next one says so (AlreadyRunningBackfill) and that one counts.
+def _create_backfill_with_the_cli(airflow_server: Server) -> None:
+    """``airflow backfill create`` for DAYS with reprocessing, as docs/operate.md documents it."""
     locked = False
     for _attempt in range(3):
         proc = subprocess.run(
@@ -151,6 +125,44 @@ def test_backfill_reprocesses_landed_raw_skips_empty_dates_and_reruns_identicall
         time.sleep(2)
     else:
         raise AssertionError("airflow backfill create: 'database is locked' three times:\n" + output[-3000:])
+
+
+def test_backfill_reprocesses_landed_raw_skips_empty_dates_and_reruns_identically(
+    airflow_server: Server, tmp_path: Path
+) -> None:
+    client, lake = airflow_server.client, airflow_server.lake
+    for day, playlists in LANDED.items():
+        lake_view.land_with_cli(lake, day, playlists)
+    raw_before = {day: lake_view.raw_digests(lake, day) for day in DAYS}
+
+    backfill = BackfillApi(client).create_backfill(
+        BackfillPostBody(
+            dag_id=DAG_ID,
+            from_date=midnight(DAYS[0]),
+            to_date=midnight(DAYS[-1]),
+            reprocess_behavior=ReprocessBehavior.COMPLETED,
+        )
+    )
+    done = wait_backfill(client, backfill.id)
+    assert done.reprocess_behavior == "completed"
+    first = _check_backfill_runs(airflow_server, tmp_path, try_number=1)
+    assert {day: lake_view.raw_digests(lake, day) for day in DAYS} == raw_before  # raw untouched, byte for byte
+    _assert_no_duplicates(airflow_server)
+
+    # Rerun the same range from the CLI, as docs/operate.md documents it: the same runs are cleared
+    # and run again (try 2), and nothing in the lake changes.
+    # SQLite answers "database is locked" at once, whatever its busy timeout, when a reading
+    # transaction must become a writing one while the scheduler writes (production metadata
+    # DBs are PostgreSQL). A user runs the command again; if the refused try had already
+    # stored the backfill, the next one says so (AlreadyRunningBackfill) and that one counts.
+    # Created with the DAG paused (as bench/day.py does): a refused try can leave a backfill
+    # with only some of its dates, and the scheduler must not start those runs meanwhile;
+    # paused, the scheduler also writes less, so SQLite refuses less often.
+    DAGApi(client).patch_dag(DAG_ID, DAGPatchBody(is_paused=True))
+    try:
+        _create_backfill_with_the_cli(airflow_server)
+    finally:
+        DAGApi(client).patch_dag(DAG_ID, DAGPatchBody(is_paused=False))
     backfills = BackfillApi(client).list_backfills(DAG_ID).backfills
     rerun = max(backfills, key=lambda b: b.id)
     assert rerun.id != backfill.id
