@@ -42,6 +42,15 @@ def test_plan_modes(started: dt.date, backfill: bool, landed: list[str], mode: s
         assert "no raw data was landed for that date; skipping" in plan.message
 
 
+@pytest.mark.parametrize("day", [dt.date(9999, 12, 31), dt.date(2030, 1, 1), D + dt.timedelta(days=1)])
+@pytest.mark.parametrize("backfill", [False, True])
+def test_a_logical_date_after_the_run_started_is_refused_naming_both_dates(day: dt.date, backfill: bool) -> None:
+    with pytest.raises(PlanError) as refused:
+        plan_run(day=day, started=D, is_backfill=backfill, requested=[], live=_live, landed=["x"], grace_days=1)
+    assert f"logical date {day.isoformat()} is after the day it started ({D.isoformat()})" in str(refused.value)
+    assert not refused.value.retryable
+
+
 def test_live_list_param_then_config_then_sample_only_for_the_embedded_source() -> None:
     assert live_playlists(["a"], ["b"], ["s"], "x") == ["a"]
     assert live_playlists([], ["b"], ["s"], "x") == ["b"]

@@ -92,7 +92,10 @@ def plan(settings: Settings, params: dict[str, Any], logical_date: dt.datetime, 
     :data:`PLAN_FAILED`: the later tasks run anyway (trigger rule ``all_done``) and, with the
     keys absent, would fail on XComNotFound only after their retries; this way they fail at once.
     """
-    started = (ti.start_date or logical_date).date()  # when this task really started
+    # When this task really started, from the task context (not the wall clock, so every try and
+    # test sees the time Airflow recorded): how far behind its date the run is, and a logical date
+    # after it is refused (plan.plan_run).
+    started = (ti.start_date or logical_date).date()
     try:
         with fail_fast():  # bad or missing ids: retrying cannot help
             result = pipeline.plan(
