@@ -29,7 +29,7 @@ class PipelineError(Exception):
 
 # How many items of a list an error message or alert names, and how long each may be: a run
 # of 10,000 bad ids or failed playlists still gives a message of a few kB, not megabytes.
-FEW_ITEMS, ITEM_CHARS = 5, 300
+FEW_ITEMS, ITEM_CHARS = 10, 300
 
 
 def shorten(text: str, chars: int = ITEM_CHARS) -> str:

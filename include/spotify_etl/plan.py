@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from spotify_etl.errors import PipelineError
+from spotify_etl.errors import PipelineError, first_few
 
 EXTRACT, REPROCESS, SKIP = "extract", "reprocess", "skip"
 PARAM, CONFIG_FILE = "playlists", "include/config/playlists.toml"
@@ -89,7 +89,7 @@ def plan_run(
     why = "backfill run" if is_backfill else f"run date is {behind} days before the run started"
     scope = [p for p in requested if p in landed] if requested else sorted(landed)
     absent = [p for p in requested if p not in landed]
-    note = f"; not landed for that date, so absent from its tables: {', '.join(absent)}" if absent else ""
+    note = f"; not landed for that date, so absent from its tables: {first_few(absent)}" if absent else ""
     if scope:
         which = (
             f"{len(scope)} of the {len(requested)} requested playlists" if requested else f"{len(scope)} raw documents"

@@ -271,3 +271,12 @@ def test_a_long_bad_value_is_shown_cut() -> None:
     with pytest.raises(SettingsError) as refused:
         Settings.from_env({"SPOTIFY_ETL_DATABASE": "x" * 1_000_000})
     assert len(str(refused.value)) < 400
+
+
+def test_a_reprocess_names_the_first_few_requested_playlists_not_landed_and_the_count() -> None:
+    requested = [f"{i:022d}" for i in range(10_000)]
+    result = plan_run(day=D, started=D + dt.timedelta(days=5), is_backfill=False, requested=requested,
+                      live=_live, landed=requested[:1], grace_days=1)  # fmt: skip
+    assert result.mode == REPROCESS and result.playlists == requested[:1]
+    assert len(result.message) < 1_000
+    assert result.message.endswith(f"absent from its tables: {', '.join(requested[1:11])}, and 9,989 more")
