@@ -84,10 +84,9 @@ def run_validation(db_path: Path, day: str, database: str, table_prefix: str = "
 
 
 def row_counts(db_path: Path, day: str, database: str, table_prefix: str = "") -> dict[str, int]:
+    counts = {}
     with _connect(db_path, read_only=True) as con:
-        return {
-            t: con.execute(f"SELECT count(*) FROM {_table(database, table_prefix, t)} WHERE dt = ?", [day]).fetchone()[
-                0
-            ]
-            for t in tables.TABLE_NAMES
-        }
+        for t in tables.TABLE_NAMES:
+            sql = f"SELECT count(*) FROM {_table(database, table_prefix, t)} WHERE dt = ?"
+            counts[t] = con.execute(sql, [day]).fetchone()[0]
+    return counts
