@@ -192,7 +192,8 @@ SETTINGS_DOC: dict[str, Setting] = {
     ),
     "SPOTIFY_ETL_MAX_RETRY_AFTER": Setting(
         "120", "longest Spotify 429 Retry-After (s) waited in-task; longer fails the try",
-        "a number of seconds from 0 to 900 (Airflow's longest retry delay here)", _decimal(0, 900),
+        "a number of seconds from 0 to 300 (a longer wait is left to an Airflow retry, which frees the worker)",
+        _decimal(0, 300),
     ),
     "SPOTIFY_ETL_TASK_RETRIES": Setting(
         "3", "Airflow retries per task (exponential backoff from 30 s)", "a whole number from 0 to 10", _whole(0, 10),

@@ -258,12 +258,12 @@ def test_every_setting_refuses_a_nul_byte_and_accepts_its_default(name: str) -> 
 
 
 def test_values_in_range_are_read_as_their_type() -> None:
-    s = Settings.from_env({"SPOTIFY_ETL_MAX_RETRY_AFTER": " 900 ", "SPOTIFY_ETL_LIVE_GRACE_DAYS": "0",
+    s = Settings.from_env({"SPOTIFY_ETL_MAX_RETRY_AFTER": " 300 ", "SPOTIFY_ETL_LIVE_GRACE_DAYS": "0",
                            "SPOTIFY_ETL_DEADLINE_HOURS": "0.5", "SPOTIFY_ETL_DUCKDB_MEMORY_LIMIT": "100%",
                            "SPOTIFY_ETL_DUCKDB_THREADS": "64", "SPOTIFY_ETL_DATABASE": "2026_spotify",
                            "SPOTIFY_ETL_CRAWLER_ROLE": "arn:aws:iam::123456789012:role/service-role/crawler",
                            "SPOTIFY_ETL_ALERT_SNS_TOPIC_ARN": "arn:aws:sns:eu-west-1:123456789012:etl-alerts"})  # fmt: skip
-    assert (s.max_retry_after, s.live_grace_days, s.deadline_hours) == (900.0, 0, 0.5)
+    assert (s.max_retry_after, s.live_grace_days, s.deadline_hours) == (300.0, 0, 0.5)
     assert (s.duckdb_memory_limit, s.duckdb_threads, s.database) == ("100%", 64, "2026_spotify")
 
 
