@@ -52,20 +52,14 @@ _DECIMAL = re.compile(r"[0-9]+(\.[0-9]*)?|\.[0-9]+")
 _DUCKDB_MEMORY = re.compile(r"(?P<amount>[0-9]+(\.[0-9]+)?)\s*(?P<unit>%|[KMGT]i?B|B)", re.IGNORECASE)
 
 
-def _whole(low: int, high: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        if not _WHOLE.fullmatch(text) or not low <= int(text) <= high:
+def _number(low: float, high: float, decimals: bool = False) -> Callable[[str], Any]:
+    """A whole number (or with ``decimals`` a decimal one) from ``low`` to ``high``."""
+    pattern, kind = (_DECIMAL, float) if decimals else (_WHOLE, int)
+
+    def parse(text: str) -> Any:
+        if not pattern.fullmatch(text) or not low <= kind(text) <= high:
             raise ValueError(text)
-        return int(text)
-
-    return parse
-
-
-def _decimal(low: float, high: float) -> Callable[[str], float]:
-    def parse(text: str) -> float:
-        if not _DECIMAL.fullmatch(text) or not low <= float(text) <= high:
-            raise ValueError(text)
-        return float(text)
+        return kind(text)
 
     return parse
 
@@ -107,11 +101,13 @@ def _memory_limit(text: str) -> str:
     return text
 
 
-def _threads(text: str) -> int | None:
-    return _whole(1, MAX_DUCKDB_THREADS)(text) if text else None  # empty: one per CPU DuckDB sees
-
-
 MAX_DUCKDB_THREADS = 64
+
+
+def _threads(text: str) -> int | None:
+    return _number(1, MAX_DUCKDB_THREADS)(text) if text else None  # empty: one per CPU DuckDB sees
+
+
 # Glue/Athena names (docs.aws.amazon.com/athena/latest/ug/tables-databases-columns-names.html):
 # 1 to 255 bytes, lower case (Glue lowers upper case, so the DuckDB schema would differ), only
 # underscore as special character, and a leading underscore needs backticks in Athena's DDL.
@@ -193,25 +189,25 @@ SETTINGS_DOC: dict[str, Setting] = {
     "SPOTIFY_ETL_MAX_RETRY_AFTER": Setting(
         "120", "longest Spotify 429 Retry-After (s) waited in-task; longer fails the try",
         "a number of seconds from 0 to 300 (a longer wait is left to an Airflow retry, which frees the worker)",
-        _decimal(0, 300),
+        _number(0, 300, decimals=True),
     ),
     "SPOTIFY_ETL_TASK_RETRIES": Setting(
-        "3", "Airflow retries per task (exponential backoff from 30 s)", "a whole number from 0 to 10", _whole(0, 10),
+        "3", "Airflow retries per task (exponential backoff from 30 s)", "a whole number from 0 to 10", _number(0, 10),
     ),
     "SPOTIFY_ETL_EXTRACT_CHUNK_SIZE": Setting(
         "25",
         "playlists per extract task (one Spotify token each), extracted one after another (docs/pipeline.md)",
-        "a whole number from 1 to 500", _whole(1, 500),
+        "a whole number from 1 to 500", _number(1, 500),
     ),
     "SPOTIFY_ETL_SPOTIFY_POOL_SLOTS": Setting(
         "4",
         f"slots of the Airflow pool `{SPOTIFY_POOL}` every extract task runs in: extract tasks calling Spotify at once, across all runs",
-        "a whole number from 1 to 32", _whole(1, 32),
+        "a whole number from 1 to 32", _number(1, 32),
     ),
     "SPOTIFY_ETL_LIVE_GRACE_DAYS": Setting(
         "1",
         "a run more than this many days behind its start date reprocesses raw instead of calling Spotify",
-        "a whole number of days from 0 to 7", _whole(0, 7),
+        "a whole number of days from 0 to 7", _number(0, 7),
     ),
     "SPOTIFY_ETL_S3_SSE": Setting(
         "",
@@ -249,7 +245,7 @@ SETTINGS_DOC: dict[str, Setting] = {
     "SPOTIFY_ETL_DEADLINE_HOURS": Setting(
         "6",
         "a run not finished this many hours (decimals allowed) after its data interval ends fires an alert; 0: no deadline. Only with an alert set",
-        "a number of hours from 0 to 168 (a week), like `6` or `0.5`", _decimal(0, 168),
+        "a number of hours from 0 to 168 (a week), like `6` or `0.5`", _number(0, 168, decimals=True),
     ),
 }
 # fmt: on
