@@ -115,7 +115,7 @@ _GLUE_NAME = r"[a-z0-9][a-z0-9_]{0,254}"
 TABLE_PREFIX_CHARS = 200  # Glue's 255 less room for the longest table name (song_artists...)
 # Airflow's own rule for a connection id (airflow.models.connection.RE_SANITIZE_CONN_ID), in ASCII.
 _CONN_ID = r"[A-Za-z0-9_#!()\-.:/\\]{1,250}"
-_CONN_ID_ALLOWED = "an Airflow connection id: 1 to 250 letters, digits or _ # ! ( ) - . : / \\"
+_CONN_ID_ALLOWED = "an Airflow connection id: 1 to 250 letters, digits or `_ # ! ( ) - . : / \\`"
 
 
 class Setting(NamedTuple):
