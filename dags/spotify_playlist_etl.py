@@ -21,6 +21,9 @@ data interval) sends an alert with the error's first line and a link to the log 
 
 - `plan` "no playlists to extract": set your list in `include/config/playlists.toml` or the
   param `playlists`.
+- `plan` "logical date ... is after the day it started": trigger with today's date or an earlier one.
+- The DAG does not load (import error `SettingsError: SPOTIFY_ETL_<NAME>='<value>': ...`): fix
+  that setting; the message says what it allows (docs/settings.md).
 - `extract_playlist` names each failed playlist of its chunk; the others landed. It is retried
   only for a failure a retry can heal (rate limit, Spotify unavailable), and a retry extracts only
   the playlists this run has not landed yet. Queued, not running: the pool `spotify_api` is full

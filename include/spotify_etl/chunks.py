@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from spotify_etl.errors import PipelineError
+from spotify_etl.errors import PipelineError, first_few
 from spotify_etl.extract import PlaylistSource, extract_playlist
 from spotify_etl.lake import Lake
 
@@ -57,7 +57,8 @@ class ChunkOutcome:
         return asdict(self)
 
     def describe_failures(self) -> str:
-        return "; ".join(f["error"] for f in self.failed)
+        """The first few failures' errors and how many more (a bounded message, whatever the chunk size)."""
+        return first_few([f["error"] for f in self.failed], sep="; ")
 
 
 def _landed_in_this_run(lake: Lake, day: str, playlist_id: str, run: str) -> dict[str, Any] | None:
@@ -140,7 +141,7 @@ def extract_chunk(
             if isinstance(exc, PipelineError) and exc.stops_chunk:
                 rest = playlists[index + 1 :]
                 if rest:
-                    log.error("the source cannot go on; not attempted in this try: %s", ", ".join(rest))
+                    log.error("the source cannot go on; not attempted in this try: %s", first_few(rest))
                 outcome.failed.extend(
                     {**failure, "playlist_id": p, "error": f"playlist {p}: not attempted after {failure['error']}"}
                     for p in rest

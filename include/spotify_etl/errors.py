@@ -8,6 +8,7 @@ failure without retries, in one place.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -24,3 +25,20 @@ class PipelineError(Exception):
         super().__init_subclass__(**kwargs)
         if retryable is not None:
             cls.retryable = retryable
+
+
+# How many items of a list an error message or alert names, and how long each may be: a run
+# of 10,000 bad ids or failed playlists still gives a message of a few kB, not megabytes.
+FEW_ITEMS, ITEM_CHARS = 10, 300
+
+
+def shorten(text: str, chars: int = ITEM_CHARS) -> str:
+    """``text`` cut to ``chars`` characters, an ellipsis marking a cut."""
+    return text if len(text) <= chars else text[: chars - 1] + "…"
+
+
+def first_few(items: Sequence[str], sep: str = ", ", few: int = FEW_ITEMS) -> str:
+    """The first ``few`` of ``items`` (each shortened) joined by ``sep``, and how many more there are."""
+    named = sep.join(shorten(str(item)) for item in items[:few])
+    rest = len(items) - few
+    return f"{named}{sep}and {rest:,} more" if rest > 0 else named

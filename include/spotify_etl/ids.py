@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
-from spotify_etl.errors import PipelineError
+from spotify_etl.errors import PipelineError, first_few
 
 _ID = re.compile(r"[0-9A-Za-z]{22}")
 _URI = re.compile(r"spotify:playlist:([0-9A-Za-z]{22})")
@@ -49,7 +49,8 @@ def parse_playlist_id(value: object) -> str:
 
 
 def parse_playlist_ids(values: Iterable[object]) -> list[str]:
-    """Parse every value, report all bad ones at once, and drop duplicates keeping order."""
+    """Parse every value, report the bad ones at once (the first few and how many more), and drop
+    duplicates keeping order."""
     ids: list[str] = []
     errors: list[str] = []
     for value in values:
@@ -61,7 +62,7 @@ def parse_playlist_ids(values: Iterable[object]) -> list[str]:
         if playlist_id not in ids:
             ids.append(playlist_id)
     if errors:
-        raise InvalidPlaylistId("; ".join(errors))
+        raise InvalidPlaylistId(first_few(errors, sep="; "))
     if not ids:
         raise InvalidPlaylistId("no playlists given")
     return ids

@@ -4,7 +4,8 @@ Spotify only serves a playlist's current state, so only a run close to its own d
 call it. A backfill, or any run whose date lies more than ``grace_days`` before the day it
 started, never calls Spotify: it re-transforms the raw documents landed for that date, or
 skips with a message if there are none, instead of writing today's playlists under a
-past date.
+past date. A run whose date lies after the day it started is refused: it would publish
+today's playlists under a date still to come.
 
 A run's tables hold exactly the playlists it planned (``RunPlan.playlists``): the ones it
 extracts, or for a reprocess the ones it was given (those landed for the date) or, without
@@ -19,14 +20,15 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from spotify_etl.errors import PipelineError
+from spotify_etl.errors import PipelineError, first_few
 
 EXTRACT, REPROCESS, SKIP = "extract", "reprocess", "skip"
 PARAM, CONFIG_FILE = "playlists", "include/config/playlists.toml"
 
 
 class PlanError(PipelineError, ValueError, retryable=False):
-    """The run cannot be planned (no playlist list where one is required); the message says where to set it."""
+    """The run cannot be planned (no playlist list where one is required, a future logical date);
+    the message says what to change."""
 
 
 @dataclass(frozen=True)
@@ -75,13 +77,19 @@ def plan_run(
     ids with raw documents already in the lake for ``day``."""
     iso = day.isoformat()
     behind = (started - day).days
+    if behind < 0:  # Spotify would serve today's playlists, published under a date still to come
+        raise PlanError(
+            f"dt={iso}: the run's logical date {iso} is after the day it started ({started.isoformat()}); "
+            "a run extracts what Spotify serves now, so it may not publish it under a future date. "
+            "Trigger it with a logical date of today or earlier."
+        )
     if not is_backfill and behind <= grace_days:
         playlists = live()
         return RunPlan(iso, EXTRACT, playlists, f"dt={iso}: extracting {len(playlists)} playlists live")
     why = "backfill run" if is_backfill else f"run date is {behind} days before the run started"
     scope = [p for p in requested if p in landed] if requested else sorted(landed)
     absent = [p for p in requested if p not in landed]
-    note = f"; not landed for that date, so absent from its tables: {', '.join(absent)}" if absent else ""
+    note = f"; not landed for that date, so absent from its tables: {first_few(absent)}" if absent else ""
     if scope:
         which = (
             f"{len(scope)} of the {len(requested)} requested playlists" if requested else f"{len(scope)} raw documents"

@@ -14,9 +14,9 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import astuple, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from spotify_etl.errors import PipelineError
+from spotify_etl.errors import PipelineError, shorten
 
 INCLUDE_DIR = Path(__file__).resolve().parents[1]
 PROJECT_DIR = INCLUDE_DIR.parent
@@ -32,182 +32,285 @@ S3_SSE_ALGORITHMS = ("AES256", "aws:kms")
 # libraries and the Arrow batches it hands out), so the default fits one task slot of the
 # smallest MWAA worker with room to spare; DuckDB spills beyond it.
 DUCKDB_MEMORY_LIMIT = "256MB"
-# DuckDB's own syntax: a size (512MB, 1.5GB, 1GiB) or a share of the machine's memory (50%).
-_DUCKDB_MEMORY = re.compile(r"\d+(\.\d+)?\s*(%|[KMGT]i?B|B)", re.IGNORECASE)
-
 SPOTIFY_POOL = "spotify_api"  # the Airflow pool of the extract tasks: one Spotify budget for every run
-
-# name -> (default, description); the single place a setting is declared.
-SETTINGS_DOC: dict[str, tuple[str, str]] = {
-    "SPOTIFY_ETL_TARGET": ("local", "`local` (folder lake + DuckDB) or `aws` (S3 + Glue + Athena)"),
-    "SPOTIFY_ETL_LAKE_DIR": ("<project>/lake", "local target: folder that holds the lake"),
-    "SPOTIFY_ETL_DUCKDB_PATH": ("<lake>/catalog.duckdb", "local target: DuckDB catalog file"),
-    "SPOTIFY_ETL_S3_BUCKET": ("", "aws target: lake bucket (required)"),
-    "SPOTIFY_ETL_S3_PREFIX": ("spotify-etl", "aws target: key prefix inside the bucket"),
-    "SPOTIFY_ETL_AWS_CONN_ID": ("aws_default", "Airflow connection for S3, Glue and Athena"),
-    "SPOTIFY_ETL_SPOTIFY_CONN_ID": ("spotify_default", "Airflow connection holding Spotify credentials"),
-    "SPOTIFY_ETL_DATABASE": ("spotify_etl", "Glue database / DuckDB schema of the tables"),
-    "SPOTIFY_ETL_TABLE_PREFIX": ("", "prefix for catalog table names (Glue crawler table prefix)"),
-    "SPOTIFY_ETL_CRAWLER_NAME": ("spotify_etl_processed", "aws target: Glue crawler name"),
-    "SPOTIFY_ETL_CRAWLER_ROLE": ("", "aws target: IAM role ARN the crawler assumes (required)"),
-    "SPOTIFY_ETL_ATHENA_WORKGROUP": ("primary", "aws target: Athena workgroup"),
-    "SPOTIFY_ETL_ATHENA_OUTPUT": ("s3://<bucket>/athena-results/", "aws target: Athena result location"),
-    "SPOTIFY_ETL_MAX_RETRY_AFTER": ("120", "longest Spotify 429 Retry-After (s) waited in-task; longer fails the try"),
-    "SPOTIFY_ETL_TASK_RETRIES": ("3", "Airflow retries per task (exponential backoff from 30 s)"),
-    "SPOTIFY_ETL_EXTRACT_CHUNK_SIZE": (
-        "25",
-        "playlists per extract task (one Spotify token each), extracted one after another (docs/pipeline.md)",
-    ),
-    "SPOTIFY_ETL_SPOTIFY_POOL_SLOTS": (
-        "4",
-        f"slots of the Airflow pool `{SPOTIFY_POOL}` every extract task runs in: extract tasks calling Spotify at once, across all runs",
-    ),
-    "SPOTIFY_ETL_LIVE_GRACE_DAYS": (
-        "1",
-        "a run more than this many days behind its start date reprocesses raw instead of calling Spotify",
-    ),
-    "SPOTIFY_ETL_S3_SSE": (
-        "",
-        "aws target: encryption asked for on each write: empty sends none and the bucket's default encryption applies; `AES256` (SSE-S3) or `aws:kms` (SSE-KMS)",
-    ),
-    "SPOTIFY_ETL_S3_SSE_KMS_KEY_ID": (
-        "",
-        "aws target, with `aws:kms`: KMS key id or ARN; empty = the bucket's default key (or `aws/s3`)",
-    ),
-    "SPOTIFY_ETL_DUCKDB_MEMORY_LIMIT": (
-        DUCKDB_MEMORY_LIMIT,
-        "transform: DuckDB `memory_limit` (`512MB`, `2GB`, `50%`); beyond it DuckDB spills to disk. The default keeps the transform's peak RSS under 512 MiB at a million playlist items; more makes it faster only where it spilled (docs/performance.md, docs/deploy-mwaa.md)",
-    ),
-    "SPOTIFY_ETL_DUCKDB_THREADS": (
-        "",
-        "transform: DuckDB threads; empty = one per CPU DuckDB sees. 1 uses ~25% less CPU time than 2 and was as fast on a busy 2-core machine (docs/performance.md)",
-    ),
-    "SPOTIFY_ETL_ALERT_SLACK_CONN_ID": (
-        "",
-        "Airflow connection (type `slackwebhook`) that failure, retry and deadline alerts are posted to; empty: no webhook alerts (docs/operate.md)",
-    ),
-    "SPOTIFY_ETL_ALERT_SNS_TOPIC_ARN": (
-        "",
-        "SNS topic ARN that alerts are published to, through `SPOTIFY_ETL_AWS_CONN_ID`; empty: no SNS alerts",
-    ),
-    "SPOTIFY_ETL_DEADLINE_HOURS": (
-        "6",
-        "a run not finished this many hours (decimals allowed) after its data interval ends fires an alert; 0: no deadline. Only with an alert set",
-    ),
-}
 
 
 class SettingsError(PipelineError, ValueError, retryable=False):
-    """A setting is missing or invalid; the message names it."""
+    """A setting is missing or invalid; the message names it, its value and what is allowed."""
+
+
+def refused(name: str, value: str, allowed: str) -> SettingsError:
+    """The one form of a refused setting: ``NAME='value': what is allowed``."""
+    return SettingsError(f"{name}={shorten(value, 100)!r}: {allowed}")
+
+
+# ---- How a setting's text becomes its value: each raises ValueError for text it does not allow.
+# Numbers are ASCII digits only: int() and float() also take '٣', '1_000', 'nan' and 'inf'.
+_WHOLE = re.compile(r"[0-9]+")
+_DECIMAL = re.compile(r"[0-9]+(\.[0-9]*)?|\.[0-9]+")
+# DuckDB's own syntax: a size (512MB, 1.5GB, 1GiB) or a share of the machine's memory (50%).
+_DUCKDB_MEMORY = re.compile(r"(?P<amount>[0-9]+(\.[0-9]+)?)\s*(?P<unit>%|[KMGT]i?B|B)", re.IGNORECASE)
+
+
+def _number(low: float, high: float, decimals: bool = False) -> Callable[[str], Any]:
+    """A whole number (or with ``decimals`` a decimal one) from ``low`` to ``high``."""
+    pattern, kind = (_DECIMAL, float) if decimals else (_WHOLE, int)
+
+    def parse(text: str) -> Any:
+        if not pattern.fullmatch(text) or not low <= kind(text) <= high:
+            raise ValueError(text)
+        return kind(text)
+
+    return parse
+
+
+def _matching(pattern: str, optional: bool = False) -> Callable[[str], str]:
+    compiled = re.compile(pattern)
+
+    def parse(text: str) -> str:
+        if not (optional and not text) and not compiled.fullmatch(text):
+            raise ValueError(text)
+        return text
+
+    return parse
+
+
+def _choice(*values: str, optional: bool = False) -> Callable[[str], str]:
+    by_name = {v.lower(): v for v in values} | ({"": ""} if optional else {})
+
+    def parse(text: str) -> str:
+        if text.lower() not in by_name:
+            raise ValueError(text)
+        return by_name[text.lower()]
+
+    return parse
+
+
+def _path(text: str) -> str:
+    # DuckDB reads the tables through a glob of the lake's folder (warehouse/local.py escapes
+    # glob characters); a NUL byte is no path at all.
+    if "\x00" in text:
+        raise ValueError(text)
+    return text
+
+
+def _memory_limit(text: str) -> str:
+    match = _DUCKDB_MEMORY.fullmatch(text)
+    if not match or not 0 < float(match["amount"]) <= (100 if match["unit"] == "%" else float("inf")):
+        raise ValueError(text)
+    return text
+
+
+MAX_DUCKDB_THREADS = 64
+
+
+def _threads(text: str) -> int | None:
+    return _number(1, MAX_DUCKDB_THREADS)(text) if text else None  # empty: one per CPU DuckDB sees
+
+
+# Glue/Athena names (docs.aws.amazon.com/athena/latest/ug/tables-databases-columns-names.html):
+# 1 to 255 bytes, lower case (Glue lowers upper case, so the DuckDB schema would differ), only
+# underscore as special character, and a leading underscore needs backticks in Athena's DDL.
+_GLUE_NAME = r"[a-z0-9][a-z0-9_]{0,254}"
+TABLE_PREFIX_CHARS = 200  # Glue's 255 less room for the longest table name (song_artists...)
+# Airflow's own rule for a connection id (airflow.models.connection.RE_SANITIZE_CONN_ID), in ASCII.
+_CONN_ID = r"[A-Za-z0-9_#!()\-.:/\\]{1,250}"
+_CONN_ID_ALLOWED = "an Airflow connection id: 1 to 250 letters, digits or `_ # ! ( ) - . : / \\`"
+
+
+class Setting(NamedTuple):
+    """One ``SPOTIFY_ETL_*`` setting: its default text, what it does, what is allowed (in words,
+    for the docs table and every refusal) and how its text (stripped) becomes its value."""
+
+    default: str
+    description: str
+    allowed: str
+    parse: Callable[[str], Any]
+
+
+# The single place a setting is declared; docs/settings.md's table is generated from it.
+# fmt: off
+SETTINGS_DOC: dict[str, Setting] = {
+    "SPOTIFY_ETL_TARGET": Setting(
+        "local", "`local` (folder lake + DuckDB) or `aws` (S3 + Glue + Athena)",
+        "`local` or `aws`", _choice(*TARGETS),
+    ),
+    "SPOTIFY_ETL_LAKE_DIR": Setting(
+        "<project>/lake", "local target: folder that holds the lake", "a folder path (empty: the default)", _path,
+    ),
+    "SPOTIFY_ETL_DUCKDB_PATH": Setting(
+        "<lake>/catalog.duckdb", "local target: DuckDB catalog file", "a file path (empty: the default)", _path,
+    ),
+    "SPOTIFY_ETL_S3_BUCKET": Setting(
+        "", "aws target: lake bucket (required)",
+        "an S3 bucket name: 3 to 63 lower-case letters, digits, `.` or `-`, starting and ending with a letter or digit",
+        _matching(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", optional=True),
+    ),
+    "SPOTIFY_ETL_S3_PREFIX": Setting(
+        "spotify-etl", "aws target: key prefix inside the bucket",
+        "up to 512 letters, digits or `/ ! - _ . ( )` (S3's safe key characters, less `*` and `'`)",
+        _matching(r"[A-Za-z0-9/!_.()-]{0,512}"),
+    ),
+    "SPOTIFY_ETL_AWS_CONN_ID": Setting(
+        "aws_default", "Airflow connection for S3, Glue and Athena", _CONN_ID_ALLOWED, _matching(_CONN_ID),
+    ),
+    "SPOTIFY_ETL_SPOTIFY_CONN_ID": Setting(
+        "spotify_default", "Airflow connection holding Spotify credentials", _CONN_ID_ALLOWED, _matching(_CONN_ID),
+    ),
+    "SPOTIFY_ETL_DATABASE": Setting(
+        "spotify_etl", "Glue database / DuckDB schema of the tables",
+        "1 to 255 lower-case letters, digits or `_`, not starting with `_` (a Glue and Athena database name)",
+        _matching(_GLUE_NAME),
+    ),
+    "SPOTIFY_ETL_TABLE_PREFIX": Setting(
+        "", "prefix for catalog table names (Glue crawler table prefix)",
+        f"up to {TABLE_PREFIX_CHARS} lower-case letters, digits or `_` (Glue and Athena table names)",
+        _matching(rf"[a-z0-9_]{{0,{TABLE_PREFIX_CHARS}}}"),
+    ),
+    "SPOTIFY_ETL_CRAWLER_NAME": Setting(
+        "spotify_etl_processed", "aws target: Glue crawler name",
+        "1 to 255 characters on one line (a Glue crawler name)", _matching(r"[^\x00-\x1f\x7f]{1,255}"),
+    ),
+    "SPOTIFY_ETL_CRAWLER_ROLE": Setting(
+        "", "aws target: IAM role ARN the crawler assumes (required)",
+        "an IAM role ARN (`arn:aws:iam::<account>:role/<name>`) or role name",
+        _matching(r"arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}|[A-Za-z0-9+=,.@_-]{1,64}",
+                  optional=True),
+    ),
+    "SPOTIFY_ETL_ATHENA_WORKGROUP": Setting(
+        "primary", "aws target: Athena workgroup",
+        "1 to 128 letters, digits, `.`, `_` or `-` (an Athena workgroup name)", _matching(r"[A-Za-z0-9._-]{1,128}"),
+    ),
+    "SPOTIFY_ETL_ATHENA_OUTPUT": Setting(
+        "s3://<bucket>/athena-results/", "aws target: Athena result location",
+        "an `s3://<bucket>/<prefix>/` URL (empty: the default)",
+        _matching(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9/!_.()-]*)?", optional=True),
+    ),
+    "SPOTIFY_ETL_MAX_RETRY_AFTER": Setting(
+        "120", "longest Spotify 429 Retry-After (s) waited in-task; longer fails the try",
+        "a number of seconds from 0 to 300 (a longer wait is left to an Airflow retry, which frees the worker)",
+        _number(0, 300, decimals=True),
+    ),
+    "SPOTIFY_ETL_TASK_RETRIES": Setting(
+        "3", "Airflow retries per task (exponential backoff from 30 s)", "a whole number from 0 to 10", _number(0, 10),
+    ),
+    "SPOTIFY_ETL_EXTRACT_CHUNK_SIZE": Setting(
+        "25",
+        "playlists per extract task (one Spotify token each), extracted one after another (docs/pipeline.md)",
+        "a whole number from 1 to 500", _number(1, 500),
+    ),
+    "SPOTIFY_ETL_SPOTIFY_POOL_SLOTS": Setting(
+        "4",
+        f"slots of the Airflow pool `{SPOTIFY_POOL}` every extract task runs in: extract tasks calling Spotify at once, across all runs",
+        "a whole number from 1 to 32", _number(1, 32),
+    ),
+    "SPOTIFY_ETL_LIVE_GRACE_DAYS": Setting(
+        "1",
+        "a run more than this many days behind its start date reprocesses raw instead of calling Spotify",
+        "a whole number of days from 0 to 7", _number(0, 7),
+    ),
+    "SPOTIFY_ETL_S3_SSE": Setting(
+        "",
+        "aws target: encryption asked for on each write: empty sends none and the bucket's default encryption applies; `AES256` (SSE-S3) or `aws:kms` (SSE-KMS)",
+        "empty, `AES256` or `aws:kms`", _choice(*S3_SSE_ALGORITHMS, optional=True),
+    ),
+    "SPOTIFY_ETL_S3_SSE_KMS_KEY_ID": Setting(
+        "",
+        "aws target, with `aws:kms`: KMS key id or ARN; empty = the bucket's default key (or `aws/s3`)",
+        "a KMS key id, key ARN, `alias/<name>` or alias ARN; only with `SPOTIFY_ETL_S3_SSE=aws:kms`",
+        _matching(r"[A-Za-z0-9:/_+=,.@-]{1,2048}", optional=True),
+    ),
+    "SPOTIFY_ETL_DUCKDB_MEMORY_LIMIT": Setting(
+        DUCKDB_MEMORY_LIMIT,
+        "transform: DuckDB `memory_limit` (`512MB`, `2GB`, `50%`); beyond it DuckDB spills to disk. The default keeps the transform's peak RSS under 512 MiB at a million playlist items; more makes it faster only where it spilled (docs/performance.md, docs/deploy-mwaa.md)",
+        "a size above 0 like `512MB`, `2GB` or `1GiB`, or a share of memory above 0% up to `100%` (empty: the default)",
+        lambda text: _memory_limit(text or DUCKDB_MEMORY_LIMIT),
+    ),
+    "SPOTIFY_ETL_DUCKDB_THREADS": Setting(
+        "",
+        "transform: DuckDB threads; empty = one per CPU DuckDB sees. 1 uses ~25% less CPU time than 2 and was as fast on a busy 2-core machine (docs/performance.md)",
+        f"empty or a whole number from 1 to {MAX_DUCKDB_THREADS}", _threads,
+    ),
+    "SPOTIFY_ETL_ALERT_SLACK_CONN_ID": Setting(
+        "",
+        "Airflow connection (type `slackwebhook`) that failure, retry and deadline alerts are posted to; empty: no webhook alerts (docs/operate.md)",
+        f"empty or {_CONN_ID_ALLOWED}", _matching(_CONN_ID, optional=True),
+    ),
+    "SPOTIFY_ETL_ALERT_SNS_TOPIC_ARN": Setting(
+        "",
+        "SNS topic ARN that alerts are published to, through `SPOTIFY_ETL_AWS_CONN_ID`; empty: no SNS alerts",
+        "empty or an SNS topic ARN: `arn:aws:sns:<region>:<account>:<topic>`",
+        _matching(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?", optional=True),
+    ),
+    "SPOTIFY_ETL_DEADLINE_HOURS": Setting(
+        "6",
+        "a run not finished this many hours (decimals allowed) after its data interval ends fires an alert; 0: no deadline. Only with an alert set",
+        "a number of hours from 0 to 168 (a week), like `6` or `0.5`", _number(0, 168, decimals=True),
+    ),
+}
+# fmt: on
 
 
 def _read(env: Mapping[str, str]) -> dict[str, Any]:
-    """The settings' values from ``env``, each missing one from its :data:`SETTINGS_DOC` default."""
-
-    def get(name: str) -> str:
-        return env.get(name, SETTINGS_DOC[name][0])
+    """The settings' values from ``env``, each missing one from its :data:`SETTINGS_DOC` default;
+    raise :class:`SettingsError` for the first one :data:`SETTINGS_DOC` does not allow."""
+    # A default with <placeholders> is empty here and filled in by derived() below.
+    texts = {
+        name: env.get(name, "" if "<" in spec.default else spec.default).strip() for name, spec in SETTINGS_DOC.items()
+    }
+    values = {}
+    for name, spec in SETTINGS_DOC.items():
+        try:
+            values[name] = spec.parse(texts[name])
+        except ValueError:
+            raise refused(name, texts[name], spec.allowed) from None
 
     def derived(name: str, **placeholders: str) -> str:
         # Set and non-empty, or the documented default with its <placeholders> filled in;
         # a default whose placeholder is empty (no bucket, no Athena output) is empty.
-        if env.get(name):
-            return env[name]
+        if values[name]:
+            return str(values[name])
         if not all(placeholders.values()):
             return ""
-        value = SETTINGS_DOC[name][0]
+        value = SETTINGS_DOC[name].default
         for key, filled in placeholders.items():
             value = value.replace(f"<{key}>", filled)
         return value
 
-    target = get("SPOTIFY_ETL_TARGET").strip().lower()
-    if target not in TARGETS:
-        raise SettingsError(f"SPOTIFY_ETL_TARGET must be one of {TARGETS}, got {target!r}")
+    def value(name: str) -> Any:
+        return values[f"SPOTIFY_ETL_{name}"]
+
+    if value("S3_SSE_KMS_KEY_ID") and value("S3_SSE") != "aws:kms":
+        raise refused("SPOTIFY_ETL_S3_SSE_KMS_KEY_ID", value("S3_SSE_KMS_KEY_ID"),
+                      f"only with SPOTIFY_ETL_S3_SSE=aws:kms (it is {value('S3_SSE')!r}); set both or neither")  # fmt: skip
     lake_dir = Path(derived("SPOTIFY_ETL_LAKE_DIR", project=str(PROJECT_DIR))).resolve()
-    bucket = get("SPOTIFY_ETL_S3_BUCKET").strip()
-    try:
-        numbers = {
-            "max_retry_after": float(get("SPOTIFY_ETL_MAX_RETRY_AFTER")),
-            "live_grace_days": int(get("SPOTIFY_ETL_LIVE_GRACE_DAYS")),
-            "task_retries": int(get("SPOTIFY_ETL_TASK_RETRIES")),
-            "extract_chunk_size": int(get("SPOTIFY_ETL_EXTRACT_CHUNK_SIZE")),
-            "spotify_pool_slots": int(get("SPOTIFY_ETL_SPOTIFY_POOL_SLOTS")),
-        }
-    except ValueError as exc:
-        raise SettingsError(f"numeric setting is not a number: {exc}") from exc
-    for key, name in (("extract_chunk_size", "EXTRACT_CHUNK_SIZE"), ("spotify_pool_slots", "SPOTIFY_POOL_SLOTS")):
-        if numbers[key] < 1:
-            raise SettingsError(f"SPOTIFY_ETL_{name} must be at least 1, got {numbers[key]}")
     return {
-        "target": target,
+        "target": value("TARGET"),
         "lake_dir": lake_dir,
         "duckdb_path": Path(derived("SPOTIFY_ETL_DUCKDB_PATH", lake=str(lake_dir))).resolve(),
-        "s3_bucket": bucket,
-        "s3_prefix": get("SPOTIFY_ETL_S3_PREFIX").strip("/"),
-        "aws_conn_id": get("SPOTIFY_ETL_AWS_CONN_ID"),
-        "spotify_conn_id": get("SPOTIFY_ETL_SPOTIFY_CONN_ID"),
-        "database": get("SPOTIFY_ETL_DATABASE"),
-        "table_prefix": get("SPOTIFY_ETL_TABLE_PREFIX"),
-        "crawler_name": get("SPOTIFY_ETL_CRAWLER_NAME"),
-        "crawler_role": get("SPOTIFY_ETL_CRAWLER_ROLE"),
-        "athena_workgroup": get("SPOTIFY_ETL_ATHENA_WORKGROUP"),
-        "athena_output": derived("SPOTIFY_ETL_ATHENA_OUTPUT", bucket=bucket),
-        **numbers,
-        **_s3_encryption(get),
-        "duckdb_memory_limit": _duckdb_memory_limit(get),
-        "duckdb_threads": _duckdb_threads(get),
-        "deadline_hours": _deadline_hours(get),
-        "alert_slack_conn_id": get("SPOTIFY_ETL_ALERT_SLACK_CONN_ID").strip(),
-        "alert_sns_topic_arn": get("SPOTIFY_ETL_ALERT_SNS_TOPIC_ARN").strip(),
+        "s3_bucket": value("S3_BUCKET"),
+        "s3_prefix": value("S3_PREFIX").strip("/"),
+        "aws_conn_id": value("AWS_CONN_ID"),
+        "spotify_conn_id": value("SPOTIFY_CONN_ID"),
+        "database": value("DATABASE"),
+        "table_prefix": value("TABLE_PREFIX"),
+        "crawler_name": value("CRAWLER_NAME"),
+        "crawler_role": value("CRAWLER_ROLE"),
+        "athena_workgroup": value("ATHENA_WORKGROUP"),
+        "athena_output": derived("SPOTIFY_ETL_ATHENA_OUTPUT", bucket=value("S3_BUCKET")),
+        "max_retry_after": value("MAX_RETRY_AFTER"),
+        "live_grace_days": value("LIVE_GRACE_DAYS"),
+        "task_retries": value("TASK_RETRIES"),
+        "extract_chunk_size": value("EXTRACT_CHUNK_SIZE"),
+        "spotify_pool_slots": value("SPOTIFY_POOL_SLOTS"),
+        "s3_sse": value("S3_SSE"),
+        "s3_sse_kms_key_id": value("S3_SSE_KMS_KEY_ID"),
+        "duckdb_memory_limit": value("DUCKDB_MEMORY_LIMIT"),
+        "duckdb_threads": value("DUCKDB_THREADS"),
+        "deadline_hours": value("DEADLINE_HOURS"),
+        "alert_slack_conn_id": value("ALERT_SLACK_CONN_ID"),
+        "alert_sns_topic_arn": value("ALERT_SNS_TOPIC_ARN"),
     }
-
-
-def _s3_encryption(get: Callable[[str], str]) -> dict[str, str]:
-    sse = get("SPOTIFY_ETL_S3_SSE").strip()
-    by_name = {a.lower(): a for a in S3_SSE_ALGORITHMS}
-    if sse and sse.lower() not in by_name:
-        raise SettingsError(
-            f"SPOTIFY_ETL_S3_SSE must be empty (the bucket's default encryption) or one of {S3_SSE_ALGORITHMS}, got {sse!r}"
-        )
-    sse = by_name.get(sse.lower(), "")
-    key_id = get("SPOTIFY_ETL_S3_SSE_KMS_KEY_ID").strip()
-    if key_id and sse != "aws:kms":
-        raise SettingsError(
-            "SPOTIFY_ETL_S3_SSE_KMS_KEY_ID is set but SPOTIFY_ETL_S3_SSE is not aws:kms; set both or neither"
-        )
-    return {"s3_sse": sse, "s3_sse_kms_key_id": key_id}
-
-
-def _duckdb_memory_limit(get: Callable[[str], str]) -> str:
-    value = get("SPOTIFY_ETL_DUCKDB_MEMORY_LIMIT").strip() or DUCKDB_MEMORY_LIMIT
-    if not _DUCKDB_MEMORY.fullmatch(value):
-        raise SettingsError(
-            f"SPOTIFY_ETL_DUCKDB_MEMORY_LIMIT must be a size like 512MB, 2GB or 1GiB, or a share like 50%, got {value!r}"
-        )
-    return value
-
-
-def _deadline_hours(get: Callable[[str], str]) -> float:
-    value = get("SPOTIFY_ETL_DEADLINE_HOURS").strip()
-    try:
-        hours = float(value)
-    except ValueError:
-        hours = -1.0
-    if not 0 <= hours < float("inf"):  # also refuses nan
-        raise SettingsError(
-            f"SPOTIFY_ETL_DEADLINE_HOURS must be a number of hours like 6 or 0.5 (0: no deadline), got {value!r}"
-        )
-    return hours
-
-
-def _duckdb_threads(get: Callable[[str], str]) -> int | None:
-    value = get("SPOTIFY_ETL_DUCKDB_THREADS").strip()
-    if not value:
-        return None  # DuckDB's default: one thread per CPU it sees
-    if not value.isdigit() or int(value) < 1:
-        raise SettingsError(
-            f"SPOTIFY_ETL_DUCKDB_THREADS must be a whole number of at least 1 (or empty), got {value!r}"
-        )
-    return int(value)
 
 
 # Each field's default is SETTINGS_DOC's, read like an environment that sets nothing.
@@ -252,7 +355,7 @@ class Settings:
         """Root URL of the lake: ``file:///...`` locally, ``s3://bucket/prefix`` on AWS."""
         if self.target == "aws":
             if not self.s3_bucket:
-                raise SettingsError("SPOTIFY_ETL_S3_BUCKET is required when SPOTIFY_ETL_TARGET=aws")
+                raise refused("SPOTIFY_ETL_S3_BUCKET", "", "required when SPOTIFY_ETL_TARGET=aws")
             return f"s3://{self.s3_bucket}/{self.s3_prefix}".rstrip("/")
         return self.lake_dir.as_uri()
 

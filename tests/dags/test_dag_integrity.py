@@ -10,10 +10,11 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 from airflow.utils.dag_cycle_tester import check_cycle
-from spotify_etl.settings import SPOTIFY_POOL
+from spotify_etl.settings import SETTINGS_DOC, SPOTIFY_POOL
 
-from tests.dags.conftest import DAG_FILE, PARSE_OFFLINE
+from tests.dags.conftest import DAG_FILE, PARSE_OFFLINE, _dagbag
 from tests.support.airflow_run import airflow_env
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -189,3 +190,16 @@ def test_dag_file_has_no_variable_or_connection_lookups() -> None:
     for banned in ("Variable.get", "get_connection(", "datetime.now", "dt.datetime.now", "utcnow"):
         assert banned not in text
     assert os.path.getsize(DAG_FILE) < 10_000  # stays a thin wiring file
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("SPOTIFY_ETL_MAX_RETRY_AFTER", "nan"), ("SPOTIFY_ETL_DEADLINE_HOURS", "1e308"), ("SPOTIFY_ETL_DATABASE", "a-b")],
+)
+def test_a_bad_setting_fails_the_parse_naming_it(tmp_path_factory: pytest.TempPathFactory, name: str,
+                                                 value: str) -> None:  # fmt: skip
+    """Refused when the DAG file is parsed, before any task runs: one import error, the SettingsError's message."""
+    bag = _dagbag(tmp_path_factory, **{name: value})
+    assert DAG_ID not in bag.dags
+    [error] = bag.import_errors.values()
+    assert f"SettingsError: {name}={value!r}: {SETTINGS_DOC[name].allowed}" in error

@@ -159,3 +159,18 @@ def test_a_spotify_connection_without_a_playlist_list_fails_at_plan_naming_where
         tries = db.execute("SELECT try_number FROM task_instance WHERE task_id = 'plan'").fetchone()
     assert states["plan"] == "failed" and tries == (1,)  # failed at once, no retry
     assert not (tmp_path / "lake" / "raw").exists()  # nothing was extracted
+
+
+def test_a_future_logical_date_fails_at_plan_naming_both_dates(airflow_template_db: Path, tmp_path: Path) -> None:
+    """Spotify serves only today's playlists: a run dated after the day it runs must not publish them
+    under that date. The plan fails at once (no retry) and nothing is extracted."""
+    future = (TODAY + dt.timedelta(days=400)).isoformat()
+    lake = tmp_path / "lake"
+    result = dags_test(airflow_template_db, tmp_path / "home", future, SPOTIFY_ETL_TASK_RETRIES="2",
+                       SPOTIFY_ETL_LAKE_DIR=str(lake), SPOTIFY_ETL_DUCKDB_PATH=str(tmp_path / "catalog.duckdb"))  # fmt: skip
+    assert not result.succeeded
+    assert f"the run's logical date {future} is after the day it started ({TODAY.isoformat()})" in result.output
+    with sqlite3.connect(tmp_path / "home" / "airflow.db") as db:
+        tries = db.execute("SELECT state, try_number FROM task_instance WHERE task_id = 'plan'").fetchone()
+    assert tries == ("failed", 1)
+    assert not (lake / "raw").exists()

@@ -338,3 +338,22 @@ def test_hostile_playlist_identifiers_reach_no_request_path_or_key(
 
     assert server.requests == []
     assert snapshot(tmp_path) == everything_before  # nothing written anywhere, in the lake or beside it
+
+
+# ---- a lake path that is not plain ---------------------------------------------------------
+def test_a_lake_path_with_an_apostrophe_and_glob_characters_is_catalogued_and_validated(tmp_path: Path) -> None:
+    """The path goes into the views' SQL quoted and glob-escaped, never pasted: catalog and
+    validate run for real over a folder named like SQL and a glob."""
+    from spotify_etl.extract import SampleSource
+
+    lake = Lake.local(tmp_path / "it's [a] lake*")
+    source = SampleSource()
+    for pid in source.available()[:2]:
+        extract_playlist(source, lake, pid, DAY, "2026-11-25T06:00:00+00:00")
+    result = transform_day(lake, DAY)
+    catalog = tmp_path / "it's" / "catalog.duckdb"
+    views = pipeline.catalog_local(lake, catalog, "spotify_etl", "p_")
+    assert views["spotify_etl.p_songs"] == f"{tmp_path}/it's [a] lake*/processed/songs/dt=*/*.parquet"
+    checks = pipeline.validate_local(catalog, DAY, "spotify_etl", "p_")
+    assert checks and all(c.status != "FAIL" for c in checks)
+    assert local.row_counts(catalog, DAY, "spotify_etl", "p_")["songs"] == result.rows["songs"] > 0

@@ -172,7 +172,25 @@ def test_the_chunk_task_retries_a_retryable_failure_and_fails_on_its_last_try(
 def test_chunk_size_and_pool_slots_are_settings_of_at_least_one() -> None:
     settings = Settings.from_env({"SPOTIFY_ETL_EXTRACT_CHUNK_SIZE": "3", "SPOTIFY_ETL_SPOTIFY_POOL_SLOTS": "2"})
     assert (settings.extract_chunk_size, settings.spotify_pool_slots) == (3, 2)
-    with pytest.raises(SettingsError, match="SPOTIFY_ETL_EXTRACT_CHUNK_SIZE must be at least 1, got 0"):
+    with pytest.raises(SettingsError, match="SPOTIFY_ETL_EXTRACT_CHUNK_SIZE='0': a whole number from 1 to 500"):
         Settings.from_env({"SPOTIFY_ETL_EXTRACT_CHUNK_SIZE": "0"})
-    with pytest.raises(SettingsError, match="numeric setting is not a number"):
+    with pytest.raises(SettingsError, match="SPOTIFY_ETL_SPOTIFY_POOL_SLOTS='many': a whole number from 1 to 32"):
         Settings.from_env({"SPOTIFY_ETL_SPOTIFY_POOL_SLOTS": "many"})
+
+
+def test_ten_thousand_failed_playlists_give_bounded_messages_naming_the_first_few_and_the_count() -> None:
+    """10,000 failed playlists once gave one 3.7 MB line in check_extracts (and its alert)."""
+    planned = [f"{i:022d}" for i in range(10_000)]
+    outcome = chunks.ChunkOutcome(
+        failed=[{"playlist_id": p, "error": f"playlist {p}: " + "refused " * 50, "retryable": False} for p in planned]
+    )
+    assert len(outcome.describe_failures()) < 4_000 and outcome.describe_failures().endswith("; and 9,990 more")
+    with pytest.raises(AirflowFailException) as failed:
+        tasks.check_extracts(EXTRACT, [planned], [outcome.as_dict()])
+    message = str(failed.value)
+    assert len(message) < 4_000
+    assert message.startswith(
+        f"10000 of 10000 playlists failed to extract and are missing from this date's tables: {planned[0]}, "
+    )
+    assert f"{planned[9]}, and 9,990 more (see their" in message and planned[10] not in message
+    assert f"Errors: playlist {planned[0]}: refused" in message and message.endswith("; and 9,990 more")

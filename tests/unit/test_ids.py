@@ -112,3 +112,13 @@ def test_lists_report_every_bad_entry_at_once_and_drop_duplicates() -> None:
 def test_the_lake_refuses_to_build_a_path_from_a_bad_id(lake: Lake, value: str) -> None:
     with pytest.raises(ValueError, match="invalid playlist id"):
         lake.raw_path("2026-11-25", value)
+
+
+def test_ten_thousand_bad_entries_give_a_bounded_message_naming_the_first_few_and_the_count() -> None:
+    """10,000 bad ids once gave one 1.5 MB line (in the task log and every alert)."""
+    with pytest.raises(InvalidPlaylistId) as err:
+        parse_playlist_ids([f"bad-{i:05}-" + "x" * 150 for i in range(10_000)])
+    message = str(err.value)
+    assert len(message) < 4_000
+    assert "'bad-00000-" in message and "'bad-00009-" in message and "bad-00010-" not in message
+    assert message.endswith("; and 9,990 more")

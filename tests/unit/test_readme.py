@@ -43,9 +43,10 @@ def anchors(path: Path) -> set[str]:
 def settings_table() -> str:
     """The settings table as docs/settings.md shows it, one row per entry of SETTINGS_DOC."""
     rows = [
-        f"| `{name}` | {f'`{default}`' if default else ''} | {what} |" for name, (default, what) in SETTINGS_DOC.items()
+        f"| `{name}` | {f'`{s.default}`' if s.default else ''} | {s.description} | {s.allowed} |"
+        for name, s in SETTINGS_DOC.items()
     ]
-    return "\n".join(["| setting | default | what it does |", "|---|---|---|", *rows])
+    return "\n".join(["| setting | default | what it does | allowed |", "|---|---|---|---|", *rows])
 
 
 def write_settings_table() -> None:

@@ -56,11 +56,10 @@ def test_the_setting_chooses_the_header(monkeypatch: pytest.MonkeyPatch, env: di
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"SPOTIFY_ETL_S3_SSE": "SSE-KMS"}, "SPOTIFY_ETL_S3_SSE must be empty (the bucket's default encryption) or one "
-                                            "of ('AES256', 'aws:kms'), got 'SSE-KMS'"),
-        ({"SPOTIFY_ETL_S3_SSE_KMS_KEY_ID": "k"}, "SPOTIFY_ETL_S3_SSE_KMS_KEY_ID is set but SPOTIFY_ETL_S3_SSE is not "
-                                                 "aws:kms; set both or neither"),
-        ({"SPOTIFY_ETL_S3_SSE": "AES256", "SPOTIFY_ETL_S3_SSE_KMS_KEY_ID": "k"}, "SPOTIFY_ETL_S3_SSE is not aws:kms"),
+        ({"SPOTIFY_ETL_S3_SSE": "SSE-KMS"}, "SPOTIFY_ETL_S3_SSE='SSE-KMS': empty, `AES256` or `aws:kms`"),
+        ({"SPOTIFY_ETL_S3_SSE_KMS_KEY_ID": "k"}, "SPOTIFY_ETL_S3_SSE_KMS_KEY_ID='k': only with SPOTIFY_ETL_S3_SSE=aws:kms "
+                                                 "(it is ''); set both or neither"),
+        ({"SPOTIFY_ETL_S3_SSE": "AES256", "SPOTIFY_ETL_S3_SSE_KMS_KEY_ID": "k"}, "(it is 'AES256')"),
     ],
 )  # fmt: skip
 def test_a_bad_encryption_setting_is_refused_naming_it(monkeypatch: pytest.MonkeyPatch, env: dict[str, str],
@@ -95,12 +94,16 @@ def test_memory_and_threads_settings_reach_duckdb(monkeypatch: pytest.MonkeyPatc
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"SPOTIFY_ETL_DUCKDB_MEMORY_LIMIT": "lots"}, "SPOTIFY_ETL_DUCKDB_MEMORY_LIMIT must be a size like 512MB, 2GB "
-                                                      "or 1GiB, or a share like 50%, got 'lots'"),
-        ({"SPOTIFY_ETL_DUCKDB_MEMORY_LIMIT": "1024"}, "got '1024'"),  # DuckDB would read bytes, or refuse it
-        ({"SPOTIFY_ETL_DUCKDB_THREADS": "two"}, "SPOTIFY_ETL_DUCKDB_THREADS must be a whole number of at least 1 "
-                                                "(or empty), got 'two'"),
-        ({"SPOTIFY_ETL_DUCKDB_THREADS": "0"}, "got '0'"),
+        ({"SPOTIFY_ETL_DUCKDB_MEMORY_LIMIT": "lots"}, "SPOTIFY_ETL_DUCKDB_MEMORY_LIMIT='lots': a size above 0 like "
+                                                      "`512MB`, `2GB` or `1GiB`, or a share of memory above 0% up to `100%`"),
+        ({"SPOTIFY_ETL_DUCKDB_MEMORY_LIMIT": "1024"}, "LIMIT='1024': "),  # DuckDB would read bytes, or refuse it
+        ({"SPOTIFY_ETL_DUCKDB_MEMORY_LIMIT": "0MB"}, "LIMIT='0MB': "),
+        ({"SPOTIFY_ETL_DUCKDB_MEMORY_LIMIT": "0%"}, "LIMIT='0%': "),
+        ({"SPOTIFY_ETL_DUCKDB_MEMORY_LIMIT": "1000%"}, "LIMIT='1000%': "),
+        ({"SPOTIFY_ETL_DUCKDB_THREADS": "two"}, "SPOTIFY_ETL_DUCKDB_THREADS='two': empty or a whole number from 1 to 64"),
+        ({"SPOTIFY_ETL_DUCKDB_THREADS": "0"}, "THREADS='0': "),
+        ({"SPOTIFY_ETL_DUCKDB_THREADS": "100000"}, "THREADS='100000': "),
+        ({"SPOTIFY_ETL_DUCKDB_THREADS": "²"}, "THREADS='²': "),  # str.isdigit() says yes, int() raises a bare ValueError
     ],
 )  # fmt: skip
 def test_a_bad_duckdb_setting_is_refused_naming_it(monkeypatch: pytest.MonkeyPatch, env: dict[str, str],
@@ -143,7 +146,7 @@ def test_the_cli_transform_uses_the_settings_and_names_a_bad_one(monkeypatch: py
     argv = ["transform", "--raw", str(tmp_path / "lake"), "--out", str(tmp_path / "lake"), "--date", DAY]
     settings(monkeypatch)
     monkeypatch.setenv("SPOTIFY_ETL_DUCKDB_MEMORY_LIMIT", "lots")
-    with pytest.raises(SettingsError, match="SPOTIFY_ETL_DUCKDB_MEMORY_LIMIT must be a size"):  # as any bad setting
+    with pytest.raises(SettingsError, match="SPOTIFY_ETL_DUCKDB_MEMORY_LIMIT='lots': a size"):  # as any bad setting
         cli.main(argv)
     monkeypatch.setenv("SPOTIFY_ETL_DUCKDB_MEMORY_LIMIT", "300MB")
     seen: list[tuple[str, int]] = []
@@ -160,9 +163,9 @@ def test_defaults_are_settings_doc_read_from_an_empty_environment(tmp_path: Path
 
     assert Settings() == Settings.from_env({})
     assert Settings().lake_dir == PROJECT_DIR / "lake"  # "<project>/lake"
-    assert Settings().s3_prefix == SETTINGS_DOC["SPOTIFY_ETL_S3_PREFIX"][0]
-    assert Settings().max_retry_after == float(SETTINGS_DOC["SPOTIFY_ETL_MAX_RETRY_AFTER"][0])
+    assert Settings().s3_prefix == SETTINGS_DOC["SPOTIFY_ETL_S3_PREFIX"].default
+    assert Settings().max_retry_after == float(SETTINGS_DOC["SPOTIFY_ETL_MAX_RETRY_AFTER"].default)
     assert Settings().athena_output == ""  # "s3://<bucket>/athena-results/" without a bucket
-    given = Settings.from_env({"SPOTIFY_ETL_S3_BUCKET": "b", "SPOTIFY_ETL_LAKE_DIR": str(tmp_path)})
-    assert given.athena_output == "s3://b/athena-results/"
+    given = Settings.from_env({"SPOTIFY_ETL_S3_BUCKET": "bkt", "SPOTIFY_ETL_LAKE_DIR": str(tmp_path)})
+    assert given.athena_output == "s3://bkt/athena-results/"
     assert given.duckdb_path == tmp_path.resolve() / "catalog.duckdb"  # "<lake>/catalog.duckdb"

@@ -20,7 +20,7 @@ from airflow.sdk.log import mask_secret
 
 from spotify_etl import chunks, pipeline
 from spotify_etl.airflow import lineage, metrics
-from spotify_etl.errors import PipelineError
+from spotify_etl.errors import PipelineError, first_few
 from spotify_etl.lake import Lake
 from spotify_etl.plan import EXTRACT, PARAM, SKIP
 from spotify_etl.settings import Settings
@@ -92,7 +92,10 @@ def plan(settings: Settings, params: dict[str, Any], logical_date: dt.datetime, 
     :data:`PLAN_FAILED`: the later tasks run anyway (trigger rule ``all_done``) and, with the
     keys absent, would fail on XComNotFound only after their retries; this way they fail at once.
     """
-    started = (ti.start_date or logical_date).date()  # when this task really started
+    # When this task really started, from the task context (not the wall clock, so every try and
+    # test sees the time Airflow recorded): how far behind its date the run is, and a logical date
+    # after it is refused (plan.plan_run).
+    started = (ti.start_date or logical_date).date()
     try:
         with fail_fast():  # bad or missing ids: retrying cannot help
             result = pipeline.plan(
@@ -208,8 +211,8 @@ def describe_asset_events(outlet_events: OutletEventAccessorsProtocol, assets: l
 
 def check_extracts(mode: str, expected: list[list[str]] | None,
                    extracted: Iterable[dict[str, Any] | None] | None) -> dict[str, Any]:  # fmt: skip
-    """Fail naming every planned playlist whose extract failed, with its error; ``expected``: the
-    plan's chunks of playlists to extract."""
+    """Fail naming the planned playlists whose extract failed (the first few, with their errors, and
+    how many more); ``expected``: the plan's chunks of playlists to extract."""
     if mode == PLAN_FAILED:
         raise AirflowFailException("the plan task did not succeed (see its log)")
     playlists = [p for chunk in (expected or []) for p in chunk]
@@ -217,11 +220,11 @@ def check_extracts(mode: str, expected: list[list[str]] | None,
     missing = pipeline.missing_extracts(playlists, results)
     if missing:
         errors = extract_failures(extracted)
-        named = "; ".join(errors.get(p, f"playlist {p}: its extract task reported nothing") for p in missing)
+        named = [errors.get(p, f"playlist {p}: its extract task reported nothing") for p in missing]
         raise AirflowFailException(
             f"{len(missing)} of {len(playlists)} playlists failed to extract and are missing from this date's "
-            f"tables: {', '.join(missing)} (see their extract_playlist task logs); the others were transformed. "
-            f"Errors: {named}"
+            f"tables: {first_few(missing)} (see their extract_playlist task logs); the others were transformed. "
+            f"Errors: {first_few(named, sep='; ')}"
         )
     summary = {"mode": mode, "playlists": len(playlists), "api_calls": sum(r.get("api_calls", 0) for r in results)}
     log.info("extract summary: %s", summary)

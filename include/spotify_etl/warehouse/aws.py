@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from spotify_etl import quality, tables
-from spotify_etl.settings import Settings, SettingsError
+from spotify_etl.settings import Settings, refused
 
 RESULT_COLUMNS = ("check_name", "violations", "checked_rows")
 
@@ -39,8 +39,10 @@ EXCLUSIONS = ["**/.*", "**/_*"]
 def crawler_config(settings: Settings) -> dict[str, Any]:
     """CreateCrawler/UpdateCrawler arguments: one S3 target per table folder, so each becomes a Glue table partitioned by dt."""
     if not settings.crawler_role:
-        raise SettingsError(
-            "SPOTIFY_ETL_CRAWLER_ROLE (IAM role ARN for the Glue crawler) is required when SPOTIFY_ETL_TARGET=aws"
+        raise refused(
+            "SPOTIFY_ETL_CRAWLER_ROLE",
+            "",
+            "required when SPOTIFY_ETL_TARGET=aws (the IAM role the Glue crawler assumes)",
         )
     quality.render_validation_sql("2000-01-01", settings.database, settings.table_prefix)  # checks the names
     config: dict[str, Any] = {

@@ -7,6 +7,7 @@ validation SQL runs unchanged.
 
 from __future__ import annotations
 
+import glob
 import time
 from pathlib import Path
 from typing import Any
@@ -36,26 +37,41 @@ def _connect(path: Path, read_only: bool = False, wait_seconds: float = 120.0) -
             delay = min(delay * 2, 2.0)
 
 
+def _identifier(name: str) -> str:
+    """``name`` as a quoted SQL identifier: any character, a double quote doubled."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    """``text`` as an SQL string literal (DuckDB's are standard: no backslash escapes)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _table(database: str, table_prefix: str, table: str) -> str:
+    return f"{_identifier(database)}.{_identifier(table_prefix + table)}"
+
+
 def register_tables(lake: Lake, db_path: Path, database: str, table_prefix: str = "") -> dict[str, str]:
-    """(Re)create one view per table over its partitions; return view name -> location."""
+    """(Re)create one view per table over its partitions; return view name -> location.
+
+    A view's definition cannot take bound parameters, so the lake's path goes in as a quoted
+    literal, its glob characters escaped (a folder named ``it's [1]`` is read as itself).
+    """
     if lake.protocol != "file":
         raise ValueError("the DuckDB catalog serves the local target only")
     quality.render_validation_sql("2000-01-01", database, table_prefix)  # validates the names
     db_path.parent.mkdir(parents=True, exist_ok=True)
     views = {}
     with _connect(db_path) as con:
-        con.execute(f'CREATE SCHEMA IF NOT EXISTS "{database}"')
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {_identifier(database)}")
         for table in tables.TABLE_NAMES:
-            location = f"{lake.table_dir(table)}/dt=*/*.parquet"
-            view = f'"{database}"."{table_prefix}{table}"'
-            if not list(Path(lake.table_dir(table)).glob("dt=*/*.parquet")):
-                raise FileNotFoundError(
-                    f"table {table} has no partitions under {lake.table_dir(table)}; run the transform first"
-                )
-            source = f"read_parquet('{location}', hive_partitioning = true, hive_types = {{'dt': VARCHAR}})"
-            con.execute(
-                f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM {source}"
-            )  # names checked above, paths from the lake
+            folder = lake.table_dir(table)
+            location = f"{folder}/dt=*/*.parquet"
+            if not list(Path(folder).glob("dt=*/*.parquet")):
+                raise FileNotFoundError(f"table {table} has no partitions under {folder}; run the transform first")
+            pattern = _literal(f"{glob.escape(folder)}/dt=*/*.parquet")
+            source = f"read_parquet({pattern}, hive_partitioning = true, hive_types = {{'dt': VARCHAR}})"
+            con.execute(f"CREATE OR REPLACE VIEW {_table(database, table_prefix, table)} AS SELECT * FROM {source}")
             views[f"{database}.{table_prefix}{table}"] = location
     return views
 
@@ -68,11 +84,9 @@ def run_validation(db_path: Path, day: str, database: str, table_prefix: str = "
 
 
 def row_counts(db_path: Path, day: str, database: str, table_prefix: str = "") -> dict[str, int]:
+    counts = {}
     with _connect(db_path, read_only=True) as con:
-        return {
-            t: con.execute(
-                f'SELECT count(*) FROM "{database}"."{table_prefix}{t}" WHERE dt = ?',
-                [day],  # table names from tables.py; dt is bound
-            ).fetchone()[0]
-            for t in tables.TABLE_NAMES
-        }
+        for t in tables.TABLE_NAMES:
+            sql = f"SELECT count(*) FROM {_table(database, table_prefix, t)} WHERE dt = ?"
+            counts[t] = con.execute(sql, [day]).fetchone()[0]
+    return counts
