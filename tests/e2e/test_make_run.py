@@ -62,7 +62,7 @@ def test_make_run_refuses_the_aws_target_and_says_why(airflow_template_db: Path,
 
 def test_make_runs_saved_log_never_shows_the_alert_webhooks_token(airflow_template_db: Path, tmp_path: Path) -> None:
     """Issue 22: the saved log is what a user attaches to a bug report. A lake path that is a
-    file fails the extract, so the failure alerts go to a webhook answering 500, at DEBUG."""
+    file fails the plan, so the failure alerts go to a webhook answering 500, at DEBUG."""
     home, lake = tmp_path / "home", tmp_path / "lake"
     home.mkdir()
     shutil.copyfile(airflow_template_db, home / "airflow.db")
