@@ -137,10 +137,9 @@ def check_stack_status(name: str, status: str) -> None:
     events = f"aws cloudformation describe-stack-events --stack-name {name}"
     if status in DELETE_FIRST:
         raise StackNeedsAttention(
-            f"stack {name} is {status}: its creation failed and CloudFormation can only delete it. Find the "
-            f"cause in its events ({events}), then delete it (aws cloudformation delete-stack --stack-name {name}; "
-            "buckets with DeletionPolicy Retain stay and are reused by name only if you delete them too) "
-            "and deploy again."
+            f"stack {name} is {status}: CloudFormation can only delete it (a first create that rolled "
+            f"back, or a failed delete). Find the cause in its events ({events}), then delete it "
+            f"(aws cloudformation delete-stack --stack-name {name}) and deploy again."
         )
     if status in FIX_FIRST:
         raise StackNeedsAttention(
