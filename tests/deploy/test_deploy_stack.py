@@ -11,6 +11,7 @@ carrying Airflow's status code (botocore's model of the API, used here through i
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -19,10 +20,11 @@ import pytest
 from botocore.exceptions import ClientError, WaiterError
 from botocore.stub import Stubber
 
-from deploy import deploy
+from deploy import deploy, mwaa_bundle
 
 STACK = "spotify-etl"
-PARAMS = ["SubnetIds", "SecurityGroupIds", "CreateEnvironment"]
+PARAMS = ["SubnetIds", "SecurityGroupIds", "CreateEnvironment", "RequirementsS3ObjectVersion",
+          "StartupScriptS3ObjectVersion", "PluginsS3ObjectVersion"]  # fmt: skip
 ROLE = "arn:aws:iam::123456789012:role/spotify-etl-cloudformation"
 
 
@@ -94,6 +96,8 @@ class FakeCloudFormation:
         stack["StackStatus"] = self.create_result if change_set["ChangeSetType"] == "CREATE" else "UPDATE_COMPLETE"
         stack["Parameters"] = change_set["Parameters"]
         stack["Outputs"] = [{"OutputKey": "SourceBucketName", "OutputValue": "source-bucket"}]
+        if {"ParameterKey": "CreateEnvironment", "ParameterValue": "true"} in change_set["Parameters"]:
+            stack["Outputs"].append({"OutputKey": "EnvironmentName", "OutputValue": "spotify-etl"})
 
     def get_paginator(self, name: str) -> Any:
         assert name == "list_change_sets"
@@ -173,8 +177,7 @@ def mwaa_stub() -> tuple[Any, Stubber]:
     return client, Stubber(client)
 
 
-def test_the_pool_is_created_when_mwaa_has_none() -> None:
-    mwaa, stub = mwaa_stub()
+def stub_missing_pool_then_create(stub: Stubber) -> None:
     stub.add_client_error(
         "invoke_rest_api", service_error_code="RestApiClientException", http_status_code=400,
         modeled_fields={"RestApiStatusCode": 404, "RestApiResponse": {"detail": "The Pool with name: `spotify_api` was not found"}},
@@ -185,9 +188,39 @@ def test_the_pool_is_created_when_mwaa_has_none() -> None:
         "invoke_rest_api", {"RestApiStatusCode": 201, "RestApiResponse": body},
         expected_params={"Name": "spotify-etl", "Method": "POST", "Path": "/pools", "Body": body},
     )  # fmt: skip
+
+
+def test_the_pool_is_created_when_mwaa_has_none() -> None:
+    mwaa, stub = mwaa_stub()
+    stub_missing_pool_then_create(stub)
     with stub:
         deploy.ensure_pool(mwaa, "spotify-etl", 4)
     stub.assert_no_pending_responses()
+
+
+def test_a_fresh_deploy_ends_with_the_pool_present(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """deploy.main from no stack: the stack without the environment, the bundle, the stack with
+    it, then the pool; every change set under the service role."""
+    from moto import mock_aws
+
+    for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "SPOTIFY_ETL_SPOTIFY_POOL_SLOTS"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    bundle = mwaa_bundle.build(tmp_path / "bundle")
+    cfn, (mwaa, stub) = FakeCloudFormation(), mwaa_stub()
+    stub_missing_pool_then_create(stub)
+    with mock_aws(), stub:
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="source-bucket")
+        s3.put_bucket_versioning(Bucket="source-bucket", VersioningConfiguration={"Status": "Enabled"})
+        clients = {"cloudformation": cfn, "s3": s3, "mwaa": mwaa}
+        monkeypatch.setattr(boto3, "Session", lambda **_: SimpleNamespace(client=clients.__getitem__))
+        args = ["--bundle", str(bundle.root), "--role-arn", ROLE, "--parameter", "SubnetIds=subnet-a,subnet-b",
+                "--parameter", "SecurityGroupIds=sg-c"]  # fmt: skip
+        assert deploy.main(args) == 0
+    stub.assert_no_pending_responses()  # the GET found no pool, the POST created it
+    assert cfn.roles == [ROLE, ROLE] and cfn.stacks[STACK]["StackStatus"] == "UPDATE_COMPLETE"
 
 
 def test_an_existing_pool_is_left_as_it_is_and_other_refusals_stop_the_deploy() -> None:
