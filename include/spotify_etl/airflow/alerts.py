@@ -87,7 +87,8 @@ def register_secrets(conn_ids: list[str]) -> None:
     for conn_id in conn_ids:
         try:
             conn = Connection.get(conn_id)
-        except Exception:  # noqa: BLE001, S112 - its notifier fails naming it; the other channel still sends
+        except Exception as exc:  # noqa: BLE001 - its notifier fails naming it; the other channel still sends
+            log.warning("alert connection %s not read for redaction: %s", conn_id, first_line(exc))
             continue
         redaction.remember_secret(*connection_secrets(conn))
 
