@@ -94,7 +94,7 @@ def upload_bundle(s3: Any, bucket: str, bundle: Bundle) -> dict[str, str]:
         if version is None:
             version = s3.put_object(Bucket=bucket, Key=path.name, Body=content).get("VersionId")
         if not version or version == "null":
-            raise RuntimeError(f"s3://{bucket} is not versioned; MWAA needs object versions")
+            raise DeployError(f"s3://{bucket} is not versioned; MWAA needs object versions")
         versions[path.name] = version
     return versions
 
@@ -122,7 +122,11 @@ def outputs(stack: Mapping[str, Any]) -> dict[str, str]:
     return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
 
 
-class StackNeedsAttention(RuntimeError):
+class DeployError(RuntimeError):
+    """A deploy that cannot go on; its text says why and what to do (main prints it, exit 1)."""
+
+
+class StackNeedsAttention(DeployError):
     """The stack is in a state no change set can leave; a person must look at it first."""
 
 
@@ -205,7 +209,7 @@ def deploy_stack(
         if any(text in reason for text in NO_CHANGES):
             print(f"stack {name}: no changes")
             return outputs(_stack(cfn, name) or {})
-        raise RuntimeError(f"change set failed: {reason}") from None
+        raise DeployError(f"change set failed: {reason}") from None
     cfn.execute_change_set(ChangeSetName=change_set["Id"])
     waiter = "stack_update_complete" if current else "stack_create_complete"
     print(f"stack {name}: {waiter.replace('_', ' ')} (MWAA takes 20-40 minutes)...")
@@ -214,7 +218,7 @@ def deploy_stack(
     except WaiterError:
         status = (_stack(cfn, name) or {}).get("StackStatus", "gone")
         check_stack_status(name, status)
-        raise RuntimeError(f"stack {name} ended {status}, not {waiter.split('_')[1]}d") from None
+        raise DeployError(f"stack {name} ended {status}, not {waiter.split('_')[1]}d; see its events") from None
     return outputs(_stack(cfn, name) or {})
 
 
@@ -233,6 +237,11 @@ def ensure_pool(mwaa: Any, environment: str, slots: int) -> None:
         mwaa.invoke_rest_api(Name=environment, Method="GET", Path=f"/pools/{SPOTIFY_POOL}")
         print(f"pool {SPOTIFY_POOL}: present")
         return
+    except mwaa.exceptions.AccessDeniedException:
+        raise DeployError(
+            f"creating the pool {SPOTIFY_POOL} needs airflow:InvokeRestApi on "
+            f"arn:aws:airflow:<region>:<account>:role/{environment}/Op (docs/deploy-mwaa.md)"
+        ) from None
     except mwaa.exceptions.RestApiClientException as exc:
         if exc.response.get("RestApiStatusCode") != 404:
             raise
@@ -253,12 +262,20 @@ def main(argv: list[str] | None = None) -> int:
         help="CloudFormation service role that creates the stack's resources (docs/deploy-mwaa.md, least privilege)",
     )
     args = parser.parse_args(argv)
-
-    import boto3  # only here: building and testing the bundle never needs AWS
-
     bundle = Bundle(args.bundle.resolve())
     if not bundle.requirements.exists():
         parser.error(f"{bundle.root} holds no bundle; run make mwaa-bundle first")
+    try:
+        deploy(args, bundle)
+    except (DeployError, ValueError) as exc:  # ValueError: a --parameter the template does not take
+        print(f"deploy failed: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def deploy(args: argparse.Namespace, bundle: Bundle) -> None:
+    import boto3  # only here: building and testing the bundle never needs AWS
+
     given = parse_parameters(args.parameter)
     session = boto3.Session(region_name=args.region)
     cfn, s3, mwaa = session.client("cloudformation"), session.client("s3"), session.client("mwaa")
@@ -288,7 +305,6 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"Next: put the Spotify connection in Secrets Manager as {result.get('SpotifyConnectionSecretName')} (docs/deploy-mwaa.md)."
     )
-    return 0
 
 
 if __name__ == "__main__":

@@ -198,29 +198,61 @@ def test_the_pool_is_created_when_mwaa_has_none() -> None:
     stub.assert_no_pending_responses()
 
 
-def test_a_fresh_deploy_ends_with_the_pool_present(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """deploy.main from no stack: the stack without the environment, the bundle, the stack with
-    it, then the pool; every change set under the service role."""
-    from moto import mock_aws
-
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "SPOTIFY_ETL_SPOTIFY_POOL_SLOTS"):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+
+
+def run_main(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, cfn: FakeCloudFormation, mwaa: Any) -> int:
+    """deploy.main with the role and the two required parameters; S3 is moto's."""
+    from moto import mock_aws
+
     bundle = mwaa_bundle.build(tmp_path / "bundle")
-    cfn, (mwaa, stub) = FakeCloudFormation(), mwaa_stub()
-    stub_missing_pool_then_create(stub)
-    with mock_aws(), stub:
-        s3 = boto3.client("s3", region_name="us-east-1")
+    with mock_aws():
+        s3 = boto3.session.Session(region_name="us-east-1").client("s3")  # not the patched boto3.Session
         s3.create_bucket(Bucket="source-bucket")
         s3.put_bucket_versioning(Bucket="source-bucket", VersioningConfiguration={"Status": "Enabled"})
         clients = {"cloudformation": cfn, "s3": s3, "mwaa": mwaa}
         monkeypatch.setattr(boto3, "Session", lambda **_: SimpleNamespace(client=clients.__getitem__))
         args = ["--bundle", str(bundle.root), "--role-arn", ROLE, "--parameter", "SubnetIds=subnet-a,subnet-b",
                 "--parameter", "SecurityGroupIds=sg-c"]  # fmt: skip
-        assert deploy.main(args) == 0
+        return deploy.main(args)
+
+
+def test_a_fresh_deploy_ends_with_the_pool_present(
+    aws_env: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """From no stack: the stack without the environment, the bundle, the stack with it, then
+    the pool; every change set under the service role."""
+    cfn, (mwaa, stub) = FakeCloudFormation(), mwaa_stub()
+    stub_missing_pool_then_create(stub)
+    with stub:
+        assert run_main(monkeypatch, tmp_path, cfn, mwaa) == 0
     stub.assert_no_pending_responses()  # the GET found no pool, the POST created it
     assert cfn.roles == [ROLE, ROLE] and cfn.stacks[STACK]["StackStatus"] == "UPDATE_COMPLETE"
+
+
+def test_a_failed_first_create_ends_the_deploy_with_what_to_do_and_exit_1(
+    aws_env: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfn, (mwaa, stub) = FakeCloudFormation(), mwaa_stub()
+    cfn.create_result = "ROLLBACK_COMPLETE"
+    with stub:  # no MWAA call expected: the stub would refuse any
+        assert run_main(monkeypatch, tmp_path, cfn, mwaa) == 1
+        assert run_main(monkeypatch, tmp_path, cfn, mwaa) == 1  # the next try: refused before any change set
+    err = capsys.readouterr().err
+    assert err.count("deploy failed: stack spotify-etl is ROLLBACK_COMPLETE") == 2, err
+    assert "aws cloudformation delete-stack --stack-name spotify-etl" in err and "Traceback" not in err
+
+
+def test_a_deployer_without_invoke_rest_api_is_told_which_permission_is_missing() -> None:
+    mwaa, stub = mwaa_stub()
+    stub.add_client_error("invoke_rest_api", service_error_code="AccessDeniedException", http_status_code=403)
+    with stub, pytest.raises(deploy.DeployError, match=r"airflow:InvokeRestApi on .*:role/spotify-etl/Op"):
+        deploy.ensure_pool(mwaa, "spotify-etl", 4)
 
 
 def test_an_existing_pool_is_left_as_it_is_and_other_refusals_stop_the_deploy() -> None:
