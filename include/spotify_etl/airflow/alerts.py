@@ -8,7 +8,8 @@ text with :func:`message`, the one place an alert's wording lives, and hands it 
 ``SPOTIFY_ETL_ALERT_SNS_TOPIC_ARN``. With neither set, the DAG gets no callback and no deadline.
 
 Nothing here runs at parse time beyond building these objects: the providers are imported and
-their connections looked up only when an alert is sent.
+their connections looked up only when an alert is sent. Before it is sent, the alert
+connections' secrets are registered for redaction and masking (:func:`register_secrets`).
 """
 
 from __future__ import annotations
