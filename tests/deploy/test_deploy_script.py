@@ -1,7 +1,7 @@
 """deploy/deploy.py without AWS: the upload to the source bucket (moto) and the stack parameters.
 
-The CloudFormation calls themselves need a real account (MWAA is not emulated) and run
-only in ``make deploy``.
+The CloudFormation and MWAA calls run against fakes that keep the services' documented rules
+in tests/deploy/test_deploy_stack.py; a real stack needs a real account (``make deploy``).
 """
 
 from __future__ import annotations
@@ -106,7 +106,9 @@ def test_template_parameters_the_script_sets_exist(template: dict[str, Any]) -> 
         "PluginsS3ObjectVersion",
     }
     assert set_by_script <= set(template["Parameters"])
-    assert {"SourceBucketName", "SpotifyConnectionSecretName"} <= set(template["Outputs"])
+    assert {"SourceBucketName", "SpotifyConnectionSecretName", "EnvironmentName"} <= set(template["Outputs"])
+    # The pool goes into the environment the final deploy creates: its name is an output then.
+    assert template["Outputs"]["EnvironmentName"]["Condition"] == "CreateEnvironment"
 
 
 def test_deploy_refuses_to_run_without_a_bundle(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

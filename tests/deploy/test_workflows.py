@@ -144,6 +144,19 @@ def test_deploy_runs_on_release_tags_after_the_tests_with_oidc_and_no_stored_key
     assert "${{" not in make["run"]
 
 
+def test_deploy_credentials_outlast_the_job_and_cloudformation_gets_its_service_role() -> None:
+    job = load("deploy.yml")["jobs"]["deploy"]
+    aws = next(s for s in steps(job) if str(s.get("uses", "")).startswith("aws-actions/configure-aws-credentials@"))
+    # configure-aws-credentials asks STS for one hour unless told; an MWAA environment can take
+    # longer to create. 43,200 s is the most a role's MaxSessionDuration allows.
+    assert job["timeout-minutes"] * 60 <= int(aws["with"]["role-duration-seconds"]) <= 43_200
+    make = next(s for s in steps(job) if "make deploy" in s.get("run", ""))
+    assert make["env"]["CFN_ROLE"] == "${{ vars.AWS_CFN_ROLE_ARN }}"
+    assert "--role-arn $CFN_ROLE" in make["run"]
+    check = next(s for s in steps(job) if s.get("name") == "Check the deploy settings")
+    assert "AWS_CFN_ROLE_ARN" in check["run"] and check["env"]["CFN_ROLE"] == "${{ vars.AWS_CFN_ROLE_ARN }}"
+
+
 @pytest.mark.parametrize("name", ["ci.yml", "deploy.yml"])
 def test_every_job_has_a_timeout(name: str) -> None:
     for job_id, job in load(name)["jobs"].items():

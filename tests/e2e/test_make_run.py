@@ -4,6 +4,7 @@ whole DAG for today on the embedded default, then the summary a user reads."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.airflow_run import PROJECT, airflow_env
+from tests.support.slack_webhook import TOKEN, slack_webhook
 
 pytestmark = pytest.mark.e2e
 
@@ -56,3 +58,30 @@ def test_make_run_refuses_the_aws_target_and_says_why(airflow_template_db: Path,
     proc = make_run(tmp_path / "home", tmp_path / "lake", SPOTIFY_ETL_TARGET="aws")
     assert proc.returncode == 2
     assert "make run uses the embedded default; unset SPOTIFY_ETL_TARGET" in proc.stdout
+
+
+def test_make_runs_saved_log_never_shows_the_alert_webhooks_token(airflow_template_db: Path, tmp_path: Path) -> None:
+    """Issue 22: the saved log is what a user attaches to a bug report. A lake path that is a
+    file fails the plan, so the failure alerts go to a webhook answering 500, at DEBUG."""
+    home, lake = tmp_path / "home", tmp_path / "lake"
+    home.mkdir()
+    shutil.copyfile(airflow_template_db, home / "airflow.db")
+    lake.write_text("a file, not a folder\n")
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    with slack_webhook() as hook:
+        hook.break_channel(500, "internal_error")
+        proc = make_run(
+            home,
+            lake,
+            AIRFLOW_CONN_ALERTS_WEBHOOK=json.dumps(hook.connection()),
+            SPOTIFY_ETL_ALERT_SLACK_CONN_ID="alerts_webhook",
+            AIRFLOW__LOGGING__LOGGING_LEVEL="DEBUG",
+        )
+
+    saved = (home / "logs" / f"make-run-{today}.log").read_text(errors="replace")
+    assert proc.returncode == 1 and "FAILED: the DAG run did not succeed" in proc.stdout, proc.stdout[-3000:]
+    assert hook.refused >= 2 and "Status Code: 500" in saved, saved[-3000:]
+    # At DEBUG Airflow's supervisor logs the message registering a secret for masking (SECURITY.md).
+    for where, text in {"saved log": saved, "stdout": proc.stdout, "stderr": proc.stderr}.items():
+        shown = [line for line in text.splitlines() if TOKEN in line and "msg=MaskSecret(value=" not in line]
+        assert shown == [], f"{where}: " + "\n".join(shown)

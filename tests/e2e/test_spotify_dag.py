@@ -40,7 +40,7 @@ def leaks(secrets: list[str], home: Path, lake_dir: Path, output: str) -> list[s
     """Where any of ``secrets`` appears: command output (``dags test`` prints the task logs there),
     XComs, and every file of the run's AIRFLOW_HOME (logs, metadata DB) and of the lake."""
     found = [
-        "output: airflow MaskSecret" if "msg=MaskSecret(value=" in line else f"output: {line[:160]}"
+        "output: airflow MaskSecret" if "msg=MaskSecret(value=" in line else f"output: {line[:300]}"
         for line in output.splitlines()
         if any(s in line for s in secrets)
     ]

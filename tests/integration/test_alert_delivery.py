@@ -10,16 +10,17 @@ topic, read back as a subscriber would.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import structlog
 from airflow.sdk.execution_time.callback_supervisor import execute_callback
-from spotify_etl.airflow.alerts import DEADLINE, PipelineAlert
+from spotify_etl.airflow.alerts import DEADLINE, AlertNotSent, PipelineAlert
 
 from tests.support.moto_server import MotoAws, moto_server
-from tests.support.slack_webhook import SlackWebhook, slack_webhook
+from tests.support.slack_webhook import TOKEN, SlackWebhook, slack_webhook
 
 CONN_ID = "alerts_webhook"
 DEADLINE_CONTEXT = {
@@ -84,7 +85,7 @@ def test_the_webhook_and_sns_both_get_the_message(
 
     assert [m.splitlines()[0] for m in webhook.messages] == [FIRST_LINE]
     notifications = received(aws, queue)
-    assert [(n["TopicArn"], n["Subject"]) for n in notifications] == [(topic, FIRST_LINE[:100])]
+    assert [(n["TopicArn"], n["Subject"]) for n in notifications] == [(topic, FIRST_LINE[:99])]
     assert notifications[0]["Message"] == webhook.messages[0]
 
 
@@ -97,10 +98,42 @@ def test_a_refused_webhook_does_not_stop_sns_and_fails_the_callback(
     with pytest.raises(Exception, match="channel_is_archived"):
         send(PipelineAlert(event=DEADLINE, slack_conn_id=CONN_ID, sns_topic_arn=topic), how)
     assert webhook.messages == []
-    assert [n["Subject"] for n in received(aws, queue)] == [FIRST_LINE[:100]]
+    assert [n["Subject"] for n in received(aws, queue)] == [FIRST_LINE[:99]]
 
 
 def test_sns_to_a_topic_that_does_not_exist_fails_the_callback(sns: tuple[MotoAws, str, str]) -> None:
     _, topic, _ = sns
     with pytest.raises(Exception, match="NotFound"):
         send(PipelineAlert(event=DEADLINE, sns_topic_arn=topic.replace("alerts", "missing")), "callback")
+
+
+def test_the_test_sns_refuses_a_subject_of_100_characters_as_aws_documents(sns: tuple[MotoAws, str, str]) -> None:
+    from botocore.exceptions import ClientError
+
+    aws, topic, queue = sns
+    client = aws.client("sns")
+    for subject in ("x" * 100, "two\nlines"):
+        with pytest.raises(ClientError, match=r"\(InvalidParameter\).*Invalid parameter: Subject"):
+            client.publish(TopicArn=topic, Message="m", Subject=subject)
+    client.publish(TopicArn=topic, Message="m", Subject="x" * 99)
+    assert [n["Subject"] for n in received(aws, queue)] == ["x" * 99]
+
+
+def test_a_webhook_answering_500_shows_its_token_in_no_log_line_and_no_error(
+    webhook: SlackWebhook, sns: tuple[MotoAws, str, str], caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    _, topic, _ = sns
+    webhook.break_channel(500, "internal_error")
+    caplog.set_level(logging.WARNING, logger="werkzeug")  # the test server's access log names its path
+    caplog.set_level(logging.DEBUG)  # after: it sets the capturing handler's level too
+    with pytest.raises(AlertNotSent) as raised:
+        send(PipelineAlert(event=DEADLINE, slack_conn_id=CONN_ID, sns_topic_arn=topic), "callback")
+
+    assert "Response body: 'internal_error', Status Code: 500" in str(raised.value)
+    # The Slack SDK did log its request at DEBUG, the URL's token redacted.
+    sent = [r.getMessage() for r in caplog.records if "Sending a request - url: " in r.getMessage()]
+    assert sent and all(f"127.0.0.1:{webhook.server.port}/***" in m for m in sent), caplog.text
+    out = capsys.readouterr()
+    for where, text in {"error": str(raised.value), "log": caplog.text, "stdout": out.out, "stderr": out.err}.items():
+        assert TOKEN not in text and "alertsWebhookToken0001" not in text, where

@@ -4,7 +4,8 @@ moto emulates the AWS APIs but does not crawl or run SQL. Where the pipeline nee
 AWS would have produced, tests seed it through moto's own API (``/moto-api/...``), never
 by changing production code: see :meth:`MotoAws.seed_athena_results` and
 :meth:`MotoAws.set_transition`. Where moto answers differently from AWS in a way the
-pipeline depends on, :func:`glue_like_aws` and :func:`athena_like_aws` make it answer as AWS does.
+pipeline depends on, :func:`glue_like_aws`, :func:`athena_like_aws` and :func:`sns_like_aws`
+make it answer as AWS does.
 """
 
 from __future__ import annotations
@@ -168,9 +169,31 @@ def athena_like_aws() -> Iterator[None]:
 
 
 @contextmanager
+def sns_like_aws() -> Iterator[None]:
+    """SNS Publish's Subject as AWS documents it (API reference, Publish: "UTF-8 text with no line
+    breaks or control characters, and less than 100 characters long"): AWS answers anything else
+    with InvalidParameter, "Invalid parameter: Subject". moto (5.2.5) refuses only 101 and more,
+    after a report that AWS accepts exactly 100 (getmoto/moto#1503); the documented limit is the
+    contract the alerts keep.
+    """
+    from moto.sns.models import SNSBackend
+
+    publish = SNSBackend.publish
+
+    def publish_checking_subject(self: SNSBackend, message: str, *args: Any, **kwargs: Any) -> str:
+        subject = kwargs.get("subject")
+        if subject is not None and (len(subject) >= 100 or any(ord(c) < 32 or ord(c) == 127 for c in subject)):
+            raise ValueError("Invalid parameter: Subject")  # moto's Publish answers it as InvalidParameter
+        return publish(self, message, *args, **kwargs)
+
+    with mock.patch.object(SNSBackend, "publish", publish_checking_subject):
+        yield
+
+
+@contextmanager
 def moto_server() -> Iterator[MotoAws]:
-    """A ThreadedMotoServer on 127.0.0.1 and a free port, answering Glue and Athena as AWS does; stopped on exit."""
-    with glue_like_aws(), athena_like_aws(), _threaded_server() as server:
+    """A ThreadedMotoServer on 127.0.0.1 and a free port, answering Glue, Athena and SNS as AWS does; stopped on exit."""
+    with glue_like_aws(), athena_like_aws(), sns_like_aws(), _threaded_server() as server:
         yield server
 
 

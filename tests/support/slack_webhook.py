@@ -3,7 +3,8 @@
 Slack's documented answers (api.slack.com changelog 2016-05-17, "errors for incoming webhooks"):
 200 ``ok`` for a message; 400 ``invalid_payload`` for a body that is not a JSON object with text;
 404 ``no_service`` for an unknown webhook path (a revoked or mistyped token); 404
-``channel_not_found`` and 410 ``channel_is_archived`` for a channel gone (:meth:`break_channel`).
+``channel_not_found`` and 410 ``channel_is_archived`` for a channel gone, or any other status
+such as a 500 of Slack's own (:meth:`break_channel`).
 The ``SlackWebhookHook`` builds the URL as ``<host>/<password>`` (host with its scheme).
 """
 
@@ -26,11 +27,13 @@ class SlackWebhook:
         self.server = server
         self.messages: list[str] = []
         self.refusal: tuple[int, str] | None = None
+        self.refused = 0  # messages answered with the refusal
         server.expect_request(f"/{TOKEN}", method="POST").respond_with_handler(self._answer)
         server.no_handler_status_code = 404  # any other path: no such webhook
 
     def _answer(self, request: Request) -> Response:
         if self.refusal:
+            self.refused += 1
             return Response(self.refusal[1], status=self.refusal[0], content_type="text/plain")
         try:
             body = json.loads(request.get_data())

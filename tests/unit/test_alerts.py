@@ -40,6 +40,23 @@ def test_a_failure_names_dag_date_task_try_first_line_and_log_link() -> None:
     ]
 
 
+def test_an_alert_connections_secrets_are_its_token_the_urls_path_and_the_aws_secret_extras(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    token = "T0UNIT/B0UNIT/unitWebhookToken42"  # pragma: allowlist secret
+    url = f"https://hooks.slack.com/services/{token}"
+    monkeypatch.setenv("AIRFLOW_CONN_UNIT_HOOK", f'{{"conn_type": "slackwebhook", "password": "{url}"}}')
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_UNIT_AWS",
+        '{"conn_type": "aws", "login": "AKIAUNIT", "password": "aws-secret-UNIT-8c1f",'  # pragma: allowlist secret
+        ' "extra": {"aws_session_token": "session-token-UNIT-77e0", "region_name": "eu-west-1"}}',  # pragma: allowlist secret
+    )
+    alerts.register_secrets(["unit_hook", "unit_aws", "no_such_connection"])  # a missing one is the notifier's error
+
+    said = f"POST /services/{token} to {url} with aws-secret-UNIT-8c1f and session-token-UNIT-77e0 in eu-west-1"
+    assert redaction.redact(said) == "POST /*** to *** with *** and *** in eu-west-1"
+
+
 def test_a_retry_says_it_will_be_retried() -> None:
     text = alerts.message(alerts.RETRY, task_context(ValueError("rate limited"), try_number=1, map_index=-1))
     assert text.splitlines()[:2] == [

@@ -8,7 +8,8 @@ text with :func:`message`, the one place an alert's wording lives, and hands it 
 ``SPOTIFY_ETL_ALERT_SNS_TOPIC_ARN``. With neither set, the DAG gets no callback and no deadline.
 
 Nothing here runs at parse time beyond building these objects: the providers are imported and
-their connections looked up only when an alert is sent.
+their connections looked up only when an alert is sent. Before it is sent, the alert
+connections' secrets are registered for redaction and masking (:func:`register_secrets`).
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
-from airflow.sdk._shared.secrets_masker import redact as airflow_redact  # the masker mask_secret feeds
+# The masker mask_secret feeds. Airflow 3.3 has no public redact(): the public-looking
+# airflow.sdk.execution_time.secrets_masker is a deprecated shim that points here.
+from airflow.sdk._shared.secrets_masker import redact as airflow_redact
 from airflow.sdk.bases.notifier import BaseNotifier
 from airflow.sdk.definitions.callback import SyncCallback
 from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
@@ -33,7 +36,8 @@ log = logging.getLogger(__name__)
 
 RETRY, FAILURE, RUN_FAILURE, DEADLINE = "retry", "failure", "run_failure", "deadline"
 ERROR_CHARS = 500  # of the error's first line; the log link has the rest
-SNS_SUBJECT_CHARS = 100  # SNS refuses longer subjects (and line breaks in them)
+SNS_SUBJECT_CHARS = 99  # SNS Publish: subjects "less than 100 characters long", no line breaks
+AWS_SECRET_EXTRAS = ("aws_secret_access_key", "aws_session_token")
 
 
 def first_line(error: object) -> str:
@@ -49,6 +53,45 @@ def first_line(error: object) -> str:
         line = f"{type(error).__name__}: {line}" if line else type(error).__name__
     line = redaction.redact(str(airflow_redact(line)))
     return line if len(line) <= ERROR_CHARS else line[: ERROR_CHARS - 1] + "…"
+
+
+def connection_secrets(conn: Any) -> list[str]:
+    """What of an alert connection must never be shown: its password (a Slack webhook's token,
+    or the whole webhook URL, whose path is the token), an AWS connection's secret extras."""
+    secrets = [conn.password or ""]
+    if "://" in secrets[0]:
+        secrets.append(urlsplit(secrets[0]).path.strip("/"))
+    extra = conn.extra_dejson or {}
+    secrets += [str(extra[key]) for key in AWS_SECRET_EXTRAS if extra.get(key)]
+    return [s for s in secrets if s]
+
+
+def register_secrets(conn_ids: list[str]) -> None:
+    """Hand the alert connections' secrets to the project's redaction and Airflow's masker.
+
+    Called before every alert, in whatever process sends it (task, DAG processor, executor):
+    the Slack SDK logs the webhook URL at DEBUG and an HTTP error can carry it, and ``airflow
+    dags test`` masks no connection secret by itself.
+    """
+    from airflow.sdk import Connection
+    from airflow.sdk.log import mask_secret
+
+    from spotify_etl.spotify import redaction  # its package imports spotipy: not at parse time
+
+    redaction.also_mask_with(mask_secret)  # the task SDK's masker (task processes, their supervisor)
+    try:  # airflow-core's own masker, a separate instance: it renders `dags test` and the DAG processor
+        from airflow._shared.secrets_masker import mask_secret as core_mask_secret
+    except ImportError:  # a worker without airflow-core
+        pass
+    else:
+        redaction.also_mask_with(core_mask_secret)
+    for conn_id in conn_ids:
+        try:
+            conn = Connection.get(conn_id)
+        except Exception as exc:  # noqa: BLE001 - its notifier fails naming it; the other channel still sends
+            log.warning("alert connection %s not read for redaction: %s", conn_id, first_line(exc))
+            continue
+        redaction.remember_secret(*connection_secrets(conn))
 
 
 def _day(logical_date: Any) -> str:
@@ -115,6 +158,39 @@ def deadline_is_news(context: Any) -> bool:
     return queued is None or due is None or queued < due
 
 
+def _slack_notifier(conn_id: str, text: str) -> BaseNotifier:
+    """The provider's ``SlackWebhookNotifier``, its Slack SDK client logging through a logger
+    that redacts. The SDK logs the webhook URL (the token is its path) at DEBUG, and on
+    retries at INFO, to the logger it is given; the provider gives it the hook's structlog
+    logger, whose console output Airflow does not mask under ``airflow dags test``. The
+    notifier's own DEBUG line names the URL too, so ``notify`` here logs the status only.
+    """
+    from functools import cached_property
+
+    from airflow.providers.slack.hooks.slack_webhook import SlackWebhookHook
+    from airflow.providers.slack.notifications.slack_webhook import SlackWebhookNotifier
+
+    from spotify_etl.spotify import redaction
+
+    class RedactedSlackWebhookNotifier(SlackWebhookNotifier):
+        @cached_property
+        def hook(self) -> SlackWebhookHook:
+            return SlackWebhookHook(
+                slack_webhook_conn_id=self.slack_webhook_conn_id, proxy=self.proxy, timeout=self.timeout,
+                retry_handlers=self.retry_handlers, logger=redaction.redacting_logger(f"{__name__}.slack_sdk"),
+            )  # fmt: skip
+
+        def notify(self, context: Any) -> None:
+            resp = self.hook.send(text=self.text)  # raises on any status but 200
+            log.debug("Slack webhook answered %s", resp.status_code)
+
+    return RedactedSlackWebhookNotifier(slack_webhook_conn_id=conn_id, text=text)
+
+
+class AlertNotSent(RuntimeError):
+    """A channel refused or failed the alert; the text names which, its secrets redacted."""
+
+
 class PipelineAlert(BaseNotifier):
     """Send :func:`message` for ``event`` to every configured channel.
 
@@ -137,9 +213,7 @@ class PipelineAlert(BaseNotifier):
     def notifiers(self, text: str) -> list[BaseNotifier]:
         found: list[BaseNotifier] = []
         if self.slack_conn_id:
-            from airflow.providers.slack.notifications.slack_webhook import SlackWebhookNotifier
-
-            found.append(SlackWebhookNotifier(slack_webhook_conn_id=self.slack_conn_id, text=text))
+            found.append(_slack_notifier(self.slack_conn_id, text))
         if self.sns_topic_arn:
             from airflow.providers.amazon.aws.notifications.sns import SnsNotifier
 
@@ -153,16 +227,18 @@ class PipelineAlert(BaseNotifier):
         if self.event == DEADLINE and not deadline_is_news(context):
             log.info("deadline of run %s passed: no alert, the run is done or was queued late", context["dag_run"])
             return
+        register_secrets([c for c in (self.slack_conn_id, self.sns_topic_arn and self.aws_conn_id) if c])
         text = message(self.event, context)
         errors = []
         for notifier in self.notifiers(text):  # one channel failing does not silence the other
             try:
                 notifier.notify(context)
-            except Exception as exc:
-                log.exception("alert via %s failed", type(notifier).__name__)
-                errors.append(exc)
+            except Exception as exc:  # noqa: BLE001 - logged and raised below, redacted
+                # Its text, redacted; not its traceback: an HTTP error's text may hold the webhook URL.
+                errors.append(f"alert via {type(notifier).__name__} failed: {first_line(exc)}")
+                log.error("%s", errors[-1])
         if errors:
-            raise errors[0]
+            raise AlertNotSent("; ".join(errors))
 
 
 def _alert(settings: Settings, event: str) -> PipelineAlert:

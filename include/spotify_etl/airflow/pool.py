@@ -2,8 +2,8 @@
 
 The scheduler never schedules a task whose pool does not exist, so every setup step that prepares
 a metadata database runs this: ``make airflow-db`` (``make run`` / ``make up``), the compose
-init and the tests' Airflow homes. Slots: ``SPOTIFY_ETL_SPOTIFY_POOL_SLOTS``. On MWAA the
-pool is set through MWAA's REST API endpoint (docs/deploy-mwaa.md).
+init and the tests' Airflow homes. Slots: ``SPOTIFY_ETL_SPOTIFY_POOL_SLOTS``. On MWAA
+``make deploy`` creates it through MWAA's REST API endpoint (deploy/deploy.py, ensure_pool).
 """
 
 from __future__ import annotations

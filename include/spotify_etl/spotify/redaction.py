@@ -59,9 +59,16 @@ class _RedactingFilter(logging.Filter):
 _FILTER = _RedactingFilter()
 
 
+def redacting_logger(name: str) -> logging.Logger:
+    """The stdlib logger ``name``, its records redacted (idempotent): for a library that logs
+    what it was given (the Slack SDK logs its webhook URL) when it takes a logger of ours."""
+    logger = logging.getLogger(name)
+    if _FILTER not in logger.filters:
+        logger.addFilter(_FILTER)
+    return logger
+
+
 def install_log_filter() -> None:
     """Redact the records of the loggers spotipy, urllib3 and requests write to (idempotent)."""
     for name in _WATCHED_LOGGERS:
-        logger = logging.getLogger(name)
-        if _FILTER not in logger.filters:
-            logger.addFilter(_FILTER)
+        redacting_logger(name)
