@@ -410,10 +410,38 @@ def test_the_alert_topic_is_optional_encrypted_and_only_publishable_by_the_execu
 
     hours = params["DeadlineHours"]
     assert hours["Default"] == SETTINGS_DOC["SPOTIFY_ETL_DEADLINE_HOURS"][0]
-    for good in ("6", "0", "1.5"):
-        assert re.fullmatch(hours["AllowedPattern"], good), good
-    for bad in ("-1", "soon", ""):
-        assert not re.fullmatch(hours["AllowedPattern"], bad), bad
+
+
+# Values the stack's parameter patterns are tried with: each the stack accepts, the setting must accept too.
+PARAMETER_SAMPLES = {
+    ("DeadlineHours", "SPOTIFY_ETL_DEADLINE_HOURS"): (
+        ["6", "0", "1.5", "99", "167.9", "168", "168.0"],
+        ["-1", "soon", "", "168.5", "169", "1e308", "nan", "inf", "1000"],
+    ),
+    ("DuckDbMemoryLimit", "SPOTIFY_ETL_DUCKDB_MEMORY_LIMIT"): (
+        ["256MB", "1.5GB", "1GiB", "512 MB", "50%", "100%", "2.5%"],
+        ["lots", "0MB", "0%", "1000%", "101%", "-1MB", "MB"],
+    ),
+}
+
+
+@pytest.mark.parametrize(("parameter", "setting"), list(PARAMETER_SAMPLES))
+def test_stack_parameters_accept_only_what_the_setting_accepts(
+    template: dict[str, Any], parameter: str, setting: str
+) -> None:
+    """A value the stack takes must not fail the DAG's parse on MWAA (SettingsError at import)."""
+    from spotify_etl.settings import SETTINGS_DOC
+
+    pattern = template["Parameters"][parameter]["AllowedPattern"]
+    parse = SETTINGS_DOC[setting].parse
+    good, bad = PARAMETER_SAMPLES[(parameter, setting)]
+    for value in good:
+        assert re.fullmatch(pattern, value), value
+        parse(value.strip())  # raises ValueError for a value the setting refuses
+    for value in bad:
+        assert not re.fullmatch(pattern, value), value
+        with pytest.raises(ValueError):
+            parse(value.strip())
 
 
 # MWAA's environment classes (docs.aws.amazon.com/mwaa/latest/userguide/environment-class.html):
