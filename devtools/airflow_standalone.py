@@ -325,11 +325,14 @@ def up(home: Path, port: int, unpause: bool, timeout: float) -> str:
     deadline = time.monotonic() + timeout
     try:
         postgres.start(home)
+        print(f"PostgreSQL runs on {postgres.HOST}:{postgres.port(home)} (log: {postgres.log_file(home)})", flush=True)
         env = environment({**os.environ, "AIRFLOW_HOME": str(home)}, port)
         url = env["AIRFLOW__API__BASE_URL"]
         passwords = password_file(env, home)
         set_password(passwords, os.environ.get("AIRFLOW_UI_PASSWORD") or None)
+        print(f"airflow db migrate and the extract pool (logs: {home}/db-migrate.log, pool.log) ...", flush=True)
         prepare_database(home, env)
+        print(f"airflow standalone (log: {log_file(home)}) ...", flush=True)
         proc = start(home, env)
         wait_healthy(url, proc, home, timeout)
         with login(url, read_password(passwords)) as client:
@@ -367,7 +370,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     home = args.home.resolve()
     try:
         if args.command == "up":
-            print(f"Starting airflow standalone from {home} ...", flush=True)
+            print(f"Starting Airflow from {home} ...", flush=True)
             print(up(home, args.port, args.unpause, args.timeout))
         else:
             sid = stop(home)

@@ -17,6 +17,7 @@ A development tool, like devtools/airflow_standalone.py, which starts and stops 
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import os
 import pwd
@@ -25,6 +26,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -110,6 +112,22 @@ def postmaster_pid(home: Path) -> int | None:
     except (OSError, ValueError):
         return None
     return pid if is_postgres else None
+
+
+def server_processes(home: Path) -> list[int]:
+    """The running server's processes: the postmaster and its children (each of which is the
+    leader of a session of its own, so they are found by parent)."""
+    pid = postmaster_pid(home)
+    if pid is None:
+        return []
+    children = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and (entry / "stat").read_text().rsplit(")", 1)[1].split()[1] == str(pid):
+                children.append(int(entry.name))
+        except (OSError, IndexError):
+            continue  # exited meanwhile
+    return [pid, *children]
 
 
 def port(home: Path) -> int | None:
@@ -210,3 +228,22 @@ def stop(home: Path, timeout: float = 60) -> int | None:
                 return pid
             time.sleep(0.2)
     raise PostgresError(f"PostgreSQL (pid {pid}) did not stop; see {log_file(home)}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m devtools.postgres url``: the URL of the running server of ``$AIRFLOW_HOME``, for
+    an Airflow CLI command against make up's metadata DB (AIRFLOW__DATABASE__SQL_ALCHEMY_CONN)."""
+    parser = argparse.ArgumentParser(prog="python -m devtools.postgres", description=main.__doc__)
+    parser.add_argument("command", choices=["url"])
+    parser.parse_args(argv)
+    home = Path(os.environ.get("AIRFLOW_HOME") or Path.home() / "airflow").resolve()
+    running = url(home)
+    if running is None:
+        print(f"error: no PostgreSQL of make up runs from {home} (start it with make up)", file=sys.stderr)
+        return 1
+    print(running)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -5,6 +5,8 @@ gets, started again on the same data, stopped; a server that cannot start says w
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import psycopg2
@@ -23,6 +25,14 @@ def _query(url: str, sql: str) -> object:
         row = cur.fetchone() if cur.description else None
     conn.close()
     return row[0] if row else None
+
+
+def _url_command(home: Path) -> subprocess.CompletedProcess[str]:
+    """``python -m devtools.postgres url``, as docs/operate.md has a CLI command find the DB."""
+    return subprocess.run(
+        [sys.executable, "-m", "devtools.postgres", "url"], env={**os.environ, "AIRFLOW_HOME": str(home)},
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
 
 
 def test_started_under_the_home_reachable_with_the_url_airflow_gets_and_stopped(tmp_path: Path) -> None:
@@ -46,11 +56,14 @@ def test_started_under_the_home_reachable_with_the_url_airflow_gets_and_stopped(
         env = airflow_standalone.environment({"AIRFLOW_HOME": str(home)}, 1)
         assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == url
         assert postgres.start(home) == url  # running: left as it is
+        assert _url_command(home).stdout == url + "\n"
 
         assert postgres.stop(home) == pid
         assert postgres.postmaster_pid(home) is None and postgres.url(home) is None
         assert not Path(f"/proc/{pid}").exists() or Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
         assert postgres.stop(home) is None  # nothing to stop
+        stopped = _url_command(home)
+        assert stopped.returncode == 1 and "no PostgreSQL of make up runs from" in stopped.stderr, stopped
 
         again = postgres.start(home)  # the same data and password, a new port
         assert again.rsplit("@", 1)[0] == url.rsplit("@", 1)[0]
