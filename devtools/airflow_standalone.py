@@ -340,9 +340,6 @@ def up(home: Path, port: int, unpause: bool, timeout: float) -> str:
             if unpause:
                 DAGApi(client).patch_dag(DAG_ID, DAGPatchBody(is_paused=False))
             paused = DAGApi(client).get_dag(DAG_ID).is_paused
-    except postgres.PostgresError as exc:
-        stop(home)
-        raise LauncherError(str(exc)) from None
     except BaseException:
         stop(home)
         raise
@@ -377,7 +374,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(
                 f"Stopped airflow standalone (session {sid})." if sid else f"No Airflow started from {home} is running."
             )
-    except LauncherError as exc:
+    except (LauncherError, postgres.PostgresError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

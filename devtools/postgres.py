@@ -155,8 +155,9 @@ def _initdb(home: Path) -> None:
     root = root_dir(home)
     root.mkdir(parents=True, exist_ok=True)
     root.chmod(0o700)
-    password_file(home).write_text(secrets.token_urlsafe(24) + "\n")
+    password_file(home).touch(mode=0o600)
     password_file(home).chmod(0o600)
+    password_file(home).write_text(secrets.token_urlsafe(24) + "\n")
     _run(
         [str(bin_dir() / "initdb"), "-D", str(data_dir(home)), "-U", USER, f"--pwfile={password_file(home)}",
          "--auth=scram-sha-256", "--encoding=UTF8", "--locale=C", "--no-instructions"],
@@ -182,29 +183,30 @@ def start(home: Path, timeout: float = 120) -> str:
     if running:
         return running
     fresh = not (data_dir(home) / "PG_VERSION").exists()
-    if fresh:
-        shutil.rmtree(data_dir(home), ignore_errors=True)  # what a failed first start left
-        _initdb(home)
-    for attempt in range(1, STARTS + 1):
-        try:
-            _pg_ctl_start(home, timeout)
-            break
-        except PostgresError as exc:
-            if attempt == STARTS or "could not bind" not in tail(log_file(home), 10):
-                raise PostgresError(f"PostgreSQL did not start: {exc}\nlast lines of {log_file(home)}:\n"
-                                    f"{tail(log_file(home))}") from None  # fmt: skip
-    if fresh:
-        try:
+    try:
+        if fresh:
+            shutil.rmtree(data_dir(home), ignore_errors=True)  # what a failed first start left
+            _initdb(home)
+        for attempt in range(1, STARTS + 1):
+            try:
+                _pg_ctl_start(home, timeout)
+                break
+            except PostgresError as exc:
+                if attempt == STARTS or "could not bind" not in tail(log_file(home), 10):
+                    raise PostgresError(f"PostgreSQL did not start: {exc}\nlast lines of {log_file(home)}:\n"
+                                        f"{tail(log_file(home))}") from None  # fmt: skip
+        if fresh:
             _run(
                 [str(bin_dir() / "createdb"), "--no-password", "-h", HOST, "-p", str(port(home)), "-U", USER,
                  DATABASE],
                 root_dir(home) / "createdb.log", timeout=60,
                 env={**os.environ, "PGPASSWORD": password_file(home).read_text().strip()},
             )  # fmt: skip
-        except PostgresError:
+    except PostgresError:
+        if fresh:  # a cluster without its database: initialised anew on the next start
             stop(home)
-            shutil.rmtree(data_dir(home))  # initialised again on the next start
-            raise
+            shutil.rmtree(data_dir(home), ignore_errors=True)
+        raise
     started = url(home)
     if started is None:
         raise PostgresError(f"PostgreSQL started but its postmaster.pid has no port; see {log_file(home)}")
