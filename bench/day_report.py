@@ -269,7 +269,7 @@ def render(report: Report, command: str) -> str:
         "",
         "Wall: trigger request sent to the run's end (the scheduler's end date). First: every playlist "
         "new to the lake; unchanged: the next logical date, the same playlists and snapshots. Memory: "
-        "peaks of the Airflow process tree sampled every 0.5 s (RSS summed over the processes, and "
+        "peaks of the Airflow process tree and its PostgreSQL sampled every 0.5 s (RSS summed over the processes, and "
         "PSS, which splits the pages the forked processes share).",
         "",
         "| N | run | wall s | task instances | chunks | API requests | per playlist | token requests "
