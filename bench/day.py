@@ -46,17 +46,16 @@ import day_data  # noqa: E402
 import day_report  # noqa: E402
 import httpx  # noqa: E402
 from airflow_client.client import ApiClient  # noqa: E402
-from airflow_client.client.api import BackfillApi, DAGApi, DagRunApi, TaskInstanceApi, XComApi  # noqa: E402
+from airflow_client.client.api import BackfillApi, DagRunApi, TaskInstanceApi, XComApi  # noqa: E402
 from airflow_client.client.models import (  # noqa: E402
     BackfillPostBody,
-    DAGPatchBody,
     ReprocessBehavior,
     TriggerDAGRunPostBody,
 )
 from spotify_etl.lake import Lake  # noqa: E402
 from spotify_etl.settings import Settings  # noqa: E402
 
-from devtools import airflow_standalone  # noqa: E402
+from devtools import airflow_standalone, postgres  # noqa: E402
 from tests.e2e.airflow_api import DAG_ID, connect  # noqa: E402
 from tests.support.spotify_server import SpotifyServer  # noqa: E402
 
@@ -90,17 +89,21 @@ def _proc_memory(pid: int) -> tuple[int, int]:
 
 
 class TreeSampler:
-    """Peak memory of a process session (standalone's: its components, their workers and the task
-    processes), sampled every ``interval`` s in a thread until :meth:`stop`, at most ``limit`` s."""
+    """Peak memory of what ``make up`` runs from ``home``: standalone's session (its components,
+    their workers and the task processes) and the PostgreSQL of its metadata DB, sampled every
+    ``interval`` s in a thread until :meth:`stop`, at most ``limit`` s."""
 
-    def __init__(self, sid: int, interval: float = SAMPLE_EVERY, limit: float = 7200) -> None:
-        self.sid, self.interval, self.limit = sid, interval, limit
+    def __init__(self, home: Path, interval: float = SAMPLE_EVERY, limit: float = 7200) -> None:
+        sid = airflow_standalone.running(home)
+        if sid is None:
+            raise BenchError(f"no Airflow runs from {home}")
+        self.sid, self.home, self.interval, self.limit = sid, home, interval, limit
         self.peak_rss = self.peak_pss = self.processes = self.samples = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def sample(self) -> None:
-        members = airflow_standalone.session_members(self.sid)
+        members = airflow_standalone.session_members(self.sid) + postgres.server_processes(self.home)
         sizes = [_proc_memory(pid) for pid in members]
         rss, pss = sum(s[0] for s in sizes), sum(s[1] for s in sizes)
         if rss > self.peak_rss:
@@ -139,7 +142,6 @@ def bench_env(home: Path, lake: Path, server: SpotifyServer, password: str) -> d
     }
     env.update(
         AIRFLOW_HOME=str(home),
-        AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{home}/airflow.db",
         AIRFLOW__CORE__LOAD_EXAMPLES="False",
         AIRFLOW__CORE__DAGS_FOLDER=str(PROJECT_DIR / "dags"),
         AIRFLOW__CORE__PLUGINS_FOLDER=str(PROJECT_DIR / "plugins"),
@@ -225,11 +227,11 @@ def wait_run(client: ApiClient, run_id: str, timeout: float) -> Any:
     raise BenchError(f"run {run_id} not finished after {timeout:.0f}s: {states}")
 
 
-def measure_run(client: ApiClient, server: SpotifyServer, sid: int, n: int, phase: str, playlists: list[str],
+def measure_run(client: ApiClient, server: SpotifyServer, home: Path, n: int, phase: str, playlists: list[str],
                 logical_date: str, timeout: float) -> day_report.RunFigures:  # fmt: skip
     run_id = f"bench__{n}_{phase}__{logical_date}"
     seen = len(server.requests)
-    with TreeSampler(sid) as sampler:
+    with TreeSampler(home) as sampler:
         triggered = time.time()
         body = TriggerDAGRunPostBody(dag_run_id=run_id, logical_date=logical_date, conf={"playlists": playlists})
         DagRunApi(client).trigger_dag_run(DAG_ID, body)
@@ -274,27 +276,20 @@ def backfill_runs(client: ApiClient, days: list[str]) -> list[Any]:
     return [r for r in runs if r.logical_date and r.logical_date.date().isoformat() in days]
 
 
-def measure_backfill(client: ApiClient, server: SpotifyServer, sid: int, lake: Lake, source_day: str,
+def measure_backfill(client: ApiClient, server: SpotifyServer, home: Path, lake: Lake, source_day: str,
                      playlists: list[str], days: list[str], max_active_runs: int,
                      timeout: float) -> day_report.BackfillFigures:  # fmt: skip
     started = time.monotonic()
     landed_bytes = day_data.land_days(lake, source_day, playlists, days)
     landing_s = time.monotonic() - started
     seen = len(server.requests)
-    with TreeSampler(sid) as sampler:
+    with TreeSampler(home) as sampler:
         triggered = time.time()
-        # Created with the DAG paused: on SQLite, creating a backfill can meet "database is locked"
-        # half-way, and Airflow then deletes the runs it already committed; a scheduler that had
-        # picked one of them up exits (ObjectDeletedError, seen here with Airflow 3.3.2). The runs
-        # of a paused DAG stay queued, untouched, until it is unpaused.
-        DAGApi(client).patch_dag(DAG_ID, DAGPatchBody(is_paused=True))
-        try:
-            backfill = BackfillApi(client).create_backfill(  # the client sends it again on 503 "database is locked"
-                BackfillPostBody(dag_id=DAG_ID, from_date=f"{days[0]}T00:00:00Z", to_date=f"{days[-1]}T00:00:00Z",
-                                 max_active_runs=max_active_runs, reprocess_behavior=ReprocessBehavior.NONE)
-            )  # fmt: skip
-        finally:
-            DAGApi(client).patch_dag(DAG_ID, DAGPatchBody(is_paused=False))
+        # Created while the DAG is unpaused and the scheduler runs, as a user does from the UI.
+        backfill = BackfillApi(client).create_backfill(
+            BackfillPostBody(dag_id=DAG_ID, from_date=f"{days[0]}T00:00:00Z", to_date=f"{days[-1]}T00:00:00Z",
+                             max_active_runs=max_active_runs, reprocess_behavior=ReprocessBehavior.NONE)
+        )  # fmt: skip
         deadline, watch = time.monotonic() + timeout, SchedulerWatch(client)
         while not BackfillApi(client).get_backfill(backfill.id).completed_at:
             if time.monotonic() > deadline:
@@ -393,17 +388,14 @@ def main(argv: Sequence[str] | None = None) -> day_report.Report:
             start_airflow(env, home, port, timeout=900)
             boot_s = time.monotonic() - booted
             client = connect(f"http://{airflow_standalone.HOST}:{port}", airflow_standalone.USER, password)
-            sid = airflow_standalone.running(home)
-            if sid is None:
-                raise BenchError(f"make up succeeded but no Airflow runs from {home}")
-            idle = TreeSampler(sid)
+            idle = TreeSampler(home)
             idle.sample()
             runs = []
             for hour, n in enumerate(args.sizes):  # a distinct logical date per size and run
                 for phase, day in (("first", yesterday), ("unchanged", today)):
                     print(f"N={n} {phase} ...", flush=True)
                     figures = measure_run(
-                        client, server, sid, n, phase, sized[n], f"{day}T{hour:02d}:00:00Z", args.run_timeout
+                        client, server, home, n, phase, sized[n], f"{day}T{hour:02d}:00:00Z", args.run_timeout
                     )
                     print(f"N={n} {phase}: {figures.wall_s:.1f} s, {figures.api_requests} API / {figures.token_requests} token requests", flush=True)  # fmt: skip
                     runs.append(figures)
@@ -413,7 +405,7 @@ def main(argv: Sequence[str] | None = None) -> day_report.Report:
                 largest = args.sizes[-1]
                 print(f"backfill of {len(days)} days of {largest} playlists ...", flush=True)
                 backfill = measure_backfill(
-                    client, server, sid, Lake.local(lake_dir), yesterday.isoformat(), sized[largest], days,
+                    client, server, home, Lake.local(lake_dir), yesterday.isoformat(), sized[largest], days,
                     args.backfill_max_active_runs, timeout=args.run_timeout * 3,
                 )  # fmt: skip
                 print(f"backfill: {backfill.wall_s:.1f} s, {backfill.api_requests} API requests", flush=True)

@@ -252,7 +252,7 @@ def render(report: Report, command: str) -> str:
         f"- Load average (1 / 5 / 15 min) before: {_load(report.load_before)}, after: {_load(report.load_after)} "
         "(other work on the machine slows every figure down)",
         "- Airflow as `make up` runs it (`airflow standalone`: api-server, scheduler, dag-processor, triggerer; "
-        "LocalExecutor; SQLite in WAL mode) in its own AIRFLOW_HOME, against the local Spotify-compatible "
+        "LocalExecutor; metadata in make up's PostgreSQL, whose memory is counted too) in its own AIRFLOW_HOME, against the local Spotify-compatible "
         "server (`tests/support/spotify_server.py`, development-mode rules, a user's refresh token); "
         + ", ".join(f"{k}={v}" for k, v in report.settings.items()),
         f"- Playlists of {report.entries} entries (2 `/items` pages of 50, 3 API requests when new); "
@@ -269,7 +269,7 @@ def render(report: Report, command: str) -> str:
         "",
         "Wall: trigger request sent to the run's end (the scheduler's end date). First: every playlist "
         "new to the lake; unchanged: the next logical date, the same playlists and snapshots. Memory: "
-        "peaks of the Airflow process tree sampled every 0.5 s (RSS summed over the processes, and "
+        "peaks of the Airflow process tree and its PostgreSQL sampled every 0.5 s (RSS summed over the processes, and "
         "PSS, which splits the pages the forked processes share).",
         "",
         "| N | run | wall s | task instances | chunks | API requests | per playlist | token requests "

@@ -5,14 +5,16 @@ parent, in the foreground. This adds what ``make up`` promises on top of it:
 
 * its own session (setsid), output to ``$AIRFLOW_HOME/logs/standalone.log``, pid (and start
   time, so a reused pid is never mistaken for it) in ``$AIRFLOW_HOME/standalone.pid``;
+* the metadata DB on PostgreSQL (devtools/postgres.py: started first, under
+  ``$AIRFLOW_HOME/postgres``, migrated and given the extract pool before Airflow starts):
+  four components write to it at once, which SQLite refuses ("database is locked");
 * the settings it needs here: 127.0.0.1 and the chosen port (links and the task execution
   API follow it), one api-server worker, a small LocalExecutor, the log servers on free
-  ports, SQLite in WAL mode with a 60 s busy timeout, and the venv's ``airflow`` on PATH
-  (standalone runs its components by name);
+  ports, and the venv's ``airflow`` on PATH (standalone runs its components by name);
 * a bounded wait until the API answers, every component is healthy and the DAG is parsed
   with the current settings (its description carries their digest), then the login;
 * ``down``: SIGTERM, then SIGKILL, for every process of that session (the components, their
-  workers and task processes) and nothing outside it.
+  workers and task processes) and nothing outside it; then PostgreSQL.
 
 A development tool: the runtime package (and so the MWAA bundle) does not contain it.
 """
@@ -24,12 +26,10 @@ import json
 import os
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from contextlib import closing
 from pathlib import Path
 
 import httpx
@@ -37,6 +37,8 @@ from airflow_client.client import ApiClient, Configuration
 from airflow_client.client.api import DAGApi, ImportErrorApi
 from airflow_client.client.exceptions import NotFoundException
 from airflow_client.client.models import DAGPatchBody
+
+from devtools import postgres
 
 DAG_ID = "spotify_playlist_etl"
 HOST = "127.0.0.1"
@@ -79,9 +81,14 @@ def port_is_free(port: int) -> bool:
     return True
 
 
+def airflow_home(env: Mapping[str, str]) -> Path:
+    return Path(env.get("AIRFLOW_HOME") or Path.home() / "airflow").resolve()
+
+
 def environment(base: Mapping[str, str], port: int) -> dict[str, str]:
     """``base`` (the Makefile's exports) plus what standalone needs here; given settings win
-    except the ones that must match this instance (address and URLs)."""
+    except the ones that must match this instance (address, URLs, and the metadata DB: the
+    PostgreSQL of ``base``'s AIRFLOW_HOME, when it runs)."""
     env = dict(base)
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{base.get('PATH', '')}"
     env.setdefault("AIRFLOW__CORE__PARALLELISM", "4")  # LocalExecutor workers; Airflow's default is 32
@@ -91,11 +98,9 @@ def environment(base: Mapping[str, str], port: int) -> dict[str, str]:
     # another local Airflow or a parallel test run also wants.
     env.setdefault("AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT", str(free_port()))
     env.setdefault("AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT", str(free_port()))
-    conn = env.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "")
-    if conn.startswith("sqlite:///") and "?" not in conn:
-        # sqlite3 gives up on a locked database after 5 s, which four components plus a CLI
-        # command exceed on a busy 2-core machine; SQLAlchemy reads `timeout` from the URL.
-        env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"{conn}?timeout=60"
+    conn = postgres.url(airflow_home(env))
+    if conn:
+        env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = conn
     env.update(
         AIRFLOW__API__HOST=HOST,
         AIRFLOW__API__PORT=str(port),
@@ -105,17 +110,20 @@ def environment(base: Mapping[str, str], port: int) -> dict[str, str]:
     return env
 
 
-def use_sqlite_wal(env: Mapping[str, str]) -> None:
-    """Write-ahead logging for a SQLite metadata DB (a persistent setting of the file): in the
-    default mode a reader blocks writers, and four components poll the database."""
-    conn = env.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "")
-    if not conn.startswith("sqlite:///"):
-        return
-    path = conn.removeprefix("sqlite:///").split("?", 1)[0]
-    with closing(sqlite3.connect(path, timeout=30)) as db:
-        mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-    if str(mode).lower() != "wal":
-        raise LauncherError(f"could not switch {path} to WAL mode (still {mode!r}); is another process using it?")
+def prepare_database(home: Path, env: Mapping[str, str]) -> None:
+    """``airflow db migrate`` (a no-op at the current version) and the extract tasks' pool (the
+    scheduler never schedules tasks of a missing pool), as `make airflow-db` does for SQLite."""
+    for name, argv in (
+        ("db-migrate", [str(VENV_BIN / "airflow"), "db", "migrate"]),
+        ("pool", [str(VENV_BIN / "python"), "-m", "spotify_etl.airflow.pool"]),
+    ):
+        log = home / f"{name}.log"
+        with log.open("wb") as out:
+            proc = subprocess.run(  # noqa: S603 - fixed argv: the venv's programs
+                argv, env=dict(env), stdout=out, stderr=subprocess.STDOUT, timeout=600, check=False
+            )
+        if proc.returncode != 0:
+            raise LauncherError(f"{' '.join(argv[1:])} failed (exit {proc.returncode}):\n{log.read_text()[-4000:]}")
 
 
 def set_password(path: Path, password: str | None) -> None:
@@ -190,7 +198,8 @@ def _wait_gone(sid: int, timeout: float) -> bool:
 
 
 def stop(home: Path, timeout: float = 60) -> int | None:
-    """Stop the session ``up`` started; return its id, or None if nothing of it was running.
+    """Stop the session ``up`` started, then its PostgreSQL; return the session's id, or None if
+    nothing of it was running.
 
     SIGTERM to every process of the session (each component shuts down on it; standalone
     itself has no handler for it and just ends), SIGKILL for what is left after ``timeout``.
@@ -202,6 +211,7 @@ def stop(home: Path, timeout: float = 60) -> int | None:
             if _wait_gone(sid, wait):
                 break
     pid_file(home).unlink(missing_ok=True)
+    postgres.stop(home)
     return sid
 
 
@@ -312,14 +322,18 @@ def up(home: Path, port: int, unpause: bool, timeout: float) -> str:
     """Start, wait until the DAG is served, unpause if asked; return what to tell the user.
     On any failure whatever was started is stopped again."""
     refuse_to_start(home, port)
-    env = environment(os.environ, port)
-    url = env["AIRFLOW__API__BASE_URL"]
-    passwords = password_file(env, home)
-    set_password(passwords, os.environ.get("AIRFLOW_UI_PASSWORD") or None)
-    use_sqlite_wal(env)
     deadline = time.monotonic() + timeout
-    proc = start(home, env)
     try:
+        postgres.start(home)
+        print(f"PostgreSQL runs on {postgres.HOST}:{postgres.port(home)} (log: {postgres.log_file(home)})", flush=True)
+        env = environment({**os.environ, "AIRFLOW_HOME": str(home)}, port)
+        url = env["AIRFLOW__API__BASE_URL"]
+        passwords = password_file(env, home)
+        set_password(passwords, os.environ.get("AIRFLOW_UI_PASSWORD") or None)
+        print(f"airflow db migrate and the extract pool (logs: {home}/db-migrate.log, pool.log) ...", flush=True)
+        prepare_database(home, env)
+        print(f"airflow standalone (log: {log_file(home)}) ...", flush=True)
+        proc = start(home, env)
         wait_healthy(url, proc, home, timeout)
         with login(url, read_password(passwords)) as client:
             wait_for_dag(client, expected_description(env), max(deadline - time.monotonic(), 1))
@@ -335,6 +349,7 @@ def up(home: Path, port: int, unpause: bool, timeout: float) -> str:
         f"  DAG:       {url}/dags/{DAG_ID}  "
         + ("(paused: unpause it in the UI or run `make up UNPAUSE=1`)" if paused else "(unpaused: runs daily)")
         + f"\n  logs:      {log_file(home)}, task logs under {home}/logs/\n"
+        f"  metadata:  PostgreSQL on {postgres.HOST}:{postgres.port(home)}, data and log in {postgres.root_dir(home)}\n"
         "  stop with: make down"
     )
 
@@ -352,14 +367,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     home = args.home.resolve()
     try:
         if args.command == "up":
-            print(f"Starting airflow standalone from {home} ...", flush=True)
+            print(f"Starting Airflow from {home} ...", flush=True)
             print(up(home, args.port, args.unpause, args.timeout))
         else:
             sid = stop(home)
             print(
                 f"Stopped airflow standalone (session {sid})." if sid else f"No Airflow started from {home} is running."
             )
-    except LauncherError as exc:
+    except (LauncherError, postgres.PostgresError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -26,6 +26,7 @@ from spotify_etl.lake import Lake
 from spotify_etl.spotify import SpotifySource
 from spotify_etl.transform import transform_day
 
+from devtools import airflow_standalone
 from tests.support.spotify_server import SpotifyServer
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
@@ -146,14 +147,16 @@ def test_the_local_server_can_answer_like_a_distant_one() -> None:
         assert time.perf_counter() - started >= 0.2
 
 
-def test_sampler_finds_the_peak_memory_of_a_process_session() -> None:
+def test_sampler_finds_the_peak_memory_of_a_process_session(tmp_path: Path) -> None:
     child = subprocess.Popen(
         [sys.executable, "-c", "import time; block = bytearray(80 * 2**20); block[::4096] = b'x' * len(block[::4096]); time.sleep(30)"],
         start_new_session=True,
     )  # fmt: skip
     try:
         time.sleep(1.5)
-        with day.TreeSampler(child.pid, interval=0.1) as sampler:
+        # Recorded as make up records standalone; no PostgreSQL runs from this home.
+        airflow_standalone.pid_file(tmp_path).write_text(f"{child.pid} {airflow_standalone._start_time(child.pid)}\n")
+        with day.TreeSampler(tmp_path, interval=0.1) as sampler:
             time.sleep(0.5)
         memory = sampler.memory()
     finally:

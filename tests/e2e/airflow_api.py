@@ -13,30 +13,9 @@ import httpx
 from airflow_client.client import ApiClient, Configuration
 from airflow_client.client.api import BackfillApi, DagRunApi, TaskInstanceApi, XComApi
 from airflow_client.client.models import BackfillResponse, DAGRunResponse, TaskInstanceResponse, TriggerDAGRunPostBody
-from airflow_client.client.rest import RESTResponse
-from tenacity import retry, retry_if_result, stop_after_delay, wait_fixed
 
 DAG_ID = "spotify_playlist_etl"
 FINISHED = {"success", "failed"}
-
-
-def _database_locked(response: RESTResponse) -> bool:
-    return response.status == 503 and b"database is locked" in response.read().lower()
-
-
-class LockPatientClient(ApiClient):
-    """On SQLite the API answers 503 "Database is locked" while the scheduler writes (backfill
-    creation does not wait for the lock): such a request is sent again, for up to 60 s; then
-    the last answer is returned and the client raises on it as on any other error."""
-
-    @retry(
-        retry=retry_if_result(_database_locked),
-        stop=stop_after_delay(60),
-        wait=wait_fixed(1),
-        retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
-    )
-    def call_api(self, *args: Any, **kwargs: Any) -> RESTResponse:
-        return super().call_api(*args, **kwargs)
 
 
 def connect(url: str, user: str, password: str) -> ApiClient:
@@ -44,8 +23,8 @@ def connect(url: str, user: str, password: str) -> ApiClient:
     response = httpx.post(f"{url}/auth/token", json={"username": user, "password": password}, timeout=60)
     assert response.status_code == 201, f"login as {user}: {response.status_code} {response.text}"
     config = Configuration(host=url, access_token=response.json()["access_token"])
-    config.retries = 0  # no silent retries below ours
-    return LockPatientClient(config)
+    config.retries = 0  # an error is an error: no silent retries
+    return ApiClient(config)
 
 
 @dataclass

@@ -1,8 +1,8 @@
 """One real Airflow for the tests in this folder that need it, started as a user starts it.
 
 ``make up`` (``airflow standalone`` in the background, on 127.0.0.1 and a free port, with its
-own AIRFLOW_HOME and lake in a temporary folder) brings it up once; ``make down`` stops it
-after the last test of this folder. Scheduled runs are turned off so the only runs are the
+own AIRFLOW_HOME, its PostgreSQL metadata DB in it, and lake in a temporary folder) brings it
+up once; ``make down`` stops both after the last test of this folder. Scheduled runs are turned off so the only runs are the
 ones the tests create.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from devtools import airflow_standalone
+from devtools import airflow_standalone, postgres
 from tests.e2e.airflow_api import Server, connect
 from tests.support.airflow_run import airflow_env
 
@@ -59,9 +59,10 @@ def airflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]
     finally:
         session = airflow_standalone.running(home)
         stopped = _make("down", env, timeout=180)
-        leftover = airflow_standalone.running(home)
-        if leftover:
+        leftover, database = airflow_standalone.running(home), postgres.postmaster_pid(home)
+        if leftover or database:
             airflow_standalone.stop(home)
         assert stopped.returncode == 0, stopped.stdout + stopped.stderr
         assert f"Stopped airflow standalone (session {session})." in stopped.stdout, stopped.stdout
         assert not leftover, f"make down left session {leftover} running"
+        assert not database, f"make down left PostgreSQL (pid {database}) running"

@@ -13,16 +13,17 @@ from __future__ import annotations
 import datetime as dt
 import json
 import secrets
-import sqlite3
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
+import psycopg2
 import pytest
 from airflow_client.client.api import DagRunApi
 from airflow_client.client.models import DagRunMutableStates, DAGRunPatchBody
 
-from devtools import airflow_standalone
+from devtools import airflow_standalone, postgres
 from tests.e2e.airflow_api import DAG_ID, connect, task_states, trigger, wait_run
 from tests.support.airflow_run import PROJECT, VENV_BIN, airflow_env
 from tests.support.slack_webhook import SlackWebhook, slack_webhook
@@ -108,13 +109,17 @@ def test_a_run_held_past_its_deadline_alerts_through_the_webhook(
 def handled_deadline(home: str, run_id: str, timeout: float) -> str:
     """The state of the run's deadline callback once the scheduler found the deadline missed and it ran."""
     end = time.monotonic() + timeout
+    url = postgres.url(Path(home))  # make up's metadata DB
+    assert url, f"no PostgreSQL of make up runs from {home}"
     while True:
-        with sqlite3.connect(f"{home}/airflow.db", timeout=30) as db:
-            row = db.execute(
+        with psycopg2.connect(url.replace("+psycopg2", ""), connect_timeout=30) as db, db.cursor() as cur:
+            cur.execute(
                 "SELECT d.missed, c.state FROM deadline d JOIN dag_run r ON d.dagrun_id = r.id "
-                "LEFT JOIN callback c ON d.callback_id = c.id WHERE r.run_id = ?",
+                "LEFT JOIN callback c ON d.callback_id = c.id WHERE r.run_id = %s",
                 (run_id,),
-            ).fetchone()
+            )
+            row = cur.fetchone()
+        db.close()
         if row and row[0] and row[1] in ("success", "failed"):
             return str(row[1])
         if time.monotonic() > end:

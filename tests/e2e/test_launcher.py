@@ -141,6 +141,7 @@ def test_environment_points_every_url_at_its_own_port_and_keeps_given_settings(t
         "AIRFLOW__CORE__PARALLELISM": "2",
         "SPOTIFY_ETL_LAKE_DIR": "/x",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{tmp_path}/airflow.db",
+        "AIRFLOW_HOME": str(tmp_path),
     }
     env = airflow_standalone.environment(base, 18123)
     assert env["AIRFLOW__API__BASE_URL"] == "http://127.0.0.1:18123"  # the execution API follows it
@@ -151,10 +152,9 @@ def test_environment_points_every_url_at_its_own_port_and_keeps_given_settings(t
     assert airflow_standalone.environment({}, 1)["AIRFLOW__CORE__PARALLELISM"] == "4"  # never the default 32
     log_ports = {env["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"], env["AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT"]}
     assert len(log_ports) == 2 and not log_ports & {"8793", "8794"}
-    # SQLite: every component (and a CLI run with this environment) waits up to 60 s for a lock.
-    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == f"sqlite:///{tmp_path}/airflow.db?timeout=60"
-    postgres = airflow_standalone.environment({"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "postgresql://db/airflow"}, 1)
-    assert postgres["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == "postgresql://db/airflow"
+    # No PostgreSQL of make up runs from this AIRFLOW_HOME: the given metadata DB is kept
+    # (tests/e2e/test_postgres.py: the running one's URL replaces it).
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == f"sqlite:///{tmp_path}/airflow.db"
 
 
 def test_up_refuses_a_port_in_use_before_starting_anything(tmp_path: Path) -> None:
