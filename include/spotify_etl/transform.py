@@ -71,11 +71,13 @@ ARROW_BATCH_ROWS = 32_000  # rows per Arrow batch out of DuckDB: its buffers are
 # at a 320MB limit than 128 MB, for no measurable speed (docs/performance.md). At most half the
 # memory limit (a smaller limit reads smaller batches).
 BATCH_BYTES = 128 << 20
-# DuckDB memory to parse one document of n bytes on one thread, at most: measured 63 MiB at 1 MB,
-# 94-117 MiB at 7 MB, 179 MiB at 23 MB, 404 MiB at 36 MB (its read buffer is twice the largest
-# document, at least 32 MiB; yyjson's arena grows in doubling blocks). Used only to raise the
-# limit for a document that does not fit alone (docs/performance.md).
-ALONE_BYTES_PER_BYTE = 12
+# DuckDB memory to parse one document of n bytes on one thread: measured 63 MiB at 1 MB, 70 MiB
+# at 3 MB, 94-117 MiB at 7 MB, 140 MiB at 14 MB, 179 MiB at 23 MB, 404 MiB at 36 MB (its read
+# buffer is twice the largest document, at least 32 MiB; yyjson's parse tree grows in doubling
+# blocks), at most ALONE_BYTES + ALONE_BYTES_PER_BYTE * n. Only a document that does not fit the
+# limit alone gets that much on top of it (:func:`_load_alone`).
+ALONE_BYTES = 64 << 20
+ALONE_BYTES_PER_BYTE = 10
 # The four tables of distinct entities, in the order they are written.
 ENTITY_TABLES = ("songs", "albums", "song_artists", "artists")
 
@@ -205,8 +207,8 @@ def _out_of_memory(exc: BaseException, limit: str, where: str) -> TransformOutOf
 
 def _load_alone(con: Any, path: str, size: int, limit: str) -> None:
     """One more try at a document that does not fit the memory limit alone on one thread: with the
-    limit raised, for it alone, by what parsing it takes (``ALONE_BYTES_PER_BYTE``)."""
-    raised = f"{(_memory_bytes(limit) + ALONE_BYTES_PER_BYTE * size) >> 20}MiB"
+    limit raised, for it alone, by what parsing it takes (``ALONE_BYTES``, ``ALONE_BYTES_PER_BYTE``)."""
+    raised = f"{(_memory_bytes(limit) + ALONE_BYTES + ALONE_BYTES_PER_BYTE * size) >> 20}MiB"
     log.warning(
         "%s (%.1f MiB) does not fit DuckDB's memory limit of %s alone: reading it with the limit raised to %s",
         path,
@@ -251,7 +253,7 @@ def _read_batches(
                     raise
                 one_thread = con.execute("SELECT current_setting('threads') = 1").fetchone()[0]
                 log.warning(
-                    "DuckDB ran out of memory reading %d documents (%.0f MiB) within %s (%s): reading them %s",
+                    "DuckDB ran out of memory reading %d document(s), %.1f MiB, within %s (%s): reading them %s",
                     len(batch),
                     sum(size_of[path] for path in batch) / 2**20,
                     limit,
