@@ -103,8 +103,9 @@ class TransformError(PipelineError, RuntimeError, retryable=False):
 
 
 class TransformOutOfMemory(TransformError, retryable=True):
-    """DuckDB ran out of memory even after reading less at a time: not the input's fault, so a
-    retry may succeed (the machine less busy, the limit raised); the message names the setting."""
+    """DuckDB ran out of memory even after reading less at a time. Not the input's fault, so not
+    failed as bad input: Airflow's retries run (one after SPOTIFY_ETL_DUCKDB_MEMORY_LIMIT is
+    raised succeeds); the message says it is memory and names the setting."""
 
 
 @dataclass
@@ -228,7 +229,7 @@ def _load_alone(con: Any, path: str, size: int, limit: str) -> None:
 
 
 def _read_batches(
-    con: Any, files: list[str], sizes: list[int], batch_bytes: int, steps: dict[str, float]
+    con: Any, files: list[str], sizes: list[int], batch_bytes: int, limit: str, steps: dict[str, float]
 ) -> Generator[list[str]]:
     """Load the batches into the ``batch`` table one after the other, in order; yield each one's files.
 
@@ -240,7 +241,7 @@ def _read_batches(
     only then does the run fail, retryable, naming the setting. Batches are at most half the limit.
     """
     size_of = dict(zip(files, sizes, strict=True))
-    limit, threads = con.execute("SELECT current_setting('memory_limit'), current_setting('threads')").fetchone()
+    threads = con.execute("SELECT current_setting('threads')").fetchone()[0]
     pending = deque(_batches(files, sizes, min(batch_bytes, _memory_bytes(limit) // 2)))
     try:
         while pending:
@@ -363,14 +364,14 @@ def _stage(
     problems: list[str] = []
     steps = result.step_seconds
     size_of = dict(zip(urls, sizes, strict=True))
-    limit = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    limit = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]  # as DuckDB resolved it
     con.execute(entity_tables_sql())
     items_schema = tables.schema("playlist_items")
     result.rows["playlist_items"] = 0
     try:
         with (
             pq.ParquetWriter(folder / "playlist_items.parquet", items_schema, compression="zstd") as items,
-            closing(_read_batches(con, urls, sizes, batch_bytes, steps)) as batches,
+            closing(_read_batches(con, urls, sizes, batch_bytes, limit, steps)) as batches,
         ):
             for files in batches:
                 with _timed(steps, "playlist_items"):
