@@ -18,11 +18,11 @@ To explain the gap between (b) and (c) it also times ``read-typed``: DuckDB read
 documents into the transform's typed columns (``RAW_COLUMNS``) and nothing else, the
 least any transform built on DuckDB's typed JSON reader can cost.
 
-It then checks that (a) and (b) wrote the same rows, measures (a) and (b) again on a
+It then checks that (a) and (b) wrote the same rows; measures (a) and (b) again on a
 second data shape, the same number of items in documents of ~7 MB (``LARGE_DOCUMENTS``),
-checks that the transform's peak memory
-does not follow the number of input files (the same number of items in about 10x more,
-smaller playlists), and how much importing the DAG file adds to ``import airflow.sdk``.
+and checks their rows; checks that the transform's peak memory does not follow the
+number of input files (the same number of items in about 10x more, smaller playlists),
+and how much importing the DAG file adds to ``import airflow.sdk``.
 Everything is written to ``bench/RESULTS.md``.
 """
 
