@@ -248,3 +248,23 @@ def test_out_of_memory_that_a_higher_limit_does_not_heal_is_retryable_and_names_
     assert "nothing was written" in message and "This is memory, not bad input" in message
     assert "raise SPOTIFY_ETL_DUCKDB_MEMORY_LIMIT (now 28.6 MiB)" in message
     assert not (lake_dir / "processed").exists()
+
+
+def test_the_dags_transform_task_leaves_out_of_memory_to_airflows_retries_and_fails_bad_input_at_once(
+    lake: Lake, lake_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+    from spotify_etl.airflow.tasks import run_transform
+    from spotify_etl.settings import Settings
+
+    land_four(lake)
+    monkeypatch.setattr(transform, "ALONE_BYTES", 0)
+    monkeypatch.setattr(transform, "ALONE_BYTES_PER_BYTE", 0)
+    tiny = Settings(lake_dir=lake_dir, duckdb_memory_limit=TINY_LIMIT, duckdb_threads=2)
+    playlists = [LSD, RAP, EPI, GHOST]
+    with pytest.raises(TransformOutOfMemory, match="raise SPOTIFY_ETL_DUCKDB_MEMORY_LIMIT"):
+        run_transform(tiny, DAY, "reprocess", "", playlists, [])  # not AirflowFailException: Airflow retries it
+
+    (lake_dir / "raw" / "playlists" / f"dt={DAY}" / f"playlist_id={LSD}.json").write_bytes(b"")
+    with pytest.raises(AirflowFailException, match=rf"playlist_id={LSD}.json: empty file \(0 bytes\)"):
+        run_transform(Settings(lake_dir=lake_dir), DAY, "reprocess", "", playlists, [])
