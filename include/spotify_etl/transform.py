@@ -236,9 +236,10 @@ def _read_batches(
     Each DuckDB thread parses a whole document at a time, its read buffer and parse tree 10-16
     times the document's bytes, whatever the batch's size: a day of 7 MB documents needs about
     twice the memory on two threads that it needs on one, more than the default limit. So on
-    out of memory the batch is read again: on one thread (for the rest of the reads), then in
-    halves down to one document, then that document alone with a higher limit (:func:`_load_alone`);
-    only then does the run fail, retryable, naming the setting. Batches are at most half the limit.
+    out of memory the batch is read again: on one thread (the later batches too, and what is done
+    with them; the threads are restored after the last), then in halves down to one document, then
+    that document alone with a higher limit (:func:`_load_alone`); only then does the run fail,
+    retryable, naming the setting. Batches are at most half the limit.
     """
     size_of = dict(zip(files, sizes, strict=True))
     threads = con.execute("SELECT current_setting('threads')").fetchone()[0]
