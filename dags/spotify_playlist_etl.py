@@ -32,7 +32,9 @@ data interval) sends an alert with the error's first line and a link to the log 
   API rules): use a playlist the refresh token's user owns or collaborates on
   (docs/spotify-credentials.md). `invalid_grant`: get a new refresh token with `spotify-etl auth`.
   429 beyond the allowed wait: Airflow retries later.
-- `transform` "raw documents are not valid": the message names the document; nothing was written.
+- `transform` "raw documents are not valid" or "cannot read raw documents": the message names the
+  document; nothing was written. "DuckDB ran out of memory": memory, not the input (a document
+  too large even alone at a raised limit); Airflow retries it; raise `SPOTIFY_ETL_DUCKDB_MEMORY_LIMIT`.
 - `catalog` on AWS, crawler changed while `RUNNING`: the retry goes on once the crawl has ended
   (or stop it: `aws glue stop-crawler`). A table missing after the first crawl:
   docs/run-on-aws.md, "A full recrawl".

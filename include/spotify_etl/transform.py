@@ -27,9 +27,9 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
-from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections import Counter, deque
+from collections.abc import Generator, Iterator
+from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
@@ -68,8 +68,16 @@ MAX_DOCUMENT_BYTES = 64 << 20  # largest raw document read; a 10,000-item playli
 ARROW_BATCH_ROWS = 32_000  # rows per Arrow batch out of DuckDB: its buffers are outside DuckDB's memory_limit
 # Raw JSON per batch: big enough to keep both cores busy, small next to the memory limit (the
 # batch's parsed entries live in DuckDB beside the entity tables). 256 MB cost 30 MiB more peak RSS
-# at a 320MB limit than 128 MB, for no measurable speed (docs/performance.md).
+# at a 320MB limit than 128 MB, for no measurable speed (docs/performance.md). At most half the
+# memory limit (a smaller limit reads smaller batches).
 BATCH_BYTES = 128 << 20
+# DuckDB memory to parse one document of n bytes on one thread: measured 63 MiB at 1 MB, 70 MiB
+# at 3 MB, 94-117 MiB at 7 MB, 140 MiB at 14 MB, 179 MiB at 23 MB, 404 MiB at 36 MB (its read
+# buffer is twice the largest document, at least 32 MiB; yyjson's parse tree grows in doubling
+# blocks), at most ALONE_BYTES + ALONE_BYTES_PER_BYTE * n. Only a document that does not fit the
+# limit alone gets that much on top of it (:func:`_load_alone`).
+ALONE_BYTES = 64 << 20
+ALONE_BYTES_PER_BYTE = 10
 # The four tables of distinct entities, in the order they are written.
 ENTITY_TABLES = ("songs", "albums", "song_artists", "artists")
 
@@ -92,6 +100,12 @@ def table_sql(table: str) -> str:
 
 class TransformError(PipelineError, RuntimeError, retryable=False):
     """Raw input could not be read; the message names the file."""
+
+
+class TransformOutOfMemory(TransformError, retryable=True):
+    """DuckDB ran out of memory even after reading less at a time. Not the input's fault, so not
+    failed as bad input: Airflow's retries run (one after SPOTIFY_ETL_DUCKDB_MEMORY_LIMIT is
+    raised succeeds); the message says it is memory and names the setting."""
 
 
 @dataclass
@@ -129,42 +143,152 @@ def connect(
     return duckdb.connect(config=config)
 
 
-def _find_bad_document(con: Any, files: list[str]) -> str:
-    """Name the first file that DuckDB cannot read as a raw document (error path only)."""
+def _is_out_of_memory(exc: BaseException) -> bool:
+    import duckdb
+
+    return isinstance(exc, duckdb.OutOfMemoryException)
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def _find_bad_document(con: Any, files: list[str], sizes: dict[str, int]) -> str | None:
+    """The first file that DuckDB cannot read as a raw document, and why (error path only); None
+    if each one reads alone. A file too large to read alone within the memory limit is not bad."""
     for path in files:
         try:
-            params = {"f": [path], "c": RAW_COLUMNS, "max_object": MAX_DOCUMENT_BYTES}
+            params = {"f": [path], "c": RAW_COLUMNS, "max_object": min(sizes[path] + 1, MAX_DOCUMENT_BYTES)}
             rows = con.execute(sql("read_document"), params).fetchall()
         except Exception as exc:  # noqa: BLE001 - turned into a message naming the file
-            return f"{path}: {str(exc).splitlines()[0]}"
+            if _is_out_of_memory(exc):
+                continue
+            return f"{path}: {_first_line(exc)}"
         if len(rows) != 1 or rows[0][1]:
             return f"{path}: not a raw playlist document (expected one object with a 'pages' array)"
-    return "no single file reproduces the error"
+    return None
 
 
-def _load_batch(con: Any, files: list[str], largest: int) -> None:
-    """Parse ``files`` into the ``batch`` table, naming the unreadable file if one is.
+def _load_batch(con: Any, files: list[str], sizes: dict[str, int]) -> None:
+    """Parse ``files`` into the ``batch`` table, naming the unreadable file if one is. DuckDB's
+    out-of-memory error is raised as it is: memory, not a bad file (see :func:`_read_batches`).
 
     DuckDB's read buffers follow ``maximum_object_size``: sized to the batch's largest file,
     they stay small for the usual documents (fresh large buffers per file cost page faults).
     """
+    largest = max(sizes[path] for path in files)
     params = {"files": files, "columns": RAW_COLUMNS, "max_object": min(largest + 1, MAX_DOCUMENT_BYTES)}
     try:
         try:
             con.execute(sql("batch"), {**params, "format": "newline_delimited"})
-        except Exception:  # noqa: BLE001 - a document spread over several lines: read the batch as plain JSON
+        except Exception as exc:
+            if _is_out_of_memory(exc):
+                raise
+            # a document spread over several lines: read the batch as plain JSON
             con.execute(sql("batch"), {**params, "format": "auto"})
     except Exception as exc:
-        raise TransformError(
-            f"cannot read raw documents; nothing was written: {_find_bad_document(con, files)}"
-        ) from exc
+        if _is_out_of_memory(exc):
+            raise
+        bad = _find_bad_document(con, files, sizes) or f"no single file reproduces the error ({_first_line(exc)})"
+        raise TransformError(f"cannot read raw documents; nothing was written: {bad}") from exc
 
 
-def _check_batch(con: Any, files: list[str]) -> tuple[int, list[str]]:
-    """The batch's documents and their problems: no pages, an id unlike the file's, or a file name
-    the reader reports differently from the one it was given (the order of "first" needs it)."""
+def _memory_bytes(setting: str) -> int:
+    """DuckDB's memory_limit as it reports it (``244.1 MiB``: a share like 50% already resolved) in bytes."""
+    number, unit = setting.split()
+    return int(float(number) * {"bytes": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}[unit])
+
+
+def _out_of_memory(exc: BaseException, limit: str, where: str) -> TransformOutOfMemory:
+    return TransformOutOfMemory(
+        f"DuckDB ran out of memory {where} ({_first_line(exc)}); nothing was written. This is memory, not bad "
+        f"input: raise SPOTIFY_ETL_DUCKDB_MEMORY_LIMIT (now {limit}) or run on a larger worker; a retry tries again"
+    )
+
+
+def _load_alone(con: Any, path: str, size: int, limit: str) -> None:
+    """One more try at a document that does not fit the memory limit alone on one thread: with the
+    limit raised, for it alone, by what parsing it takes (``ALONE_BYTES``, ``ALONE_BYTES_PER_BYTE``)."""
+    raised = f"{(_memory_bytes(limit) + ALONE_BYTES + ALONE_BYTES_PER_BYTE * size) >> 20}MiB"
+    log.warning(
+        "%s (%.1f MiB) does not fit DuckDB's memory limit of %s alone: reading it with the limit raised to %s",
+        path,
+        size / 2**20,
+        limit,
+        raised,
+    )
+    con.execute("SET memory_limit = $limit", {"limit": raised})
+    try:
+        _load_batch(con, [path], {path: size})
+    except Exception as exc:
+        if _is_out_of_memory(exc):
+            raise _out_of_memory(exc, limit, f"reading {path} ({size / 2**20:.1f} MiB) alone at {raised}") from exc
+        raise
+    finally:
+        con.execute("SET memory_limit = $limit", {"limit": limit})
+
+
+def _read_batches(
+    con: Any, files: list[str], sizes: list[int], batch_bytes: int, limit: str, steps: dict[str, float]
+) -> Generator[list[str]]:
+    """Load the batches into the ``batch`` table one after the other, in order; yield each one's files.
+
+    Each DuckDB thread parses a whole document at a time, its read buffer and parse tree 10-16
+    times the document's bytes, whatever the batch's size: a day of 7 MB documents needs about
+    twice the memory on two threads that it needs on one, more than the default limit. So on
+    out of memory the batch is read again: on one thread (the later batches too, and what is done
+    with them; the threads are restored after the last), then in halves down to one document, then
+    that document alone with a higher limit (:func:`_load_alone`); only then does the run fail,
+    retryable, naming the setting. Batches are at most half the limit.
+    """
+    size_of = dict(zip(files, sizes, strict=True))
+    threads = con.execute("SELECT current_setting('threads')").fetchone()[0]
+    pending = deque(_batches(files, sizes, min(batch_bytes, _memory_bytes(limit) // 2)))
+    try:
+        while pending:
+            batch = pending.popleft()
+            try:
+                with _timed(steps, "read"):
+                    _load_batch(con, batch, size_of)
+            except Exception as exc:
+                if not _is_out_of_memory(exc):
+                    raise
+                one_thread = con.execute("SELECT current_setting('threads') = 1").fetchone()[0]
+                log.warning(
+                    "DuckDB ran out of memory reading %d document(s), %.1f MiB, within %s (%s): reading them %s",
+                    len(batch),
+                    sum(size_of[path] for path in batch) / 2**20,
+                    limit,
+                    _first_line(exc),
+                    "again on one thread" if not one_thread else "in halves" if len(batch) > 1 else "alone",
+                )
+                if not one_thread:
+                    con.execute("SET threads = 1")
+                    pending.appendleft(batch)
+                    continue
+                if len(batch) > 1:
+                    half = len(batch) // 2
+                    pending.extendleft([batch[half:], batch[:half]])
+                    continue
+                with _timed(steps, "read"):
+                    _load_alone(con, batch[0], size_of[batch[0]], limit)
+            yield batch
+    finally:
+        con.execute("SET threads = $threads", {"threads": threads})
+
+
+def _check_batch(con: Any, files: list[str], sizes: dict[str, int]) -> tuple[int, list[str]]:
+    """The batch's documents and their problems: a file with no object or several, no pages, an id
+    unlike the file's, or a file name the reader reports differently from the one it was given
+    (the order of "first" needs it)."""
     rows = con.execute("SELECT filename, file_no, playlist_id, no_pages FROM batch WHERE head").fetchall()
     problems = []
+    objects = Counter(filename for filename, *_ in rows)
+    for path in files:
+        if objects[path] == 0:
+            problems.append(f"{path}: empty file (0 bytes)" if sizes[path] == 0 else f"{path}: no JSON object")
+        elif objects[path] > 1:
+            problems.append(f"{path}: {objects[path]} JSON objects, not one")
     for filename, file_no, playlist_id, no_pages in rows:
         expected = raw_playlist_id(filename)
         if file_no is None:  # the reader named the file differently from the list it was given
@@ -176,19 +300,18 @@ def _check_batch(con: Any, files: list[str]) -> tuple[int, list[str]]:
     return len(rows), problems
 
 
-def _batches(files: list[str], sizes: list[int], limit: int) -> list[tuple[list[str], int]]:
-    """Consecutive files of at most ``limit`` bytes together (at least one file), with their largest size."""
-    batches: list[tuple[list[str], int]] = []
+def _batches(files: list[str], sizes: list[int], limit: int) -> list[list[str]]:
+    """Consecutive files of at most ``limit`` bytes together (at least one file)."""
+    batches: list[list[str]] = []
     batch: list[str] = []
-    total = largest = 0
+    total = 0
     for path, size in zip(files, sizes, strict=True):
         if batch and total + size > limit:
-            batches.append((batch, largest))
-            batch, total, largest = [], 0, 0
+            batches.append(batch)
+            batch, total = [], 0
         batch.append(path)
         total += size
-        largest = max(largest, size)
-    return [*batches, (batch, largest)]
+    return [*batches, batch]
 
 
 def _write_arrow(writer: Any, schema: Any, reader: Any) -> int:
@@ -234,22 +357,26 @@ def _stage(
 
     One batch at a time: DuckDB already parses on every core, and reading the next batch
     while this one is processed was measured slower (both compete for cores and memory).
+    Each batch's tables are dropped before the next is read, so they need not spill.
     """
     import pyarrow.parquet as pq
 
     rejected: Counter[str] = Counter()
     problems: list[str] = []
     steps = result.step_seconds
+    size_of = dict(zip(urls, sizes, strict=True))
+    limit = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]  # as DuckDB resolved it
     con.execute(entity_tables_sql())
     items_schema = tables.schema("playlist_items")
     result.rows["playlist_items"] = 0
     try:
-        with pq.ParquetWriter(folder / "playlist_items.parquet", items_schema, compression="zstd") as items:
-            for files, largest in _batches(urls, sizes, batch_bytes):
-                with _timed(steps, "read"):
-                    _load_batch(con, files, largest)
+        with (
+            pq.ParquetWriter(folder / "playlist_items.parquet", items_schema, compression="zstd") as items,
+            closing(_read_batches(con, urls, sizes, batch_bytes, limit, steps)) as batches,
+        ):
+            for files in batches:
                 with _timed(steps, "playlist_items"):
-                    documents, found = _check_batch(con, files)
+                    documents, found = _check_batch(con, files, size_of)
                     result.documents += documents
                     problems += found
                     counts = con.execute("SELECT reject_reason, count(*) FROM batch WHERE idx IS NOT NULL GROUP BY 1")
@@ -261,16 +388,21 @@ def _stage(
                     result.rows["playlist_items"] += _write_arrow(items, items_schema, reader)
                 with _timed(steps, "first_occurrences"):
                     con.execute(sql("add_entities"))
+                    con.execute("DROP TABLE batch; DROP TABLE new_songs; DROP TABLE new_song_artists")
+        if result.documents != len(urls):
+            problems.insert(
+                0, f"{len(urls)} files but {result.documents} documents (a file holds more or less than one object)"
+            )
+        if problems:
+            raise TransformError("raw documents are not valid; nothing was written: " + "; ".join(problems))
+        with _timed(steps, "entity_tables"):
+            result.rows.update(write_entity_tables(con, folder))
+    except Exception as exc:
+        if _is_out_of_memory(exc):
+            raise _out_of_memory(exc, limit, "transforming the raw documents") from exc
+        raise
     finally:
         con.execute("DROP TABLE IF EXISTS batch")
-    if result.documents != len(urls):
-        problems.append(
-            f"{len(urls)} files but {result.documents} documents (a file holds more or less than one object)"
-        )
-    if problems:
-        raise TransformError("raw documents are not valid; nothing was written: " + "; ".join(problems))
-    with _timed(steps, "entity_tables"):
-        result.rows.update(write_entity_tables(con, folder))
     result.rows = {table: result.rows[table] for table in tables.TABLE_NAMES}
     result.rejected = dict(sorted(rejected.items()))
 

@@ -67,6 +67,11 @@ def test_benchmark_runs_and_baseline_writes_the_transforms_rows(tmp_path: Path) 
     assert figures["parse-json"].runs[0].detail["documents"] == documents
     assert figures["read-typed"].runs[0].detail["documents"] == documents
     assert all(r.seconds > 0 and r.cpu_seconds > 0 and r.rss_mb > 0 for f in figures.values() for r in f.runs)
+    large = results["large"]
+    assert large["verdicts"] == dict.fromkeys(tables.TABLE_NAMES, "same")
+    assert set(large["figures"]) == set(run_bench.LARGE_KINDS)
+    assert large["data"]["items"] == 2000 and large["data"]["documents"] == 1  # one playlist of 2,000 entries
+    assert large["figures"]["transform"].runs[0].detail["rows"]["playlist_items"] == 2000
     few, many = results["files_check"]["few"], results["files_check"]["many"]
     assert few["stats"]["items"] == many["stats"]["items"] == 2000
     assert many["stats"]["documents"] > 2 * few["stats"]["documents"]
@@ -77,6 +82,7 @@ def test_benchmark_runs_and_baseline_writes_the_transforms_rows(tmp_path: Path) 
     assert "2,000 playlist items" in text
     assert f"peak RSS at most {run_bench.TARGET_RSS_MB} MiB at its default settings" in text
     assert "## What the baseline does" in text
+    assert "## Large documents" in text and "| the same with documents of ~" in text
     assert all(f"| {step} | " in text for step in STEPS)
 
 

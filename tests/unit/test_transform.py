@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import logging
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from spotify_etl import tables
+from spotify_etl import tables, transform
 from spotify_etl.lake import Lake
-from spotify_etl.transform import REASONS, TransformError, transform_day
+from spotify_etl.transform import REASONS, TransformError, TransformOutOfMemory, transform_day
 
 from tests.conftest import load_fixture
 from tests.support.raw import land
@@ -191,3 +192,79 @@ def test_document_whose_id_does_not_match_its_file_is_refused(lake: Lake, lake_d
 def test_no_raw_documents_is_an_error(lake: Lake) -> None:
     with pytest.raises(TransformError, match=f"no raw documents for dt={DAY}"):
         transform_day(lake, DAY)
+
+
+def test_a_zero_byte_raw_document_is_named(lake: Lake, lake_dir: Path) -> None:
+    land(lake, DAY, RAP, [load_fixture("playlist_RapRU_get_playlist.json")["tracks"]])
+    empty = lake_dir / "raw" / "playlists" / f"dt={DAY}" / f"playlist_id={LSD}.json"
+    empty.write_bytes(b"")
+    with pytest.raises(TransformError, match=rf"2 files but 1 documents .*; {empty}: empty file \(0 bytes\)") as info:
+        transform_day(lake, DAY)
+    assert not info.value.retryable
+    assert not (lake_dir / "processed").exists()
+
+
+# DuckDB reads even a small document with a 32 MiB buffer: at 30MB every read runs out of memory.
+TINY_LIMIT = "30MB"
+
+
+def land_four(lake: Lake) -> None:
+    """Four documents of ~0.5 MB (the two recorded pages of a playlist)."""
+    pages = [load_fixture(f"playlist_LSDreamTheatre_tracks_page{n}.json") for n in ("1_offset0", "2_offset100")]
+    for playlist_id in (LSD, RAP, EPI, GHOST):
+        land(lake, DAY, playlist_id, pages)
+
+
+def test_out_of_memory_reads_on_one_thread_then_in_halves_then_alone_with_a_higher_limit(
+    lake: Lake, lake_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    land_four(lake)
+    expected = transform_day(lake, DAY)
+    tables_at_default = {t: read(lake_dir, t) for t in tables.TABLE_NAMES}
+
+    with caplog.at_level(logging.WARNING, logger="spotify_etl.transform"):
+        result = transform_day(lake, DAY, memory_limit=TINY_LIMIT, threads=2)
+
+    assert result.rows == expected.rows and result.rejected == expected.rejected and result.documents == 4
+    assert {t: read(lake_dir, t) for t in tables.TABLE_NAMES} == tables_at_default
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("reading 4 document(s)" in m and m.endswith("reading them again on one thread") for m in messages)
+    assert any("reading 4 document(s)" in m and m.endswith("reading them in halves") for m in messages)
+    raised = [m for m in messages if "reading it with the limit raised to" in m]
+    assert len(raised) == 4 and all("does not fit DuckDB's memory limit of 28.6 MiB alone" in m for m in raised)
+
+
+def test_out_of_memory_that_a_higher_limit_does_not_heal_is_retryable_and_names_the_setting(
+    lake: Lake, lake_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    land_four(lake)
+    monkeypatch.setattr(transform, "ALONE_BYTES", 0)  # the "higher" limit is the limit itself
+    monkeypatch.setattr(transform, "ALONE_BYTES_PER_BYTE", 0)
+    with pytest.raises(TransformOutOfMemory) as info:
+        transform_day(lake, DAY, memory_limit=TINY_LIMIT, threads=2)
+    message = str(info.value)
+    assert info.value.retryable and isinstance(info.value, TransformError)
+    assert message.startswith(f"DuckDB ran out of memory reading {lake.raw_path(DAY, RAP)} (0.5 MiB) alone at 28MiB")
+    assert "nothing was written" in message and "This is memory, not bad input" in message
+    assert "raise SPOTIFY_ETL_DUCKDB_MEMORY_LIMIT (now 28.6 MiB)" in message
+    assert not (lake_dir / "processed").exists()
+
+
+def test_the_dags_transform_task_leaves_out_of_memory_to_airflows_retries_and_fails_bad_input_at_once(
+    lake: Lake, lake_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+    from spotify_etl.airflow.tasks import run_transform
+    from spotify_etl.settings import Settings
+
+    land_four(lake)
+    monkeypatch.setattr(transform, "ALONE_BYTES", 0)
+    monkeypatch.setattr(transform, "ALONE_BYTES_PER_BYTE", 0)
+    tiny = Settings(lake_dir=lake_dir, duckdb_memory_limit=TINY_LIMIT, duckdb_threads=2)
+    playlists = [LSD, RAP, EPI, GHOST]
+    with pytest.raises(TransformOutOfMemory, match="raise SPOTIFY_ETL_DUCKDB_MEMORY_LIMIT"):
+        run_transform(tiny, DAY, "reprocess", "", playlists, [])  # not AirflowFailException: Airflow retries it
+
+    (lake_dir / "raw" / "playlists" / f"dt={DAY}" / f"playlist_id={LSD}.json").write_bytes(b"")
+    with pytest.raises(AirflowFailException, match=rf"playlist_id={LSD}.json: empty file \(0 bytes\)"):
+        run_transform(Settings(lake_dir=lake_dir), DAY, "reprocess", "", playlists, [])
