@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from spotify_etl import tables
-from spotify_etl.errors import PipelineError
+from spotify_etl.errors import PipelineError, first_few
 from spotify_etl.lake import Lake, check_date, raw_playlist_id
 from spotify_etl.raw_format import RAW_COLUMNS
 from spotify_etl.settings import DUCKDB_MEMORY_LIMIT, SQL_DIR
@@ -394,7 +394,7 @@ def _stage(
                 0, f"{len(urls)} files but {result.documents} documents (a file holds more or less than one object)"
             )
         if problems:
-            raise TransformError("raw documents are not valid; nothing was written: " + "; ".join(problems))
+            raise TransformError("raw documents are not valid; nothing was written: " + first_few(problems, sep="; "))
         with _timed(steps, "entity_tables"):
             result.rows.update(write_entity_tables(con, folder))
     except Exception as exc:
@@ -470,7 +470,7 @@ def transform_day(lake: Lake, day: str, playlists: list[str] | None = None, **kw
     missing = [p for p in playlists if p not in landed]
     if missing:
         raise TransformError(
-            f"dt={check_date(day)}: no raw document landed for {', '.join(missing)}; nothing was written"
+            f"dt={check_date(day)}: no raw document landed for {first_few(missing)}; nothing was written"
         )
     if not playlists:
         raise TransformError(

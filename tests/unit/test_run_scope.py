@@ -48,6 +48,14 @@ def test_transform_day_refuses_a_scope_it_cannot_honour(landed: Lake, lake_dir: 
     assert published(lake_dir) == {LSD}  # the date's tables are left as they were
 
 
+def test_ten_thousand_absent_playlists_give_a_bounded_message(landed: Lake) -> None:
+    absent = [f"{n:022d}" for n in range(10_000)]
+    with pytest.raises(TransformError) as raised:
+        transform_day(landed, DAY, playlists=[LSD, *absent])
+    message = str(raised.value)
+    assert len(message) < 1_000 and absent[0] in message and "and 9,990 more" in message
+
+
 def test_run_scope_is_what_this_run_extracted_or_the_plan_of_a_reprocess() -> None:
     planned = [LSD, RAP_RU, EPISODES]
     # The transform's argument: the mapped extract's chunk outcomes (a chunk that reported nothing is None).
