@@ -52,10 +52,18 @@ def register_tables(lake: Lake, db_path: Path, database: str, table_prefix: str 
                 raise FileNotFoundError(
                     f"table {table} has no partitions under {lake.table_dir(table)}; run the transform first"
                 )
-            source = f"read_parquet('{location}', hive_partitioning = true, hive_types = {{'dt': VARCHAR}})"
+            # union_by_name: partitions written before a column existed (publish_id) read it as NULL;
+            # a column no partition has yet is NULL too, so the view has the table's schema, as Glue's.
+            source = (
+                f"read_parquet('{location}', hive_partitioning = true, hive_types = {{'dt': VARCHAR}}, union_by_name = true)"
+            )
+            present = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+            missing = "".join(
+                f", CAST(NULL AS {tables.duckdb_type(table, c)}) AS {c}" for c in tables.columns(table) if c not in present
+            )
             con.execute(
-                f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM {source}"
-            )  # names checked above, paths from the lake
+                f"CREATE OR REPLACE VIEW {view} AS SELECT *{missing} FROM {source}"
+            )  # names checked above and from tables.py, paths from the lake
             views[f"{database}.{table_prefix}{table}"] = location
     return views
 
