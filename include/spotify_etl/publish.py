@@ -155,13 +155,14 @@ def _acquire(lake: Lake, day: str, publish_id: str, lease: float, wait: float) -
         if holder is not None and _stale(holder):
             _take_over(lake, path, holder)
             continue
-        if time.monotonic() + delay > deadline:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
             raise PublishLocked(
                 f"dt={day}: another publish holds the lock {lake.url(path)} after waiting {wait:.0f}s: "
                 f"{_describe(holder)}; a retry publishes once it is done (a crashed holder's lock "
                 f"expires at its lease)"
             )
-        time.sleep(delay)
+        time.sleep(min(delay, remaining))
         delay = min(delay * 2, 2.0)
 
 

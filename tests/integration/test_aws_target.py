@@ -413,14 +413,16 @@ WRITE = textwrap.dedent("""
     import json, sys
     from spotify_etl.airflow.tasks import open_lake
     from spotify_etl.lake import LakeError
+    from spotify_etl.publish import publish_date
     from spotify_etl.settings import Settings
+    from spotify_etl.tables import TABLE_NAMES
     outcomes = {}
     for name, conn_id, bucket, sse, key_id in json.loads(sys.argv[1]):
         try:
             lake = open_lake(Settings(target="aws", s3_bucket=bucket, s3_prefix="p", aws_conn_id=conn_id,
                                       s3_sse=sse, s3_sse_kms_key_id=key_id))
             lake.write_json(lake.raw_path("2026-01-05", "4dn0iEoAxn69ea0Tyov8V5"), {"pages": []})
-            lake.publish_partition_file(sys.argv[2], "songs", "2026-01-05")
+            publish_date(lake, "2026-01-05", dict.fromkeys(TABLE_NAMES, sys.argv[2]), "test-publish")
             outcomes[name] = "written"
         except LakeError as exc:
             outcomes[name] = str(exc)
@@ -463,7 +465,7 @@ def test_s3_writes_follow_the_encryption_setting_and_errors_name_bucket_and_key(
         **env,
     )  # fmt: skip
     assert (outcomes["default"], outcomes["sse_s3"], outcomes["own_key"]) == ("written",) * 3, outcomes
-    for key in (RAW_KEY, PART_KEY):  # pipe_file (JSON) and put_file (Parquet) alike
+    for key in (RAW_KEY, PART_KEY):  # pipe_file (JSON) and the Parquet file (staged, then copied into place) alike
         assert encryption(aws, default, key) == ("aws:kms", bucket_keys[default]), key
         assert encryption(aws, sse_s3, key) == ("AES256", None), key
         assert encryption(aws, own_key, key) == ("aws:kms", other_key), key
