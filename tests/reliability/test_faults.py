@@ -18,7 +18,7 @@ import sys
 import textwrap
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ from spotify_etl.warehouse import local
 from tests.conftest import load_fixture
 from tests.reliability.lakestate import partition_rows, snapshot
 from tests.support.airflow_run import PROJECT
-from tests.support.moto_server import MotoAws, free_port, moto_server
+from tests.support.moto_server import MotoAws, free_port
 from tests.support.raw import land
 from tests.support.spotify_server import LSD, RAP_RU, RESET, SpotifyServer, error_body
 
@@ -44,12 +44,6 @@ EARLIER = "2026-11-24"
 
 
 # ---- lakes on a folder and on S3 (moto) ------------------------------------------------
-@pytest.fixture(scope="module")
-def aws() -> Iterator[MotoAws]:
-    with moto_server() as server:
-        yield server
-
-
 def s3_lake(aws: MotoAws, bucket: str | None = None) -> Lake:
     name = bucket or f"reliability-{uuid.uuid4().hex[:12]}"
     aws.client("s3").create_bucket(Bucket=name)
@@ -75,10 +69,16 @@ def rows(lake: Lake, day: str = DAY) -> dict[str, str]:
 
 
 def publish_ids(lake: Lake, day: str = DAY) -> dict[str, set[str]]:
-    return {
-        t: set(pq.read_table(f"{lake.partition_dir(t, day)}/{PART_FILE}", filesystem=lake.fs)[tables.PUBLISH_ID].to_pylist())
-        for t in tables.TABLE_NAMES
+    """table -> the publish ids in its partition for ``day`` (one, when the date is one version)."""
+    read = {
+        t: pq.read_table(f"{lake.partition_dir(t, day)}/{PART_FILE}", filesystem=lake.fs) for t in tables.TABLE_NAMES
     }
+    return {t: set(table[tables.PUBLISH_ID].to_pylist()) for t, table in read.items()}
+
+
+def one_publish(publish_id: str) -> dict[str, set[str]]:
+    """What :func:`publish_ids` gives for a date that is one whole publish."""
+    return {t: {publish_id} for t in tables.TABLE_NAMES}
 
 
 def visible_processed(state: dict[str, str]) -> list[str]:
@@ -199,7 +199,7 @@ def test_crash_while_publishing_keeps_whole_files_and_the_retry_completes_one_ve
 
     result = transform_day(lake, DAY)  # the retry
     assert rows(lake) == new
-    assert publish_ids(lake) == dict.fromkeys(tables.TABLE_NAMES, {result.publish_id})
+    assert publish_ids(lake) == one_publish(result.publish_id)
     final = objects(lake)
     assert sorted(k for k in final if k.startswith(("processed/", "_publish/"))) == ONE_FILE_EACH
 
@@ -288,7 +288,7 @@ def test_transform_killed_after_its_first_swap_is_completed_by_the_next(tmp_path
     assert "completing publish" in rerun.stderr and "taking over the stale publish lock" in rerun.stderr
     assert json.loads(rerun.stdout)["rows"]["playlist_items"] == 104
     assert rows(lake) == new
-    assert publish_ids(lake) == dict.fromkeys(tables.TABLE_NAMES, {json.loads(rerun.stdout)["publish_id"]})
+    assert publish_ids(lake) == one_publish(json.loads(rerun.stdout)["publish_id"])
     assert sorted(k for k in objects(lake) if k.startswith(("processed/", "_publish/"))) == ONE_FILE_EACH
     assert list(temp.iterdir()) == []  # the killed run's working folder is gone
     assert set(checks(lake, tmp_path / "catalog.duckdb").values()) == {"PASS"}
@@ -316,7 +316,7 @@ def test_running_a_date_twice_gives_the_same_files_and_rows(tmp_path: Path) -> N
 
     second = snapshot(lake_dir)
     assert second.keys() == first.keys() and len(first) == 2 + len(tables.TABLE_NAMES)
-    assert partition_rows(lake_dir, DAY) == first_rows and len(first_rows["playlist_items"]) == 204  # but their publish id
+    assert partition_rows(lake_dir, DAY) == first_rows and len(first_rows["playlist_items"]) == 204  # publish ids aside
     raw_second = {p.name: json.loads(p.read_text()) for p in (lake_dir / "raw").rglob("*.json")}
     for name, doc in raw_second.items():  # only the extraction time differs
         assert doc.pop("extracted_at") == "2026-11-25T09:30:00+00:00"

@@ -31,4 +31,8 @@ def test_entity_tables_sql_creates_each_entity_table_in_key_order() -> None:
     assert {r[0] for r in con.sql("SHOW TABLES").fetchall()} == set(ENTITY_TABLES)
     con.execute("INSERT INTO song_artists VALUES ('b', 'x', 0), ('a', 'y', 1), ('a', 'x', 0)")
     con.execute("CREATE TABLE publish AS SELECT 'p1' AS publish_id")  # as transform() does
-    assert con.sql(table_sql("song_artists")).fetchall() == [("a", "x", 0, "p1"), ("a", "y", 1, "p1"), ("b", "x", 0, "p1")]
+    assert con.sql(table_sql("song_artists")).fetchall() == [
+        ("a", "x", 0, "p1"),
+        ("a", "y", 1, "p1"),
+        ("b", "x", 0, "p1"),
+    ]

@@ -139,7 +139,9 @@ def published(data: dict[str, list[dict[str, Any]]], ids: dict[str, str]) -> dic
 
 
 def run_checks(
-    tmp_path: Path, partitions: dict[str, dict[str, list[dict[str, Any]]]], old: frozenset[tuple[str, str]] = frozenset()
+    tmp_path: Path,
+    partitions: dict[str, dict[str, list[dict[str, Any]]]],
+    old: frozenset[tuple[str, str]] = frozenset(),
 ) -> list[quality.CheckResult]:
     """Write ``{day: {table: rows}}`` as Parquet, catalog it like the local target, run validate.sql for DAY.
 
@@ -177,19 +179,22 @@ def test_tables_written_before_the_publish_id_column_pass_as_one_version(tmp_pat
         ({"*": "p1", "songs": "p2", "playlist_items": "p3"}, 2),
     ],
 )
-def test_a_date_mixing_publishes_fails_tables_one_publish(
-    tmp_path: Path, ids: dict[str, str], violations: int
-) -> None:
+def test_a_date_mixing_publishes_fails_tables_one_publish(tmp_path: Path, ids: dict[str, str], violations: int) -> None:
     results = run_checks(tmp_path, {DAY: published(good_rows(), ids)})
     with pytest.raises(quality.ValidationFailed) as failed:
         quality.judge(results, DAY)
-    assert str(failed.value) == f"dt={DAY}: 1 of {CHECKS} checks failed: FAIL tables_one_publish: {violations} violations in 15 rows"
+    assert (
+        str(failed.value)
+        == f"dt={DAY}: 1 of {CHECKS} checks failed: FAIL tables_one_publish: {violations} violations in 15 rows"
+    )
 
 
 def test_a_date_mixing_old_and_new_files_fails_tables_one_publish(tmp_path: Path) -> None:
     old = frozenset((DAY, t) for t in tables.TABLE_NAMES if t not in ("songs", "song_artists"))  # two swapped
     results = run_checks(tmp_path, {DAY: good_rows()}, old=old)
-    assert {r.name: r.describe() for r in results}["tables_one_publish"] == "FAIL tables_one_publish: 1 violations in 15 rows"
+    assert {r.name: r.describe() for r in results}[
+        "tables_one_publish"
+    ] == "FAIL tables_one_publish: 1 violations in 15 rows"
 
 
 def test_a_check_with_nothing_to_check_says_so_without_failing_the_run(tmp_path: Path) -> None:

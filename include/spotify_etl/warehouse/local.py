@@ -54,15 +54,13 @@ def register_tables(lake: Lake, db_path: Path, database: str, table_prefix: str 
                 )
             # union_by_name: partitions written before a column existed (publish_id) read it as NULL;
             # a column no partition has yet is NULL too, so the view has the table's schema, as Glue's.
-            source = (
-                f"read_parquet('{location}', hive_partitioning = true, hive_types = {{'dt': VARCHAR}}, union_by_name = true)"
-            )
+            options = "hive_partitioning = true, hive_types = {'dt': VARCHAR}, union_by_name = true"
+            source = f"read_parquet('{location}', {options})"
             present = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
-            missing = "".join(
-                f", CAST(NULL AS {tables.duckdb_type(table, c)}) AS {c}" for c in tables.columns(table) if c not in present
-            )
+            missing = [c for c in tables.columns(table) if c not in present]
+            nulls = "".join(f", CAST(NULL AS {tables.duckdb_type(table, c)}) AS {c}" for c in missing)
             con.execute(
-                f"CREATE OR REPLACE VIEW {view} AS SELECT *{missing} FROM {source}"
+                f"CREATE OR REPLACE VIEW {view} AS SELECT *{nulls} FROM {source}"
             )  # names checked above and from tables.py, paths from the lake
             views[f"{database}.{table_prefix}{table}"] = location
     return views
