@@ -234,7 +234,9 @@ class Lake:
             self._call("write", target, self.fs.copy, staged, target, **self.write_kwargs)
 
     def files(self, folder: str) -> list[str]:
-        """Paths of the files directly in ``folder``; none if it does not exist."""
+        """Paths of the files directly in ``folder`` as they are now (not a cached listing: another
+        process may have written there); none if it does not exist."""
+        self.fs.invalidate_cache(folder)
         try:
             return sorted(self.fs.ls(folder, detail=False))
         except FileNotFoundError:

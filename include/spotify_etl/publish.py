@@ -95,7 +95,7 @@ def recover(lake: Lake, day: str) -> str | None:
     Call with the date's lock held. Returns the publish id of the intent completed.
     """
     intent_file = _intent_path(lake, day)
-    intent = lake.read_json(intent_file) if lake.exists(intent_file) else None
+    intent = lake.read_json(intent_file) if intent_file in lake.files(lake.publish_dir(day)) else None
     if intent is not None:
         log.warning("dt=%s: completing publish %s, interrupted after its intent", day, intent["publish_id"])
         _complete(lake, day, intent["publish_id"], intent["tables"])
@@ -107,9 +107,9 @@ def recover(lake: Lake, day: str) -> str | None:
 def _complete(lake: Lake, day: str, publish_id: str, tables: list[str]) -> None:
     """Swap every staged file still there over its partition file, then clear the intent and staging."""
     for table in tables:
-        staged = staged_path(lake, table, day, publish_id)
-        if lake.exists(staged):  # locally a rename consumed it: that table is already swapped
-            lake.swap_into_place(staged, f"{lake.partition_dir(table, day)}/{PART_FILE}")
+        staged, folder = staged_path(lake, table, day, publish_id), lake.partition_dir(table, day)
+        if staged in lake.files(folder):  # locally a rename consumed it: that table is already swapped
+            lake.swap_into_place(staged, f"{folder}/{PART_FILE}")
     lake.delete(_intent_path(lake, day))
     _clean_partitions(lake, day)
 
