@@ -89,19 +89,16 @@ def publish_date(lake: Lake, day: str, files: Mapping[str, str], publish_id: str
         _complete(lake, day, publish_id, list(files))
 
 
-def recover(lake: Lake, day: str) -> str | None:
+def recover(lake: Lake, day: str) -> None:
     """Complete ``day``'s recorded intent, if any, and remove staging left by killed runs.
-
-    Call with the date's lock held. Returns the publish id of the intent completed.
-    """
+    Call with the date's lock held."""
     intent_file = _intent_path(lake, day)
-    intent = lake.read_json(intent_file) if intent_file in lake.files(lake.publish_dir(day)) else None
-    if intent is not None:
+    if intent_file in lake.files(lake.publish_dir(day)):
+        intent = lake.read_json(intent_file)
         log.warning("dt=%s: completing publish %s, interrupted after its intent", day, intent["publish_id"])
         _complete(lake, day, intent["publish_id"], intent["tables"])
-        return str(intent["publish_id"])
-    _clean_partitions(lake, day)
-    return None
+    else:
+        _clean_partitions(lake, day)
 
 
 def _complete(lake: Lake, day: str, publish_id: str, tables: list[str]) -> None:

@@ -58,7 +58,7 @@ def full_disk() -> OSError:
 
 @pytest.mark.parametrize("swap", [1, 2, 3, 4, 5])
 def test_a_full_disk_at_each_swap_fails_validation_until_the_next_transform_completes_the_publish(
-    swap: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    swap: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     lake = Lake.local(tmp_path / "lake")
     land_v1(lake)
@@ -76,12 +76,15 @@ def test_a_full_disk_at_each_swap_fails_validation_until_the_next_transform_comp
     assert rows(lake) == {t: (new if i < swap - 1 else old)[t] for i, t in enumerate(tables.TABLE_NAMES)}
     status = checks(lake, tmp_path / "catalog.duckdb")
     assert status["tables_one_publish"] == ("PASS" if swap == 1 else "FAIL")  # a mixed date never validates
-    assert f"_publish/dt={DAY}/intent.json" in objects(lake) and LOCK not in objects(lake)
+    assert LOCK not in objects(lake)
+    interrupted = json.loads((tmp_path / "lake" / f"_publish/dt={DAY}/intent.json").read_text())["publish_id"]
+    assert interrupted != first.publish_id
 
-    result = transform_day(lake, DAY)
+    with caplog.at_level("WARNING", logger="spotify_etl.publish"):
+        result = transform_day(lake, DAY)
+    assert f"completing publish {interrupted}, interrupted after its intent" in caplog.text
     assert rows(lake) == new and only_part_files(lake)
     assert publish_ids(lake) == one_publish(result.publish_id)
-    assert result.publish_id != first.publish_id
     assert set(checks(lake, tmp_path / "catalog.duckdb").values()) == {"PASS"}
 
 
