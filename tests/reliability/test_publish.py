@@ -12,9 +12,11 @@ import errno
 import json
 import os
 import socket
+import subprocess
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -253,3 +255,49 @@ def test_working_folders_of_gone_transforms_are_removed_and_live_ones_kept(tmp_p
     os.utime(old_style, (time.time() - 2 * 86400,) * 2)
     assert sorted(remove_stale_workdirs(str(tmp_path))) == sorted([str(gone), str(old_style)])
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in (live, recent_old_style, other))
+
+
+# ---- a real full file system --------------------------------------------------------------------
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 2 MiB tmpfs (tests run as root, here and in CI), unmounted afterwards."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)], check=True, timeout=30)
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", str(disk)], check=True, timeout=30)
+
+
+def fill(disk: Path, leave_pages: int) -> Path:
+    """Fill ``disk`` up, then free ``leave_pages`` pages of 4 KiB; return the filler file."""
+    filler = disk / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+    try:
+        with pytest.raises(OSError, match="No space left on device"):
+            for _ in range(1024):  # bounded: the disk holds 512 pages
+                os.write(fd, b"\0" * 4096)
+        os.ftruncate(fd, os.fstat(fd).st_size - leave_pages * 4096)
+    finally:
+        os.close(fd)
+    return filler
+
+
+def test_a_really_full_disk_while_staging_keeps_the_previous_version_and_leaves_nothing(small_disk: Path) -> None:
+    lake = Lake.local(small_disk / "lake")
+    land_v1(lake)
+    first = transform_day(lake, DAY)
+    land_v2(lake)
+    landed = objects(lake)
+    filler = fill(small_disk, leave_pages=2)  # the lock takes one, the first staged file(s) the rest
+
+    with pytest.raises(LakeError, match="No space left on device") as err:
+        transform_day(lake, DAY)
+    assert f"/.{PART_FILE}." in str(err.value)  # while staging a file
+    assert objects(lake) == landed  # the previous version whole, nothing staged left, the lock released
+    assert publish_ids(lake) == one_publish(first.publish_id)
+
+    filler.unlink()
+    result = transform_day(lake, DAY)
+    assert publish_ids(lake) == one_publish(result.publish_id) and only_part_files(lake)
