@@ -349,9 +349,8 @@ def transform(
             publish.publish_date(lake, day, staged, result.publish_id)
     result.seconds = round(time.monotonic() - started, 3)
     log.info(
-        "dt=%s: publish %s: %d documents, %d entries -> %s; not loaded as songs: %s; %d bytes in %.2fs (%s)",
+        "dt=%s: %d documents, %d entries -> %s; not loaded as songs: %s; %d bytes in %.2fs (%s); publish %s",
         day,
-        result.publish_id,
         result.documents,
         result.entries,
         result.rows,
@@ -359,6 +358,7 @@ def transform(
         sum(result.bytes_written.values()),
         result.seconds,
         ", ".join(f"{step} {seconds:.2f}s" for step, seconds in result.step_seconds.items()),
+        result.publish_id,
     )
     return result
 
