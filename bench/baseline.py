@@ -143,7 +143,7 @@ def reject_reason(track: dict[str, Any] | None, is_local: bool) -> str | None:
 
 
 def _table_rows(files: list[str]) -> dict[str, list[tuple[Any, ...]]]:
-    """The five tables' rows, in the columns of :func:`tables.columns`, from one pass over ``files``."""
+    """The five tables' rows, in the columns of :func:`tables.columns` but the publish id, from one pass over ``files``."""
     rows: dict[str, list[tuple[Any, ...]]] = {table: [] for table in tables.TABLE_NAMES}
     items, songs, albums, artists, song_artists = (
         rows["playlist_items"],
@@ -222,9 +222,12 @@ def transform(files: list[str], out_dir: Path) -> dict[str, int]:
     out_dir.mkdir(parents=True, exist_ok=True)
     counts = {}
     for table in tables.TABLE_NAMES:
-        frame = pd.DataFrame(rows.pop(table), columns=tables.columns(table))
+        # The data columns: the publish id belongs to the pipeline's publish, not to the rows' content.
+        schema = tables.schema(table)
+        schema = schema.remove(schema.get_field_index(tables.PUBLISH_ID))
+        frame = pd.DataFrame(rows.pop(table), columns=schema.names)
         frame = frame.sort_values(list(tables.primary_key(table)), kind="stable")
-        frame.to_parquet(out_dir / f"{table}.parquet", schema=tables.schema(table), index=False, compression="zstd")
+        frame.to_parquet(out_dir / f"{table}.parquet", schema=schema, index=False, compression="zstd")
         counts[table] = len(frame)
     return counts
 

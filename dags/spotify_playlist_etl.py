@@ -12,8 +12,9 @@ raw data already landed for `dt` and never call Spotify; a past date with no raw
 What each task does, the lake, the settings: in the project's repository, README.md ("The
 pipeline") and the pages under docs/ (docs/operate.md: triggering and backfills).
 
-**Every task is safe to re-run for its date**: a re-run replaces that date's raw documents and
-partitions atomically, so clearing and re-running never duplicates a row.
+**Every task is safe to re-run for its date**: a re-run replaces that date's raw documents
+atomically and its five tables as one unit (one publisher per date, a publish interrupted
+between its swaps completed by the next), so clearing and re-running never duplicates a row.
 
 **On failure.** With an alert setting (`SPOTIFY_ETL_ALERT_SLACK_CONN_ID`, `SPOTIFY_ETL_ALERT_SNS_TOPIC_ARN`),
 each retry, failed task, failed run and missed deadline (`SPOTIFY_ETL_DEADLINE_HOURS` after the
@@ -35,11 +36,14 @@ data interval) sends an alert with the error's first line and a link to the log 
 - `transform` "raw documents are not valid" or "cannot read raw documents": the message names the
   document; nothing was written. "DuckDB ran out of memory": memory, not the input (a document
   too large even alone at a raised limit); Airflow retries it; raise `SPOTIFY_ETL_DUCKDB_MEMORY_LIMIT`.
+- `transform` "another publish holds the lock": another run is publishing the same date (the
+  message names it); Airflow retries. A crashed holder's lock is taken over at its lease (15 min).
 - `catalog` on AWS, crawler changed while `RUNNING`: the retry goes on once the crawl has ended
   (or stop it: `aws glue stop-crawler`). A table missing after the first crawl:
   docs/run-on-aws.md, "A full recrawl".
 - `validate` failed: the log names each check and its numbers; fix the input or the transform,
-  then clear the run.
+  then clear the run. `tables_one_publish` alone: a publish was interrupted between its swaps;
+  clear `transform` and its downstream tasks (it completes that publish, then publishes anew).
 - `check_extracts` failed: it names the missing playlists and their errors; after fixing the
   cause, clear the failed `extract_playlist` with its downstream tasks (its chunk is extracted
   again) and the date's tables are rebuilt with every playlist.

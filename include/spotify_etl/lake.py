@@ -10,6 +10,9 @@ Layout under the root::
 
     raw/playlists/dt=YYYY-MM-DD/playlist_id=<id>.json
     processed/<table>/dt=YYYY-MM-DD/part-00000.parquet
+    _publish/dt=YYYY-MM-DD/lock, intent.json   (while a date's tables are published)
+
+A date's five partition files are published together by :mod:`spotify_etl.publish`.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import os
 import re
 import uuid
 from collections.abc import Callable
@@ -118,6 +122,10 @@ class Lake:
     def partition_dir(self, table: str, day: str) -> str:
         return f"{self.table_dir(table)}/dt={check_date(day)}"
 
+    def publish_dir(self, day: str) -> str:
+        """The date's publish lock and intent (:mod:`spotify_etl.publish`); no reader looks here."""
+        return f"{self.root}/_publish/dt={check_date(day)}"
+
     # ---- reading -----------------------------------------------------------
     def exists(self, path: str) -> bool:
         return bool(self._call("check", path, self.fs.exists, path))
@@ -188,23 +196,62 @@ class Lake:
         self.write_bytes(path, data)
         return len(data)
 
-    def publish_partition_file(self, local_file: str, table: str, day: str) -> str:
-        """Make ``local_file`` the one data file of ``table``'s partition ``day``.
+    def create_exclusive(self, path: str, data: bytes) -> bool:
+        """Create ``path`` holding ``data`` unless it exists; False if it does (or a concurrent
+        create won). Locally a hard link of a whole temporary file (link fails if the name
+        exists, so nobody reads a half-written file); on S3 a PUT with ``If-None-Match: *``,
+        which S3 refuses with 412 when the key exists and 409 ConditionalRequestConflict when
+        another conditional write to it is in flight."""
+        try:
+            if self.protocol == "file":
+                tmp = self._tmp_name(path)
+                self.fs.pipe_file(tmp, data)
+                try:
+                    os.link(tmp, path)
+                finally:
+                    os.unlink(tmp)
+            else:
+                self.fs.pipe_file(path, data, mode="create", **self.write_kwargs)
+        except FileExistsError:  # s3fs turns the 412 into FileExistsError too
+            return False
+        except Exception as exc:
+            if "ConditionalRequestConflict" in str(exc):
+                return False
+            raise self._error("write", path, exc) from exc
+        return True
 
-        The new file replaces the old one in a single atomic step; other files left in the
-        partition by older layouts are removed only afterwards, so a crash at any point
-        leaves a readable partition.
-        """
-        folder = self.partition_dir(table, day)
-        target = f"{folder}/{PART_FILE}"
+    def stage_file(self, local_file: str, path: str) -> None:
+        """Copy ``local_file`` to ``path`` (a hidden staging name: not atomic, nobody reads it)."""
+        self._call("write", path, self.fs.put_file, local_file, path, **self.write_kwargs)
+
+    def swap_into_place(self, staged: str, target: str) -> None:
+        """Replace ``target`` with ``staged`` in one atomic step: locally a rename (``staged`` is
+        gone after it), on S3 a server-side copy (S3 replaces an object atomically; ``staged``
+        stays until deleted)."""
         if self.protocol == "file":
-            self._replace_local(target, lambda tmp: self.fs.put_file(local_file, tmp))
+            self._call("write", target, self.fs.mv, staged, target)
         else:
-            self._call("write", target, self.fs.put_file, local_file, target, **self.write_kwargs)
-        for stale in self._call("list", folder, self.fs.ls, folder, detail=False):
-            if stale.rsplit("/", 1)[-1] != PART_FILE and not stale.rsplit("/", 1)[-1].startswith("."):
-                self._call("delete", stale, self.fs.rm_file, stale)
-        return target
+            self._call("write", target, self.fs.copy, staged, target, **self.write_kwargs)
+
+    def files(self, folder: str) -> list[str]:
+        """Paths of the files directly in ``folder`` as they are now (not a cached listing: another
+        process may have written there); none if it does not exist."""
+        self.fs.invalidate_cache(folder)
+        try:
+            return sorted(self.fs.ls(folder, detail=False))
+        except FileNotFoundError:
+            return []
+        except Exception as exc:
+            raise self._error("list", folder, exc) from exc
+
+    def delete(self, path: str) -> None:
+        """Delete ``path``; a path already gone is fine."""
+        try:
+            self.fs.rm_file(path)
+        except FileNotFoundError:
+            pass
+        except Exception as exc:
+            raise self._error("delete", path, exc) from exc
 
     # ---- helpers -----------------------------------------------------------
     def _check_bucket(self, folder: str) -> None:

@@ -71,13 +71,22 @@ _TABLES: dict[str, tuple[tuple[str, ...], list[tuple[str, str, bool]]]] = {
 
 TABLE_NAMES: tuple[str, ...] = tuple(_TABLES)
 
+# Every table's last column: the id of the publish that wrote the row (spotify_etl.publish),
+# the same in all five tables of a date; validate.sql's tables_one_publish checks it.
+PUBLISH_ID = "publish_id"
+_PUBLISH_COLUMN = (PUBLISH_ID, "string", False)
+
 
 def primary_key(table: str) -> tuple[str, ...]:
     return _TABLES[table][0]
 
 
+def _columns(table: str) -> list[tuple[str, str, bool]]:
+    return [*_TABLES[table][1], _PUBLISH_COLUMN]
+
+
 def columns(table: str) -> list[str]:
-    return [name for name, _, _ in _TABLES[table][1]]
+    return [name for name, _, _ in _columns(table)]
 
 
 # Arrow type name -> the DuckDB type that converts to it exactly.
@@ -91,12 +100,18 @@ _DUCKDB_TYPES = {
 }
 
 
+def duckdb_type(table: str, column: str) -> str:
+    """The DuckDB type of ``table``'s ``column``."""
+    return next(_DUCKDB_TYPES[kind] for name, kind, _ in _columns(table) if name == column)
+
+
 def create_table_sql(table: str) -> str:
     """``CREATE OR REPLACE TABLE`` for ``table`` in DuckDB, its columns typed as :func:`schema`'s.
 
     No NOT NULL: the transform inserts only rows that passed its checks (``transform.REASONS``).
+    No :data:`PUBLISH_ID` either: the transform adds it as it writes the tables.
     """
-    cols = ", ".join(f"{name} {_DUCKDB_TYPES[kind]}" for name, kind, _ in _TABLES[table][1])
+    cols = ", ".join(f"{name} {duckdb_type(table, name)}" for name, _, _ in _TABLES[table][1])
     return f"CREATE OR REPLACE TABLE {table} ({cols});"
 
 
@@ -112,4 +127,4 @@ def schema(table: str) -> pa.Schema:
         "date32": pa.date32(),
         "timestamp_utc": pa.timestamp("us", tz="UTC"),
     }
-    return pa.schema([pa.field(n, types[t], nullable=null) for n, t, null in _TABLES[table][1]])
+    return pa.schema([pa.field(n, types[t], nullable=null) for n, t, null in _columns(table)])

@@ -11,9 +11,9 @@ the number of documents or entries.
 "First" means first in (playlist id, position) order, which is the batch order, so a
 song, album or artist row always comes from its first occurrence, as if every document
 had been read at once. Every table is written to a local file with its explicit schema
-(:mod:`spotify_etl.tables`) and published one file per table partition
-(:meth:`Lake.publish_partition_file`) only after all are written, so a failed run leaves
-the previous partition.
+(:mod:`spotify_etl.tables`); only when all five are written are they published, as one
+unit (:mod:`spotify_etl.publish`), every row carrying the publish's id: a failed run
+leaves the previous version of the date.
 
 Every entry that does not become a song is counted under one reason (see ``REASONS``);
 playlist_items keeps every entry, with ``song_id`` null where no song was loaded.
@@ -25,6 +25,9 @@ types come from :mod:`spotify_etl.raw_format`, the entity tables' DDL from :mod:
 from __future__ import annotations
 
 import logging
+import os
+import re
+import shutil
 import tempfile
 import time
 from collections import Counter, deque
@@ -35,7 +38,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from spotify_etl import tables
+from spotify_etl import publish, tables
 from spotify_etl.errors import PipelineError, first_few
 from spotify_etl.lake import Lake, check_date, raw_playlist_id
 from spotify_etl.raw_format import RAW_COLUMNS
@@ -61,7 +64,7 @@ STEPS = (
     "playlist_items",  # the batch's checks, reject counts and rows into playlist_items.parquet
     "first_occurrences",  # the batch's songs, albums, artists and song-artist pairs not seen before
     "entity_tables",  # the distinct-entity tables, sorted, into their Parquet files
-    "publish",  # the five files into the lake's partitions
+    "publish",  # the five files into the lake's partitions, as one unit
 )
 
 MAX_DOCUMENT_BYTES = 64 << 20  # largest raw document read; a 10,000-item playlist as the extract keeps it is ~8 MB
@@ -95,7 +98,8 @@ def entity_tables_sql() -> str:
 
 def table_sql(table: str) -> str:
     """Entity ``table`` in primary-key order: the published files are sorted."""
-    return f"SELECT * FROM {table} ORDER BY {', '.join(tables.primary_key(table))}"  # names from tables.py
+    order = ", ".join(tables.primary_key(table))  # names from tables.py
+    return f"SELECT t.*, p.publish_id AS {tables.PUBLISH_ID} FROM {table} t, publish p ORDER BY {order}"
 
 
 class TransformError(PipelineError, RuntimeError, retryable=False):
@@ -113,6 +117,7 @@ class TransformResult:
     dt: str
     documents: int
     entries: int
+    publish_id: str = ""  # the id in every row it published (column publish_id), for the run's record
     rows: dict[str, int] = field(default_factory=dict)
     rejected: dict[str, int] = field(default_factory=dict)
     bytes_written: dict[str, int] = field(default_factory=dict)
@@ -407,6 +412,33 @@ def _stage(
     result.rejected = dict(sorted(rejected.items()))
 
 
+WORKDIR_PREFIX = "spotify-etl-"  # + the pid of the transform using it
+_WORKDIR = re.compile(rf"{WORKDIR_PREFIX}(?:(\d+)-)?\w+")
+STALE_WORKDIR_SECONDS = 24 * 3600  # for a folder named without a pid (older versions)
+
+
+def remove_stale_workdirs(workdir: str | None = None) -> list[str]:
+    """Remove the working folders of transforms killed on this host (their spill and staged
+    files, up to the size of a day's tables): named with a pid that is gone, or without one
+    and older than a day. Returns the folders removed."""
+    removed = []
+    for folder in Path(workdir or tempfile.gettempdir()).glob(f"{WORKDIR_PREFIX}*"):
+        match = _WORKDIR.fullmatch(folder.name)
+        if not match or not folder.is_dir():
+            continue
+        pid = match.group(1)
+        try:
+            stale = not publish.process_alive(int(pid)) if pid else (
+                time.time() - folder.stat().st_mtime > STALE_WORKDIR_SECONDS)  # fmt: skip
+        except OSError:
+            continue
+        if stale:
+            shutil.rmtree(folder, ignore_errors=True)
+            log.info("removed %s, left by a transform that no longer runs", folder)
+            removed.append(str(folder))
+    return removed
+
+
 def transform(
     files: list[str],
     lake: Lake,
@@ -429,25 +461,27 @@ def transform(
     files = sorted(files, key=lambda f: f.rsplit("/", 1)[-1])  # playlist id order: the order of "first"
     sizes = [int(s) for s in lake.fs.sizes(files)]
     urls = [lake.url(f) if lake.protocol != "file" else f for f in files]
-    result = TransformResult(dt=day, documents=0, entries=0)
-    with tempfile.TemporaryDirectory(prefix="spotify-etl-", dir=workdir) as tmp:
+    result = TransformResult(dt=day, documents=0, entries=0, publish_id=publish.new_publish_id())
+    remove_stale_workdirs(workdir)
+    with tempfile.TemporaryDirectory(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-", dir=workdir) as tmp:
         own = con is None
         con = con or connect(memory_limit, threads, temp_directory=tmp)
         try:
             if lake.protocol != "file":
                 con.register_filesystem(lake.fs)
+            # One row read by the SQL that writes the tables (a table, not a variable: cursors see it).
+            con.execute("CREATE OR REPLACE TABLE publish AS SELECT ?::VARCHAR AS publish_id", [result.publish_id])
             _stage(con, urls, sizes, batch_bytes, Path(tmp), result)
         finally:
             if own:
                 con.close()  # before its spill folder is removed
-        staged = {table: Path(tmp) / f"{table}.parquet" for table in tables.TABLE_NAMES}
-        result.bytes_written = {table: path.stat().st_size for table, path in staged.items()}
+        staged = {table: str(Path(tmp) / f"{table}.parquet") for table in tables.TABLE_NAMES}
+        result.bytes_written = {table: Path(path).stat().st_size for table, path in staged.items()}
         with _timed(result.step_seconds, "publish"):
-            for table, path in staged.items():  # every table is written before any is published
-                lake.publish_partition_file(str(path), table, day)
+            publish.publish_date(lake, day, staged, result.publish_id)
     result.seconds = round(time.monotonic() - started, 3)
     log.info(
-        "dt=%s: %d documents, %d entries -> %s; not loaded as songs: %s; %d bytes in %.2fs (%s)",
+        "dt=%s: %d documents, %d entries -> %s; not loaded as songs: %s; %d bytes in %.2fs (%s); publish %s",
         day,
         result.documents,
         result.entries,
@@ -456,6 +490,7 @@ def transform(
         sum(result.bytes_written.values()),
         result.seconds,
         ", ".join(f"{step} {seconds:.2f}s" for step, seconds in result.step_seconds.items()),
+        result.publish_id,
     )
     return result
 

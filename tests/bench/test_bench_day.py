@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
-import pyarrow.parquet as pq
 import pytest
 import requests
 from airflow.sdk import Connection
@@ -27,6 +26,7 @@ from spotify_etl.spotify import SpotifySource
 from spotify_etl.transform import transform_day
 
 from devtools import airflow_standalone
+from tests.support.partitions import partition_data
 from tests.support.spotify_server import SpotifyServer
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
@@ -109,10 +109,10 @@ def test_landed_days_are_the_extracts_documents_under_other_dates(tmp_path: Path
         for pid, document in source.items():
             assert json.loads(Path(lake.raw_path(landed_day, pid)).read_bytes()) == {**document, "dt": landed_day}
     transform_day(lake, DAY)
-    expected = {t: pq.read_table(f"{lake.partition_dir(t, DAY)}/part-00000.parquet") for t in tables.TABLE_NAMES}
+    expected = {t: partition_data(lake, t, DAY) for t in tables.TABLE_NAMES}
     transform_day(lake, days[1])
     for table in tables.TABLE_NAMES:
-        copied = pq.read_table(f"{lake.partition_dir(table, days[1])}/part-00000.parquet")
+        copied = partition_data(lake, table, days[1])
         assert copied.equals(expected[table]), table  # dt is the partition folder, not a column
 
     Path(lake.raw_path(DAY, next(iter(playlists)))).write_text(json.dumps({"dt": DAY}))

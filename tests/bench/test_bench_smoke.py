@@ -13,11 +13,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
 import pytest
 from spotify_etl import tables
 from spotify_etl.lake import Lake
 from spotify_etl.transform import STEPS, TransformError, transform_day
+
+from tests.support.partitions import partition_data
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 sys.path.insert(0, str(BENCH))
@@ -176,11 +177,11 @@ def test_transform_in_batches_writes_the_same_rows_as_in_one(tmp_path: Path, bat
     generate.generate(tmp_path / "lake", DAY, 6_000, seed=5, min_size=100, max_size=1_500)
     lake = Lake.local(tmp_path / "lake")
     whole = transform_day(lake, DAY)
-    expected = {t: pq.read_table(f"{lake.partition_dir(t, DAY)}/part-00000.parquet") for t in tables.TABLE_NAMES}
+    expected = {t: partition_data(lake, t, DAY) for t in tables.TABLE_NAMES}
     batched = transform_day(lake, DAY, batch_bytes=batch_bytes)
     assert batched.rows == whole.rows and batched.rejected == whole.rejected and batched.entries == 6_000
     for table in tables.TABLE_NAMES:
-        assert pq.read_table(f"{lake.partition_dir(table, DAY)}/part-00000.parquet").equals(expected[table]), table
+        assert partition_data(lake, table, DAY).equals(expected[table]), table
     baseline_rows = baseline.transform(lake.raw_files(DAY), tmp_path / "baseline")
     assert baseline_rows == batched.rows
 
@@ -190,7 +191,7 @@ def test_document_over_several_lines_is_read_like_a_compact_one(tmp_path: Path) 
     generate.generate(tmp_path / "lake", DAY, 1_200, seed=9, min_size=100, max_size=400)
     lake = Lake.local(tmp_path / "lake")
     compact = transform_day(lake, DAY, batch_bytes=1)
-    expected = {t: pq.read_table(f"{lake.partition_dir(t, DAY)}/part-00000.parquet") for t in tables.TABLE_NAMES}
+    expected = {t: partition_data(lake, t, DAY) for t in tables.TABLE_NAMES}
     second = Path(lake.raw_files(DAY)[1])
     second.write_text(json.dumps(json.loads(second.read_text(encoding="utf-8")), indent=2), encoding="utf-8")
     assert second.read_text(encoding="utf-8").count("\n") > 1000
@@ -198,7 +199,7 @@ def test_document_over_several_lines_is_read_like_a_compact_one(tmp_path: Path) 
     indented = transform_day(lake, DAY, batch_bytes=1)
     assert indented.rows == compact.rows and indented.documents == compact.documents
     for table in tables.TABLE_NAMES:
-        assert pq.read_table(f"{lake.partition_dir(table, DAY)}/part-00000.parquet").equals(expected[table]), table
+        assert partition_data(lake, table, DAY).equals(expected[table]), table
 
 
 def test_a_bad_document_in_a_later_batch_fails_the_run_before_anything_is_published(tmp_path: Path) -> None:

@@ -59,7 +59,8 @@ def partition_rows(lake: Path, table: str, day: str) -> list[dict[str, Any]]:
 
 
 def sorted_rows(rows: list[dict[str, Any]]) -> list[str]:
-    return sorted(json.dumps(r, sort_keys=True, default=str) for r in rows)
+    """Rows as sorted JSON, without their publish id (each transform's own)."""
+    return sorted(json.dumps({**r, tables.PUBLISH_ID: None}, sort_keys=True, default=str) for r in rows)
 
 
 def tables_of_day(lake: Path, day: str) -> dict[str, list[str]]:

@@ -28,12 +28,13 @@ def hidden_files(root: Path) -> list[str]:
 
 
 def partition_rows(lake_dir: Path, day: str) -> dict[str, list[dict[str, Any]]]:
-    """Every table's partition for ``day``, read whole; asserts each is exactly one complete file with its schema."""
+    """Every table's partition for ``day``, read whole, without the publish id (each publish's own);
+    asserts each is exactly one complete file with its schema."""
     out = {}
     for table in tables.TABLE_NAMES:
         folder = lake_dir / "processed" / table / f"dt={day}"
         visible = sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
         assert visible == [PART_FILE], f"{folder}: {visible}"
         assert pq.read_schema(folder / PART_FILE).equals(tables.schema(table)), table
-        out[table] = pq.read_table(folder / PART_FILE).to_pylist()
+        out[table] = pq.read_table(folder / PART_FILE).drop_columns([tables.PUBLISH_ID]).to_pylist()
     return out

@@ -11,13 +11,14 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import os
 import signal
 import subprocess
 import sys
 import textwrap
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ from spotify_etl.warehouse import local
 from tests.conftest import load_fixture
 from tests.reliability.lakestate import partition_rows, snapshot
 from tests.support.airflow_run import PROJECT
-from tests.support.moto_server import MotoAws, free_port, moto_server
+from tests.support.moto_server import MotoAws, free_port
 from tests.support.raw import land
 from tests.support.spotify_server import LSD, RAP_RU, RESET, SpotifyServer, error_body
 
@@ -43,12 +44,6 @@ EARLIER = "2026-11-24"
 
 
 # ---- lakes on a folder and on S3 (moto) ------------------------------------------------
-@pytest.fixture(scope="module")
-def aws() -> Iterator[MotoAws]:
-    with moto_server() as server:
-        yield server
-
-
 def s3_lake(aws: MotoAws, bucket: str | None = None) -> Lake:
     name = bucket or f"reliability-{uuid.uuid4().hex[:12]}"
     aws.client("s3").create_bucket(Bucket=name)
@@ -63,9 +58,35 @@ def objects(lake: Lake) -> dict[str, str]:
     }
 
 
-def parts(state: dict[str, str]) -> dict[str, str]:
-    """table -> hash of its partition file for DAY, from an :func:`objects` result."""
-    return {t: state[f"processed/{t}/dt={DAY}/{PART_FILE}"] for t in tables.TABLE_NAMES}
+def rows(lake: Lake, day: str = DAY) -> dict[str, str]:
+    """table -> a digest of its partition's rows for ``day`` without their publish id (which every publish changes)."""
+    out = {}
+    for table in tables.TABLE_NAMES:
+        got = pq.read_table(f"{lake.partition_dir(table, day)}/{PART_FILE}", filesystem=lake.fs)
+        text = json.dumps(got.drop_columns([tables.PUBLISH_ID]).to_pylist(), sort_keys=True, default=str)
+        out[table] = hashlib.sha256(text.encode()).hexdigest()
+    return out
+
+
+def publish_ids(lake: Lake, day: str = DAY) -> dict[str, set[str]]:
+    """table -> the publish ids in its partition for ``day`` (one, when the date is one version)."""
+    read = {
+        t: pq.read_table(f"{lake.partition_dir(t, day)}/{PART_FILE}", filesystem=lake.fs) for t in tables.TABLE_NAMES
+    }
+    return {t: set(table[tables.PUBLISH_ID].to_pylist()) for t, table in read.items()}
+
+
+def one_publish(publish_id: str) -> dict[str, set[str]]:
+    """What :func:`publish_ids` gives for a date that is one whole publish."""
+    return {t: {publish_id} for t in tables.TABLE_NAMES}
+
+
+def visible_processed(state: dict[str, str]) -> list[str]:
+    """The processed/ objects a reader sees (not hidden): exactly one part file per partition is whole."""
+    return sorted(k for k in state if k.startswith("processed/") and not k.rsplit("/", 1)[-1].startswith("."))
+
+
+ONE_FILE_EACH = sorted(f"processed/{t}/dt={DAY}/{PART_FILE}" for t in tables.TABLE_NAMES)
 
 
 def land_v1(lake: Lake) -> None:
@@ -77,13 +98,13 @@ def land_v2(lake: Lake) -> None:
     land(lake, DAY, LSD, [load_fixture("playlist_LSDreamTheatre_tracks_page1_offset0.json")])
 
 
-def reference_parts(tmp_path: Path) -> dict[str, str]:
-    """The partitions an uninterrupted transform of v1 + v2 publishes."""
+def reference_rows(tmp_path: Path) -> dict[str, str]:
+    """The rows an uninterrupted transform of v1 + v2 publishes."""
     lake = Lake.local(tmp_path / "reference")
     land_v1(lake)
     land_v2(lake)
     transform_day(lake, DAY)
-    return parts(objects(lake))
+    return rows(lake)
 
 
 class Crash(OSError):
@@ -106,20 +127,20 @@ def fail_on_call(
 
 
 def inject(how: str, lake: Lake, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make the third table's publication fail, at one of three levels."""
-    if how == "publish":  # between two partition files: the process dies after two tables
-        monkeypatch.setattr(
-            Lake, "publish_partition_file", fail_on_call(3, Lake.publish_partition_file, Crash("killed"))
-        )
-    elif how == "upload":  # inside the copy of the third file (local: the rename; S3: the PUT)
-        name = "mv" if lake.protocol == "file" else "put_file"
+    """Make the third table's publication fail, at one of four levels."""
+    if how == "swap":  # between two swaps: the process dies after two tables
+        monkeypatch.setattr(Lake, "swap_into_place", fail_on_call(3, Lake.swap_into_place, Crash("killed")))
+    elif how == "upload":  # inside the third swap (local: the rename; S3: the copy)
+        name = "mv" if lake.protocol == "file" else "copy"
         real = getattr(lake.fs, name)
         monkeypatch.setattr(
             lake.fs,
             name,
             fail_on_call(3, real, Crash("connection lost"), when=lambda *a: str(a[-1]).endswith(PART_FILE)),
         )
-    else:  # the Parquet writer: disk full while staging the third table, before any publication
+    elif how == "staging":  # disk full while copying the third file into the lake
+        monkeypatch.setattr(Lake, "stage_file", fail_on_call(3, Lake.stage_file, Crash(28, "No space left on device")))
+    else:  # the Parquet writer: disk full while writing the third table, before any publication
         import pyarrow.parquet
 
         real_writer = pyarrow.parquet.ParquetWriter
@@ -142,16 +163,16 @@ def inject(how: str, lake: Lake, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize("target", ["local", "s3"])
-@pytest.mark.parametrize(("how", "published"), [("publish", 2), ("upload", 2), ("writer", 0)])
-def test_crash_while_publishing_keeps_whole_partitions_and_the_retry_completes(
-    how: str, published: int, target: str, aws: MotoAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(("how", "swapped"), [("swap", 2), ("upload", 2), ("staging", 0), ("writer", 0)])
+def test_crash_while_publishing_keeps_whole_files_and_the_retry_completes_one_version(
+    how: str, swapped: int, target: str, aws: MotoAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     lake = Lake.local(tmp_path / "lake") if target == "local" else s3_lake(aws)
     land_v1(lake)
     transform_day(lake, DAY)
-    old = parts(objects(lake))
+    old = rows(lake)
     land_v2(lake)
-    new = reference_parts(tmp_path)
+    new = reference_rows(tmp_path)
     assert all(old[t] != new[t] for t in tables.TABLE_NAMES)
 
     with monkeypatch.context() as patch:
@@ -165,41 +186,42 @@ def test_crash_while_publishing_keeps_whole_partitions_and_the_retry_completes(
 
     after = objects(lake)
     # Exactly one whole file per partition, each either the old or the new one, in table order.
-    assert parts(after) == {t: (new if i < published else old)[t] for i, t in enumerate(tables.TABLE_NAMES)}
-    assert sorted(k for k in after if k.startswith("processed/")) == sorted(
-        f"processed/{t}/dt={DAY}/{PART_FILE}" for t in tables.TABLE_NAMES
-    )  # no leftover, hidden or not
-    for table in tables.TABLE_NAMES:
-        assert pq.read_table(f"{lake.root}/processed/{table}/dt={DAY}/{PART_FILE}", filesystem=lake.fs).num_rows > 0
+    assert rows(lake) == {t: (new if i < swapped else old)[t] for i, t in enumerate(tables.TABLE_NAMES)}
+    assert visible_processed(after) == ONE_FILE_EACH
+    hidden = [k for k in after if k.startswith("processed/") and k not in ONE_FILE_EACH]
+    if swapped:  # the intent is recorded: its staged files wait for the next publish of the date
+        assert f"_publish/dt={DAY}/intent.json" in after and len(hidden) == len(tables.TABLE_NAMES) - (
+            swapped if target == "local" else 0
+        )  # locally a swap is a rename, on S3 a copy
+    else:  # nothing swapped: the previous version whole, nothing staged left
+        assert hidden == [] and not any(k.startswith("_publish/") for k in after)
+    assert f"_publish/dt={DAY}/lock" not in after  # released
 
-    transform_day(lake, DAY)  # the retry
-    assert parts(objects(lake)) == new
-    assert sorted(k for k in objects(lake) if k.startswith("processed/")) == sorted(
-        f"processed/{t}/dt={DAY}/{PART_FILE}" for t in tables.TABLE_NAMES
-    )
+    result = transform_day(lake, DAY)  # the retry
+    assert rows(lake) == new
+    assert publish_ids(lake) == one_publish(result.publish_id)
+    final = objects(lake)
+    assert sorted(k for k in final if k.startswith(("processed/", "_publish/"))) == ONE_FILE_EACH
 
 
-# ---- a transform killed with SIGKILL, then run again --------------------------------------
-PAUSE_BEFORE_THIRD_RENAME = textwrap.dedent("""
-    # `spotify-etl transform`, stopped for good (SIGKILL from the test) while it publishes:
-    # two tables are in place and the third file's copy waits for its rename.
+# ---- a transform killed with SIGKILL right after its first swap, then run again -----------------
+KILLED_AFTER_FIRST_SWAP = textwrap.dedent("""
+    # `spotify-etl transform`, stopped for good (SIGKILL from the test) right after the
+    # first table is swapped into place: the issue saw albums new and the rest old.
     import sys, time
     from pathlib import Path
-    from fsspec.implementations.local import LocalFileSystem
     from spotify_etl import cli
+    from spotify_etl.lake import Lake
 
     marker, argv = Path(sys.argv[1]), sys.argv[2:]
-    real_mv, renames = LocalFileSystem.mv, []
+    real_swap = Lake.swap_into_place
 
-    def mv(self, path1, path2, **kwargs):
-        if str(path2).endswith("part-00000.parquet"):
-            renames.append(path2)
-            if len(renames) == 3:
-                marker.write_text(str(path1))
-                time.sleep(120)  # bounded: the test kills us long before
-        return real_mv(self, path1, path2, **kwargs)
+    def swap(self, staged, target):
+        real_swap(self, staged, target)
+        marker.write_text(target)
+        time.sleep(120)  # bounded: the test kills us long before
 
-    LocalFileSystem.mv = mv
+    Lake.swap_into_place = swap
     sys.exit(cli.main(argv))
 """)
 
@@ -208,21 +230,29 @@ def cli_transform(lake_dir: Path, *prefix: str) -> list[str]:
     return [*prefix, "transform", "--raw", str(lake_dir), "--out", str(lake_dir), "--date", DAY]
 
 
-def test_transform_killed_mid_publish_then_rerun_matches_an_uninterrupted_run(tmp_path: Path) -> None:
-    lake_dir = tmp_path / "lake"
+def checks(lake: Lake, catalog: Path) -> dict[str, str]:
+    local.register_tables(lake, catalog, "spotify_etl")
+    return {r.name: r.status for r in local.run_validation(catalog, DAY, "spotify_etl")}
+
+
+def test_transform_killed_after_its_first_swap_is_completed_by_the_next(tmp_path: Path) -> None:
+    lake_dir, temp = tmp_path / "lake", tmp_path / "tmp"
+    temp.mkdir()
+    env = {**os.environ, "TMPDIR": str(temp)}  # the transform's working folder, to see it cleaned
     lake = Lake.local(lake_dir)
     land_v1(lake)
     transform_day(lake, DAY)
-    old = parts(objects(lake))
+    old = rows(lake)
     land_v2(lake)
-    new = reference_parts(tmp_path)
+    new = reference_rows(tmp_path)
 
-    marker = tmp_path / "paused"
-    script = tmp_path / "paused_transform.py"
-    script.write_text(PAUSE_BEFORE_THIRD_RENAME)
+    marker = tmp_path / "swapped"
+    script = tmp_path / "killed_transform.py"
+    script.write_text(KILLED_AFTER_FIRST_SWAP)
     proc = subprocess.Popen(
         cli_transform(lake_dir, sys.executable, str(script), str(marker)),
         cwd=PROJECT,
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
@@ -237,23 +267,31 @@ def test_transform_killed_mid_publish_then_rerun_matches_an_uninterrupted_run(tm
     assert proc.returncode == -signal.SIGKILL
 
     killed = objects(lake)
-    assert parts(killed) == {t: (new if i < 2 else old)[t] for i, t in enumerate(tables.TABLE_NAMES)}
-    leftovers = [k for k in killed if k.startswith("processed/") and not k.endswith(f"/{PART_FILE}")]
-    assert leftovers == [marker.read_text().removeprefix(f"{lake_dir}/")]  # the copy waiting for its rename...
-    assert Path(leftovers[0]).name.startswith(f".{PART_FILE}.tmp-")  # ...hidden from readers and Glue (**/.*)
+    assert rows(lake) == {t: (new if i < 1 else old)[t] for i, t in enumerate(tables.TABLE_NAMES)}
+    assert visible_processed(killed) == ONE_FILE_EACH  # readers see whole files...
+    status = checks(lake, tmp_path / "catalog.duckdb")
+    assert status["tables_one_publish"] == "FAIL"  # ...and validation sees the mix
+    staged = [k for k in killed if k.startswith("processed/") and k not in ONE_FILE_EACH]
+    assert len(staged) == len(tables.TABLE_NAMES) - 1 and all(Path(k).name.startswith(".") for k in staged)
+    assert {f"_publish/dt={DAY}/lock", f"_publish/dt={DAY}/intent.json"} <= killed.keys()
+    assert [p.name.startswith("spotify-etl-") for p in temp.iterdir()] == [True]  # its spill/staging folder
 
     rerun = subprocess.run(
         cli_transform(lake_dir, str(Path(sys.executable).parent / "spotify-etl")),
         cwd=PROJECT,
+        env=env,
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert "completing publish" in rerun.stderr and "taking over the stale publish lock" in rerun.stderr
     assert json.loads(rerun.stdout)["rows"]["playlist_items"] == 104
-    assert parts(objects(lake)) == new
-    local.register_tables(lake, tmp_path / "catalog.duckdb", "spotify_etl")  # readers glob */*.parquet
-    quality.judge(local.run_validation(tmp_path / "catalog.duckdb", DAY, "spotify_etl"), DAY)
+    assert rows(lake) == new
+    assert publish_ids(lake) == one_publish(json.loads(rerun.stdout)["publish_id"])
+    assert sorted(k for k in objects(lake) if k.startswith(("processed/", "_publish/"))) == ONE_FILE_EACH
+    assert list(temp.iterdir()) == []  # the killed run's working folder is gone
+    assert set(checks(lake, tmp_path / "catalog.duckdb").values()) == {"PASS"}
     assert local.row_counts(tmp_path / "catalog.duckdb", DAY, "spotify_etl")["playlist_items"] == 104
 
 
@@ -278,10 +316,7 @@ def test_running_a_date_twice_gives_the_same_files_and_rows(tmp_path: Path) -> N
 
     second = snapshot(lake_dir)
     assert second.keys() == first.keys() and len(first) == 2 + len(tables.TABLE_NAMES)
-    assert {k: v for k, v in second.items() if k.startswith("processed/")} == {
-        k: v for k, v in first.items() if k.startswith("processed/")
-    }  # byte-identical Parquet
-    assert partition_rows(lake_dir, DAY) == first_rows and len(first_rows["playlist_items"]) == 204
+    assert partition_rows(lake_dir, DAY) == first_rows and len(first_rows["playlist_items"]) == 204  # publish ids aside
     raw_second = {p.name: json.loads(p.read_text()) for p in (lake_dir / "raw").rglob("*.json")}
     for name, doc in raw_second.items():  # only the extraction time differs
         assert doc.pop("extracted_at") == "2026-11-25T09:30:00+00:00"
@@ -448,7 +483,7 @@ def test_access_denied_mid_run_fails_naming_the_object_and_keeps_the_partitions(
 
     bucket = lake.root.split("/", 1)[0]
     assert (
-        f"could not write bucket '{bucket}', key 'lake/processed/albums/dt={DAY}/{PART_FILE}': PermissionError"
+        f"could not write bucket '{bucket}', key 'lake/_publish/dt={DAY}/lock': PermissionError"  # the first write
         in str(err.value)
     )
     assert "that its role may access it" in str(err.value)

@@ -26,7 +26,14 @@ NULL = "4XOGDpHMrVoH33uJEwHWU5"
 
 
 def read(lake_dir: Path, table: str, day: str = DAY) -> list[dict]:
-    return pq.read_table(lake_dir / "processed" / table / f"dt={day}" / "part-00000.parquet").to_pylist()
+    """The partition's rows without their publish id (each transform's own: see the publish tests)."""
+    rows = pq.read_table(lake_dir / "processed" / table / f"dt={day}" / "part-00000.parquet").to_pylist()
+    return [{k: v for k, v in row.items() if k != tables.PUBLISH_ID} for row in rows]
+
+
+def publish_ids(lake_dir: Path, day: str = DAY) -> dict[str, set[str]]:
+    files = {t: lake_dir / "processed" / t / f"dt={day}" / "part-00000.parquet" for t in tables.TABLE_NAMES}
+    return {t: set(pq.read_table(f, columns=[tables.PUBLISH_ID])[0].to_pylist()) for t, f in files.items()}
 
 
 def page(name: str, **changes: object) -> dict:
@@ -159,11 +166,14 @@ def test_wrong_types_are_rejected_per_row(lake: Lake, lake_dir: Path) -> None:
 def test_deterministic_and_rerun_replaces_partition(lake: Lake, lake_dir: Path) -> None:
     land(lake, DAY, LSD, [page("playlist_LSDreamTheatre_tracks_page1_offset0.json")])
     land(lake, DAY, RAP, [load_fixture("playlist_RapRU_get_playlist.json")["tracks"]])
-    transform_day(lake, DAY)
+    first_result = transform_day(lake, DAY)
     first = {t: read(lake_dir, t) for t in tables.TABLE_NAMES}
+    assert publish_ids(lake_dir) == {t: {first_result.publish_id} for t in tables.TABLE_NAMES}
     files = sorted(p.relative_to(lake_dir) for p in (lake_dir / "processed").rglob("*") if p.is_file())
-    transform_day(lake, DAY)
-    assert {t: read(lake_dir, t) for t in tables.TABLE_NAMES} == first
+    second_result = transform_day(lake, DAY)
+    assert {t: read(lake_dir, t) for t in tables.TABLE_NAMES} == first  # the same rows, from a new publish
+    assert publish_ids(lake_dir) == {t: {second_result.publish_id} for t in tables.TABLE_NAMES}
+    assert second_result.publish_id > first_result.publish_id  # ids are time-ordered
     assert sorted(p.relative_to(lake_dir) for p in (lake_dir / "processed").rglob("*") if p.is_file()) == files
     assert len(files) == len(tables.TABLE_NAMES)
     for t in tables.TABLE_NAMES:

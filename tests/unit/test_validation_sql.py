@@ -24,7 +24,7 @@ from sqlglot.tokens import TokenType
 
 DAY = "2026-03-01"
 DATABASE, PREFIX = "spotify_etl", "t_"
-CHECKS = 14
+CHECKS = 15
 # Functions validate.sql may call: each exists in Trino/Athena engine v3 with these semantics.
 TRINO_FUNCTIONS = {"And", "Or", "Not", "Count", "CountIf", "Case", "If", "Cast", "Coalesce"}
 
@@ -118,34 +118,83 @@ def good_rows() -> dict[str, list[dict[str, Any]]]:
     }
 
 
-def write_partition(lake: Lake, table: str, day: str, rows: list[dict[str, Any]]) -> None:
+def write_partition(lake: Lake, table: str, day: str, rows: list[dict[str, Any]], old: bool = False) -> None:
+    """Rows without a publish id get "p1"; ``old``: a file written before the column existed."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     schema = pa.schema([f.with_nullable(True) for f in tables.schema(table)])  # lets a test write a null key
+    if old:
+        schema = schema.remove(schema.get_field_index(tables.PUBLISH_ID))
+    else:
+        rows = [{tables.PUBLISH_ID: "p1", **row} for row in rows]
     path = Path(lake.partition_dir(table, day)) / "part-00000.parquet"
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)
 
 
-def run_checks(tmp_path: Path, partitions: dict[str, dict[str, list[dict[str, Any]]]]) -> list[quality.CheckResult]:
-    """Write ``{day: {table: rows}}`` as Parquet, catalog it like the local target, run validate.sql for DAY."""
+def published(data: dict[str, list[dict[str, Any]]], ids: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
+    """``data`` with each table's rows carrying its publish id from ``ids`` (all tables: ``{"*": id}``)."""
+    return {t: [dict(r, publish_id=ids.get(t, ids.get("*"))) for r in rows] for t, rows in data.items()}
+
+
+def run_checks(
+    tmp_path: Path,
+    partitions: dict[str, dict[str, list[dict[str, Any]]]],
+    old: frozenset[tuple[str, str]] = frozenset(),
+) -> list[quality.CheckResult]:
+    """Write ``{day: {table: rows}}`` as Parquet, catalog it like the local target, run validate.sql for DAY.
+
+    ``old``: (day, table) partitions written before the publish_id column existed."""
     lake = Lake.local(tmp_path / "lake")
     for day, data in partitions.items():
         for table, rows in data.items():
-            write_partition(lake, table, day, rows)
+            write_partition(lake, table, day, rows, old=(day, table) in old)
     db = tmp_path / "catalog.duckdb"
     local.register_tables(lake, db, DATABASE, PREFIX)
     return local.run_validation(db, DAY, DATABASE, PREFIX)
 
 
 def test_good_data_passes_every_check(tmp_path: Path) -> None:
-    results = run_checks(tmp_path, {DAY: good_rows()})
+    results = run_checks(tmp_path, {DAY: published(good_rows(), {"*": "p1"})})
     assert len(results) == CHECKS and [r.name for r in results] == sorted(r.name for r in results)
     assert quality.judge(results, DAY) == results
     assert {r.name: r.checked_rows for r in results}["songs_duration_positive"] == 3
     assert {r.name: r.checked_rows for r in results}["songs_popularity_in_range"] == 2  # only songs with one
     assert {r.status for r in results} == {"PASS"}
+    assert {r.name: r.checked_rows for r in results}["tables_one_publish"] == 15  # every row of the five tables
+
+
+def test_tables_written_before_the_publish_id_column_pass_as_one_version(tmp_path: Path) -> None:
+    results = run_checks(
+        tmp_path, {DAY: good_rows(), "2026-03-02": good_rows()}, old=frozenset((DAY, t) for t in tables.TABLE_NAMES)
+    )
+    assert quality.judge(results, DAY) == results
+
+
+@pytest.mark.parametrize(
+    ("ids", "violations"),
+    [
+        ({"*": "p2", "albums": "p1", "artists": "p1"}, 1),  # two publishes' files, as issue 22 saw
+        ({"*": "p1", "songs": "p2", "playlist_items": "p3"}, 2),
+    ],
+)
+def test_a_date_mixing_publishes_fails_tables_one_publish(tmp_path: Path, ids: dict[str, str], violations: int) -> None:
+    results = run_checks(tmp_path, {DAY: published(good_rows(), ids)})
+    with pytest.raises(quality.ValidationFailed) as failed:
+        quality.judge(results, DAY)
+    assert (
+        str(failed.value)
+        == f"dt={DAY}: 1 of {CHECKS} checks failed: FAIL tables_one_publish: {violations} violations in 15 rows"
+    )
+
+
+def test_a_date_mixing_old_and_new_files_fails_tables_one_publish(tmp_path: Path) -> None:
+    old = frozenset((DAY, t) for t in tables.TABLE_NAMES if t not in ("songs", "song_artists"))  # two swapped
+    results = run_checks(tmp_path, {DAY: good_rows()}, old=old)
+    assert {r.name: r.describe() for r in results}[
+        "tables_one_publish"
+    ] == "FAIL tables_one_publish: 1 violations in 15 rows"
 
 
 def test_a_check_with_nothing_to_check_says_so_without_failing_the_run(tmp_path: Path) -> None:
@@ -165,7 +214,7 @@ def test_an_empty_table_still_fails_its_not_empty_check(tmp_path: Path) -> None:
     described = {r.name: r.describe() for r in results}
     assert described["songs_not_empty"] == "FAIL songs_not_empty: 1 violations in 0 rows"
     assert described["songs_pk_unique_not_null"] == "SKIP songs_pk_unique_not_null: nothing to check (0 rows checked)"
-    with pytest.raises(quality.ValidationFailed, match="1 of 14 checks failed: FAIL songs_not_empty"):
+    with pytest.raises(quality.ValidationFailed, match="1 of 15 checks failed: FAIL songs_not_empty"):
         quality.judge(results, DAY)
 
 

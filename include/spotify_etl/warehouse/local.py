@@ -70,8 +70,16 @@ def register_tables(lake: Lake, db_path: Path, database: str, table_prefix: str 
             if not list(Path(folder).glob("dt=*/*.parquet")):
                 raise FileNotFoundError(f"table {table} has no partitions under {folder}; run the transform first")
             pattern = _literal(f"{glob.escape(folder)}/dt=*/*.parquet")
-            source = f"read_parquet({pattern}, hive_partitioning = true, hive_types = {{'dt': VARCHAR}})"
-            con.execute(f"CREATE OR REPLACE VIEW {_table(database, table_prefix, table)} AS SELECT * FROM {source}")
+            # union_by_name: partitions written before a column existed (publish_id) read it as NULL;
+            # a column no partition has yet is NULL too, so the view has the table's schema, as Glue's.
+            options = "hive_partitioning = true, hive_types = {'dt': VARCHAR}, union_by_name = true"
+            source = f"read_parquet({pattern}, {options})"
+            present = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+            missing = [c for c in tables.columns(table) if c not in present]
+            nulls = "".join(f", CAST(NULL AS {tables.duckdb_type(table, c)}) AS {_identifier(c)}" for c in missing)
+            con.execute(
+                f"CREATE OR REPLACE VIEW {_table(database, table_prefix, table)} AS SELECT *{nulls} FROM {source}"
+            )
             views[f"{database}.{table_prefix}{table}"] = location
     return views
 
