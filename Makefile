@@ -75,8 +75,8 @@ check: browser venv airflow-db tools lint
 	$(BIN)/mypy
 	$(BIN)/python -m tests.reliability.secrets_gate
 	@# Line and branch coverage of include/ and dags/, subprocesses included; fails under
-	@# [tool.coverage.report] fail_under (pyproject.toml).
-	$(BIN)/pytest --cov
+	@# [tool.coverage.report] fail_under (pyproject.toml). Side by side on every core (XDIST).
+	$(BIN)/pytest --cov $(XDIST)
 
 bench: venv
 	$(BIN)/python bench/run_bench.py $(if $(N),--items $(N),)
@@ -104,6 +104,12 @@ up: venv airflow-db
 down:
 	@if [ -x $(BIN)/python ]; then $(BIN)/python -m devtools.airflow_standalone down; else echo "no $(VENV): nothing was started"; fi
 
+# pytest-xdist: one worker per core; a test file's tests on one worker, and the tests that start
+# an Airflow as make up does on one worker, one after another (tests/conftest.py), started first
+# (collection order, not xdist's by-size order: the bench folder's harness comes first). XDIST=
+# runs in one process.
+XDIST ?= -n auto --dist loadgroup --no-loadscope-reorder
+
 e2e: browser venv airflow-db
 	$(BIN)/pytest tests/e2e
 
@@ -112,7 +118,7 @@ lint: venv
 	$(BIN)/ruff format --check .
 
 unit: venv airflow-db
-	$(BIN)/pytest -q -p no:cacheprovider tests/unit tests/dags
+	$(BIN)/pytest -q -p no:cacheprovider $(XDIST) tests/unit tests/dags
 
 # tests/e2e/test_ui_browser.py drives a Chromium through Playwright (Playwright's own browser
 # download cannot work on these machines): Debian's chromium, which this installs when
