@@ -206,4 +206,4 @@ $(MWAA_STAMP): $(STAMP) deploy/mwaa/constraints-*.txt deploy/mwaa_testenv.py dep
 
 test-mwaa: $(MWAA_STAMP)
 	AIRFLOW_HOME=$(CURDIR)/$(MWAA_VENV)/airflow AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=sqlite:///$(CURDIR)/$(MWAA_VENV)/airflow/airflow.db \
-		PATH=$(dir $(MWAA_PY)):$$PATH $(MWAA_PY) -m pytest -p no:cacheprovider $(MWAA_TESTS)
+		PATH=$(dir $(MWAA_PY)):$$PATH $(MWAA_PY) -m pytest -p no:cacheprovider $(XDIST) $(MWAA_TESTS)
