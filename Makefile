@@ -104,11 +104,10 @@ up: venv airflow-db
 down:
 	@if [ -x $(BIN)/python ]; then $(BIN)/python -m devtools.airflow_standalone down; else echo "no $(VENV): nothing was started"; fi
 
-# pytest-xdist: one worker per core; a test file's tests on one worker, and the tests that start
-# an Airflow as make up does on one worker, one after another (tests/conftest.py), started first
-# (collection order, not xdist's by-size order: the bench folder's harness comes first). XDIST=
-# runs in one process.
-XDIST ?= -n auto --dist loadgroup --no-loadscope-reorder
+# pytest-xdist: one worker per core, whole test files to each, and the tests that start an Airflow
+# as make up does to one worker, first and one after another (tests/conftest.py). XDIST= runs
+# in one process.
+XDIST ?= -n auto
 
 e2e: browser venv airflow-db
 	$(BIN)/pytest tests/e2e
