@@ -27,6 +27,7 @@ def load_fixture(name: str) -> Any:
     return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
 
 
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist's: -p no:xdist still runs
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """pytest-xdist (make check, make unit, make test-mwaa: ``-n auto``) hands out whole files,
     so a file's module fixtures (a moto server, a DAG run several tests check) start once, and
