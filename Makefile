@@ -75,8 +75,8 @@ check: browser venv airflow-db tools lint
 	$(BIN)/mypy
 	$(BIN)/python -m tests.reliability.secrets_gate
 	@# Line and branch coverage of include/ and dags/, subprocesses included; fails under
-	@# [tool.coverage.report] fail_under (pyproject.toml).
-	$(BIN)/pytest --cov
+	@# [tool.coverage.report] fail_under (pyproject.toml). Side by side on every core (XDIST).
+	$(BIN)/pytest --cov $(XDIST)
 
 bench: venv
 	$(BIN)/python bench/run_bench.py $(if $(N),--items $(N),)
@@ -107,6 +107,11 @@ up: venv
 down:
 	@if [ -x $(BIN)/python ]; then $(BIN)/python -m devtools.airflow_standalone down; else echo "no $(VENV): nothing was started"; fi
 
+# pytest-xdist: one worker per core, whole test files to each, and the tests that start an Airflow
+# as make up does to one worker, first and one after another (tests/conftest.py). XDIST= runs
+# in one process.
+XDIST ?= -n auto
+
 e2e: browser venv airflow-db
 	$(BIN)/pytest tests/e2e
 
@@ -114,8 +119,10 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-unit: venv airflow-db
-	$(BIN)/pytest -q -p no:cacheprovider tests/unit tests/dags
+# No airflow-db: the tests copy a migrated DB of their own (tests/support/airflow_run.template_db),
+# and setting the pool on every call costs two Airflow start-ups.
+unit: venv
+	$(BIN)/pytest -q -p no:cacheprovider $(XDIST) tests/unit tests/dags
 
 # tests/e2e/test_ui_browser.py drives a Chromium through Playwright (Playwright's own browser
 # download cannot work on these machines): Debian's chromium, which this installs when
@@ -201,4 +208,4 @@ $(MWAA_STAMP): $(STAMP) deploy/mwaa/constraints-*.txt deploy/mwaa_testenv.py dep
 
 test-mwaa: $(MWAA_STAMP)
 	AIRFLOW_HOME=$(CURDIR)/$(MWAA_VENV)/airflow AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=sqlite:///$(CURDIR)/$(MWAA_VENV)/airflow/airflow.db \
-		PATH=$(dir $(MWAA_PY)):$$PATH $(MWAA_PY) -m pytest -p no:cacheprovider $(MWAA_TESTS)
+		PATH=$(dir $(MWAA_PY)):$$PATH $(MWAA_PY) -m pytest -p no:cacheprovider $(XDIST) $(MWAA_TESTS)

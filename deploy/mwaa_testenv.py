@@ -64,7 +64,9 @@ MWAA_PINS = (
     "fluent-logger==0.11.1",
 )
 # From the dev extra, with its pins: what the tests of `make test-mwaa` need beyond the runtime.
-TEST_TOOLS = frozenset(canonicalize_name(n) for n in ("pytest", "pytest-timeout", "pytest-httpserver", "moto"))
+TEST_TOOLS = frozenset(
+    canonicalize_name(n) for n in ("pytest", "pytest-timeout", "pytest-xdist", "pytest-httpserver", "moto")
+)
 
 _PACKAGES_LINE = "# packages: "
 
