@@ -160,10 +160,10 @@ def test_parse_is_fast_and_imports_nothing_heavy(tmp_path: Path) -> None:
         f"""
         import importlib.util, sys, time
         import airflow.sdk
-        t = time.perf_counter()
+        t = time.process_time()
         spec = importlib.util.spec_from_file_location("dagfile", {str(DAG_FILE)!r})
         mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
-        print("SECONDS", time.perf_counter() - t)
+        print("SECONDS", time.process_time() - t)
         heavy = ("duckdb", "pyarrow", "pandas", "spotipy", "boto3", "airflow.providers.amazon.aws.operators.athena")
         print("HEAVY", sorted(m for m in heavy if m in sys.modules))
         """,
@@ -171,7 +171,9 @@ def test_parse_is_fast_and_imports_nothing_heavy(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     seconds = float(proc.stdout.split("SECONDS")[1].split()[0])
-    assert seconds < 1.0, seconds  # "well under a second"; the real budget lives in make bench
+    # CPU seconds, not wall time: the tests run side by side on busy cores, where a wall-clock
+    # bound measures the neighbours. A heavy import costs CPU time; the real budget lives in make bench.
+    assert seconds < 1.0, seconds
     assert "HEAVY []" in proc.stdout  # the Amazon provider's operators only when the aws builder runs
 
 
