@@ -96,10 +96,12 @@ def _failure(playlist_id: str, exc: Exception) -> dict[str, Any]:
     return {"playlist_id": playlist_id, "error": text, "retryable": retryable}
 
 
-class SourceUnusable(PipelineError, RuntimeError):
+class SourceUnusable(PipelineError, RuntimeError, stops_chunk=True):
     """Building the source failed (no usable connection...): no playlist of the chunk can land."""
 
-    stops_chunk = True
+
+class SourceRefused(SourceUnusable, retryable=False):
+    """Building the source failed in a way no later try can heal."""
 
 
 def _build(source: Callable[[], PlaylistSource]) -> PlaylistSource:
@@ -108,9 +110,7 @@ def _build(source: Callable[[], PlaylistSource]) -> PlaylistSource:
     except PipelineError as exc:
         if exc.stops_chunk:
             raise
-        error = SourceUnusable(str(exc))
-        error.retryable = exc.retryable
-        raise error from exc
+        raise (SourceUnusable if exc.retryable else SourceRefused)(str(exc)) from exc
 
 
 def extract_chunk(

@@ -30,10 +30,8 @@ class PayloadError(PipelineError, RuntimeError):
     """The API answered with something it does not promise; nothing was landed."""
 
 
-class NotInSampleData(PipelineError, RuntimeError):
+class NotInSampleData(PipelineError, RuntimeError, retryable=False):
     """The embedded sample data has no such playlist: no retry can add it, so the task fails at once."""
-
-    retryable = False
 
 
 class PlaylistSource(Protocol):

@@ -78,32 +78,29 @@ class TokenCache(MemoryCacheHandler):
 class SpotifyError(PipelineError, RuntimeError):
     """A Spotify request failed; ``retryable`` says whether a later try can succeed."""
 
-    retryable = True
+
+class SpotifyAuthError(SpotifyError, retryable=False, stops_chunk=True):
+    """The connection's credentials cannot work, or Spotify refused them."""
 
 
-class SpotifyAuthError(SpotifyError):
-    retryable = False
-    stops_chunk = True
+class SpotifyTokenUnavailable(SpotifyAuthError, retryable=True):
+    """The token endpoint failed for another reason than refused credentials: a later try may get a token."""
 
 
-class PlaylistNotAccessible(SpotifyError):
-    retryable = False
+class PlaylistNotAccessible(SpotifyError, retryable=False):
+    """404 or 403 on a playlist: Spotify does not serve it to this app or user."""
 
 
-class SpotifyRequestError(SpotifyError):
-    retryable = False
+class SpotifyRequestError(SpotifyError, retryable=False):
+    """Another 4xx answer: the request itself is wrong, so a retry gets the same answer."""
 
 
-class RateLimited(SpotifyError):
+class RateLimited(SpotifyError, stops_chunk=True):
     """429 with a wait longer than allowed in-task: fail this try, let Airflow retry later."""
 
-    stops_chunk = True
 
-
-class SpotifyUnavailable(SpotifyError):
+class SpotifyUnavailable(SpotifyError, stops_chunk=True):
     """5xx, connection errors or timeouts outlasted the transport retries."""
-
-    stops_chunk = True
 
 
 _NEEDS_USER_HELP = (
@@ -385,14 +382,12 @@ class SpotifySource:
                     continue
                 raise self._http_error(pid, what, exc, refreshed) from None
             except SpotifyOauthError as exc:
-                error = redact(str(getattr(exc, "error", "") or ""))
-                err = SpotifyAuthError(
+                refused = redact(str(getattr(exc, "error", "") or "")) in _INVALID_GRANTS
+                raise (SpotifyAuthError if refused else SpotifyTokenUnavailable)(
                     f"playlist {pid} {what}: the Spotify token endpoint refused the connection's credentials "
                     f"({self.auth_mode}): {redact(str(exc))}. Check the client id/secret and, for user access, "
                     "that the refresh token is current (renew it with `spotify-etl auth`)"
-                )
-                err.retryable = error not in _INVALID_GRANTS
-                raise err from None
+                ) from None
             except requests.RequestException as exc:
                 raise SpotifyUnavailable(
                     f"playlist {pid} {what}: request to Spotify failed after {self.retries} retries with backoff: "

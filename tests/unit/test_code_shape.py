@@ -1,0 +1,49 @@
+"""Code-shape rules checked by walking the source of include/ and dags/ (as test_core_imports does for imports)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[2]
+ERRORS = PROJECT / "include" / "spotify_etl" / "errors.py"
+FLAGS = {"retryable", "stops_chunk"}  # PipelineError's flags (spotify_etl.errors)
+
+
+def sources() -> list[Path]:
+    return sorted(p for folder in ("include", "dags") for p in (PROJECT / folder).rglob("*.py"))
+
+
+def parsed(path: Path) -> ast.Module:
+    return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+
+
+def _assigned(node: ast.stmt) -> list[ast.expr]:
+    if isinstance(node, ast.Assign):
+        return node.targets
+    return [node.target] if isinstance(node, ast.AnnAssign | ast.AugAssign) else []
+
+
+def flag_assignments(tree: ast.Module) -> list[int]:
+    """Lines that set an error flag other than as a class keyword: a class-body attribute
+    (``retryable = False``) or an instance's (``err.retryable = ...``)."""
+    lines = set()
+    for node in ast.walk(tree):
+        body = node.body if isinstance(node, ast.ClassDef) else []
+        lines |= {s.lineno for s in body for t in _assigned(s) if isinstance(t, ast.Name) and t.id in FLAGS}
+        if isinstance(node, ast.stmt):
+            lines |= {node.lineno for t in _assigned(node) if isinstance(t, ast.Attribute) and t.attr in FLAGS}
+    return sorted(lines)
+
+
+def test_error_flags_are_declared_only_in_class_lines() -> None:
+    paths = [p for p in sources() if p != ERRORS]  # errors.py declares the defaults and applies the keywords
+    assert len(paths) > 30
+    found = {str(p.relative_to(PROJECT)): flag_assignments(parsed(p)) for p in paths}
+    assert {name: lines for name, lines in found.items() if lines} == {}
+
+
+def test_the_flag_walk_sees_a_class_attribute_and_an_instance_assignment() -> None:
+    code = "class E(Exception):\n    retryable = False\n\ndef f(err):\n    err.stops_chunk = True\n    retryable = 1\n"
+    assert flag_assignments(ast.parse(code)) == [2, 5]  # a local variable of that name is no flag
+    assert flag_assignments(ast.parse("class E(Exception, retryable=False):\n    pass\n")) == []
