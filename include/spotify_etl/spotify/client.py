@@ -203,6 +203,60 @@ def http_session(retries: int, backoff_factor: float) -> requests.Session:
     return session
 
 
+def _refuse_unusable(
+    client_id: str, client_secret: str, refresh_token: str | None, auth_mode: str, items_endpoint: str
+) -> None:
+    """Raise :class:`SpotifyAuthError` for a connection that cannot work, before any request."""
+    if not client_id or not client_secret:
+        raise SpotifyAuthError(
+            "the Spotify connection needs the app's client id as login and its client secret as password"
+        )
+    if items_endpoint not in ITEMS_ENDPOINTS:
+        raise SpotifyAuthError(f"Spotify connection extra 'items_endpoint' must be one of {ITEMS_ENDPOINTS}")
+    if auth_mode not in AUTH_MODES:
+        raise SpotifyAuthError(f"Spotify connection extra 'auth_mode' must be one of {AUTH_MODES}")
+    if auth_mode == "refresh_token" and not refresh_token:
+        raise SpotifyAuthError(_NEEDS_USER_HELP)
+    if auth_mode == "client_credentials" and refresh_token:
+        raise SpotifyAuthError(
+            "the Spotify connection sets both the extra 'refresh_token' and 'auth_mode': 'client_credentials'; "
+            "remove 'auth_mode' to read as the token's user (the default)"
+        )
+
+
+def _auth_manager(
+    client_id: str,
+    client_secret: str,
+    refresh_token: str | None,
+    cache: TokenCache,
+    session: requests.Session,
+    timeout: float | tuple[float, float],
+) -> SpotifyClientCredentials | SpotifyOAuth:
+    """spotipy's token manager: a user's refresh token if there is one, else client credentials."""
+    if not refresh_token:
+        return SpotifyClientCredentials(
+            client_id, client_secret, requests_session=session, requests_timeout=timeout, cache_handler=cache
+        )
+    auth = SpotifyOAuth(
+        client_id,
+        client_secret,
+        redirect_uri=DEFAULT_REDIRECT_URI,
+        scope=SCOPES,
+        requests_session=session,
+        requests_timeout=timeout,
+        open_browser=False,
+        cache_handler=cache,
+    )
+    # An expired cached token makes spotipy use the refresh-token grant, never the interactive flow.
+    cache.token_info = {
+        "access_token": "",
+        "refresh_token": refresh_token,
+        "expires_at": 0,
+        "scope": auth.scope,
+    }  # an empty placeholder, not a password
+    return auth
+
+
 # ---- the source ---------------------------------------------------------------------
 class SpotifySource:
     """Playlist metadata and items pages from the Web API; implements ``PlaylistSource``."""
@@ -225,21 +279,7 @@ class SpotifySource:
         timeout: float | tuple[float, float] = TIMEOUT,
     ) -> None:
         install_log_filter()
-        if not client_id or not client_secret:
-            raise SpotifyAuthError(
-                "the Spotify connection needs the app's client id as login and its client secret as password"
-            )
-        if items_endpoint not in ITEMS_ENDPOINTS:
-            raise SpotifyAuthError(f"Spotify connection extra 'items_endpoint' must be one of {ITEMS_ENDPOINTS}")
-        if auth_mode not in AUTH_MODES:
-            raise SpotifyAuthError(f"Spotify connection extra 'auth_mode' must be one of {AUTH_MODES}")
-        if auth_mode == "refresh_token" and not refresh_token:
-            raise SpotifyAuthError(_NEEDS_USER_HELP)
-        if auth_mode == "client_credentials" and refresh_token:
-            raise SpotifyAuthError(
-                "the Spotify connection sets both the extra 'refresh_token' and 'auth_mode': 'client_credentials'; "
-                "remove 'auth_mode' to read as the token's user (the default)"
-            )
+        _refuse_unusable(client_id, client_secret, refresh_token, auth_mode, items_endpoint)
         basic = base64.b64encode(f"{client_id}:{client_secret}".encode()).decode()
         remember_secret(client_secret, refresh_token, basic)
         self.api_calls = 0
@@ -251,29 +291,7 @@ class SpotifySource:
         self.api_base_url = _base_url(api_base_url.rstrip("/") + "/", "api_base_url")
         session = http_session(retries, backoff_factor)
         self._cache = TokenCache()
-        auth: SpotifyClientCredentials | SpotifyOAuth
-        if refresh_token:
-            auth = SpotifyOAuth(
-                client_id,
-                client_secret,
-                redirect_uri=DEFAULT_REDIRECT_URI,
-                scope=SCOPES,
-                requests_session=session,
-                requests_timeout=timeout,
-                open_browser=False,
-                cache_handler=self._cache,
-            )
-            # An expired cached token makes spotipy use the refresh-token grant, never the interactive flow.
-            self._cache.token_info = {
-                "access_token": "",
-                "refresh_token": refresh_token,
-                "expires_at": 0,
-                "scope": auth.scope,
-            }  # an empty placeholder, not a password
-        else:
-            auth = SpotifyClientCredentials(
-                client_id, client_secret, requests_session=session, requests_timeout=timeout, cache_handler=self._cache
-            )
+        auth = _auth_manager(client_id, client_secret, refresh_token, self._cache, session, timeout)
         auth.OAUTH_TOKEN_URL = _base_url(token_url, "token_url")  # instance attribute over spotipy's class constant
         self._sp = spotipy.Spotify(auth_manager=auth, requests_session=session, requests_timeout=timeout)
         self._sp.prefix = self.api_base_url
