@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from spotify_etl.errors import PipelineError, first_few
-from spotify_etl.extract import PlaylistSource, extract_playlist
+from spotify_etl.extract import ExtractResult, PlaylistSource, extract_playlist
 from spotify_etl.lake import Lake
 
 log = logging.getLogger(__name__)
@@ -69,21 +69,8 @@ def _landed_in_this_run(lake: Lake, day: str, playlist_id: str, run: str) -> dic
     doc = lake.read_json(path)
     if not isinstance(doc, dict) or doc.get("run") != run:
         return None
-    pages = doc.get("pages") or []
-    return {
-        "playlist_id": playlist_id,
-        "name": str(doc.get("name")),
-        "snapshot_id": doc.get("snapshot_id"),
-        "items": doc.get("total", 0),
-        "pages": len(pages),
-        "api_calls": 0,  # this try made none for it
-        "bytes_written": 0,
-        "unchanged": doc.get("unchanged_since") is not None,
-        "source": doc.get("source"),
-        "path": lake.url(path),
-        "seconds": 0.0,
-        "resumed": True,
-    }
+    earlier = ExtractResult.of_document(doc, lake.url(path), unchanged=doc.get("unchanged_since") is not None)
+    return earlier.as_dict() | {"resumed": True}  # this try made no API call and wrote nothing for it
 
 
 def _failure(playlist_id: str, exc: Exception) -> dict[str, Any]:
@@ -96,10 +83,12 @@ def _failure(playlist_id: str, exc: Exception) -> dict[str, Any]:
     return {"playlist_id": playlist_id, "error": text, "retryable": retryable}
 
 
-class SourceUnusable(PipelineError, RuntimeError):
+class SourceUnusable(PipelineError, RuntimeError, stops_chunk=True):
     """Building the source failed (no usable connection...): no playlist of the chunk can land."""
 
-    stops_chunk = True
+
+class SourceRefused(SourceUnusable, retryable=False):
+    """Building the source failed in a way no later try can heal."""
 
 
 def _build(source: Callable[[], PlaylistSource]) -> PlaylistSource:
@@ -108,9 +97,7 @@ def _build(source: Callable[[], PlaylistSource]) -> PlaylistSource:
     except PipelineError as exc:
         if exc.stops_chunk:
             raise
-        error = SourceUnusable(str(exc))
-        error.retryable = exc.retryable
-        raise error from exc
+        raise (SourceUnusable if exc.retryable else SourceRefused)(str(exc)) from exc
 
 
 def extract_chunk(

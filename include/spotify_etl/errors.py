@@ -3,7 +3,8 @@
 ``retryable`` says whether a later try of the same task can succeed (a rate limit, a
 network error) or not (bad input, refused credentials, a failed check). The library only
 says so; the Airflow layer (:mod:`spotify_etl.airflow`) turns ``retryable=False`` into a
-failure without retries, in one place.
+failure without retries, in one place. Both flags are declared only in a class line, so an
+error's type says how it is handled.
 """
 
 from __future__ import annotations
@@ -13,18 +14,20 @@ from typing import Any
 
 
 class PipelineError(Exception):
-    """An error of the pipeline; subclasses choose ``retryable`` in their class line:
-    ``class BadInput(PipelineError, ValueError, retryable=False)``. An instance may override it."""
+    """An error of the pipeline; subclasses set its flags in their class line:
+    ``class BadInput(PipelineError, ValueError, retryable=False)``."""
 
     retryable: bool = True
     # The source as a whole cannot go on (refused credentials, a rate limit past the allowed
     # wait, Spotify unavailable): a chunk stops at once instead of failing every playlist in turn.
     stops_chunk: bool = False
 
-    def __init_subclass__(cls, retryable: bool | None = None, **kwargs: Any) -> None:
+    def __init_subclass__(cls, retryable: bool | None = None, stops_chunk: bool | None = None, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if retryable is not None:
             cls.retryable = retryable
+        if stops_chunk is not None:
+            cls.stops_chunk = stops_chunk
 
 
 # How many items of a list an error message or alert names, and how long each may be: a run

@@ -30,10 +30,8 @@ class PayloadError(PipelineError, RuntimeError):
     """The API answered with something it does not promise; nothing was landed."""
 
 
-class NotInSampleData(PipelineError, RuntimeError):
+class NotInSampleData(PipelineError, RuntimeError, retryable=False):
     """The embedded sample data has no such playlist: no retry can add it, so the task fails at once."""
-
-    retryable = False
 
 
 class PlaylistSource(Protocol):
@@ -60,6 +58,32 @@ class ExtractResult:
     source: str
     path: str
     seconds: float
+
+    @classmethod
+    def of_document(
+        cls,
+        doc: dict[str, Any],
+        path: str,
+        *,
+        unchanged: bool,
+        api_calls: int = 0,
+        bytes_written: int = 0,
+        seconds: float = 0.0,
+    ) -> ExtractResult:
+        """The result of landing raw document ``doc`` at ``path`` (a URL)."""
+        return cls(
+            playlist_id=str(doc.get("playlist_id")),
+            name=str(doc.get("name")),
+            snapshot_id=doc.get("snapshot_id"),
+            items=doc.get("total", 0),
+            pages=len(doc.get("pages") or []),
+            api_calls=api_calls,
+            bytes_written=bytes_written,
+            unchanged=unchanged,
+            source=str(doc.get("source")),
+            path=path,
+            seconds=seconds,
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -120,22 +144,9 @@ def extract_playlist(
         raise PayloadError(f"playlist {playlist_id}: metadata response is not a JSON object")
     snapshot_id = meta.get("snapshot_id")
     owner: dict[str, Any] = meta["owner"] if isinstance(meta.get("owner"), dict) else {}
-    target = lake.raw_path(day, playlist_id)
-
-    previous = lake.previous_raw(playlist_id, day) if snapshot_id else None
-    previous_doc = lake.read_json(previous) if previous else None
-    unchanged = isinstance(previous_doc, dict) and previous_doc.get("snapshot_id") == snapshot_id
-    if isinstance(previous_doc, dict) and unchanged:
-        pages = previous_doc["pages"]
-        unchanged_since = previous_doc.get("unchanged_since") or previous_doc.get("dt")
-        log.info(
-            "playlist %s: snapshot %s unchanged since %s; reusing its items", playlist_id, snapshot_id, unchanged_since
-        )
-    else:
-        pages = fetch_pages(source, playlist_id, _items_total(meta))
-        unchanged_since = None
-
-    document = {
+    previous = _same_snapshot(lake, playlist_id, day, snapshot_id)
+    pages = previous["pages"] if previous else fetch_pages(source, playlist_id, _items_total(meta))
+    document: dict[str, Any] = {
         "format": RAW_FORMAT,
         "playlist_id": playlist_id,
         "dt": day,
@@ -146,37 +157,57 @@ def extract_playlist(
         "extracted_at": extracted_at,
         "run": run,
         "source": source.name,
-        "unchanged_since": unchanged_since,
+        "unchanged_since": _unchanged_since(previous) if previous else None,
         "api_calls": source.api_calls - calls_before,
         "pages": pages,
     }
+    target = lake.raw_path(day, playlist_id)
     size = lake.write_json(target, document)
-    result = ExtractResult(
-        playlist_id=playlist_id,
-        name=str(meta.get("name")),
-        snapshot_id=snapshot_id,
-        items=document["total"],
-        pages=len(pages),
+    result = ExtractResult.of_document(
+        document,
+        lake.url(target),
+        unchanged=previous is not None,
         api_calls=document["api_calls"],
         bytes_written=size,
-        unchanged=unchanged,
-        source=source.name,
-        path=lake.url(target),
         seconds=round(time.monotonic() - started, 3),
     )
+    _log_landed(result)
+    return result
+
+
+def _unchanged_since(doc: dict[str, Any]) -> Any:
+    return doc.get("unchanged_since") or doc.get("dt")
+
+
+def _same_snapshot(lake: Lake, playlist_id: str, day: str, snapshot_id: Any) -> dict[str, Any] | None:
+    """The playlist's latest raw document before ``day`` if it holds the same snapshot (its items
+    are still current and are reused), else None."""
+    previous = lake.previous_raw(playlist_id, day) if snapshot_id else None
+    doc = lake.read_json(previous) if previous else None
+    if not isinstance(doc, dict) or doc.get("snapshot_id") != snapshot_id:
+        return None
+    log.info(
+        "playlist %s: snapshot %s unchanged since %s; reusing its items",
+        playlist_id,
+        snapshot_id,
+        _unchanged_since(doc),
+    )
+    return doc
+
+
+def _log_landed(result: ExtractResult) -> None:
     log.info(
         "playlist %s (%s): %d items in %d pages, %d API calls, %d bytes in %.2fs -> %s%s",
-        playlist_id,
+        result.playlist_id,
         result.name,
         result.items,
         result.pages,
         result.api_calls,
-        size,
+        result.bytes_written,
         result.seconds,
         result.path,
-        " (unchanged snapshot)" if unchanged else "",
+        " (unchanged snapshot)" if result.unchanged else "",
     )
-    return result
 
 
 class SampleSource:

@@ -27,10 +27,7 @@ PLAYLISTS_CONFIG = INCLUDE_DIR / "config" / "playlists.toml"
 TARGETS = ("local", "aws")
 # What SPOTIFY_ETL_S3_SSE may request; empty sends no header and the bucket's default applies.
 S3_SSE_ALGORITHMS = ("AES256", "aws:kms")
-# Measured on 1M playlist items (docs/performance.md): the transform's peak RSS is ~470 MiB at
-# 256MB, ~500 at 320MB, ~590 at 512MB (DuckDB's own memory plus ~110 MiB of Python and
-# libraries and the Arrow batches it hands out), so the default fits one task slot of the
-# smallest MWAA worker with room to spare; DuckDB spills beyond it.
+# The transform's DuckDB memory limit: fits a task slot of the smallest MWAA worker (docs/performance.md).
 DUCKDB_MEMORY_LIMIT = "256MB"
 SPOTIFY_POOL = "spotify_api"  # the Airflow pool of the extract tasks: one Spotify budget for every run
 
@@ -222,13 +219,13 @@ SETTINGS_DOC: dict[str, Setting] = {
     ),
     "SPOTIFY_ETL_DUCKDB_MEMORY_LIMIT": Setting(
         DUCKDB_MEMORY_LIMIT,
-        "transform: DuckDB `memory_limit` (`512MB`, `2GB`, `50%`); beyond it DuckDB spills to disk. The default keeps the transform's peak RSS under 512 MiB at a million playlist items; more makes it faster only where it spilled (docs/performance.md, docs/deploy-mwaa.md)",
+        "transform: DuckDB `memory_limit`, a size (`512MB`, `2GB`) or a share of memory (`50%`); beyond it DuckDB spills to disk (how it was chosen: docs/performance.md)",
         "a size above 0 like `512MB`, `2GB` or `1GiB`, or a share of memory above 0% up to `100%` (empty: the default)",
         lambda text: _memory_limit(text or DUCKDB_MEMORY_LIMIT),
     ),
     "SPOTIFY_ETL_DUCKDB_THREADS": Setting(
         "",
-        "transform: DuckDB threads; empty = one per CPU DuckDB sees. 1 uses ~25% less CPU time than 2 and was as fast on a busy 2-core machine (docs/performance.md)",
+        "transform: DuckDB threads; empty = one per CPU DuckDB sees (when 1 is better: docs/performance.md)",
         f"empty or a whole number from 1 to {MAX_DUCKDB_THREADS}", _threads,
     ),
     "SPOTIFY_ETL_ALERT_SLACK_CONN_ID": Setting(

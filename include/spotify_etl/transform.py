@@ -70,15 +70,12 @@ STEPS = (
 MAX_DOCUMENT_BYTES = 64 << 20  # largest raw document read; a 10,000-item playlist as the extract keeps it is ~8 MB
 ARROW_BATCH_ROWS = 32_000  # rows per Arrow batch out of DuckDB: its buffers are outside DuckDB's memory_limit
 # Raw JSON per batch: big enough to keep both cores busy, small next to the memory limit (the
-# batch's parsed entries live in DuckDB beside the entity tables). 256 MB cost 30 MiB more peak RSS
-# at a 320MB limit than 128 MB, for no measurable speed (docs/performance.md). At most half the
-# memory limit (a smaller limit reads smaller batches).
+# batch's parsed entries live in DuckDB beside the entity tables; docs/performance.md). At most
+# half the memory limit (a smaller limit reads smaller batches).
 BATCH_BYTES = 128 << 20
-# DuckDB memory to parse one document of n bytes on one thread: measured 63 MiB at 1 MB, 70 MiB
-# at 3 MB, 94-117 MiB at 7 MB, 140 MiB at 14 MB, 179 MiB at 23 MB, 404 MiB at 36 MB (its read
-# buffer is twice the largest document, at least 32 MiB; yyjson's parse tree grows in doubling
-# blocks), at most ALONE_BYTES + ALONE_BYTES_PER_BYTE * n. Only a document that does not fit the
-# limit alone gets that much on top of it (:func:`_load_alone`).
+# DuckDB memory to parse one document of n bytes on one thread is at most ALONE_BYTES +
+# ALONE_BYTES_PER_BYTE * n (the measurements: docs/performance.md#large-documents). Only a
+# document that does not fit the limit alone gets that much on top of it (:func:`_load_alone`).
 ALONE_BYTES = 64 << 20
 ALONE_BYTES_PER_BYTE = 10
 # The four tables of distinct entities, in the order they are written.
@@ -337,12 +334,8 @@ def write_table(con: Any, table: str, out_file: Path, batch_rows: int = ARROW_BA
 
 
 def write_entity_tables(con: Any, folder: Path) -> dict[str, int]:
-    """Write the entity tables into ``folder``, one after the other.
-
-    Two at a time was not measurably faster at a million entries (1.2-1.5 s either way, on a
-    shared machine) but held two sorts and their Arrow batches at once: 140 MiB more peak
-    RSS, the difference between fitting a small worker and not (docs/performance.md).
-    """
+    """Write the entity tables into ``folder``, one after the other: two at a time hold two
+    sorts and their Arrow batches at once, for no speed (docs/performance.md)."""
     return {table: write_table(con, table, folder / f"{table}.parquet") for table in ENTITY_TABLES}
 
 
@@ -360,9 +353,8 @@ def _stage(
 ) -> None:
     """Write the five tables into ``folder``, counting into ``result``; raise if a document is not valid.
 
-    One batch at a time: DuckDB already parses on every core, and reading the next batch
-    while this one is processed was measured slower (both compete for cores and memory).
-    Each batch's tables are dropped before the next is read, so they need not spill.
+    One batch at a time: DuckDB already parses on every core (docs/performance.md). Each
+    batch's tables are dropped before the next is read, so they need not spill.
     """
     import pyarrow.parquet as pq
 

@@ -29,6 +29,7 @@ from spotify_etl.spotify import (
     SpotifyAuthError,
     SpotifyRequestError,
     SpotifySource,
+    SpotifyTokenUnavailable,
     SpotifyUnavailable,
     add_auth_command,
     items_fields,
@@ -260,6 +261,16 @@ def test_wrong_client_secret_fails_without_retrying_and_without_the_secret(lake:
             extract_playlist(src, lake, LSD, DAY, "t")
         assert not err.value.retryable and "wrong-secret-aaaa1111" not in str(err.value)
         assert not srv.api_requests()
+
+
+def test_a_token_endpoint_that_stays_unavailable_fails_the_try_for_a_retry(server: SpotifyServer, lake: Lake) -> None:
+    server.fail(r"/api/token", 503, b"<html>Service Unavailable</html>", times=10)
+    with pytest.raises(SpotifyTokenUnavailable) as err:
+        extract_playlist(source(server, retries=2, backoff_factor=0.01), lake, LSD, DAY, "t")
+
+    # Not refused credentials: Airflow retries the task, and the chunk stops (no token, no playlist can land).
+    assert isinstance(err.value, SpotifyAuthError) and err.value.retryable and err.value.stops_chunk
+    assert "token endpoint" in str(err.value) and len(server.token_requests()) == 3 and not server.api_requests()
 
 
 def test_404_names_the_playlist_the_likely_cause_and_the_remedy(

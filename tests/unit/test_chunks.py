@@ -11,6 +11,7 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException
 from spotify_etl import chunks
 from spotify_etl.airflow import tasks
+from spotify_etl.errors import PipelineError
 from spotify_etl.extract import SampleSource
 from spotify_etl.lake import Lake
 from spotify_etl.plan import EXTRACT
@@ -106,6 +107,27 @@ def test_a_source_that_cannot_be_built_fails_the_whole_chunk_once(lake: Lake) ->
         outcome.failed[0]["error"]
         == f"playlist {LSD}: no request made; the Spotify connection has no extra 'refresh_token'"
     )
+
+
+@pytest.mark.parametrize(
+    "error,kind,retryable",
+    [
+        (SettingsError("SPOTIFY_ETL_SPOTIFY_CONN_ID='': refused"), chunks.SourceRefused, False),
+        (PipelineError("the secrets backend did not answer"), chunks.SourceUnusable, True),
+    ],
+)
+def test_a_source_that_fails_to_build_stops_the_chunk_keeping_whether_a_retry_can_heal_it(
+    lake: Lake, error: Exception, kind: type, retryable: bool
+) -> None:
+    def broken() -> SampleSource:
+        raise error
+
+    with pytest.raises(kind) as raised:
+        chunks._build(broken)
+    assert raised.value.retryable is retryable and raised.value.stops_chunk and raised.value.__cause__ is error
+    outcome = chunks.extract_chunk(broken, lake, [LSD, RAP_RU], DAY, "t", RUN)
+    assert [(f["playlist_id"], f["retryable"]) for f in outcome.failed] == [(LSD, retryable), (RAP_RU, retryable)]
+    assert outcome.landed == [] and str(error) in outcome.failed[0]["error"]
 
 
 class FakeTI:

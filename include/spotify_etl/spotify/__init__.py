@@ -11,6 +11,7 @@ from spotify_etl.spotify.client import (
     SpotifyError,
     SpotifyRequestError,
     SpotifySource,
+    SpotifyTokenUnavailable,
     SpotifyUnavailable,
 )
 
@@ -22,6 +23,7 @@ __all__ = [
     "SpotifyError",
     "SpotifyRequestError",
     "SpotifySource",
+    "SpotifyTokenUnavailable",
     "SpotifyUnavailable",
     "add_auth_command",
     "items_fields",

@@ -78,32 +78,29 @@ class TokenCache(MemoryCacheHandler):
 class SpotifyError(PipelineError, RuntimeError):
     """A Spotify request failed; ``retryable`` says whether a later try can succeed."""
 
-    retryable = True
+
+class SpotifyAuthError(SpotifyError, retryable=False, stops_chunk=True):
+    """The connection's credentials cannot work, or Spotify refused them."""
 
 
-class SpotifyAuthError(SpotifyError):
-    retryable = False
-    stops_chunk = True
+class SpotifyTokenUnavailable(SpotifyAuthError, retryable=True):
+    """The token endpoint failed for another reason than refused credentials: a later try may get a token."""
 
 
-class PlaylistNotAccessible(SpotifyError):
-    retryable = False
+class PlaylistNotAccessible(SpotifyError, retryable=False):
+    """404 or 403 on a playlist: Spotify does not serve it to this app or user."""
 
 
-class SpotifyRequestError(SpotifyError):
-    retryable = False
+class SpotifyRequestError(SpotifyError, retryable=False):
+    """Another 4xx answer: the request itself is wrong, so a retry gets the same answer."""
 
 
-class RateLimited(SpotifyError):
+class RateLimited(SpotifyError, stops_chunk=True):
     """429 with a wait longer than allowed in-task: fail this try, let Airflow retry later."""
 
-    stops_chunk = True
 
-
-class SpotifyUnavailable(SpotifyError):
+class SpotifyUnavailable(SpotifyError, stops_chunk=True):
     """5xx, connection errors or timeouts outlasted the transport retries."""
-
-    stops_chunk = True
 
 
 _NEEDS_USER_HELP = (
@@ -206,6 +203,60 @@ def http_session(retries: int, backoff_factor: float) -> requests.Session:
     return session
 
 
+def _refuse_unusable(
+    client_id: str, client_secret: str, refresh_token: str | None, auth_mode: str, items_endpoint: str
+) -> None:
+    """Raise :class:`SpotifyAuthError` for a connection that cannot work, before any request."""
+    if not client_id or not client_secret:
+        raise SpotifyAuthError(
+            "the Spotify connection needs the app's client id as login and its client secret as password"
+        )
+    if items_endpoint not in ITEMS_ENDPOINTS:
+        raise SpotifyAuthError(f"Spotify connection extra 'items_endpoint' must be one of {ITEMS_ENDPOINTS}")
+    if auth_mode not in AUTH_MODES:
+        raise SpotifyAuthError(f"Spotify connection extra 'auth_mode' must be one of {AUTH_MODES}")
+    if auth_mode == "refresh_token" and not refresh_token:
+        raise SpotifyAuthError(_NEEDS_USER_HELP)
+    if auth_mode == "client_credentials" and refresh_token:
+        raise SpotifyAuthError(
+            "the Spotify connection sets both the extra 'refresh_token' and 'auth_mode': 'client_credentials'; "
+            "remove 'auth_mode' to read as the token's user (the default)"
+        )
+
+
+def _auth_manager(
+    client_id: str,
+    client_secret: str,
+    refresh_token: str | None,
+    cache: TokenCache,
+    session: requests.Session,
+    timeout: float | tuple[float, float],
+) -> SpotifyClientCredentials | SpotifyOAuth:
+    """spotipy's token manager: a user's refresh token if there is one, else client credentials."""
+    if not refresh_token:
+        return SpotifyClientCredentials(
+            client_id, client_secret, requests_session=session, requests_timeout=timeout, cache_handler=cache
+        )
+    auth = SpotifyOAuth(
+        client_id,
+        client_secret,
+        redirect_uri=DEFAULT_REDIRECT_URI,
+        scope=SCOPES,
+        requests_session=session,
+        requests_timeout=timeout,
+        open_browser=False,
+        cache_handler=cache,
+    )
+    # An expired cached token makes spotipy use the refresh-token grant, never the interactive flow.
+    cache.token_info = {
+        "access_token": "",
+        "refresh_token": refresh_token,
+        "expires_at": 0,
+        "scope": auth.scope,
+    }  # an empty placeholder, not a password
+    return auth
+
+
 # ---- the source ---------------------------------------------------------------------
 class SpotifySource:
     """Playlist metadata and items pages from the Web API; implements ``PlaylistSource``."""
@@ -228,21 +279,7 @@ class SpotifySource:
         timeout: float | tuple[float, float] = TIMEOUT,
     ) -> None:
         install_log_filter()
-        if not client_id or not client_secret:
-            raise SpotifyAuthError(
-                "the Spotify connection needs the app's client id as login and its client secret as password"
-            )
-        if items_endpoint not in ITEMS_ENDPOINTS:
-            raise SpotifyAuthError(f"Spotify connection extra 'items_endpoint' must be one of {ITEMS_ENDPOINTS}")
-        if auth_mode not in AUTH_MODES:
-            raise SpotifyAuthError(f"Spotify connection extra 'auth_mode' must be one of {AUTH_MODES}")
-        if auth_mode == "refresh_token" and not refresh_token:
-            raise SpotifyAuthError(_NEEDS_USER_HELP)
-        if auth_mode == "client_credentials" and refresh_token:
-            raise SpotifyAuthError(
-                "the Spotify connection sets both the extra 'refresh_token' and 'auth_mode': 'client_credentials'; "
-                "remove 'auth_mode' to read as the token's user (the default)"
-            )
+        _refuse_unusable(client_id, client_secret, refresh_token, auth_mode, items_endpoint)
         basic = base64.b64encode(f"{client_id}:{client_secret}".encode()).decode()
         remember_secret(client_secret, refresh_token, basic)
         self.api_calls = 0
@@ -254,29 +291,7 @@ class SpotifySource:
         self.api_base_url = _base_url(api_base_url.rstrip("/") + "/", "api_base_url")
         session = http_session(retries, backoff_factor)
         self._cache = TokenCache()
-        auth: SpotifyClientCredentials | SpotifyOAuth
-        if refresh_token:
-            auth = SpotifyOAuth(
-                client_id,
-                client_secret,
-                redirect_uri=DEFAULT_REDIRECT_URI,
-                scope=SCOPES,
-                requests_session=session,
-                requests_timeout=timeout,
-                open_browser=False,
-                cache_handler=self._cache,
-            )
-            # An expired cached token makes spotipy use the refresh-token grant, never the interactive flow.
-            self._cache.token_info = {
-                "access_token": "",
-                "refresh_token": refresh_token,
-                "expires_at": 0,
-                "scope": auth.scope,
-            }  # an empty placeholder, not a password
-        else:
-            auth = SpotifyClientCredentials(
-                client_id, client_secret, requests_session=session, requests_timeout=timeout, cache_handler=self._cache
-            )
+        auth = _auth_manager(client_id, client_secret, refresh_token, self._cache, session, timeout)
         auth.OAUTH_TOKEN_URL = _base_url(token_url, "token_url")  # instance attribute over spotipy's class constant
         self._sp = spotipy.Spotify(auth_manager=auth, requests_session=session, requests_timeout=timeout)
         self._sp.prefix = self.api_base_url
@@ -385,14 +400,12 @@ class SpotifySource:
                     continue
                 raise self._http_error(pid, what, exc, refreshed) from None
             except SpotifyOauthError as exc:
-                error = redact(str(getattr(exc, "error", "") or ""))
-                err = SpotifyAuthError(
+                refused = redact(str(getattr(exc, "error", "") or "")) in _INVALID_GRANTS
+                raise (SpotifyAuthError if refused else SpotifyTokenUnavailable)(
                     f"playlist {pid} {what}: the Spotify token endpoint refused the connection's credentials "
                     f"({self.auth_mode}): {redact(str(exc))}. Check the client id/secret and, for user access, "
                     "that the refresh token is current (renew it with `spotify-etl auth`)"
-                )
-                err.retryable = error not in _INVALID_GRANTS
-                raise err from None
+                ) from None
             except requests.RequestException as exc:
                 raise SpotifyUnavailable(
                     f"playlist {pid} {what}: request to Spotify failed after {self.retries} retries with backoff: "
