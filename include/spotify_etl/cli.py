@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 
 from spotify_etl import quality
-from spotify_etl.lake import Lake, check_date, raw_playlist_id
+from spotify_etl.dates import check_date
+from spotify_etl.lake import Lake, raw_playlist_id
 from spotify_etl.settings import Settings
 
 log = logging.getLogger("spotify_etl")

@@ -18,7 +18,6 @@ A date's five partition files are published together by :mod:`spotify_etl.publis
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import json
 import os
 import re
@@ -30,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from fsspec import AbstractFileSystem
 from fsspec.implementations.local import LocalFileSystem
 
+from spotify_etl.dates import check_date
 from spotify_etl.errors import PipelineError
 from spotify_etl.ids import is_spotify_id
 
@@ -50,14 +50,6 @@ def raw_playlist_id(path: str) -> str | None:
 
 class LakeError(PipelineError, RuntimeError):
     """A storage operation failed; the message names the object and what to check."""
-
-
-def check_date(value: str) -> str:
-    """Return ``value`` if it is an ISO date (YYYY-MM-DD), else raise ValueError."""
-    try:
-        return dt.date.fromisoformat(value).isoformat()
-    except (TypeError, ValueError):
-        raise ValueError(f"not a date (YYYY-MM-DD): {value!r}") from None
 
 
 @dataclass

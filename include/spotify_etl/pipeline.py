@@ -19,8 +19,9 @@ from spotify_etl import quality
 from spotify_etl.extract import PlaylistSource, SampleSource
 from spotify_etl.ids import InvalidPlaylistId, parse_playlist_ids
 from spotify_etl.lake import Lake
+from spotify_etl.paths import PLAYLISTS_CONFIG
 from spotify_etl.quality import CheckResult
-from spotify_etl.settings import PLAYLISTS_CONFIG, Settings, SettingsError, configured_playlists
+from spotify_etl.settings import Settings, SettingsError, configured_playlists
 
 log = logging.getLogger(__name__)
 

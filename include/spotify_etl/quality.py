@@ -15,9 +15,9 @@ from typing import Any
 
 import jinja2
 
+from spotify_etl.dates import check_date
 from spotify_etl.errors import PipelineError
-from spotify_etl.lake import check_date
-from spotify_etl.settings import SQL_DIR
+from spotify_etl.paths import SQL_DIR
 
 VALIDATION_SQL = SQL_DIR / "validate.sql"
 _NAME = re.compile(r"[A-Za-z0-9_]*")

@@ -39,10 +39,12 @@ from pathlib import Path
 from typing import Any
 
 from spotify_etl import publish, tables
+from spotify_etl.dates import check_date
 from spotify_etl.errors import PipelineError, first_few
-from spotify_etl.lake import Lake, check_date, raw_playlist_id
+from spotify_etl.lake import Lake, raw_playlist_id
+from spotify_etl.paths import SQL_DIR
 from spotify_etl.raw_format import RAW_COLUMNS
-from spotify_etl.settings import DUCKDB_MEMORY_LIMIT, SQL_DIR
+from spotify_etl.settings import DUCKDB_MEMORY_LIMIT
 
 log = logging.getLogger(__name__)
 

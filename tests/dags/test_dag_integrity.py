@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 from airflow.utils.dag_cycle_tester import check_cycle
-from spotify_etl.settings import SETTINGS_DOC, SPOTIFY_POOL
+from spotify_etl.airflow.pool import SPOTIFY_POOL
+from spotify_etl.settings import SETTINGS_DOC
 
 from tests.dags.conftest import DAG_FILE, PARSE_OFFLINE, _dagbag
 from tests.support.airflow_run import airflow_env

@@ -12,7 +12,7 @@ from typing import Any
 import pyarrow.parquet as pq
 from spotify_etl import tables
 from spotify_etl.lake import Lake
-from spotify_etl.settings import SAMPLE_DATA_DIR
+from spotify_etl.paths import SAMPLE_DATA_DIR
 from spotify_etl.transform import transform
 
 # The key that identifies one row of each table (what "no duplicated rows" means).

@@ -12,8 +12,10 @@ import httpx
 import pytest
 from airflow_client.client.api import DAGApi, MonitorApi, PoolApi, TaskInstanceApi
 from spotify_etl import tables
+from spotify_etl.airflow.pool import SPOTIFY_POOL
 from spotify_etl.lake import Lake
-from spotify_etl.settings import SAMPLE_DATA_DIR, SPOTIFY_POOL, Settings
+from spotify_etl.paths import SAMPLE_DATA_DIR
+from spotify_etl.settings import Settings
 
 from devtools import airflow_standalone
 from tests.e2e import lake_view

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 from spotify_etl import pipeline, quality
+from spotify_etl.airflow.description import dag_description
 from spotify_etl.errors import shorten
 from spotify_etl.extract import SampleSource, extract_playlist
 from spotify_etl.ids import InvalidPlaylistId
 from spotify_etl.lake import Lake
 from spotify_etl.plan import EXTRACT, REPROCESS, SKIP, PlanError, RunPlan, live_playlists, plan_run
-from spotify_etl.settings import SETTINGS_DOC, Settings, SettingsError, configured_playlists, dag_description
+from spotify_etl.settings import SETTINGS_DOC, Settings, SettingsError, configured_playlists
 
 D = dt.date(2026, 11, 20)
 LSD, RAP_RU = "4dn0iEoAxn69ea0Tyov8V5", "1h9q8vXXDl2vHOmwdsuXms"

@@ -159,7 +159,8 @@ def test_the_cli_transform_uses_the_settings_and_names_a_bad_one(monkeypatch: py
 
 
 def test_defaults_are_settings_doc_read_from_an_empty_environment(tmp_path: Path) -> None:
-    from spotify_etl.settings import PROJECT_DIR, SETTINGS_DOC
+    from spotify_etl.paths import PROJECT_DIR
+    from spotify_etl.settings import SETTINGS_DOC
 
     assert Settings() == Settings.from_env({})
     assert Settings().lake_dir == PROJECT_DIR / "lake"  # "<project>/lake"
