@@ -17,8 +17,8 @@ from typing import Any, NamedTuple
 
 from spotify_etl.errors import PipelineError, shorten
 from spotify_etl.paths import PLAYLISTS_CONFIG, PROJECT_DIR
+from spotify_etl.targets import TARGETS
 
-TARGETS = ("local", "aws")
 # What SPOTIFY_ETL_S3_SSE may request; empty sends no header and the bucket's default applies.
 S3_SSE_ALGORITHMS = ("AES256", "aws:kms")
 # Measured on 1M playlist items (docs/performance.md): the transform's peak RSS is ~470 MiB at
@@ -342,18 +342,6 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """The settings of ``env`` (default: the process environment)."""
         return cls(**_read(os.environ if env is None else env))
-
-    @property
-    def lake_url(self) -> str:
-        """Root URL of the lake: ``file:///...`` locally, ``s3://bucket/prefix`` on AWS."""
-        if self.target == "aws":
-            if not self.s3_bucket:
-                raise refused("SPOTIFY_ETL_S3_BUCKET", "", "required when SPOTIFY_ETL_TARGET=aws")
-            return f"s3://{self.s3_bucket}/{self.s3_prefix}".rstrip("/")
-        return self.lake_dir.as_uri()
-
-    def table_url(self, table: str) -> str:
-        return f"{self.lake_url}/processed/{table}"
 
 
 def configured_playlists(config: Path = PLAYLISTS_CONFIG) -> list[str]:

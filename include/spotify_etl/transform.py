@@ -462,15 +462,14 @@ def transform(
     started = time.monotonic()
     files = sorted(files, key=lambda f: f.rsplit("/", 1)[-1])  # playlist id order: the order of "first"
     sizes = [int(s) for s in lake.fs.sizes(files)]
-    urls = [lake.url(f) if lake.protocol != "file" else f for f in files]
+    urls = [lake.reader_path(f) for f in files]
     result = TransformResult(dt=day, documents=0, entries=0, publish_id=publish.new_publish_id())
     remove_stale_workdirs(workdir)
     with tempfile.TemporaryDirectory(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-", dir=workdir) as tmp:
         own = con is None
         con = con or connect(memory_limit, threads, temp_directory=tmp)
         try:
-            if lake.protocol != "file":
-                con.register_filesystem(lake.fs)
+            lake.attach(con)
             # One row read by the SQL that writes the tables (a table, not a variable: cursors see it).
             con.execute("CREATE OR REPLACE TABLE publish AS SELECT ?::VARCHAR AS publish_id", [result.publish_id])
             _stage(con, urls, sizes, batch_bytes, Path(tmp), result)

@@ -6,6 +6,7 @@ import hashlib
 from dataclasses import astuple
 
 from spotify_etl.settings import Settings
+from spotify_etl.targets import target
 
 
 def dag_description(settings: Settings) -> str:
@@ -16,4 +17,4 @@ def dag_description(settings: Settings) -> str:
     """
     digest = hashlib.sha256(repr(astuple(settings)).encode()).hexdigest()[:12]
     # lake_url raises a clear error for a missing required setting (aws: the bucket).
-    return f"Daily Spotify playlist ETL: {settings.target} target, lake {settings.lake_url} (settings {digest})"
+    return f"Daily Spotify playlist ETL: {settings.target} target, lake {target(settings).lake_url} (settings {digest})"
