@@ -29,7 +29,7 @@ from typing import Any
 
 import pandas as pd
 from spotify_etl import tables
-from spotify_etl.lake import Lake
+from spotify_etl.lake import LocalLake
 from spotify_etl.raw_format import ENTRY, TRACK, TRACK_KEYS, Obj
 
 _TRACK_KEYS = tuple(TRACK_KEYS.values())  # the entry's track: `item` (/items), else `track` (/tracks)
@@ -238,7 +238,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("day")
     parser.add_argument("out_dir", type=Path)
     args = parser.parse_args(argv)
-    print(transform(Lake.local(args.lake_root).raw_files(args.day), args.out_dir))
+    print(transform(LocalLake(args.lake_root).raw_files(args.day), args.out_dir))
 
 
 if __name__ == "__main__":

@@ -52,7 +52,7 @@ from airflow_client.client.models import (  # noqa: E402
     ReprocessBehavior,
     TriggerDAGRunPostBody,
 )
-from spotify_etl.lake import Lake  # noqa: E402
+from spotify_etl.lake import Lake, LocalLake  # noqa: E402
 from spotify_etl.settings import Settings  # noqa: E402
 
 from devtools import airflow_standalone, postgres  # noqa: E402
@@ -405,7 +405,7 @@ def main(argv: Sequence[str] | None = None) -> day_report.Report:
                 largest = args.sizes[-1]
                 print(f"backfill of {len(days)} days of {largest} playlists ...", flush=True)
                 backfill = measure_backfill(
-                    client, server, home, Lake.local(lake_dir), yesterday.isoformat(), sized[largest], days,
+                    client, server, home, LocalLake(lake_dir), yesterday.isoformat(), sized[largest], days,
                     args.backfill_max_active_runs, timeout=args.run_timeout * 3,
                 )  # fmt: skip
                 print(f"backfill: {backfill.wall_s:.1f} s, {backfill.api_requests} API requests", flush=True)

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from spotify_etl.extract import PAGE_LIMIT, RAW_FORMAT
-from spotify_etl.lake import Lake
+from spotify_etl.lake import LocalLake
 from spotify_etl.raw_format import items_fields
 
 # bench/ is a folder of scripts: the project root makes the tests' emulation of Spotify's
@@ -367,7 +367,7 @@ def generate(
     if items <= 0 or not 0 < min_size <= max_size:
         raise ValueError("items, min_size and max_size must be positive with min_size <= max_size")
     rng = random.Random(seed)
-    lake = Lake.local(lake_root)
+    lake = LocalLake(lake_root)
     catalog = Catalog(rng, int(items * NEW_TRACK_SHARE))
     extracted_at = dt.datetime.fromisoformat(f"{day}T03:00:00+00:00")
     users = [spotify_id(USER, n).lower() for n in range(max(10, items // 2000))]

@@ -68,9 +68,9 @@ MAX_FILES_RSS_GROWTH = 1.25  # peak RSS with 10x the files, relative; linear gro
 def _child(kind: str, lake_root: Path, out_dir: Path) -> dict[str, Any]:
     started = time.perf_counter()
     sys.path.insert(0, str(BENCH_DIR))
-    from spotify_etl.lake import Lake
+    from spotify_etl.lake import LocalLake
 
-    lake = Lake.local(lake_root)
+    lake = LocalLake(lake_root)
     files = lake.raw_files(DAY)
     result: dict[str, Any] = {}
     if kind == "baseline":

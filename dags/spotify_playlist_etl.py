@@ -60,8 +60,11 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset, Param, dag, task
 from spotify_etl.airflow import alerts
+from spotify_etl.airflow.description import dag_description
+from spotify_etl.airflow.pool import SPOTIFY_POOL
 from spotify_etl.airflow.targets import catalog_and_validate
-from spotify_etl.settings import SPOTIFY_POOL, SQL_DIR, Settings, configured_playlists, dag_description
+from spotify_etl.paths import SQL_DIR
+from spotify_etl.settings import Settings, configured_playlists
 from spotify_etl.tables import TABLE_NAMES
 
 if TYPE_CHECKING:

@@ -230,8 +230,7 @@ def ensure_pool(mwaa: Any, environment: str, slots: int) -> None:
     (its slots may have been changed on purpose). Needs ``airflow:InvokeRestApi`` for an Airflow
     role that may create pools (docs/deploy-mwaa.md).
     """
-    from spotify_etl.airflow.pool import DESCRIPTION
-    from spotify_etl.settings import SPOTIFY_POOL
+    from spotify_etl.airflow.pool import DESCRIPTION, SPOTIFY_POOL
 
     try:
         mwaa.invoke_rest_api(Name=environment, Method="GET", Path=f"/pools/{SPOTIFY_POOL}")

@@ -12,7 +12,7 @@ Layout of the bundle (uploaded by ``deploy/deploy.py``)::
     <out>/plugins.zip           only when plugins/ holds something
 
 MWAA puts its dags folder on ``sys.path``, so ``import spotify_etl`` resolves to
-``dags/spotify_etl``; ``settings.INCLUDE_DIR`` is the package's parent, which is why the
+``dags/spotify_etl``; ``paths.INCLUDE_DIR`` is the package's parent, which is why the
 data folders are copied next to the package rather than somewhere else.
 """
 

@@ -282,7 +282,10 @@ def expected_description(env: Mapping[str, str]) -> str | None:
     """The description the DAG gets when parsed with ``env``'s settings (it carries their digest),
     computed by the same code in a child process with that environment; None if they are invalid
     (the DAG then fails to import, which ``wait_for_dag`` reports)."""
-    code = "from spotify_etl.settings import Settings, dag_description; print(dag_description(Settings.from_env()))"
+    code = (
+        "from spotify_etl.airflow.description import dag_description; from spotify_etl.settings import Settings; "
+        "print(dag_description(Settings.from_env()))"
+    )
     proc = subprocess.run(  # noqa: S603 - fixed argv: this interpreter and a constant snippet
         [sys.executable, "-c", code], env=dict(env), capture_output=True, text=True, timeout=120, check=False
     )

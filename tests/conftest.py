@@ -64,9 +64,9 @@ def lake_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def lake(lake_dir: Path):  # type: ignore[no-untyped-def]
-    from spotify_etl.lake import Lake
+    from spotify_etl.lake import LocalLake
 
-    return Lake.local(lake_dir)
+    return LocalLake(lake_dir)
 
 
 @pytest.fixture(scope="session")

@@ -14,15 +14,17 @@ import sys
 from pathlib import Path
 
 from spotify_etl import quality
-from spotify_etl.lake import Lake, check_date, raw_playlist_id
+from spotify_etl.dates import check_date
+from spotify_etl.lake import LocalLake, raw_playlist_id
 from spotify_etl.settings import Settings
+from spotify_etl.targets import LocalTarget
 
 log = logging.getLogger("spotify_etl")
 
 
 def _raw_files(raw: Path, day: str) -> list[str]:
     """``raw`` is a lake root (raw/playlists/dt=<day>/ below it) or a folder of raw documents."""
-    lake = Lake.local(raw)
+    lake = LocalLake(raw)
     if Path(lake.raw_dir(day)).is_dir():
         return lake.raw_files(day)
     return sorted(str(p) for p in raw.glob("playlist_id=*.json") if raw_playlist_id(p.name))
@@ -33,7 +35,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
     from spotify_etl.ids import parse_playlist_ids
 
     source = SampleSource()
-    lake = Lake.local(args.lake)
+    lake = LocalLake(args.lake)
     extracted_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     for playlist_id in parse_playlist_ids(args.playlist or source.available()):
         print(json.dumps(extract_playlist(source, lake, playlist_id, args.date, extracted_at).as_dict()))
@@ -45,19 +47,21 @@ def cmd_transform(args: argparse.Namespace) -> int:
 
     files = _raw_files(args.raw, args.date)
     settings = Settings.from_env()  # DuckDB's memory limit and threads, as in the DAG
-    result = transform(files, Lake.local(args.out), args.date, memory_limit=settings.duckdb_memory_limit,
+    result = transform(files, LocalLake(args.out), args.date, memory_limit=settings.duckdb_memory_limit,
                        threads=settings.duckdb_threads)  # fmt: skip
     print(json.dumps(result.as_dict(), indent=2))
     return 0
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from spotify_etl import pipeline
-
     db = args.db or args.lake / "catalog.duckdb"
-    pipeline.catalog_local(Lake.local(args.lake), db, args.database, args.table_prefix)
+    local = LocalTarget(
+        Settings(target="local", lake_dir=args.lake, duckdb_path=db, database=args.database,
+                 table_prefix=args.table_prefix)
+    )  # fmt: skip
+    local.catalog(local.open_lake())
     try:
-        pipeline.validate_local(db, args.date, args.database, args.table_prefix, report=print)
+        quality.report_and_judge(local.check_results(args.date), args.date, report=print)
     except quality.ValidationFailed as exc:
         print(f"validation failed: {exc}", file=sys.stderr)
         return 1

@@ -18,8 +18,8 @@ from typing import Any, Protocol
 from spotify_etl.errors import PipelineError
 from spotify_etl.ids import is_spotify_id
 from spotify_etl.lake import Lake
+from spotify_etl.paths import SAMPLE_DATA_DIR
 from spotify_etl.raw_format import RAW_FORMAT, shape_error
-from spotify_etl.settings import SAMPLE_DATA_DIR
 
 log = logging.getLogger(__name__)
 

@@ -1,10 +1,11 @@
-"""The lake: where raw documents and Parquet partitions live, on a local folder or S3.
+"""The lake: where raw documents and Parquet partitions live, a local folder (:class:`LocalLake`)
+or S3 (:class:`S3Lake`).
 
-All storage goes through one fsspec filesystem, so the same code serves ``file://`` and
-``s3://``. Every write replaces whole objects atomically: locally by writing a hidden
-temporary file and renaming it over the target, on S3 by a single PUT (S3 replaces an
-object atomically). Readers therefore see either the old file or the new one, never a
-half-written one.
+All storage goes through one fsspec filesystem, so :class:`Lake` holds the layout and every
+read; each half holds what differs (atomic writes, URLs, error hints). Every write replaces
+whole objects atomically: locally by writing a hidden temporary file and renaming it over the
+target, on S3 by a single PUT (S3 replaces an object atomically). Readers therefore see either
+the old file or the new one, never a half-written one.
 
 Layout under the root::
 
@@ -18,28 +19,31 @@ A date's five partition files are published together by :mod:`spotify_etl.publis
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import json
 import os
 import re
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from fsspec import AbstractFileSystem
-from fsspec.implementations.local import LocalFileSystem
-
+from spotify_etl.dates import check_date
 from spotify_etl.errors import PipelineError
 from spotify_etl.ids import is_spotify_id
 
 if TYPE_CHECKING:
-    from spotify_etl.settings import Settings
+    from fsspec import AbstractFileSystem
 
 PART_FILE = "part-00000.parquet"
+TABLES_DIR = "processed"  # the folder of the tables under the lake's root
 _DT_DIR = re.compile(r"dt=(\d{4}-\d{2}-\d{2})")
 _RAW_FILE = re.compile(r"playlist_id=([0-9A-Za-z]{22})\.json")
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def table_path(table: str) -> str:
+    """Where ``table`` lives under the lake's root; the one place that says so."""
+    return f"{TABLES_DIR}/{table}"
 
 
 def raw_playlist_id(path: str) -> str | None:
@@ -52,61 +56,29 @@ class LakeError(PipelineError, RuntimeError):
     """A storage operation failed; the message names the object and what to check."""
 
 
-def check_date(value: str) -> str:
-    """Return ``value`` if it is an ISO date (YYYY-MM-DD), else raise ValueError."""
-    try:
-        return dt.date.fromisoformat(value).isoformat()
-    except (TypeError, ValueError):
-        raise ValueError(f"not a date (YYYY-MM-DD): {value!r}") from None
+class Lake(ABC):
+    """The layout and every read, shared by both halves; ``root`` has no scheme:
+    ``/abs/lake`` or ``bucket/prefix``."""
 
-
-@dataclass
-class Lake:
+    scheme: ClassVar[str]
     fs: AbstractFileSystem
-    root: str  # protocol-less root: "/abs/lake" or "bucket/prefix"
-    protocol: str = "file"
-    write_kwargs: dict[str, Any] = field(default_factory=dict)
+    root: str
+    write_kwargs: dict[str, Any]  # extra arguments of every write (S3's encryption headers)
 
-    @classmethod
-    def local(cls, path: str | Any) -> Lake:
-        fs = LocalFileSystem(auto_mkdir=True)
-        return cls(fs=fs, root=str(path).rstrip("/"), protocol="file")
-
-    @classmethod
-    def s3(cls, fs: AbstractFileSystem, bucket: str, prefix: str = "", sse: str = "", kms_key_id: str = "") -> Lake:
-        """A lake under ``s3://bucket/prefix``; ``sse``/``kms_key_id`` as SPOTIFY_ETL_S3_SSE(_KMS_KEY_ID).
-
-        Without ``sse`` no encryption header is sent, so the bucket's default encryption
-        applies: an explicit header overrides it (SSE-KMS buckets would get SSE-S3 objects),
-        fails where a bucket policy demands another algorithm, and MinIO without a KMS
-        refuses it.
-        """
-        root = f"{bucket}/{prefix.strip('/')}".rstrip("/")
-        write_kwargs = {"ServerSideEncryption": sse} if sse else {}
-        if kms_key_id:
-            write_kwargs["SSEKMSKeyId"] = kms_key_id
-        return cls(fs=fs, root=root, protocol="s3", write_kwargs=write_kwargs)
-
-    @classmethod
-    def from_settings(
-        cls, settings: Settings, s3_filesystem: Callable[[str], AbstractFileSystem] | None = None
-    ) -> Lake:
-        """The lake of ``settings.target``: the only place that picks the local folder or S3.
-
-        ``s3_filesystem`` opens S3 for an AWS connection id; the Airflow layer passes the
-        Amazon provider's ``get_fs``, so credentials come from the Airflow connection.
-        """
-        if settings.target == "local":
-            return cls.local(settings.lake_dir)
-        settings.lake_url  # noqa: B018 - raises a clear error when the bucket is not set
-        if s3_filesystem is None:
-            raise ValueError(f"the {settings.target!r} target's lake needs an S3 filesystem (s3_filesystem)")
-        return cls.s3(s3_filesystem(settings.aws_conn_id), settings.s3_bucket, settings.s3_prefix,
-                      sse=settings.s3_sse, kms_key_id=settings.s3_sse_kms_key_id)  # fmt: skip
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.url(self.root)!r})"
 
     # ---- paths -------------------------------------------------------------
     def url(self, path: str) -> str:
-        return f"{self.protocol}://{path}" if self.protocol != "file" else f"file://{path}"
+        return f"{self.scheme}://{path}"
+
+    def reader_path(self, path: str) -> str:
+        """What DuckDB reads ``path`` by, once :meth:`attach` has given it the filesystem."""
+        return self.url(path)
+
+    def attach(self, con: Any) -> None:
+        """Let the DuckDB connection ``con`` read this lake."""
+        con.register_filesystem(self.fs)
 
     def raw_dir(self, day: str) -> str:
         return f"{self.root}/raw/playlists/dt={check_date(day)}"
@@ -117,7 +89,7 @@ class Lake:
         return f"{self.raw_dir(day)}/playlist_id={playlist_id}.json"
 
     def table_dir(self, table: str) -> str:
-        return f"{self.root}/processed/{table}"
+        return f"{self.root}/{table_path(table)}"
 
     def partition_dir(self, table: str, day: str) -> str:
         return f"{self.table_dir(table)}/dt={check_date(day)}"
@@ -146,7 +118,7 @@ class Lake:
         try:
             names = self.fs.ls(folder, detail=False)
         except FileNotFoundError:
-            self._check_bucket(folder)
+            self._check_root(folder)
             return {}
         except Exception as exc:
             raise self._error("list", folder, exc) from exc
@@ -162,7 +134,7 @@ class Lake:
         try:
             names = self.fs.ls(folder, detail=False)
         except FileNotFoundError:
-            self._check_bucket(folder)
+            self._check_root(folder)
             return []
         except Exception as exc:
             raise self._error("list", folder, exc) from exc
@@ -178,12 +150,9 @@ class Lake:
         return None
 
     # ---- writing -----------------------------------------------------------
+    @abstractmethod
     def write_bytes(self, path: str, data: bytes) -> None:
         """Replace ``path`` with ``data`` atomically."""
-        if self.protocol == "file":
-            self._replace_local(path, lambda tmp: self.fs.pipe_file(tmp, data))
-        else:
-            self._call("write", path, self.fs.pipe_file, path, data, **self.write_kwargs)
 
     def write_json(self, path: str, document: Any) -> int:
         text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
@@ -203,15 +172,7 @@ class Lake:
         which S3 refuses with 412 when the key exists and 409 ConditionalRequestConflict when
         another conditional write to it is in flight."""
         try:
-            if self.protocol == "file":
-                tmp = self._tmp_name(path)
-                self.fs.pipe_file(tmp, data)
-                try:
-                    os.link(tmp, path)
-                finally:
-                    os.unlink(tmp)
-            else:
-                self.fs.pipe_file(path, data, mode="create", **self.write_kwargs)
+            self._create(path, data)
         except FileExistsError:  # s3fs turns the 412 into FileExistsError too
             return False
         except Exception as exc:
@@ -224,14 +185,11 @@ class Lake:
         """Copy ``local_file`` to ``path`` (a hidden staging name: not atomic, nobody reads it)."""
         self._call("write", path, self.fs.put_file, local_file, path, **self.write_kwargs)
 
+    @abstractmethod
     def swap_into_place(self, staged: str, target: str) -> None:
         """Replace ``target`` with ``staged`` in one atomic step: locally a rename (``staged`` is
         gone after it), on S3 a server-side copy (S3 replaces an object atomically; ``staged``
         stays until deleted)."""
-        if self.protocol == "file":
-            self._call("write", target, self.fs.mv, staged, target)
-        else:
-            self._call("write", target, self.fs.copy, staged, target, **self.write_kwargs)
 
     def files(self, folder: str) -> list[str]:
         """Paths of the files directly in ``folder`` as they are now (not a cached listing: another
@@ -253,19 +211,62 @@ class Lake:
         except Exception as exc:
             raise self._error("delete", path, exc) from exc
 
-    # ---- helpers -----------------------------------------------------------
-    def _check_bucket(self, folder: str) -> None:
-        """A missing folder holds nothing yet; a missing bucket is a configuration error.
+    # ---- what each half does its own way ------------------------------------
+    @abstractmethod
+    def _create(self, path: str, data: bytes) -> None:
+        """Create ``path``; raise FileExistsError if it exists."""
 
-        Without this check S3 reports a mistyped bucket like an empty folder, and a run for
-        a past date would skip as "nothing landed" instead of failing.
-        """
-        if self.protocol != "file":
-            bucket = self.root.split("/", 1)[0]
-            if not self._call("check", folder, self.fs.exists, bucket):
-                raise self._error(
-                    "list", folder, FileNotFoundError(f"bucket {bucket!r} does not exist or is not visible")
-                )
+    @abstractmethod
+    def _check_root(self, folder: str) -> None:
+        """Raise if a missing ``folder`` means the lake itself is missing (a missing folder holds nothing yet)."""
+
+    @abstractmethod
+    def _error(self, action: str, path: str, exc: BaseException) -> LakeError:
+        """How this half reports a failed storage operation."""
+
+    def _call(self, action: str, path: str, func: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except Exception as exc:
+            raise self._error(action, path, exc) from exc
+
+
+class LocalLake(Lake):
+    """A lake in a local folder."""
+
+    scheme = "file"
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        from fsspec.implementations.local import LocalFileSystem
+
+        self.fs = LocalFileSystem(auto_mkdir=True)
+        self.root = str(path).rstrip("/")
+        self.write_kwargs = {}
+
+    def reader_path(self, path: str) -> str:
+        return path  # DuckDB reads local files itself
+
+    def attach(self, con: Any) -> None:
+        """DuckDB reads local files without a registered filesystem."""
+
+    def write_bytes(self, path: str, data: bytes) -> None:
+        self._replace_local(path, lambda tmp: self.fs.pipe_file(tmp, data))
+
+    def swap_into_place(self, staged: str, target: str) -> None:
+        self._call("write", target, self.fs.mv, staged, target)
+
+    def _create(self, path: str, data: bytes) -> None:
+        # A hard link of a whole temporary file: link fails if the name exists, so nobody
+        # reads a half-written file.
+        tmp = self._tmp_name(path)
+        self.fs.pipe_file(tmp, data)
+        try:
+            os.link(tmp, path)
+        finally:
+            os.unlink(tmp)
+
+    def _check_root(self, folder: str) -> None:
+        """A missing folder of a local lake only holds nothing yet."""
 
     def _replace_local(self, path: str, write_tmp: Callable[[str], Any]) -> None:
         """Write a hidden temporary file with ``write_tmp``, then rename it over ``path``."""
@@ -285,18 +286,53 @@ class Lake:
         # Leading dot: hidden from Hive-style readers, DuckDB globs and Glue crawlers.
         return f"{head}/.{name}.tmp-{uuid.uuid4().hex}"
 
-    def _call(self, action: str, path: str, func: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except Exception as exc:
-            raise self._error(action, path, exc) from exc
+    def _error(self, action: str, path: str, exc: BaseException) -> LakeError:
+        return LakeError(
+            f"could not {action} {path!r}: {type(exc).__name__}: {exc} "
+            "(check the folder exists and is writable (SPOTIFY_ETL_LAKE_DIR))"
+        )
+
+
+class S3Lake(Lake):
+    """A lake under ``s3://bucket/prefix``; ``sse``/``kms_key_id`` as SPOTIFY_ETL_S3_SSE(_KMS_KEY_ID).
+
+    Without ``sse`` no encryption header is sent, so the bucket's default encryption
+    applies: an explicit header overrides it (SSE-KMS buckets would get SSE-S3 objects),
+    fails where a bucket policy demands another algorithm, and MinIO without a KMS
+    refuses it.
+    """
+
+    scheme = "s3"
+
+    def __init__(
+        self, fs: AbstractFileSystem, bucket: str, prefix: str = "", sse: str = "", kms_key_id: str = ""
+    ) -> None:
+        self.fs = fs
+        self.root = f"{bucket}/{prefix.strip('/')}".rstrip("/")
+        self.write_kwargs = {"ServerSideEncryption": sse} if sse else {}
+        if kms_key_id:
+            self.write_kwargs["SSEKMSKeyId"] = kms_key_id
+
+    def write_bytes(self, path: str, data: bytes) -> None:
+        self._call("write", path, self.fs.pipe_file, path, data, **self.write_kwargs)
+
+    def swap_into_place(self, staged: str, target: str) -> None:
+        self._call("write", target, self.fs.copy, staged, target, **self.write_kwargs)
+
+    def _create(self, path: str, data: bytes) -> None:
+        # If-None-Match: *; S3 refuses it with 412 (s3fs: FileExistsError) when the key exists.
+        self.fs.pipe_file(path, data, mode="create", **self.write_kwargs)
+
+    def _check_root(self, folder: str) -> None:
+        # Without this check S3 reports a mistyped bucket like an empty folder, and a run for
+        # a past date would skip as "nothing landed" instead of failing.
+        bucket = self.root.split("/", 1)[0]
+        if not self._call("check", folder, self.fs.exists, bucket):
+            raise self._error("list", folder, FileNotFoundError(f"bucket {bucket!r} does not exist or is not visible"))
 
     def _error(self, action: str, path: str, exc: BaseException) -> LakeError:
-        hint = (
-            "check the bucket exists, the AWS connection's credentials/endpoint_url, and that its role may access it"
-            if self.protocol == "s3"
-            else "check the folder exists and is writable (SPOTIFY_ETL_LAKE_DIR)"
-        )
         bucket, _, key = path.partition("/")
-        where = f"bucket {bucket!r}, key {key!r}" if self.protocol == "s3" else repr(path)
-        return LakeError(f"could not {action} {where}: {type(exc).__name__}: {exc} ({hint})")
+        return LakeError(
+            f"could not {action} bucket {bucket!r}, key {key!r}: {type(exc).__name__}: {exc} "
+            "(check the bucket exists, the AWS connection's credentials/endpoint_url, and that its role may access it)"
+        )

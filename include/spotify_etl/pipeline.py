@@ -11,23 +11,22 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from spotify_etl import plan as planning
-from spotify_etl import quality
 from spotify_etl.extract import PlaylistSource, SampleSource
 from spotify_etl.ids import InvalidPlaylistId, parse_playlist_ids
 from spotify_etl.lake import Lake
-from spotify_etl.quality import CheckResult
-from spotify_etl.settings import PLAYLISTS_CONFIG, Settings, SettingsError, configured_playlists
+from spotify_etl.paths import PLAYLISTS_CONFIG
+from spotify_etl.settings import Settings, SettingsError, configured_playlists
+from spotify_etl.targets import target
 
 log = logging.getLogger(__name__)
 
 
 def uses_sample_data(settings: Settings, connection: Any | None) -> bool:
-    """The embedded default: the ``local`` target with no Spotify connection reads include/sample_data."""
-    return connection is None and settings.target == "local"
+    """The embedded default: a target that allows it (``local``) with no Spotify connection reads include/sample_data."""
+    return connection is None and target(settings).samples_allowed
 
 
 def plan(
@@ -90,25 +89,6 @@ def choose_source(settings: Settings, connection: Any | None) -> PlaylistSource:
     from spotify_etl.spotify import SpotifySource
 
     return SpotifySource.from_connection(connection, max_retry_after=settings.max_retry_after)
-
-
-def catalog_local(lake: Lake, db_path: Path, database: str, table_prefix: str = "") -> dict[str, str]:
-    """The local target's catalog: DuckDB views over the lake's tables (the Glue crawler's job on AWS)."""
-    from spotify_etl.warehouse import local
-
-    return local.register_tables(lake, db_path, database, table_prefix)
-
-
-def validate_local(db_path: Path, day: str, database: str, table_prefix: str = "",
-                   report: Callable[[str], None] = log.info) -> list[CheckResult]:  # fmt: skip
-    """Run include/sql/validate.sql in the DuckDB catalog, ``report`` each check, and judge:
-    raise :class:`~spotify_etl.quality.ValidationFailed` naming every failed check."""
-    from spotify_etl.warehouse import local
-
-    results = local.run_validation(db_path, day, database, table_prefix)
-    for result in results:
-        report(result.describe())
-    return quality.judge(results, day)
 
 
 def extracted_playlists(expected: list[str], results: list[dict[str, Any]]) -> list[str]:

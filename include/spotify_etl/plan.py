@@ -21,9 +21,11 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from spotify_etl.errors import PipelineError, first_few
+from spotify_etl.paths import PLAYLISTS_CONFIG, PROJECT_DIR
 
 EXTRACT, REPROCESS, SKIP = "extract", "reprocess", "skip"
-PARAM, CONFIG_FILE = "playlists", "include/config/playlists.toml"
+PARAM = "playlists"
+CONFIG_FILE = PLAYLISTS_CONFIG.relative_to(PROJECT_DIR)
 
 
 class PlanError(PipelineError, ValueError, retryable=False):

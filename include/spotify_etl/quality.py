@@ -9,15 +9,15 @@ templates with, so Airflow's rendering for Athena and this one for DuckDB give t
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import jinja2
 
+from spotify_etl.dates import check_date
 from spotify_etl.errors import PipelineError
-from spotify_etl.lake import check_date
-from spotify_etl.settings import SQL_DIR
+from spotify_etl.paths import SQL_DIR
 
 VALIDATION_SQL = SQL_DIR / "validate.sql"
 _NAME = re.compile(r"[A-Za-z0-9_]*")
@@ -51,11 +51,17 @@ class CheckResult:
         return f"{self.status} {self.name}: {self.violations} violations in {self.checked_rows} rows"
 
 
-def render_validation_sql(day: str, database: str, table_prefix: str = "") -> str:
-    """The validation SQL for ``day``; names are checked so nothing odd is spliced into SQL."""
+def check_names(database: str, table_prefix: str = "") -> None:
+    """Raise ValueError unless the database and table prefix are letters, digits and underscores:
+    they are spliced into the validation SQL and the catalog's DDL as names, never as values."""
     for label, value in (("database", database), ("table_prefix", table_prefix)):
         if not _NAME.fullmatch(value):
             raise ValueError(f"{label} may only hold letters, digits and underscores: {value!r}")
+
+
+def render_validation_sql(day: str, database: str, table_prefix: str = "") -> str:
+    """The validation SQL for ``day``, its names checked (:func:`check_names`)."""
+    check_names(database, table_prefix)
     template = _sql_templates().get_template(VALIDATION_SQL.name)
     return template.render(dt=check_date(day), database=database, table_prefix=table_prefix)
 
@@ -89,3 +95,10 @@ def judge(results: list[CheckResult], day: str) -> list[CheckResult]:
             f"dt={day}: {len(failed)} of {len(results)} checks failed: " + "; ".join(r.describe() for r in failed)
         )
     return results
+
+
+def report_and_judge(results: list[CheckResult], day: str, report: Callable[[str], None]) -> list[CheckResult]:
+    """``report`` each check (one line each, both targets alike), then :func:`judge` them."""
+    for result in results:
+        report(result.describe())
+    return judge(results, day)

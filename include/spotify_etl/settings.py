@@ -7,29 +7,22 @@ generated from :data:`SETTINGS_DOC` (a test keeps them in step).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from spotify_etl.errors import PipelineError, shorten
+from spotify_etl.paths import PLAYLISTS_CONFIG, PROJECT_DIR
+from spotify_etl.targets import TARGETS
 
-INCLUDE_DIR = Path(__file__).resolve().parents[1]
-PROJECT_DIR = INCLUDE_DIR.parent
-SQL_DIR = INCLUDE_DIR / "sql"
-SAMPLE_DATA_DIR = INCLUDE_DIR / "sample_data"
-PLAYLISTS_CONFIG = INCLUDE_DIR / "config" / "playlists.toml"
-
-TARGETS = ("local", "aws")
 # What SPOTIFY_ETL_S3_SSE may request; empty sends no header and the bucket's default applies.
 S3_SSE_ALGORITHMS = ("AES256", "aws:kms")
 # The transform's DuckDB memory limit: fits a task slot of the smallest MWAA worker (docs/performance.md).
 DUCKDB_MEMORY_LIMIT = "256MB"
-SPOTIFY_POOL = "spotify_api"  # the Airflow pool of the extract tasks: one Spotify budget for every run
 
 
 class SettingsError(PipelineError, ValueError, retryable=False):
@@ -198,7 +191,7 @@ SETTINGS_DOC: dict[str, Setting] = {
     ),
     "SPOTIFY_ETL_SPOTIFY_POOL_SLOTS": Setting(
         "4",
-        f"slots of the Airflow pool `{SPOTIFY_POOL}` every extract task runs in: extract tasks calling Spotify at once, across all runs",
+        "slots of the Airflow pool every extract task runs in: extract tasks calling Spotify at once, across all runs",
         "a whole number from 1 to 32", _number(1, 32),
     ),
     "SPOTIFY_ETL_LIVE_GRACE_DAYS": Setting(
@@ -347,18 +340,6 @@ class Settings:
         """The settings of ``env`` (default: the process environment)."""
         return cls(**_read(os.environ if env is None else env))
 
-    @property
-    def lake_url(self) -> str:
-        """Root URL of the lake: ``file:///...`` locally, ``s3://bucket/prefix`` on AWS."""
-        if self.target == "aws":
-            if not self.s3_bucket:
-                raise refused("SPOTIFY_ETL_S3_BUCKET", "", "required when SPOTIFY_ETL_TARGET=aws")
-            return f"s3://{self.s3_bucket}/{self.s3_prefix}".rstrip("/")
-        return self.lake_dir.as_uri()
-
-    def table_url(self, table: str) -> str:
-        return f"{self.lake_url}/processed/{table}"
-
 
 def configured_playlists(config: Path = PLAYLISTS_CONFIG) -> list[str]:
     """The user's playlist list (``include/config/playlists.toml``; empty as shipped).
@@ -372,14 +353,3 @@ def configured_playlists(config: Path = PLAYLISTS_CONFIG) -> list[str]:
     if not isinstance(values, list):
         raise SettingsError(f"{config}: 'playlists' must be a list")
     return [str(v) for v in values]
-
-
-def dag_description(settings: Settings) -> str:
-    """The DAG's description: where it writes, and a digest of every setting it was parsed with.
-
-    A serialized DAG carries parse-time settings (target, asset URIs, retries); the digest
-    lets ``make up`` wait for the version parsed with the current ones.
-    """
-    digest = hashlib.sha256(repr(astuple(settings)).encode()).hexdigest()[:12]
-    # lake_url raises a clear error for a missing required setting (aws: the bucket).
-    return f"Daily Spotify playlist ETL: {settings.target} target, lake {settings.lake_url} (settings {digest})"

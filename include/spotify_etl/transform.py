@@ -39,10 +39,12 @@ from pathlib import Path
 from typing import Any
 
 from spotify_etl import publish, tables
+from spotify_etl.dates import check_date
 from spotify_etl.errors import PipelineError, first_few
-from spotify_etl.lake import Lake, check_date, raw_playlist_id
+from spotify_etl.lake import Lake, raw_playlist_id
+from spotify_etl.paths import SQL_DIR
 from spotify_etl.raw_format import RAW_COLUMNS
-from spotify_etl.settings import DUCKDB_MEMORY_LIMIT, SQL_DIR
+from spotify_etl.settings import DUCKDB_MEMORY_LIMIT
 
 log = logging.getLogger(__name__)
 
@@ -452,15 +454,14 @@ def transform(
     started = time.monotonic()
     files = sorted(files, key=lambda f: f.rsplit("/", 1)[-1])  # playlist id order: the order of "first"
     sizes = [int(s) for s in lake.fs.sizes(files)]
-    urls = [lake.url(f) if lake.protocol != "file" else f for f in files]
+    urls = [lake.reader_path(f) for f in files]
     result = TransformResult(dt=day, documents=0, entries=0, publish_id=publish.new_publish_id())
     remove_stale_workdirs(workdir)
     with tempfile.TemporaryDirectory(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-", dir=workdir) as tmp:
         own = con is None
         con = con or connect(memory_limit, threads, temp_directory=tmp)
         try:
-            if lake.protocol != "file":
-                con.register_filesystem(lake.fs)
+            lake.attach(con)
             # One row read by the SQL that writes the tables (a table, not a variable: cursors see it).
             con.execute("CREATE OR REPLACE TABLE publish AS SELECT ?::VARCHAR AS publish_id", [result.publish_id])
             _stage(con, urls, sizes, batch_bytes, Path(tmp), result)

@@ -15,7 +15,7 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 from spotify_etl import tables
-from spotify_etl.lake import Lake
+from spotify_etl.lake import Lake, LocalLake
 from spotify_etl.transform import transform_day
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
@@ -82,7 +82,7 @@ def edge_day(tmp_path: Path) -> Lake:
     """A generated day whose first tracks each carry one of ``EDGE_VALUES``; album and
     artist changes land on the album's or artist's first occurrence, so they count."""
     generate.generate(tmp_path / "lake", DAY, 3_000, seed=13, min_size=100, max_size=600)
-    lake = Lake.local(tmp_path / "lake")
+    lake = LocalLake(tmp_path / "lake")
     path = Path(lake.raw_files(DAY)[0])
     document = json.loads(path.read_text(encoding="utf-8"))
     entries = _entries(document)

@@ -21,7 +21,7 @@ import pytest
 import requests
 from airflow.sdk import Connection
 from spotify_etl import chunks, tables
-from spotify_etl.lake import Lake
+from spotify_etl.lake import LocalLake
 from spotify_etl.spotify import SpotifySource
 from spotify_etl.transform import transform_day
 
@@ -53,7 +53,7 @@ def pool() -> list[dict]:
 def test_generated_playlists_are_extracted_in_a_chunk_with_one_token_and_skipped_when_unchanged(
     tmp_path: Path, pool: list[dict]
 ) -> None:
-    lake = Lake.local(tmp_path / "lake")
+    lake = LocalLake(tmp_path / "lake")
     with SpotifyServer() as server:
         playlists = day_data.generated_playlists(0, 4, server.user_id, pool, entries=100)
         server.playlists.update(playlists)
@@ -74,7 +74,7 @@ def test_generated_playlists_are_extracted_in_a_chunk_with_one_token_and_skipped
         # earlier documents, so the items are asked for).
         app_only = chunks.extract_chunk(
             lambda: _source(server, user=False, auth_mode="client_credentials"),
-            Lake.local(tmp_path / "other"), ids[:1], DAY, "t", run="r3",
+            LocalLake(tmp_path / "other"), ids[:1], DAY, "t", run="r3",
         )  # fmt: skip
         assert app_only.failed and "403" in app_only.failed[0]["error"]
 
@@ -94,7 +94,7 @@ def test_generated_playlists_are_deterministic_and_apart_per_range(pool: list[di
 
 
 def test_landed_days_are_the_extracts_documents_under_other_dates(tmp_path: Path, pool: list[dict]) -> None:
-    lake = Lake.local(tmp_path / "lake")
+    lake = LocalLake(tmp_path / "lake")
     with SpotifyServer() as server:
         playlists = day_data.generated_playlists(0, 3, server.user_id, pool)
         server.playlists.update(playlists)

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from spotify_etl import tables
-from spotify_etl.lake import Lake
+from spotify_etl.lake import LocalLake
 from spotify_etl.transform import STEPS, TransformError, transform_day
 
 from tests.support.partitions import partition_data
@@ -103,7 +103,7 @@ def test_generator_is_deterministic_for_a_seed(tmp_path: Path) -> None:
 
 def test_generated_documents_look_like_the_api(tmp_path: Path) -> None:
     stats = generate.generate(tmp_path, DAY, 20_000, seed=11)
-    lake = Lake.local(tmp_path)
+    lake = LocalLake(tmp_path)
     documents = [json.loads(Path(p).read_text(encoding="utf-8")) for p in lake.raw_files(DAY)]
     assert stats.documents == len(documents)
     entries: list[dict[str, Any]] = []
@@ -175,7 +175,7 @@ def test_generated_documents_look_like_the_api(tmp_path: Path) -> None:
 def test_transform_in_batches_writes_the_same_rows_as_in_one(tmp_path: Path, batch_bytes: int) -> None:
     """Songs, albums and artists repeat across batches; each still comes from its first entry."""
     generate.generate(tmp_path / "lake", DAY, 6_000, seed=5, min_size=100, max_size=1_500)
-    lake = Lake.local(tmp_path / "lake")
+    lake = LocalLake(tmp_path / "lake")
     whole = transform_day(lake, DAY)
     expected = {t: partition_data(lake, t, DAY) for t in tables.TABLE_NAMES}
     batched = transform_day(lake, DAY, batch_bytes=batch_bytes)
@@ -189,7 +189,7 @@ def test_transform_in_batches_writes_the_same_rows_as_in_one(tmp_path: Path, bat
 def test_document_over_several_lines_is_read_like_a_compact_one(tmp_path: Path) -> None:
     """Documents are read as one line each; one written with indentation takes the slower path, same rows."""
     generate.generate(tmp_path / "lake", DAY, 1_200, seed=9, min_size=100, max_size=400)
-    lake = Lake.local(tmp_path / "lake")
+    lake = LocalLake(tmp_path / "lake")
     compact = transform_day(lake, DAY, batch_bytes=1)
     expected = {t: partition_data(lake, t, DAY) for t in tables.TABLE_NAMES}
     second = Path(lake.raw_files(DAY)[1])
@@ -204,7 +204,7 @@ def test_document_over_several_lines_is_read_like_a_compact_one(tmp_path: Path) 
 
 def test_a_bad_document_in_a_later_batch_fails_the_run_before_anything_is_published(tmp_path: Path) -> None:
     generate.generate(tmp_path / "lake", DAY, 1_200, seed=9, min_size=100, max_size=400)
-    lake = Lake.local(tmp_path / "lake")
+    lake = LocalLake(tmp_path / "lake")
     files = lake.raw_files(DAY)
     last = Path(files[-1])
     document = json.loads(last.read_text(encoding="utf-8"))

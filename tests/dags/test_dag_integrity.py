@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 from airflow.utils.dag_cycle_tester import check_cycle
-from spotify_etl.settings import SETTINGS_DOC, SPOTIFY_POOL
+from spotify_etl.airflow.pool import SPOTIFY_POOL
+from spotify_etl.settings import SETTINGS_DOC
 
 from tests.dags.conftest import DAG_FILE, PARSE_OFFLINE, _dagbag
 from tests.support.airflow_run import airflow_env
@@ -96,7 +97,7 @@ def test_structure_on_the_aws_target(aws_dagbag) -> None:  # type: ignore[no-unt
 
 def test_every_target_has_a_catalog_and_validate_builder() -> None:
     from spotify_etl.airflow.targets import BUILDERS
-    from spotify_etl.settings import TARGETS
+    from spotify_etl.targets import TARGETS
 
     assert set(BUILDERS) == set(TARGETS)
     # The DAG file does not branch: its only `if` is the type checkers' import block.

@@ -365,8 +365,9 @@ def test_pipeline_settings_reach_the_package_through_startup_sh(template: dict[s
     env.update({f"AIRFLOW__SPOTIFY_ETL__{k.upper()}": v for k, v in resolved.items()})
     script = PROJECT / "deploy" / "mwaa" / "startup.sh"
     probe = (
-        "import json; from spotify_etl.settings import Settings; s = Settings.from_env(); "
-        "print(json.dumps({'target': s.target, 'lake': s.lake_url, 'role': s.crawler_role, "
+        "import json; from spotify_etl.settings import Settings; from spotify_etl.targets import target; "
+        "s = Settings.from_env(); "
+        "print(json.dumps({'target': s.target, 'lake': target(s).lake_url, 'role': s.crawler_role, "
         "'workgroup': s.athena_workgroup, 'output': s.athena_output, 'database': s.database, "
         "'memory': s.duckdb_memory_limit, 'alerts': s.alert_sns_topic_arn, 'deadline': s.deadline_hours}))"
     )

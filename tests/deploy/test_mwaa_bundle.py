@@ -49,10 +49,10 @@ for target, extra in (("local", {}), ("aws", {
     }
 
 import spotify_etl
-from spotify_etl import quality, settings
+from spotify_etl import paths, quality, settings
 
 report["package"] = spotify_etl.__file__
-report["include_dir"] = str(settings.INCLUDE_DIR)
+report["include_dir"] = str(paths.INCLUDE_DIR)
 report["validation_sql_exists"] = quality.VALIDATION_SQL.is_file()
 report["configured_playlists"] = settings.configured_playlists()  # the config file ships and parses
 print("PROBE:" + json.dumps(report))

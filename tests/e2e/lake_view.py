@@ -11,8 +11,8 @@ from typing import Any
 
 import pyarrow.parquet as pq
 from spotify_etl import tables
-from spotify_etl.lake import Lake
-from spotify_etl.settings import SAMPLE_DATA_DIR
+from spotify_etl.lake import LocalLake
+from spotify_etl.paths import SAMPLE_DATA_DIR
 from spotify_etl.transform import transform
 
 # The key that identifies one row of each table (what "no duplicated rows" means).
@@ -70,7 +70,7 @@ def tables_of_day(lake: Path, day: str) -> dict[str, list[str]]:
 
 def reference_tables(raw_files: list[Path], workdir: Path, day: str) -> dict[str, list[str]]:
     """What the library's transform makes of ``raw_files``, computed outside Airflow."""
-    out = Lake.local(workdir)
+    out = LocalLake(workdir)
     transform([str(f) for f in raw_files], out, day)
     return tables_of_day(workdir, day)
 

@@ -70,7 +70,7 @@ def aws() -> Iterator[MotoAws]:
 def aws_env(aws: MotoAws, tmp_path: Path) -> dict[str, str]:
     """The bucket with PAST's raw documents landed, and Athena primed with the checks' true answer."""
     from spotify_etl.extract import SampleSource, extract_playlist
-    from spotify_etl.lake import Lake
+    from spotify_etl.lake import LocalLake, S3Lake
     from spotify_etl.transform import transform_day
     from spotify_etl.warehouse import local
 
@@ -78,8 +78,8 @@ def aws_env(aws: MotoAws, tmp_path: Path) -> dict[str, str]:
     aws.client("s3").create_bucket(Bucket=BUCKET)
     aws.client("athena").create_work_group(Name=WORKGROUP, Configuration={})
     aws.set_transition("glue::crawl", {"progression": "immediate"})
-    scratch = Lake.local(tmp_path / "scratch")
-    for lake in (Lake.s3(aws.s3fs(), BUCKET, PREFIX), scratch):
+    scratch = LocalLake(tmp_path / "scratch")
+    for lake in (S3Lake(aws.s3fs(), BUCKET, PREFIX), scratch):
         for playlist_id in PLAYLISTS:
             extract_playlist(SampleSource(), lake, playlist_id, PAST, f"{PAST}T06:00:00+00:00")
     transform_day(scratch, PAST)

@@ -12,8 +12,10 @@ import httpx
 import pytest
 from airflow_client.client.api import DAGApi, MonitorApi, PoolApi, TaskInstanceApi
 from spotify_etl import tables
-from spotify_etl.lake import Lake
-from spotify_etl.settings import SAMPLE_DATA_DIR, SPOTIFY_POOL, Settings
+from spotify_etl.airflow.pool import SPOTIFY_POOL
+from spotify_etl.lake import LocalLake
+from spotify_etl.paths import SAMPLE_DATA_DIR
+from spotify_etl.settings import Settings
 
 from devtools import airflow_standalone
 from tests.e2e import lake_view
@@ -146,7 +148,7 @@ def _bad_popularity_pages() -> list[dict]:
 def test_failing_validation_fails_the_run_and_its_log_names_the_check(airflow_server: Server) -> None:
     client, lake = airflow_server.client, airflow_server.lake
     day = (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=20)).isoformat()
-    land(Lake.local(lake), day, TWO_PLAYLISTS[1], _bad_popularity_pages())
+    land(LocalLake(lake), day, TWO_PLAYLISTS[1], _bad_popularity_pages())
 
     run_id = trigger(client, midnight(day))  # a past date: re-processes what was landed
     run = wait_run(client, run_id)

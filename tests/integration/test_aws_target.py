@@ -119,10 +119,10 @@ def lake_key(aws: MotoAws) -> str:
 def landed(aws: MotoAws, lake_key: str) -> dict[str, str]:
     """The account's resources and the raw documents of DAY, landed as an earlier extract left them."""
     from spotify_etl.extract import SampleSource, extract_playlist
-    from spotify_etl.lake import Lake
+    from spotify_etl.lake import S3Lake
 
     aws.client("athena").create_work_group(Name=WORKGROUP, Configuration={})
-    lake = Lake.s3(aws.s3fs(), BUCKET, PREFIX)
+    lake = S3Lake(aws.s3fs(), BUCKET, PREFIX)
     source = SampleSource()
     for playlist_id in source.available():  # the sample playlists
         extract_playlist(source, lake, playlist_id, DAY, f"{DAY}T06:00:00+00:00")
@@ -134,12 +134,12 @@ def landed(aws: MotoAws, lake_key: str) -> dict[str, str]:
 def expected(aws: MotoAws, landed: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The same raw bytes through the local target: the tables and the check rows AWS would produce."""
     from spotify_etl import tables
-    from spotify_etl.lake import Lake
+    from spotify_etl.lake import LocalLake
     from spotify_etl.transform import transform_day
     from spotify_etl.warehouse import local
 
     root = tmp_path_factory.mktemp("expected")
-    lake = Lake.local(root / "lake")
+    lake = LocalLake(root / "lake")
     s3 = aws.client("s3")
     for key in landed:
         lake.write_bytes(
@@ -418,7 +418,7 @@ def test_dag_on_aws_target_without_crawler_role_names_the_setting(tmp_path: Path
     assert "SPOTIFY_ETL_CRAWLER_ROLE" in " ".join(parsed["errors"].values())
 
 
-# ---- S3 through Airflow's filesystem (airflow.tasks.open_lake -> Lake.from_settings -> get_fs) -----
+# ---- S3 through Airflow's filesystem (airflow.tasks.open_lake -> AwsTarget.open_lake -> get_fs) -----
 WRITE = textwrap.dedent("""
     import json, sys
     from spotify_etl.airflow.tasks import open_lake
@@ -528,7 +528,7 @@ def test_live_run_extracts_from_spotify_into_s3(
     import pyarrow.parquet as pq
     from spotify_etl import tables
     from spotify_etl.extract import extract_playlist
-    from spotify_etl.lake import Lake
+    from spotify_etl.lake import LocalLake
     from spotify_etl.spotify import SpotifySource
     from spotify_etl.transform import transform_day
     from spotify_etl.warehouse import local
@@ -546,7 +546,7 @@ def test_live_run_extracts_from_spotify_into_s3(
             api_base_url=server.api_base_url,
             token_url=server.token_url,
         )
-        reference = Lake.local(tmp_path / "reference")
+        reference = LocalLake(tmp_path / "reference")
         for playlist_id in (LSD, RAP_RU):
             extract_playlist(source, reference, playlist_id, day, f"{day}T06:00:00+00:00")
         transform_day(reference, day)

@@ -21,7 +21,7 @@ import pytest
 from airflow.sdk import Connection
 from spotify_etl import raw_format
 from spotify_etl.extract import PayloadError, SampleSource, extract_playlist
-from spotify_etl.lake import Lake
+from spotify_etl.lake import Lake, LocalLake
 from spotify_etl.spotify import (
     META_FIELDS,
     PlaylistNotAccessible,
@@ -97,7 +97,7 @@ def test_playlist_of_four_pages_is_followed_through_next_with_field_filters(
 
 
 def test_field_filter_keeps_everything_the_transform_reads(server: SpotifyServer, tmp_path: Path) -> None:
-    live, sample = Lake.local(tmp_path / "live"), Lake.local(tmp_path / "sample")
+    live, sample = LocalLake(tmp_path / "live"), LocalLake(tmp_path / "sample")
     extract_playlist(source(server), live, LSD, DAY, "t")
     extract_playlist(SampleSource(), sample, LSD, DAY, "t")  # the same 200 recorded entries, unfiltered
 

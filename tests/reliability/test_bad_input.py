@@ -30,8 +30,9 @@ import pytest
 from spotify_etl import pipeline, quality
 from spotify_etl.extract import PayloadError, extract_playlist
 from spotify_etl.ids import InvalidPlaylistId
-from spotify_etl.lake import Lake
+from spotify_etl.lake import Lake, LocalLake
 from spotify_etl.settings import Settings
+from spotify_etl.targets import LocalTarget
 from spotify_etl.transform import REASONS, TransformResult, transform_day
 from spotify_etl.warehouse import local
 
@@ -191,7 +192,7 @@ def transform_and_validate(lake: Lake, catalog: Path) -> tuple[TransformResult, 
 def good_day(server: SpotifyServer, tmp_path: Path) -> tuple[Lake, Path]:
     """The date as a good run left it: BAD (4 entries) and the 2026-shape playlist (5), validated."""
     lake_dir = tmp_path / "lake"
-    lake = Lake.local(lake_dir)
+    lake = LocalLake(lake_dir)
     for pid in (BAD, ITEMS_2026):
         extract_playlist(server.source(), lake, pid, DAY, "2026-11-25T06:00:00+00:00")
     result, checks = transform_and_validate(lake, tmp_path / "catalog.duckdb")
@@ -250,7 +251,7 @@ def test_a_date_holding_only_an_empty_playlist_fails_validation_naming_the_check
     server: SpotifyServer, tmp_path: Path
 ) -> None:
     lake_dir = tmp_path / "lake"
-    lake = Lake.local(lake_dir)
+    lake = LocalLake(lake_dir)
     serve_case(server, "empty_playlist")
     assert extract_playlist(server.source(), lake, BAD, DAY, "t").items == 0
     result, checks = transform_and_validate(lake, tmp_path / "catalog.duckdb")
@@ -272,7 +273,7 @@ def test_every_struct_value_of_another_type_fails_the_extract_not_the_transform(
     Landed, such a document would make DuckDB refuse the whole date (every playlist of it).
     """
     lake_dir = tmp_path / "lake"
-    lake = Lake.local(lake_dir)
+    lake = LocalLake(lake_dir)
     entry = server.playlists[RAP_RU].entries[0]
     breaks = {
         "entry": lambda e: "just a string",
@@ -350,14 +351,16 @@ def test_a_lake_path_with_an_apostrophe_and_glob_characters_is_catalogued_and_va
     validate run for real over a folder named like SQL and a glob."""
     from spotify_etl.extract import SampleSource
 
-    lake = Lake.local(tmp_path / "it's [a] lake*")
+    lake_dir = tmp_path / "it's [a] lake*"
+    lake = LocalLake(lake_dir)
     source = SampleSource()
     for pid in source.available()[:2]:
         extract_playlist(source, lake, pid, DAY, "2026-11-25T06:00:00+00:00")
     result = transform_day(lake, DAY)
     catalog = tmp_path / "it's" / "catalog.duckdb"
-    views = pipeline.catalog_local(lake, catalog, "spotify_etl", "p_")
+    target = LocalTarget(Settings(lake_dir=lake_dir, duckdb_path=catalog, database="spotify_etl", table_prefix="p_"))
+    views = target.catalog(lake)
     assert views["spotify_etl.p_songs"] == f"{tmp_path}/it's [a] lake*/processed/songs/dt=*/*.parquet"
-    checks = pipeline.validate_local(catalog, DAY, "spotify_etl", "p_")
+    checks = quality.report_and_judge(target.check_results(DAY), DAY, report=print)
     assert checks and all(c.status != "FAIL" for c in checks)
     assert local.row_counts(catalog, DAY, "spotify_etl", "p_")["songs"] == result.rows["songs"] > 0

@@ -27,7 +27,7 @@ import pytest
 import requests
 from spotify_etl import quality, tables
 from spotify_etl.extract import extract_playlist
-from spotify_etl.lake import PART_FILE, Lake, LakeError
+from spotify_etl.lake import PART_FILE, Lake, LakeError, LocalLake, S3Lake
 from spotify_etl.spotify import RateLimited, SpotifyUnavailable
 from spotify_etl.transform import transform_day
 from spotify_etl.warehouse import local
@@ -47,7 +47,7 @@ EARLIER = "2026-11-24"
 def s3_lake(aws: MotoAws, bucket: str | None = None) -> Lake:
     name = bucket or f"reliability-{uuid.uuid4().hex[:12]}"
     aws.client("s3").create_bucket(Bucket=name)
-    return Lake.s3(aws.s3fs(), name, "lake")
+    return S3Lake(aws.s3fs(), name, "lake")
 
 
 def objects(lake: Lake) -> dict[str, str]:
@@ -100,7 +100,7 @@ def land_v2(lake: Lake) -> None:
 
 def reference_rows(tmp_path: Path) -> dict[str, str]:
     """The rows an uninterrupted transform of v1 + v2 publishes."""
-    lake = Lake.local(tmp_path / "reference")
+    lake = LocalLake(tmp_path / "reference")
     land_v1(lake)
     land_v2(lake)
     transform_day(lake, DAY)
@@ -129,9 +129,10 @@ def fail_on_call(
 def inject(how: str, lake: Lake, monkeypatch: pytest.MonkeyPatch) -> None:
     """Make the third table's publication fail, at one of four levels."""
     if how == "swap":  # between two swaps: the process dies after two tables
-        monkeypatch.setattr(Lake, "swap_into_place", fail_on_call(3, Lake.swap_into_place, Crash("killed")))
+        half = type(lake)  # the lake's own half: each swaps its own way
+        monkeypatch.setattr(half, "swap_into_place", fail_on_call(3, half.swap_into_place, Crash("killed")))
     elif how == "upload":  # inside the third swap (local: the rename; S3: the copy)
-        name = "mv" if lake.protocol == "file" else "copy"
+        name = "mv" if lake.scheme == "file" else "copy"
         real = getattr(lake.fs, name)
         monkeypatch.setattr(
             lake.fs,
@@ -167,7 +168,7 @@ def inject(how: str, lake: Lake, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_crash_while_publishing_keeps_whole_files_and_the_retry_completes_one_version(
     how: str, swapped: int, target: str, aws: MotoAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    lake = Lake.local(tmp_path / "lake") if target == "local" else s3_lake(aws)
+    lake = LocalLake(tmp_path / "lake") if target == "local" else s3_lake(aws)
     land_v1(lake)
     transform_day(lake, DAY)
     old = rows(lake)
@@ -211,17 +212,17 @@ KILLED_AFTER_FIRST_SWAP = textwrap.dedent("""
     import sys, time
     from pathlib import Path
     from spotify_etl import cli
-    from spotify_etl.lake import Lake
+    from spotify_etl.lake import LocalLake
 
     marker, argv = Path(sys.argv[1]), sys.argv[2:]
-    real_swap = Lake.swap_into_place
+    real_swap = LocalLake.swap_into_place
 
     def swap(self, staged, target):
         real_swap(self, staged, target)
         marker.write_text(target)
         time.sleep(120)  # bounded: the test kills us long before
 
-    Lake.swap_into_place = swap
+    LocalLake.swap_into_place = swap
     sys.exit(cli.main(argv))
 """)
 
@@ -239,7 +240,7 @@ def test_transform_killed_after_its_first_swap_is_completed_by_the_next(tmp_path
     lake_dir, temp = tmp_path / "lake", tmp_path / "tmp"
     temp.mkdir()
     env = {**os.environ, "TMPDIR": str(temp)}  # the transform's working folder, to see it cleaned
-    lake = Lake.local(lake_dir)
+    lake = LocalLake(lake_dir)
     land_v1(lake)
     transform_day(lake, DAY)
     old = rows(lake)
@@ -307,7 +308,7 @@ def run_day(server: SpotifyServer, lake: Lake, catalog: Path, extracted_at: str)
 
 def test_running_a_date_twice_gives_the_same_files_and_rows(tmp_path: Path) -> None:
     lake_dir, catalog = tmp_path / "lake", tmp_path / "catalog.duckdb"
-    lake = Lake.local(lake_dir)
+    lake = LocalLake(lake_dir)
     with SpotifyServer() as server:
         first_checks = run_day(server, lake, catalog, "2026-11-25T06:00:00+00:00")
         first, first_rows = snapshot(lake_dir), partition_rows(lake_dir, DAY)
@@ -343,7 +344,7 @@ RECOVERS = {
 @pytest.mark.parametrize("case", sorted(RECOVERS))
 def test_mid_pagination_faults_within_the_transport_retries_recover(case: str, tmp_path: Path) -> None:
     setup, offsets = RECOVERS[case]
-    lake = Lake.local(tmp_path / "lake")
+    lake = LocalLake(tmp_path / "lake")
     with SpotifyServer() as server:
         setup(server)
         result = extract_playlist(server.source(retries=2, timeout=(2.0, 1.0)), lake, LSD, DAY, "t")
@@ -383,7 +384,7 @@ FAILS = {
 def test_mid_pagination_faults_that_persist_fail_retryably_and_land_nothing(case: str, tmp_path: Path) -> None:
     setup, error, message = FAILS[case]
     lake_dir = tmp_path / "lake"
-    lake = Lake.local(lake_dir)
+    lake = LocalLake(lake_dir)
     with SpotifyServer() as server:
         for day in (EARLIER, DAY):  # a good document of this very date (an earlier try) and of the day before
             extract_playlist(server.source(retries=2), lake, LSD, day, "t0")
@@ -409,7 +410,7 @@ def test_missing_bucket_fails_the_plan_and_the_transform_instead_of_finding_noth
     from spotify_etl import pipeline
     from spotify_etl.settings import Settings
 
-    lake = Lake.s3(aws.s3fs(), "no-such-lake-bucket", "lake")
+    lake = S3Lake(aws.s3fs(), "no-such-lake-bucket", "lake")
     expected = "could not list bucket 'no-such-lake-bucket', key 'lake/raw/playlists/dt=2026-11-25': FileNotFoundError"
     with pytest.raises(LakeError) as err:
         pipeline.plan(lake, Settings(), dt.date(2026, 11, 25), dt.date(2026, 12, 31), True, [LSD])
@@ -432,7 +433,7 @@ def test_unreachable_endpoint_fails_naming_bucket_key_and_what_to_check(tmp_path
         retries=1,
         config_kwargs={"retries": {"max_attempts": 1}, "connect_timeout": 2},
     )
-    lake = Lake.s3(fs, "lake-bucket", "lake")
+    lake = S3Lake(fs, "lake-bucket", "lake")
     started = time.monotonic()
     with pytest.raises(LakeError) as err:
         transform_day(lake, DAY)
@@ -473,7 +474,7 @@ def test_access_denied_mid_run_fails_naming_the_object_and_keeps_the_partitions(
         client_kwargs={"region_name": "us-east-1"},
         skip_instance_cache=True,
     )
-    reader = Lake.s3(reader_fs, lake.root.split("/", 1)[0], "lake")
+    reader = S3Lake(reader_fs, lake.root.split("/", 1)[0], "lake")
     assert requests.post(f"{aws.endpoint}/moto-api/reset-auth", data=b"0", timeout=10).status_code == 200
     try:
         with pytest.raises(LakeError) as err:

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 from spotify_etl import publish, tables
-from spotify_etl.lake import PART_FILE, Lake, LakeError
+from spotify_etl.lake import PART_FILE, Lake, LakeError, LocalLake
 from spotify_etl.transform import transform, transform_day
 
 from tests.reliability.test_faults import (
@@ -46,7 +46,7 @@ LOCK = f"_publish/dt={DAY}/lock"
 
 
 def lake_of(target: str, tmp_path: Path, aws: MotoAws) -> Lake:
-    return Lake.local(tmp_path / "lake") if target == "local" else s3_lake(aws)
+    return LocalLake(tmp_path / "lake") if target == "local" else s3_lake(aws)
 
 
 def only_part_files(lake: Lake) -> bool:
@@ -62,7 +62,7 @@ def full_disk() -> OSError:
 def test_a_full_disk_at_each_swap_fails_validation_until_the_next_transform_completes_the_publish(
     swap: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    lake = Lake.local(tmp_path / "lake")
+    lake = LocalLake(tmp_path / "lake")
     land_v1(lake)
     first = transform_day(lake, DAY)
     old = rows(lake)
@@ -94,7 +94,7 @@ def test_a_full_disk_at_each_swap_fails_validation_until_the_next_transform_comp
 def test_a_full_disk_before_the_intent_keeps_the_previous_version_and_leaves_nothing(
     step: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    lake = Lake.local(tmp_path / "lake")
+    lake = LocalLake(tmp_path / "lake")
     land_v1(lake)
     first = transform_day(lake, DAY)
     land_v2(lake)
@@ -117,12 +117,12 @@ def test_concurrent_transforms_of_one_date_with_different_inputs_publish_one_who
     """Two transforms, inputs differing by one document, publish at once. A transform's first swap
     waits up to 3 s for the other's: without the lock their swaps interleave (the issue saw
     albums/artists of one and the rest of the other); with it the second waits its turn."""
-    lake = Lake.local(tmp_path / "lake")
+    lake = LocalLake(tmp_path / "lake")
     land_v1(lake)
     v1_files = lake.raw_files(DAY)
     land_v2(lake)
     both_files = lake.raw_files(DAY)
-    v1_lake, both_lake = Lake.local(tmp_path / "v1"), Lake.local(tmp_path / "both")
+    v1_lake, both_lake = LocalLake(tmp_path / "v1"), LocalLake(tmp_path / "both")
     transform(v1_files, v1_lake, DAY)
     transform(both_files, both_lake, DAY)
     expected = {"v1": rows(v1_lake), "both": rows(both_lake)}
@@ -131,7 +131,7 @@ def test_concurrent_transforms_of_one_date_with_different_inputs_publish_one_who
     swaps: Counter[str] = Counter()
     started = {"v1": threading.Event(), "both": threading.Event()}
     overlapped = threading.Event()
-    real_swap = Lake.swap_into_place
+    real_swap = LocalLake.swap_into_place
 
     def slow_swap(self: Lake, staged: str, target: str) -> None:
         me = threading.current_thread().name
@@ -143,7 +143,7 @@ def test_concurrent_transforms_of_one_date_with_different_inputs_publish_one_who
             next(e for name, e in started.items() if name != me).wait(3)
         real_swap(self, staged, target)
 
-    monkeypatch.setattr(Lake, "swap_into_place", slow_swap)
+    monkeypatch.setattr(LocalLake, "swap_into_place", slow_swap)
     results: dict[str, Any] = {}
 
     def run(name: str, files: list[str]) -> None:
@@ -157,6 +157,7 @@ def test_concurrent_transforms_of_one_date_with_different_inputs_publish_one_who
         thread.start()
     for thread in threads:
         thread.join(120)
+    assert swaps == dict.fromkeys(("v1", "both"), len(tables.TABLE_NAMES))  # each swapped through the spy
     assert not overlapped.is_set()  # never two publishes swapping at once
     assert {name: type(r).__name__ for name, r in results.items()} == dict.fromkeys(("v1", "both"), "TransformResult")
 
@@ -233,7 +234,7 @@ def test_a_crashed_holders_lock_is_taken_over(target: str, holder: str, tmp_path
 
 
 def test_a_live_holder_within_its_lease_is_not_taken_over(tmp_path: Path) -> None:
-    lake = Lake.local(tmp_path / "lake")
+    lake = LocalLake(tmp_path / "lake")
     lock = lock_of("another-host", 1, dt.datetime.now(dt.UTC) + dt.timedelta(hours=1), "live-publish")
     assert lake.create_exclusive(f"{lake.root}/{LOCK}", lock)
     files = dict.fromkeys(tables.TABLE_NAMES, str(tmp_path / "x"))
@@ -285,7 +286,7 @@ def fill(disk: Path, leave_pages: int) -> Path:
 
 
 def test_a_really_full_disk_while_staging_keeps_the_previous_version_and_leaves_nothing(small_disk: Path) -> None:
-    lake = Lake.local(small_disk / "lake")
+    lake = LocalLake(small_disk / "lake")
     land_v1(lake)
     first = transform_day(lake, DAY)
     land_v2(lake)

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from spotify_etl import tables
 from spotify_etl.settings import Settings, SettingsError
+from spotify_etl.targets import AwsTarget
 from spotify_etl.warehouse import aws
 
 from tests.support.moto_server import glue_like_aws
@@ -32,12 +33,16 @@ SETTINGS = Settings(
 HEADER = {"Data": [{"VarCharValue": c} for c in aws.RESULT_COLUMNS]}
 
 
+def crawler_config(settings: Settings) -> dict[str, Any]:
+    return AwsTarget(settings).crawler_config()
+
+
 def row(*values: str) -> dict[str, Any]:
     return {"Data": [{"VarCharValue": v} for v in values]}
 
 
 def test_crawler_config_one_s3_target_per_table_with_incremental_policies() -> None:
-    config = aws.crawler_config(SETTINGS)
+    config = crawler_config(SETTINGS)
     assert [t["Path"] for t in config["Targets"]["S3Targets"]] == [
         f"s3://lake/etl/processed/{t}/" for t in tables.TABLE_NAMES
     ]
@@ -54,7 +59,7 @@ def test_crawler_config_one_s3_target_per_table_with_incremental_policies() -> N
 
 
 def test_crawler_config_leaves_out_an_empty_table_prefix() -> None:
-    assert "TablePrefix" not in aws.crawler_config(replace(SETTINGS, table_prefix=""))
+    assert "TablePrefix" not in crawler_config(replace(SETTINGS, table_prefix=""))
 
 
 @pytest.mark.parametrize(
@@ -68,7 +73,7 @@ def test_crawler_config_leaves_out_an_empty_table_prefix() -> None:
 )
 def test_crawler_config_rejects_missing_or_odd_settings(change: dict[str, str], message: str) -> None:
     with pytest.raises((SettingsError, ValueError), match=message):
-        aws.crawler_config(replace(SETTINGS, **change))
+        crawler_config(replace(SETTINGS, **change))
 
 
 def get_crawler_response(config: dict[str, Any], role: str = "crawler") -> dict[str, Any]:
@@ -97,13 +102,13 @@ def get_crawler_response(config: dict[str, Any], role: str = "crawler") -> dict[
 
 
 def test_crawler_changes_ignores_how_aws_describes_an_unchanged_crawler() -> None:
-    config = aws.crawler_config(SETTINGS)
+    config = crawler_config(SETTINGS)
     assert config["Role"] == "arn:aws:iam::123456789012:role/crawler"
     assert aws.crawler_changes(get_crawler_response(config), config) == []
 
 
 def test_crawler_changes_compares_a_role_with_a_path_by_its_name() -> None:
-    config = aws.crawler_config(replace(SETTINGS, crawler_role="arn:aws:iam::123456789012:role/service-role/crawler"))
+    config = crawler_config(replace(SETTINGS, crawler_role="arn:aws:iam::123456789012:role/service-role/crawler"))
     assert aws.crawler_changes(get_crawler_response(config, role="service-role/crawler"), config) == []
     assert aws.crawler_changes(get_crawler_response(config, role="crawler"), config) == ["Role"]
     assert aws.role_name("arn:aws-cn:iam::123456789012:role/a/b/c") == "a/b/c"
@@ -111,16 +116,16 @@ def test_crawler_changes_compares_a_role_with_a_path_by_its_name() -> None:
 
 
 def test_crawler_changes_names_what_differs() -> None:
-    current = get_crawler_response(aws.crawler_config(SETTINGS))
-    wanted = aws.crawler_config(replace(SETTINGS, s3_prefix="other", crawler_role="arn:aws:iam::1:role/x"))
+    current = get_crawler_response(crawler_config(SETTINGS))
+    wanted = crawler_config(replace(SETTINGS, s3_prefix="other", crawler_role="arn:aws:iam::1:role/x"))
     assert aws.crawler_changes(current, wanted) == ["Description", "Role", "Targets"]
     assert aws.crawler_changes(
-        {**current, "RecrawlPolicy": {"RecrawlBehavior": "CRAWL_EVERYTHING"}}, aws.crawler_config(SETTINGS)
+        {**current, "RecrawlPolicy": {"RecrawlBehavior": "CRAWL_EVERYTHING"}}, crawler_config(SETTINGS)
     ) == ["RecrawlPolicy"]
 
 
 def test_crawler_changes_sees_a_changed_value_of_a_configuration_key_it_sets() -> None:
-    wanted = aws.crawler_config(SETTINGS)
+    wanted = crawler_config(SETTINGS)
     current = get_crawler_response(wanted)
     configuration = json.loads(current["Configuration"])
     configuration["CreatePartitionIndex"] = True  # a crawler created before the key was set
@@ -171,12 +176,12 @@ def test_crawler_branch_creates_then_runs_then_recreates_on_change(moto_aws: Non
     from spotify_etl.airflow.aws_target import choose_crawler_action, recreate_crawler
 
     hook = GlueCrawlerHook(aws_conn_id=None)
-    config = aws.crawler_config(SETTINGS)
+    config = crawler_config(SETTINGS)
     assert choose_crawler_action(hook, config, *IDS) == "catalog.create_crawler"
     hook.create_crawler(**config)
     assert hook.get_crawler("crawler")["Role"] == "crawler"  # as AWS answers: the name, not the ARN
     assert choose_crawler_action(hook, config, *IDS) == "catalog.run_crawler"  # unchanged: never touched
-    changed = aws.crawler_config(replace(SETTINGS, table_prefix="v2_"))
+    changed = crawler_config(replace(SETTINGS, table_prefix="v2_"))
     assert choose_crawler_action(hook, changed, *IDS) == "catalog.recreate_crawler"
     with crawls({"progression": "immediate"}):
         hook.start_crawler("crawler")
@@ -216,12 +221,12 @@ def test_a_running_crawler_that_must_change_is_left_alone_with_a_clear_message(c
     from spotify_etl.airflow.aws_target import CrawlerBusy, choose_crawler_action, recreate_crawler
 
     hook = GlueCrawlerHook(aws_conn_id=None)
-    config = aws.crawler_config(SETTINGS)
+    config = crawler_config(SETTINGS)
     hook.create_crawler(**config)
     hook.start_crawler("crawler")
     assert hook.get_crawler("crawler")["State"] == "RUNNING"
     assert choose_crawler_action(hook, config, *IDS) == "catalog.run_crawler"  # unchanged: nothing to change
-    changed = aws.crawler_config(replace(SETTINGS, table_prefix="v2_"))
+    changed = crawler_config(replace(SETTINGS, table_prefix="v2_"))
     expected = (
         "crawler crawler differs from the settings in TablePrefix but is RUNNING, and AWS changes no running "
         "crawler: this task retries; to go on now, wait for the crawl to end or stop it "

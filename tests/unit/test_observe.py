@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from fsspec.implementations.local import LocalFileSystem
 from spotify_etl.airflow import lineage, metrics
-from spotify_etl.lake import Lake
+from spotify_etl.lake import LocalLake, S3Lake
 from spotify_etl.tables import TABLE_NAMES
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "observe.md"
@@ -119,7 +119,7 @@ def openlineage_dataset(uri: str) -> tuple[str, str]:
 
 
 def test_s3_objects_follow_openlineage_s3_naming() -> None:
-    lake = Lake.s3(LocalFileSystem(), "spotify-lake", "data/spotify")
+    lake = S3Lake(LocalFileSystem(), "spotify-lake", "data/spotify")
     assert [openlineage_dataset(u) for u in lineage.raw_documents(lake, DAY, [PLAYLIST])] == [
         ("s3://spotify-lake", f"data/spotify/raw/playlists/dt={DAY}/playlist_id={PLAYLIST}.json")
     ]
@@ -129,7 +129,7 @@ def test_s3_objects_follow_openlineage_s3_naming() -> None:
 
 
 def test_local_files_follow_openlineage_file_naming(tmp_path: Path) -> None:
-    lake = Lake.local(tmp_path / "lake")
+    lake = LocalLake(tmp_path / "lake")
     assert [openlineage_dataset(u) for u in lineage.partitions(lake, DAY)] == [
         ("file", f"{tmp_path}/lake/processed/{t}/dt={DAY}") for t in TABLE_NAMES
     ]

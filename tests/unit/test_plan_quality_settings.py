@@ -7,12 +7,14 @@ from pathlib import Path
 
 import pytest
 from spotify_etl import pipeline, quality
+from spotify_etl.airflow.description import dag_description
 from spotify_etl.errors import shorten
 from spotify_etl.extract import SampleSource, extract_playlist
 from spotify_etl.ids import InvalidPlaylistId
-from spotify_etl.lake import Lake
+from spotify_etl.lake import Lake, LocalLake
 from spotify_etl.plan import EXTRACT, REPROCESS, SKIP, PlanError, RunPlan, live_playlists, plan_run
-from spotify_etl.settings import SETTINGS_DOC, Settings, SettingsError, configured_playlists, dag_description
+from spotify_etl.settings import SETTINGS_DOC, Settings, SettingsError, configured_playlists
+from spotify_etl.targets import target as target_of
 
 D = dt.date(2026, 11, 20)
 LSD, RAP_RU = "4dn0iEoAxn69ea0Tyov8V5", "1h9q8vXXDl2vHOmwdsuXms"
@@ -103,7 +105,7 @@ def _plan(
         (lookups if lookups is not None else []).append("spotify connection")
         return connection
 
-    return pipeline.plan(lake or Lake.local(tmp_path / "lake"), settings, day, D, False, requested, connection=lookup)
+    return pipeline.plan(lake or LocalLake(tmp_path / "lake"), settings, day, D, False, requested, connection=lookup)
 
 
 def test_pipeline_plan_sample_ids_only_for_the_embedded_default(
@@ -129,7 +131,7 @@ def test_pipeline_plan_sample_ids_only_for_the_embedded_default(
 def test_pipeline_plan_reprocess_needs_no_list_and_no_connection(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    lake = Lake.local(tmp_path / "lake")
+    lake = LocalLake(tmp_path / "lake")
     past = D - dt.timedelta(days=9)
     for playlist_id in (LSD, RAP_RU):
         extract_playlist(SampleSource(), lake, playlist_id, past.isoformat(), "t")
@@ -181,14 +183,14 @@ def test_settings_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("SPOTIFY_ETL_LAKE_DIR", str(tmp_path / "l"))
     s = Settings.from_env()
-    assert s.target == "local" and s.lake_url == (tmp_path / "l").as_uri()
+    assert s.target == "local" and target_of(s).lake_url == (tmp_path / "l").as_uri()
     assert s.duckdb_path == tmp_path / "l" / "catalog.duckdb"
     monkeypatch.setenv("SPOTIFY_ETL_TARGET", "aws")
     with pytest.raises(SettingsError, match="SPOTIFY_ETL_S3_BUCKET='': required when SPOTIFY_ETL_TARGET=aws"):
-        _ = Settings.from_env().lake_url
+        _ = target_of(Settings.from_env()).lake_url
     monkeypatch.setenv("SPOTIFY_ETL_S3_BUCKET", "bkt")
     s = Settings.from_env()
-    assert s.table_url("songs") == "s3://bkt/spotify-etl/processed/songs"
+    assert target_of(s).table_url("songs") == "s3://bkt/spotify-etl/processed/songs"
     assert s.athena_output == "s3://bkt/athena-results/"
     monkeypatch.setenv("SPOTIFY_ETL_TARGET", "gcp")
     with pytest.raises(SettingsError, match="SPOTIFY_ETL_TARGET='gcp': `local` or `aws`"):

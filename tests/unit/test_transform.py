@@ -6,11 +6,14 @@ import copy
 import datetime as dt
 import logging
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
 from spotify_etl import tables, transform
-from spotify_etl.lake import Lake
+from spotify_etl.extract import SampleSource, extract_playlist
+from spotify_etl.lake import Lake, LocalLake
+from spotify_etl.settings import Settings, SettingsError
 from spotify_etl.transform import REASONS, TransformError, TransformOutOfMemory, transform_day
 
 from tests.conftest import load_fixture
@@ -278,3 +281,67 @@ def test_the_dags_transform_task_leaves_out_of_memory_to_airflows_retries_and_fa
     (lake_dir / "raw" / "playlists" / f"dt={DAY}" / f"playlist_id={LSD}.json").write_bytes(b"")
     with pytest.raises(AirflowFailException, match=rf"playlist_id={LSD}.json: empty file \(0 bytes\)"):
         run_transform(Settings(lake_dir=lake_dir), DAY, "reprocess", "", playlists, [])
+
+
+# ---- DuckDB's memory limit and threads (SPOTIFY_ETL_DUCKDB_MEMORY_LIMIT, _THREADS) ------------
+def duckdb_settings(con: Any) -> tuple[str, int]:
+    memory, threads = con.execute("SELECT current_setting('memory_limit'), current_setting('threads')").fetchone()
+    return str(memory), int(threads)
+
+
+def test_default_memory_limit_is_256mb_and_threads_are_duckdbs_own() -> None:
+    import duckdb
+
+    s = Settings.from_env({})
+    with transform.connect(s.duckdb_memory_limit, s.duckdb_threads) as con, duckdb.connect() as plain:
+        assert duckdb_settings(con) == ("244.1 MiB", duckdb_settings(plain)[1])  # DuckDB writes 256MB in MiB
+
+
+def test_memory_and_threads_settings_reach_duckdb() -> None:
+    s = Settings.from_env({"SPOTIFY_ETL_DUCKDB_MEMORY_LIMIT": "512MB", "SPOTIFY_ETL_DUCKDB_THREADS": "1"})
+    assert (s.duckdb_memory_limit, s.duckdb_threads) == ("512MB", 1)
+    with transform.connect(s.duckdb_memory_limit, s.duckdb_threads) as con:
+        assert duckdb_settings(con) == ("488.2 MiB", 1)
+
+
+def test_the_dags_transform_step_opens_duckdb_with_the_settings(monkeypatch: pytest.MonkeyPatch,
+                                                                tmp_path: Path) -> None:  # fmt: skip
+    """The DAG's transform task body hands the settings to DuckDB."""
+    from spotify_etl.airflow.tasks import run_transform
+
+    lake = LocalLake(tmp_path / "lake")
+    extract_playlist(SampleSource(), lake, LSD, DAY, f"{DAY}T06:00:00+00:00")
+    s = Settings(lake_dir=tmp_path / "lake", duckdb_memory_limit="300MB", duckdb_threads=1)
+    seen: list[tuple[str, int]] = []
+    real_connect = transform.connect
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        con = real_connect(*args, **kwargs)
+        seen.append(duckdb_settings(con))
+        return con
+
+    monkeypatch.setattr(transform, "connect", spy)
+    result = run_transform(s, DAY, "reprocess", "a reprocess plan of the one landed playlist", [LSD], [])
+    assert result["documents"] == 1 and result["rows"]["songs"] > 0
+    assert seen == [("286.1 MiB", 1)]
+
+
+def test_the_cli_transform_uses_the_settings_and_names_a_bad_one(monkeypatch: pytest.MonkeyPatch,
+                                                                  tmp_path: Path) -> None:  # fmt: skip
+    from spotify_etl import cli
+
+    lake = LocalLake(tmp_path / "lake")
+    extract_playlist(SampleSource(), lake, LSD, DAY, f"{DAY}T06:00:00+00:00")
+    argv = ["transform", "--raw", str(tmp_path / "lake"), "--out", str(tmp_path / "lake"), "--date", DAY]
+    monkeypatch.delenv("SPOTIFY_ETL_DUCKDB_THREADS", raising=False)
+    monkeypatch.setenv("SPOTIFY_ETL_DUCKDB_MEMORY_LIMIT", "lots")
+    with pytest.raises(SettingsError, match="SPOTIFY_ETL_DUCKDB_MEMORY_LIMIT='lots': a size"):  # as any bad setting
+        cli.main(argv)
+    monkeypatch.setenv("SPOTIFY_ETL_DUCKDB_MEMORY_LIMIT", "300MB")
+    seen: list[tuple[str, int]] = []
+    real_connect = transform.connect
+    monkeypatch.setattr(
+        transform, "connect", lambda *a, **k: seen.append(duckdb_settings(c := real_connect(*a, **k))) or c
+    )
+    assert cli.main(argv) == 0
+    assert seen[0][0] == "286.1 MiB"

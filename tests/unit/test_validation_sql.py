@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import sqlglot
 from spotify_etl import quality, tables
-from spotify_etl.lake import Lake
+from spotify_etl.lake import Lake, LocalLake
 from spotify_etl.warehouse import local
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel, ParseError
@@ -146,7 +146,7 @@ def run_checks(
     """Write ``{day: {table: rows}}`` as Parquet, catalog it like the local target, run validate.sql for DAY.
 
     ``old``: (day, table) partitions written before the publish_id column existed."""
-    lake = Lake.local(tmp_path / "lake")
+    lake = LocalLake(tmp_path / "lake")
     for day, data in partitions.items():
         for table, rows in data.items():
             write_partition(lake, table, day, rows, old=(day, table) in old)

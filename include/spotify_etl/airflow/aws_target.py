@@ -23,6 +23,7 @@ from airflow.sdk import TaskGroup, task
 from spotify_etl import quality
 from spotify_etl.errors import PipelineError
 from spotify_etl.settings import Settings
+from spotify_etl.targets import AwsTarget
 from spotify_etl.warehouse import aws
 
 log = logging.getLogger(__name__)
@@ -98,23 +99,48 @@ def judge_athena_result(hook: Any, query_execution_id: str, day: str) -> list[st
     """Judge the finished validation query like the local target does; a failed check fails without retries."""
     from spotify_etl.airflow.tasks import fail_fast
 
-    results = aws.check_results(aws.query_result_pages(hook, query_execution_id))
+    results = AwsTarget.check_results(aws.query_result_pages(hook, query_execution_id))
     log.info("Athena query %s returned %d checks", query_execution_id, len(results))
-    for result in results:
-        log.info(result.describe())
     with fail_fast():  # a finished query's result never changes
-        quality.judge(results, day)
+        quality.report_and_judge(results, day, report=log.info)
     return [r.describe() for r in results]
 
 
 def catalog_and_validate(settings: Settings, transformed: Any) -> Any:
     """Add ``catalog`` (Glue) and ``validate`` (Athena) downstream of ``transformed``; return ``validate``."""
     from airflow.providers.amazon.aws.operators.athena import AthenaOperator
+
+    conn: dict[str, Any] = {"aws_conn_id": settings.aws_conn_id}
+    catalog = _catalog(settings, AwsTarget(settings).crawler_config(), conn)
+    athena_validation = AthenaOperator(
+        task_id="athena_validation",
+        query=VALIDATION_QUERY,
+        database=settings.database,
+        params={"database": settings.database, "table_prefix": settings.table_prefix},
+        workgroup=settings.athena_workgroup,
+        output_location=settings.athena_output or None,
+        deferrable=True,
+        sleep_time=ATHENA_POLL_SECONDS,
+        max_polling_attempts=ATHENA_MAX_POLLS,
+        **conn,
+    )
+
+    @task(task_id="validate")
+    def validate(query_execution_id: str, day: str) -> list[str]:
+        from airflow.providers.amazon.aws.hooks.athena import AthenaHook
+
+        return judge_athena_result(AthenaHook(aws_conn_id=settings.aws_conn_id), query_execution_id, day)
+
+    verdict = validate(athena_validation.output, day="{{ ds }}")
+    transformed >> catalog >> athena_validation
+    return verdict
+
+
+def _catalog(settings: Settings, config: dict[str, Any], conn: dict[str, Any]) -> TaskGroup:
+    """The ``catalog`` group: the Glue database, then the crawler created, recreated or left as it
+    is (:func:`choose_crawler_action`), then its run, waited for in the triggerer."""
     from airflow.providers.amazon.aws.operators.glue_catalog import GlueCatalogCreateDatabaseOperator
     from airflow.providers.amazon.aws.operators.glue_crawler import GlueCrawlerCreateOperator, GlueCrawlerRunOperator
-
-    config = aws.crawler_config(settings)
-    conn: dict[str, Any] = {"aws_conn_id": settings.aws_conn_id}
 
     with TaskGroup("catalog", tooltip="Glue database and crawler over the Parquet tables") as catalog:
         database = GlueCatalogCreateDatabaseOperator(
@@ -153,26 +179,4 @@ def catalog_and_validate(settings: Settings, transformed: Any) -> Any:
         action = crawler_action()
         database >> action >> [create_crawler, recreate_task, run_crawler]
         [create_crawler, recreate_task] >> run_crawler
-
-    athena_validation = AthenaOperator(
-        task_id="athena_validation",
-        query=VALIDATION_QUERY,
-        database=settings.database,
-        params={"database": settings.database, "table_prefix": settings.table_prefix},
-        workgroup=settings.athena_workgroup,
-        output_location=settings.athena_output or None,
-        deferrable=True,
-        sleep_time=ATHENA_POLL_SECONDS,
-        max_polling_attempts=ATHENA_MAX_POLLS,
-        **conn,
-    )
-
-    @task(task_id="validate")
-    def validate(query_execution_id: str, day: str) -> list[str]:
-        from airflow.providers.amazon.aws.hooks.athena import AthenaHook
-
-        return judge_athena_result(AthenaHook(aws_conn_id=settings.aws_conn_id), query_execution_id, day)
-
-    verdict = validate(athena_validation.output, day="{{ ds }}")
-    transformed >> catalog >> athena_validation
-    return verdict
+    return catalog

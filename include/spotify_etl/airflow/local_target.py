@@ -8,33 +8,30 @@ from typing import Any
 from airflow.sdk import task
 
 from spotify_etl.settings import Settings
+from spotify_etl.targets import LocalTarget
 
 
 def catalog_and_validate(settings: Settings, upstream: Any) -> Any:
     """Add ``catalog`` and ``validate`` downstream of ``upstream``; return ``validate``."""
 
+    local = LocalTarget(settings)
+
     @task
     def catalog() -> dict[str, str]:
-        from spotify_etl import pipeline
-        from spotify_etl.airflow.tasks import open_lake
-
-        return pipeline.catalog_local(
-            open_lake(settings), settings.duckdb_path, settings.database, settings.table_prefix
-        )
+        return local.catalog(local.open_lake())
 
     @task
     def validate(ds: str) -> list[str]:
         import logging
 
-        from spotify_etl import pipeline
+        from spotify_etl import quality
         from spotify_etl.airflow import lineage
-        from spotify_etl.airflow.tasks import fail_fast, open_lake
+        from spotify_etl.airflow.tasks import fail_fast
 
-        lake = open_lake(settings)
+        lake = local.open_lake()
         lineage.report(lake, inputs=lineage.partitions(lake, ds))  # what validate.sql reads, through the views
         with fail_fast():  # a failed check: the data, not the try, must change
-            results = pipeline.validate_local(settings.duckdb_path, ds, settings.database, settings.table_prefix,
-                                              report=logging.getLogger(__name__).info)  # fmt: skip
+            results = quality.report_and_judge(local.check_results(ds), ds, report=logging.getLogger(__name__).info)
         return [r.describe() for r in results]
 
     verdict = validate()

@@ -12,8 +12,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from spotify_etl.settings import SPOTIFY_POOL, Settings
+from spotify_etl.settings import Settings
 
+SPOTIFY_POOL = "spotify_api"  # the Airflow pool of the extract tasks: one Spotify budget for every run
 DESCRIPTION = "Spotify Web API: extract tasks calling Spotify at once, across all runs and backfills"
 
 

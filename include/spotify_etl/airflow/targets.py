@@ -1,8 +1,8 @@
-"""One seam per target: ``{target: catalog_and_validate}``.
+"""One builder per target: ``{target: catalog_and_validate}``, over the core's targets
+(:data:`spotify_etl.targets.TARGETS`, the same names).
 
 Each builder adds the target's ``catalog`` and ``validate`` stages downstream of the
-transform, with the same signature ``(settings, upstream) -> validate``. Choosing the
-lake (local folder or S3) is :meth:`spotify_etl.lake.Lake.from_settings`'s job.
+transform, with the same signature ``(settings, upstream) -> validate``.
 """
 
 from __future__ import annotations

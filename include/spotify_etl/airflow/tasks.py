@@ -25,6 +25,7 @@ from spotify_etl.lake import Lake
 from spotify_etl.plan import EXTRACT, PARAM, SKIP
 from spotify_etl.settings import Settings
 from spotify_etl.spotify.redaction import also_mask_with
+from spotify_etl.targets import target
 
 if TYPE_CHECKING:
     from airflow.sdk import Asset
@@ -56,7 +57,7 @@ def open_lake(settings: Settings) -> Lake:
 
         return get_fs(conn_id)
 
-    return Lake.from_settings(settings, s3_filesystem)
+    return target(settings).open_lake(s3_filesystem)
 
 
 def is_backfill(dag_run: DagRunProtocol) -> bool:
@@ -204,7 +205,7 @@ def describe_asset_events(outlet_events: OutletEventAccessorsProtocol, assets: l
         table = asset.name.rsplit(".", 1)[-1]
         outlet_events[asset].extra = {
             "dt": result["dt"],
-            "location": f"{settings.table_url(table)}/dt={result['dt']}",
+            "location": f"{target(settings).table_url(table)}/dt={result['dt']}",
             "rows": result["rows"][table],
         }
 

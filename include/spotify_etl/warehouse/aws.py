@@ -9,10 +9,14 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from spotify_etl import quality, tables
-from spotify_etl.settings import Settings, refused
+from spotify_etl.lake import TABLES_DIR
+from spotify_etl.settings import refused
+
+if TYPE_CHECKING:
+    from spotify_etl.targets import AwsTarget
 
 RESULT_COLUMNS = ("check_name", "violations", "checked_rows")
 
@@ -36,22 +40,23 @@ _ROLE_ARN = re.compile(r"arn:[^:]+:iam::\d*:role/(?P<name>.+)")
 EXCLUSIONS = ["**/.*", "**/_*"]
 
 
-def crawler_config(settings: Settings) -> dict[str, Any]:
+def crawler_config(target: AwsTarget) -> dict[str, Any]:
     """CreateCrawler/UpdateCrawler arguments: one S3 target per table folder, so each becomes a Glue table partitioned by dt."""
+    settings = target.settings
     if not settings.crawler_role:
         raise refused(
             "SPOTIFY_ETL_CRAWLER_ROLE",
             "",
             "required when SPOTIFY_ETL_TARGET=aws (the IAM role the Glue crawler assumes)",
         )
-    quality.render_validation_sql("2000-01-01", settings.database, settings.table_prefix)  # checks the names
+    quality.check_names(settings.database, settings.table_prefix)
     config: dict[str, Any] = {
         "Name": settings.crawler_name,
         "Role": settings.crawler_role,
         "DatabaseName": settings.database,
-        "Description": f"spotify_playlist_etl: Parquet tables under {settings.lake_url}/processed/",
+        "Description": f"spotify_playlist_etl: Parquet tables under {target.lake_url}/{TABLES_DIR}/",
         "Targets": {
-            "S3Targets": [{"Path": settings.table_url(t) + "/", "Exclusions": EXCLUSIONS} for t in tables.TABLE_NAMES]
+            "S3Targets": [{"Path": target.table_url(t) + "/", "Exclusions": EXCLUSIONS} for t in tables.TABLE_NAMES]
         },
         "SchemaChangePolicy": SCHEMA_CHANGE_POLICY,
         "RecrawlPolicy": RECRAWL_POLICY,

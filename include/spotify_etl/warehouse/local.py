@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from spotify_etl import quality, tables
-from spotify_etl.lake import Lake
+from spotify_etl.lake import LocalLake
 
 
 def _connect(path: Path, read_only: bool = False, wait_seconds: float = 120.0) -> Any:
@@ -51,15 +51,13 @@ def _table(database: str, table_prefix: str, table: str) -> str:
     return f"{_identifier(database)}.{_identifier(table_prefix + table)}"
 
 
-def register_tables(lake: Lake, db_path: Path, database: str, table_prefix: str = "") -> dict[str, str]:
+def register_tables(lake: LocalLake, db_path: Path, database: str, table_prefix: str = "") -> dict[str, str]:
     """(Re)create one view per table over its partitions; return view name -> location.
 
     A view's definition cannot take bound parameters, so the lake's path goes in as a quoted
     literal, its glob characters escaped (a folder named ``it's [1]`` is read as itself).
     """
-    if lake.protocol != "file":
-        raise ValueError("the DuckDB catalog serves the local target only")
-    quality.render_validation_sql("2000-01-01", database, table_prefix)  # validates the names
+    quality.check_names(database, table_prefix)
     db_path.parent.mkdir(parents=True, exist_ok=True)
     views = {}
     with _connect(db_path) as con:
