@@ -50,10 +50,6 @@ def test_the_flag_walk_sees_a_class_attribute_and_an_instance_assignment() -> No
 
 
 MAX_FUNCTION_LINES = 60
-# Functions other helpers of issue 23 are splitting on their own branches; empty this set as they land.
-NOT_YET_SPLIT = {
-    "include/spotify_etl/airflow/aws_target.py:catalog_and_validate",  # `targets` branch
-}
 
 
 def long_functions(tree: ast.Module, limit: int = MAX_FUNCTION_LINES) -> dict[str, int]:
@@ -73,7 +69,7 @@ def test_no_function_is_over_sixty_lines() -> None:
         for path in sources()
         for name, lines in long_functions(parsed(path)).items()
     }
-    assert {where: lines for where, lines in found.items() if where not in NOT_YET_SPLIT} == {}
+    assert found == {}
 
 
 def test_the_length_walk_counts_from_the_def_and_sees_nested_functions() -> None:
