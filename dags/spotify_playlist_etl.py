@@ -59,7 +59,7 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset, Param, dag, task
-from spotify_etl.airflow import alerts
+from spotify_etl.airflow import DAG_ID, alerts
 from spotify_etl.airflow.targets import catalog_and_validate
 from spotify_etl.settings import SPOTIFY_POOL, SQL_DIR, Settings, configured_playlists, dag_description
 from spotify_etl.tables import TABLE_NAMES
@@ -76,7 +76,7 @@ TABLE_ASSETS = [
 
 
 @dag(
-    dag_id="spotify_playlist_etl",
+    dag_id=DAG_ID,
     schedule="@daily",
     start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
     catchup=False,
