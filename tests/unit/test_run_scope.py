@@ -101,11 +101,10 @@ class FakeRun:
 def test_plan_pushes_what_the_later_tasks_take_and_returns_what_to_extract(landed: Lake, lake_dir: Path) -> None:
     import datetime as dt
 
-    from airflow.sdk.api.datamodels._generated import DagRunType
     from spotify_etl.settings import Settings
 
     ti, day = FakeTI(), dt.datetime(2026, 11, 25, tzinfo=dt.UTC)
-    backfill = FakeRun({"playlists": [LSD]}, DagRunType.BACKFILL)
+    backfill = FakeRun({"playlists": [LSD]}, "backfill")  # the run_type Airflow gives a backfill
     to_extract = tasks.plan(Settings(lake_dir=lake_dir), {"playlists": [LSD]}, day, backfill, ti)  # type: ignore[arg-type]
     assert to_extract == []  # a backfill never calls Spotify: it re-processes what landed
     assert ti.pushed["mode"] == REPROCESS and ti.pushed["playlists"] == [LSD]
@@ -115,12 +114,11 @@ def test_plan_pushes_what_the_later_tasks_take_and_returns_what_to_extract(lande
 def test_a_failed_plan_fails_the_later_tasks_at_once_naming_it(lake_dir: Path) -> None:
     import datetime as dt
 
-    from airflow.sdk.api.datamodels._generated import DagRunType
     from airflow.sdk.exceptions import AirflowFailException
     from spotify_etl.settings import Settings
 
     ti, day = FakeTI(), dt.datetime(2026, 11, 25, tzinfo=dt.UTC)
-    run = FakeRun({"playlists": ["not a playlist"]}, DagRunType.MANUAL)
+    run = FakeRun({"playlists": ["not a playlist"]}, "manual")
     with pytest.raises(AirflowFailException, match="InvalidPlaylistId: DAG param 'playlists'"):
         tasks.plan(Settings(lake_dir=lake_dir), {"playlists": ["not a playlist"]}, day, run, ti)  # type: ignore[arg-type]
     assert ti.pushed == {

@@ -14,7 +14,6 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
-from airflow.sdk.api.datamodels._generated import DagRunType  # the type of the context's dag_run.run_type
 from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException, AirflowSkipException
 from airflow.sdk.log import mask_secret
 
@@ -33,6 +32,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 also_mask_with(mask_secret)  # Spotify secrets also go to Airflow's masker, for every path into the task log
 PLAN_FAILED = "plan_failed"  # the mode a failed plan task publishes
+# A backfill's dag_run.run_type (a str enum): the value the REST API's DagRunType names "backfill"; the
+# task SDK's enum lives in a private module (airflow.sdk.api.datamodels._generated).
+BACKFILL_RUN_TYPE = "backfill"
 
 
 @contextmanager
@@ -60,7 +62,7 @@ def open_lake(settings: Settings) -> Lake:
 
 
 def is_backfill(dag_run: DagRunProtocol) -> bool:
-    return dag_run.run_type == DagRunType.BACKFILL
+    return dag_run.run_type == BACKFILL_RUN_TYPE
 
 
 def spotify_connection(settings: Settings) -> Any | None:
