@@ -66,7 +66,7 @@ def test_plan_pushes_what_the_later_tasks_take_and_returns_what_to_extract(lake:
     extract_playlist(SampleSource(), lake, LSD, DAY, "t")
     ti, day = FakeTI(), dt.datetime(2026, 11, 25, tzinfo=dt.UTC)
     backfill = FakeRun({"playlists": [LSD]}, "backfill")  # the run_type Airflow gives a backfill
-    to_extract = tasks.plan(Settings(lake_dir=lake_dir), {"playlists": [LSD]}, day, backfill, ti)  # type: ignore[arg-type]
+    to_extract = tasks.run_plan(Settings(lake_dir=lake_dir), {"playlists": [LSD]}, day, backfill, ti)  # type: ignore[arg-type]
     assert to_extract == []  # a backfill never calls Spotify: it re-processes what landed
     assert ti.pushed["mode"] == REPROCESS and ti.pushed["playlists"] == [LSD]
     assert "backfill run" in ti.pushed["message"]
@@ -81,7 +81,7 @@ def test_a_failed_plan_fails_the_later_tasks_at_once_naming_it(lake_dir: Path) -
     ti, day = FakeTI(), dt.datetime(2026, 11, 25, tzinfo=dt.UTC)
     run = FakeRun({"playlists": ["not a playlist"]}, "manual")
     with pytest.raises(AirflowFailException, match="InvalidPlaylistId: DAG param 'playlists'"):
-        tasks.plan(Settings(lake_dir=lake_dir), {"playlists": ["not a playlist"]}, day, run, ti)  # type: ignore[arg-type]
+        tasks.run_plan(Settings(lake_dir=lake_dir), {"playlists": ["not a playlist"]}, day, run, ti)  # type: ignore[arg-type]
     assert ti.pushed == {
         "mode": tasks.PLAN_FAILED,
         "message": "the plan task did not succeed (see its log)",
