@@ -59,7 +59,7 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset, Param, dag, task
-from spotify_etl.airflow import alerts
+from spotify_etl.airflow import DAG_ID, alerts
 from spotify_etl.airflow.description import dag_description
 from spotify_etl.airflow.pool import SPOTIFY_POOL
 from spotify_etl.airflow.targets import catalog_and_validate
@@ -79,7 +79,7 @@ TABLE_ASSETS = [
 
 
 @dag(
-    dag_id="spotify_playlist_etl",
+    dag_id=DAG_ID,
     schedule="@daily",
     start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
     catchup=False,
@@ -109,40 +109,41 @@ TABLE_ASSETS = [
     },
 )
 def spotify_playlist_etl() -> None:
+    # Each task body lives in spotify_etl.airflow.tasks, imported only when the task runs (parse cost: docs/performance.md).
     @task
     def plan(params: dict[str, Any], logical_date: dt.datetime, dag_run: DagRunProtocol,
              ti: TaskInstance) -> list[list[str]]:  # fmt: skip
         from spotify_etl.airflow import tasks
 
-        return tasks.plan(SETTINGS, params, logical_date, dag_run, ti)
+        return tasks.run_plan(SETTINGS, params, logical_date, dag_run, ti)
 
     # One task per chunk of playlists; the pool is the one Spotify budget of every run and backfill.
     @task(pool=SPOTIFY_POOL, map_index_template="{{ chunk_label }}")
-    def extract_playlist(playlists: list[str], logical_date: dt.datetime, dag_run: DagRunProtocol,
+    def extract_playlist(chunk: list[str], logical_date: dt.datetime, dag_run: DagRunProtocol,
                          ti: TaskInstance) -> dict[str, Any]:  # fmt: skip
         from airflow.sdk import get_current_context
         from spotify_etl.airflow import tasks
 
         day = logical_date.date().isoformat()
-        return tasks.run_extract_chunk(SETTINGS, playlists, day, dag_run, ti, get_current_context())
+        return tasks.run_extract_chunk(SETTINGS, chunk, day, dag_run, ti, get_current_context())
 
     @task(trigger_rule="all_done", outlets=TABLE_ASSETS)
-    def transform(mode: str, message: str, playlists: list[str], extracted: list[dict[str, Any]],
+    def transform(mode: str, message: str, run_playlists: list[str], extracted: list[dict[str, Any]],
                   logical_date: dt.datetime, outlet_events: OutletEventAccessorsProtocol) -> dict[str, Any]:  # fmt: skip
         from spotify_etl.airflow import tasks
 
-        result = tasks.run_transform(SETTINGS, logical_date.date().isoformat(), mode, message, playlists, extracted)
+        result = tasks.run_transform(SETTINGS, logical_date.date().isoformat(), mode, message, run_playlists, extracted)
         tasks.describe_asset_events(outlet_events, TABLE_ASSETS, SETTINGS, result)
         return result
 
     @task(trigger_rule="all_done")
-    def check_extracts(mode: str, expected: list[str], extracted: list[dict[str, Any]]) -> dict[str, Any]:
+    def check_extracts(mode: str, chunks: list[list[str]], extracted: list[dict[str, Any]]) -> dict[str, Any]:
         from spotify_etl.airflow import tasks
 
-        return tasks.check_extracts(mode, expected, extracted)
+        return tasks.check_extracts(mode, chunks, extracted)
 
     planned = plan()  # returns the chunks of playlists to extract; pushes mode, message and the run's playlists
-    extracted = extract_playlist.expand(playlists=planned)
+    extracted = extract_playlist.expand(chunk=planned)
     transformed = transform(planned["mode"], planned["message"], planned["playlists"], extracted)
     transformed >> check_extracts(planned["mode"], planned, extracted)
     catalog_and_validate(SETTINGS, transformed)

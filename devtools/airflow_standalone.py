@@ -37,10 +37,10 @@ from airflow_client.client import ApiClient, Configuration
 from airflow_client.client.api import DAGApi, ImportErrorApi
 from airflow_client.client.exceptions import NotFoundException
 from airflow_client.client.models import DAGPatchBody
+from spotify_etl.airflow import DAG_ID
 
 from devtools import postgres
 
-DAG_ID = "spotify_playlist_etl"
 HOST = "127.0.0.1"
 USER = "admin"  # the simple auth manager's default user (role admin) that standalone sets up
 VENV_BIN = Path(sys.executable).parent

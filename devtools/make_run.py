@@ -10,10 +10,9 @@ import sys
 from pathlib import Path
 
 from spotify_etl import quality
+from spotify_etl.airflow import DAG_ID
 from spotify_etl.settings import Settings
 from spotify_etl.warehouse import local
-
-DAG_ID = "spotify_playlist_etl"
 
 
 def main() -> int:

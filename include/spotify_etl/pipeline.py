@@ -51,7 +51,7 @@ def plan(
 
     wanted = _parse(requested or [], f"DAG param {planning.PARAM!r}")
     landed = list(lake.raw_documents(day.isoformat()))
-    result = planning.plan_run(
+    result = planning.decide(
         day=day,
         started=started,
         is_backfill=is_backfill,

@@ -7,7 +7,7 @@ skips with a message if there are none, instead of writing today's playlists und
 past date. A run whose date lies after the day it started is refused: it would publish
 today's playlists under a date still to come.
 
-A run's tables hold exactly the playlists it planned (``RunPlan.playlists``): the ones it
+A run's tables hold exactly the playlists it planned (``RunPlan.playlists``, the run's playlists): the ones it
 extracts, or for a reprocess the ones it was given (those landed for the date) or, without
 a list, every one landed for the date. Raw documents of other playlists landed for the same
 date stay in the lake but are not published by this run.
@@ -64,7 +64,7 @@ def live_playlists(requested: list[str], configured: list[str], sample: list[str
     return chosen
 
 
-def plan_run(
+def decide(
     *,
     day: dt.date,
     started: dt.date,

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from spotify_etl.airflow import DAG_ID
 
 from tests.dags.conftest import AWS_SETTINGS, PARSE_OFFLINE, _dagbag
 from tests.support.airflow_run import airflow_env
 
-DAG_ID = "spotify_playlist_etl"
 ALERTS = {
     "SPOTIFY_ETL_ALERT_SLACK_CONN_ID": "alerts_webhook",
     "SPOTIFY_ETL_ALERT_SNS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:spotify-etl-alerts",

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from airflow.utils.dag_cycle_tester import check_cycle
+from spotify_etl.airflow import DAG_ID
 from spotify_etl.airflow.pool import SPOTIFY_POOL
 from spotify_etl.settings import SETTINGS_DOC
 
@@ -19,7 +20,6 @@ from tests.dags.conftest import DAG_FILE, PARSE_OFFLINE, _dagbag
 from tests.support.airflow_run import airflow_env
 
 PROJECT = Path(__file__).resolve().parents[2]
-DAG_ID = "spotify_playlist_etl"
 
 
 def test_no_import_errors(dagbag) -> None:  # type: ignore[no-untyped-def]

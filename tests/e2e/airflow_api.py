@@ -13,8 +13,8 @@ import httpx
 from airflow_client.client import ApiClient, Configuration
 from airflow_client.client.api import BackfillApi, DagRunApi, TaskInstanceApi, XComApi
 from airflow_client.client.models import BackfillResponse, DAGRunResponse, TaskInstanceResponse, TriggerDAGRunPostBody
+from spotify_etl.airflow import DAG_ID
 
-DAG_ID = "spotify_playlist_etl"
 FINISHED = {"success", "failed"}
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
+from spotify_etl.airflow import DAG_ID
 
 from tests.e2e.test_spotify_dag import CLIENT_SECRET, REFRESH_TOKEN, leaks, run_dag, task_tries
 from tests.support.moto_server import moto_server
@@ -61,22 +62,22 @@ def test_a_retry_and_the_failures_each_send_one_alert_naming_task_try_error_and_
     assert tries[("check_extracts", -1)] == ("failed", 1)
     heads = [m.splitlines()[0] for m in webhook.messages]
     assert heads[:3] == [
-        f"[spotify_playlist_etl] {day}: task extract_playlist[0] failed on try 1 and will be retried.",
-        f"[spotify_playlist_etl] {day}: task extract_playlist[0] failed on try 2.",
-        f"[spotify_playlist_etl] {day}: task check_extracts failed on try 1.",
+        f"[{DAG_ID}] {day}: task extract_playlist[0] failed on try 1 and will be retried.",
+        f"[{DAG_ID}] {day}: task extract_playlist[0] failed on try 2.",
+        f"[{DAG_ID}] {day}: task check_extracts failed on try 1.",
     ], webhook.messages
     retry, failure = webhook.messages[0].splitlines(), webhook.messages[1].splitlines()
     assert retry[1].startswith("Error: ChunkIncomplete: 1 of 2 playlists failed: ") and "429" in retry[1], retry
     assert failure[1].startswith("Error: AirflowFailException: 1 of 2 playlists failed: "), failure
     # The log link is the task instance's own: the UI's base URL, the run, the mapped task, the try.
     run_id = re.search(r"/runs/(manual__[^/]+)/", retry[2]).group(1)  # type: ignore[union-attr]
-    base = f"Log: http://airflow.test:8080/dags/spotify_playlist_etl/runs/{run_id}/tasks"
+    base = f"Log: http://airflow.test:8080/dags/{DAG_ID}/runs/{run_id}/tasks"
     assert retry[2] == f"{base}/extract_playlist/mapped/0?try_number=1", retry
     assert failure[2] == f"{base}/extract_playlist/mapped/0?try_number=2", failure
     # The run's failure callback (in dags test: in-process; else the DAG processor) names the last failed task.
     assert webhook.messages[3].splitlines() == [
-        f"[spotify_playlist_etl] {day}: run {unquote(run_id)} failed (task_failure); last task check_extracts, try 1.",
-        f"Log: http://airflow.test:8080/dags/spotify_playlist_etl/runs/{run_id}/tasks/check_extracts?try_number=1",
+        f"[{DAG_ID}] {day}: run {unquote(run_id)} failed (task_failure); last task check_extracts, try 1.",
+        f"Log: http://airflow.test:8080/dags/{DAG_ID}/runs/{run_id}/tasks/check_extracts?try_number=1",
     ], webhook.messages
     assert len(webhook.messages) == 4
     # SNS got the same four messages (SQS does not keep their order).

@@ -31,7 +31,7 @@ from spotify_etl import tables
 from spotify_etl.airflow.metrics import COUNTER, GAUGE, METRICS, PREFIX, TIMER
 from spotify_etl.transform import REASONS
 
-from tests.support.airflow_run import dags_test
+from tests.support.airflow_run import DAG_ID, dags_test
 
 pytestmark = pytest.mark.e2e
 
@@ -132,7 +132,7 @@ def test_a_failed_chunk_counts_its_failure_and_names_what_it_landed(airflow_temp
     document = lake / "raw" / "playlists" / f"dt={DAY}" / f"playlist_id={SAMPLE_PLAYLIST}.json"
     assert [v for _, v in got["extract.items"]] == [json.loads(document.read_text())["total"]]
     assert [v for _, v in got["extract.bytes"]] == [document.stat().st_size]
-    (extract,) = [e for e in events(ol_file) if e["job"]["name"] == "spotify_playlist_etl.extract_playlist"
+    (extract,) = [e for e in events(ol_file) if e["job"]["name"] == f"{DAG_ID}.extract_playlist"
                   and e["eventType"] != "START"]  # fmt: skip
     assert extract["eventType"] == "FAIL"
     assert datasets(extract, "outputs") == {("file", str(document))}
@@ -142,7 +142,7 @@ def test_every_task_has_a_start_and_a_complete_event(observed: dict[str, Any]) -
     assert observed["run"].succeeded, observed["run"].output[-4000:]
     seen = [(e["job"]["namespace"], e["job"]["name"], e["eventType"]) for e in events(observed["ol_file"])]
     for task in TASKS:
-        job = f"spotify_playlist_etl.{task}"
+        job = f"{DAG_ID}.{task}"
         assert seen.count((NAMESPACE, job, "START")) == 1, (job, seen)
         assert seen.count((NAMESPACE, job, "COMPLETE")) == 1, (job, seen)
     assert not [s for s in seen if s[2] == "FAIL"]
@@ -158,7 +158,7 @@ def test_events_name_the_raw_documents_and_partitions_each_task_read_and_wrote(o
     outputs: set[tuple[str, str]] = set()
     added = {}
     for task in TASKS:  # the order dags test runs them in
-        event = complete[f"spotify_playlist_etl.{task}"]
+        event = complete[f"{DAG_ID}.{task}"]
         now_in, now_out = datasets(event, "inputs"), datasets(event, "outputs")
         assert now_in >= inputs and now_out >= outputs, task  # see the module docstring
         added[task] = (now_in - inputs, now_out - outputs)

@@ -34,7 +34,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.airflow_run import PROJECT, DagRunResult, airflow_env, dags_test
+from tests.support.airflow_run import DAG_ID, PROJECT, DagRunResult, airflow_env, dags_test
 from tests.support.moto_server import ACCOUNT_ID, MotoAws, free_port, moto_server
 
 pytestmark = pytest.mark.e2e
@@ -268,9 +268,7 @@ def test_lineage_names_the_s3_objects_and_the_athena_query(runs: dict[str, Any],
 
     assert runs["first"].succeeded, runs["first"].output[-6000:]
     events = [json.loads(line) for line in runs["lineage"].read_text(encoding="utf-8").splitlines()]
-    complete = {
-        e["job"]["name"].removeprefix("spotify_playlist_etl."): e for e in events if e["eventType"] == "COMPLETE"
-    }
+    complete = {e["job"]["name"].removeprefix(f"{DAG_ID}."): e for e in events if e["eventType"] == "COMPLETE"}
     assert {"plan", "transform", "catalog.run_crawler", "athena_validation", "validate"} <= complete.keys()
 
     def datasets(task: str, key: str) -> set[tuple[str, str]]:
@@ -356,8 +354,9 @@ def test_a_changed_crawler_config_recreates_the_crawler_instead_of_updating_it(
 PARSE = textwrap.dedent("""
     import json, sys
     from airflow.dag_processing.dagbag import DagBag
+    from spotify_etl.airflow import DAG_ID
     bag = DagBag(dag_folder=sys.argv[1])
-    dag = bag.dags.get("spotify_playlist_etl")
+    dag = bag.dags.get(DAG_ID)
     tasks = {} if dag is None else {
         t.task_id: {"type": type(t).__name__, "upstream": sorted(t.upstream_task_ids),
                     "deferrable": getattr(t, "deferrable", None), "trigger_rule": getattr(t.trigger_rule, "value", t.trigger_rule),

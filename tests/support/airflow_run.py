@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from spotify_etl.airflow import DAG_ID
+
 PROJECT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
-DAG_ID = "spotify_playlist_etl"
 
 
 def airflow_env(home: Path, **overrides: str) -> dict[str, str]:

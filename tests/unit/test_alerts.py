@@ -65,11 +65,14 @@ def test_a_retry_says_it_will_be_retried() -> None:
     ]
 
 
-def test_secrets_are_redacted_from_the_error() -> None:
+def test_secrets_are_redacted_from_the_error(monkeypatch: pytest.MonkeyPatch) -> None:
     # As the task module does: Spotify secrets go to Airflow's masker too.
     redaction.also_mask_with(mask_secret)
     redaction.remember_secret("spotify-refresh-CANARY-41d2")  # pragma: allowlist secret
-    mask_secret("conn-password-CANARY-93ab")  # a secret only Airflow's masker knows
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_UNIT_ALERT_HOOK", '{"conn_type": "slackwebhook", "password": "conn-password-CANARY-93ab"}'
+    )
+    alerts.register_secrets(["unit_alert_hook"])  # as every alert does before its text is built
     error = PermissionError(
         "refused spotify-refresh-CANARY-41d2 and conn-password-CANARY-93ab with Authorization: Bearer abc.def-ghi"
     )

@@ -345,3 +345,43 @@ def test_the_cli_transform_uses_the_settings_and_names_a_bad_one(monkeypatch: py
     )
     assert cli.main(argv) == 0
     assert seen[0][0] == "286.1 MiB"
+
+
+# ---- A run publishes exactly the playlists it planned (issue 12, point 6) -------------------------
+def published(lake_dir: Path) -> set[str]:
+    path = lake_dir / "processed" / "playlist_items" / f"dt={DAY}" / "part-00000.parquet"
+    return set(pq.read_table(path).column("playlist_id").to_pylist())
+
+
+@pytest.fixture
+def landed(lake: Lake) -> Lake:
+    for playlist_id in (LSD, RAP, EPI):
+        extract_playlist(SampleSource(), lake, playlist_id, DAY, "t")
+    return lake
+
+
+def test_transform_day_publishes_only_the_given_playlists_and_keeps_the_others_raw(
+    landed: Lake, lake_dir: Path
+) -> None:
+    transform_day(landed, DAY)
+    assert published(lake_dir) == {LSD, RAP, EPI}  # no scope: every document landed
+    result = transform_day(landed, DAY, playlists=[RAP, EPI])
+    assert published(lake_dir) == {RAP, EPI} and result.documents == 2  # the shorter list replaces it
+    assert len(landed.raw_files(DAY)) == 3  # landed raw documents are never deleted
+
+
+def test_transform_day_refuses_a_scope_it_cannot_honour(landed: Lake, lake_dir: Path) -> None:
+    transform_day(landed, DAY, playlists=[LSD])
+    with pytest.raises(TransformError, match=f"dt={DAY}: no raw document landed for 5LkNhFidYyyjRWwnkcMbQs"):
+        transform_day(landed, DAY, playlists=[LSD, "5LkNhFidYyyjRWwnkcMbQs"])
+    with pytest.raises(TransformError, match="no playlist of this run was extracted, so nothing was written"):
+        transform_day(landed, DAY, playlists=[])
+    assert published(lake_dir) == {LSD}  # the date's tables are left as they were
+
+
+def test_ten_thousand_absent_playlists_give_a_bounded_message(landed: Lake) -> None:
+    absent = [f"{n:022d}" for n in range(10_000)]
+    with pytest.raises(TransformError) as raised:
+        transform_day(landed, DAY, playlists=[LSD, *absent])
+    message = str(raised.value)
+    assert len(message) < 1_000 and absent[0] in message and "and 9,990 more" in message

@@ -8,3 +8,5 @@ never stands in for the real ``airflow``.
 * :mod:`.targets`: ``{target: catalog_and_validate}``, one builder per target:
   :mod:`.local_target` (DuckDB) and :mod:`.aws_target` (Glue + Athena).
 """
+
+DAG_ID = "spotify_playlist_etl"  # the DAG file's dag_id; devtools and tests name the DAG by it

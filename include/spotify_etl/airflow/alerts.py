@@ -19,9 +19,6 @@ import logging
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
-# The masker mask_secret feeds. Airflow 3.3 has no public redact(): the public-looking
-# airflow.sdk.execution_time.secrets_masker is a deprecated shim that points here.
-from airflow.sdk._shared.secrets_masker import redact as airflow_redact
 from airflow.sdk.bases.notifier import BaseNotifier
 from airflow.sdk.definitions.callback import SyncCallback
 from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
@@ -41,8 +38,12 @@ AWS_SECRET_EXTRAS = ("aws_secret_access_key", "aws_session_token")
 
 
 def first_line(error: object) -> str:
-    """The error's first non-empty line, its type named, every secret Airflow's masker and the
-    Spotify client know redacted, cut to :data:`ERROR_CHARS`."""
+    """The error's first non-empty line, its type named, every secret the project's redaction knows
+    (the Spotify client's, the alert connections') redacted, cut to :data:`ERROR_CHARS`.
+
+    Airflow documents no redact() (only ``airflow.sdk.log.mask_secret``, which feeds its log
+    masker), so the text is redacted by :mod:`spotify_etl.spotify.redaction`, which hands the same
+    secrets to Airflow's masker for the task log."""
     from spotify_etl.spotify import redaction  # its package imports spotipy: not at parse time
 
     if error is None:
@@ -51,7 +52,7 @@ def first_line(error: object) -> str:
     line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
     if isinstance(error, BaseException):
         line = f"{type(error).__name__}: {line}" if line else type(error).__name__
-    line = redaction.redact(str(airflow_redact(line)))
+    line = redaction.redact(line)
     return line if len(line) <= ERROR_CHARS else line[: ERROR_CHARS - 1] + "…"
 
 
@@ -78,13 +79,7 @@ def register_secrets(conn_ids: list[str]) -> None:
 
     from spotify_etl.spotify import redaction  # its package imports spotipy: not at parse time
 
-    redaction.also_mask_with(mask_secret)  # the task SDK's masker (task processes, their supervisor)
-    try:  # airflow-core's own masker, a separate instance: it renders `dags test` and the DAG processor
-        from airflow._shared.secrets_masker import mask_secret as core_mask_secret
-    except ImportError:  # a worker without airflow-core
-        pass
-    else:
-        redaction.also_mask_with(core_mask_secret)
+    redaction.also_mask_with(mask_secret)  # Airflow's masker (task processes, their supervisor)
     for conn_id in conn_ids:
         try:
             conn = Connection.get(conn_id)

@@ -14,7 +14,6 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
-from airflow.sdk.api.datamodels._generated import DagRunType  # the type of the context's dag_run.run_type
 from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException, AirflowSkipException
 from airflow.sdk.log import mask_secret
 
@@ -34,6 +33,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 also_mask_with(mask_secret)  # Spotify secrets also go to Airflow's masker, for every path into the task log
 PLAN_FAILED = "plan_failed"  # the mode a failed plan task publishes
+# A backfill's dag_run.run_type (a str enum): the value the REST API's DagRunType names "backfill"; the
+# task SDK's enum lives in a private module (airflow.sdk.api.datamodels._generated).
+BACKFILL_RUN_TYPE = "backfill"
 
 
 @contextmanager
@@ -61,7 +63,7 @@ def open_lake(settings: Settings) -> Lake:
 
 
 def is_backfill(dag_run: DagRunProtocol) -> bool:
-    return dag_run.run_type == DagRunType.BACKFILL
+    return dag_run.run_type == BACKFILL_RUN_TYPE
 
 
 def spotify_connection(settings: Settings) -> Any | None:
@@ -82,8 +84,8 @@ def requested_playlists(params: dict[str, Any], dag_run: DagRunProtocol) -> list
     return params.get(PARAM) if PARAM in conf else None
 
 
-def plan(settings: Settings, params: dict[str, Any], logical_date: dt.datetime, dag_run: DagRunProtocol,
-         ti: TaskInstance) -> list[list[str]]:  # fmt: skip
+def run_plan(settings: Settings, params: dict[str, Any], logical_date: dt.datetime, dag_run: DagRunProtocol,
+             ti: TaskInstance) -> list[list[str]]:  # fmt: skip
     """Plan the run for its logical date; return the playlists to extract in chunks of
     ``settings.extract_chunk_size`` (the extract task maps over the chunks).
 
@@ -95,7 +97,7 @@ def plan(settings: Settings, params: dict[str, Any], logical_date: dt.datetime, 
     """
     # When this task really started, from the task context (not the wall clock, so every try and
     # test sees the time Airflow recorded): how far behind its date the run is, and a logical date
-    # after it is refused (plan.plan_run).
+    # after it is refused (plan.decide).
     started = (ti.start_date or logical_date).date()
     try:
         with fail_fast():  # bad or missing ids: retrying cannot help
@@ -127,19 +129,19 @@ def extract_failures(extracted: Iterable[dict[str, Any] | None] | None) -> dict[
     return {f["playlist_id"]: f["error"] for chunk in (extracted or []) if chunk for f in chunk.get("failed", [])}
 
 
-def run_scope(mode: str, planned: list[str], extracted: list[dict[str, Any]]) -> list[str]:
-    """The playlists this run's tables hold: those extracted by this run (a failed extract is
-    absent), or for a reprocess the plan's list. Never every document landed for the date."""
+def run_scope(mode: str, run_playlists: list[str], extracted: list[dict[str, Any]]) -> list[str]:
+    """The playlists this run's tables hold: of the plan's ``run_playlists``, those extracted by this
+    run (a failed extract is absent), or for a reprocess all of them. Never every document landed for the date."""
     if mode == EXTRACT:
-        return pipeline.extracted_playlists(planned, extracted)
-    return list(planned)
+        return pipeline.extracted_playlists(run_playlists, extracted)
+    return list(run_playlists)
 
 
 class ChunkIncomplete(PipelineError, RuntimeError):
     """Some playlists of the chunk failed and a retry may land them."""
 
 
-def run_extract_chunk(settings: Settings, playlists: list[str], day: str, dag_run: DagRunProtocol,
+def run_extract_chunk(settings: Settings, chunk: list[str], day: str, dag_run: DagRunProtocol,
                       ti: TaskInstance, context: Any) -> dict[str, Any]:  # fmt: skip
     """Land a chunk of playlists with one source (one Spotify token); return its outcome.
 
@@ -149,12 +151,12 @@ def run_extract_chunk(settings: Settings, playlists: list[str], day: str, dag_ru
     the outcome is pushed as the task's result, so the transform still publishes the landed
     playlists and ``check_extracts`` names the failed ones, and the task fails at once.
     """
-    context["chunk_label"] = chunks.chunk_label(playlists)  # the UI's rendered map index
+    context["chunk_label"] = chunks.chunk_label(chunk)  # the UI's rendered map index
     extracted_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")  # metadata only, not the partition
     lake = open_lake(settings)
     outcome = chunks.extract_chunk(
         lambda: pipeline.choose_source(settings, spotify_connection(settings)),
-        lake, playlists, day, extracted_at,
+        lake, chunk, day, extracted_at,
         run=chunks.run_marker(dag_run.run_id, getattr(dag_run, "clear_number", 0)),
         resume=ti.try_number > 1,
     )  # fmt: skip
@@ -163,16 +165,16 @@ def run_extract_chunk(settings: Settings, playlists: list[str], day: str, dag_ru
     result = outcome.as_dict()
     if not outcome.failed:
         return result
-    message = f"{len(outcome.failed)} of {len(playlists)} playlists failed: {outcome.describe_failures()}"
+    message = f"{len(outcome.failed)} of {len(chunk)} playlists failed: {outcome.describe_failures()}"
     if any(f["retryable"] for f in outcome.failed) and ti.try_number <= ti.max_tries:
         raise ChunkIncomplete(f"{message}; a retry extracts only these")
     ti.xcom_push(key="return_value", value=result)  # a failed task returns nothing: push its outcome itself
     raise AirflowFailException(message)
 
 
-def run_transform(settings: Settings, day: str, mode: str, message: str, planned: list[str],
+def run_transform(settings: Settings, day: str, mode: str, message: str, run_playlists: list[str],
                   extracted: Iterable[dict[str, Any] | None] | None) -> dict[str, Any]:  # fmt: skip
-    """Transform the run's scope; ``mode``, ``message`` and ``planned`` (the run's playlists) come from the plan."""
+    """Transform the run's scope; ``mode``, ``message`` and ``run_playlists`` come from the plan."""
     from spotify_etl.transform import transform_day
 
     if mode == PLAN_FAILED:
@@ -180,7 +182,7 @@ def run_transform(settings: Settings, day: str, mode: str, message: str, planned
     if mode == SKIP:
         log.info(message)  # Airflow does not log a skip exception's message
         raise AirflowSkipException(message)
-    playlists = run_scope(mode, list(planned), extract_results(extracted))
+    playlists = run_scope(mode, list(run_playlists), extract_results(extracted))
     lake = open_lake(settings)
     with fail_fast():
         result = transform_day(
@@ -210,13 +212,13 @@ def describe_asset_events(outlet_events: OutletEventAccessorsProtocol, assets: l
         }
 
 
-def check_extracts(mode: str, expected: list[list[str]] | None,
+def check_extracts(mode: str, chunks_planned: list[list[str]] | None,
                    extracted: Iterable[dict[str, Any] | None] | None) -> dict[str, Any]:  # fmt: skip
     """Fail naming the planned playlists whose extract failed (the first few, with their errors, and
-    how many more); ``expected``: the plan's chunks of playlists to extract."""
+    how many more); ``chunks_planned``: the plan's chunks of playlists to extract."""
     if mode == PLAN_FAILED:
         raise AirflowFailException("the plan task did not succeed (see its log)")
-    playlists = [p for chunk in (expected or []) for p in chunk]
+    playlists = [p for chunk in (chunks_planned or []) for p in chunk]
     results = extract_results(extracted)
     missing = pipeline.missing_extracts(playlists, results)
     if missing:

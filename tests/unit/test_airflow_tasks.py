@@ -1,59 +1,19 @@
-"""A run publishes exactly the playlists it planned (issue 12, point 6), without Airflow running."""
+"""What the DAG's task bodies do, without Airflow running (spotify_etl.airflow.tasks): the run's
+scope, the requested playlists, the plan task and a failed plan. A chunk of extracts: test_chunks.py."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
 import pytest
 from spotify_etl.airflow import tasks
 from spotify_etl.extract import SampleSource, extract_playlist
 from spotify_etl.lake import Lake
 from spotify_etl.plan import EXTRACT, REPROCESS
-from spotify_etl.transform import TransformError, transform_day
 
 DAY = "2026-11-25"
 LSD, RAP_RU, EPISODES = "4dn0iEoAxn69ea0Tyov8V5", "1h9q8vXXDl2vHOmwdsuXms", "23Ay9WfURne0LvtlCvYTkj"
-
-
-def published(lake_dir: Path) -> set[str]:
-    path = lake_dir / "processed" / "playlist_items" / f"dt={DAY}" / "part-00000.parquet"
-    return set(pq.read_table(path).column("playlist_id").to_pylist())
-
-
-@pytest.fixture
-def landed(lake: Lake) -> Lake:
-    for playlist_id in (LSD, RAP_RU, EPISODES):
-        extract_playlist(SampleSource(), lake, playlist_id, DAY, "t")
-    return lake
-
-
-def test_transform_day_publishes_only_the_given_playlists_and_keeps_the_others_raw(
-    landed: Lake, lake_dir: Path
-) -> None:
-    transform_day(landed, DAY)
-    assert published(lake_dir) == {LSD, RAP_RU, EPISODES}  # no scope: every document landed
-    result = transform_day(landed, DAY, playlists=[RAP_RU, EPISODES])
-    assert published(lake_dir) == {RAP_RU, EPISODES} and result.documents == 2  # the shorter list replaces it
-    assert len(landed.raw_files(DAY)) == 3  # landed raw documents are never deleted
-
-
-def test_transform_day_refuses_a_scope_it_cannot_honour(landed: Lake, lake_dir: Path) -> None:
-    transform_day(landed, DAY, playlists=[LSD])
-    with pytest.raises(TransformError, match=f"dt={DAY}: no raw document landed for 5LkNhFidYyyjRWwnkcMbQs"):
-        transform_day(landed, DAY, playlists=[LSD, "5LkNhFidYyyjRWwnkcMbQs"])
-    with pytest.raises(TransformError, match="no playlist of this run was extracted, so nothing was written"):
-        transform_day(landed, DAY, playlists=[])
-    assert published(lake_dir) == {LSD}  # the date's tables are left as they were
-
-
-def test_ten_thousand_absent_playlists_give_a_bounded_message(landed: Lake) -> None:
-    absent = [f"{n:022d}" for n in range(10_000)]
-    with pytest.raises(TransformError) as raised:
-        transform_day(landed, DAY, playlists=[LSD, *absent])
-    message = str(raised.value)
-    assert len(message) < 1_000 and absent[0] in message and "and 9,990 more" in message
 
 
 def test_run_scope_is_what_this_run_extracted_or_the_plan_of_a_reprocess() -> None:
@@ -98,15 +58,15 @@ class FakeRun:
         self.conf, self.run_type = conf, run_type
 
 
-def test_plan_pushes_what_the_later_tasks_take_and_returns_what_to_extract(landed: Lake, lake_dir: Path) -> None:
+def test_plan_pushes_what_the_later_tasks_take_and_returns_what_to_extract(lake: Lake, lake_dir: Path) -> None:
     import datetime as dt
 
-    from airflow.sdk.api.datamodels._generated import DagRunType
     from spotify_etl.settings import Settings
 
+    extract_playlist(SampleSource(), lake, LSD, DAY, "t")
     ti, day = FakeTI(), dt.datetime(2026, 11, 25, tzinfo=dt.UTC)
-    backfill = FakeRun({"playlists": [LSD]}, DagRunType.BACKFILL)
-    to_extract = tasks.plan(Settings(lake_dir=lake_dir), {"playlists": [LSD]}, day, backfill, ti)  # type: ignore[arg-type]
+    backfill = FakeRun({"playlists": [LSD]}, "backfill")  # the run_type Airflow gives a backfill
+    to_extract = tasks.run_plan(Settings(lake_dir=lake_dir), {"playlists": [LSD]}, day, backfill, ti)  # type: ignore[arg-type]
     assert to_extract == []  # a backfill never calls Spotify: it re-processes what landed
     assert ti.pushed["mode"] == REPROCESS and ti.pushed["playlists"] == [LSD]
     assert "backfill run" in ti.pushed["message"]
@@ -115,14 +75,13 @@ def test_plan_pushes_what_the_later_tasks_take_and_returns_what_to_extract(lande
 def test_a_failed_plan_fails_the_later_tasks_at_once_naming_it(lake_dir: Path) -> None:
     import datetime as dt
 
-    from airflow.sdk.api.datamodels._generated import DagRunType
     from airflow.sdk.exceptions import AirflowFailException
     from spotify_etl.settings import Settings
 
     ti, day = FakeTI(), dt.datetime(2026, 11, 25, tzinfo=dt.UTC)
-    run = FakeRun({"playlists": ["not a playlist"]}, DagRunType.MANUAL)
+    run = FakeRun({"playlists": ["not a playlist"]}, "manual")
     with pytest.raises(AirflowFailException, match="InvalidPlaylistId: DAG param 'playlists'"):
-        tasks.plan(Settings(lake_dir=lake_dir), {"playlists": ["not a playlist"]}, day, run, ti)  # type: ignore[arg-type]
+        tasks.run_plan(Settings(lake_dir=lake_dir), {"playlists": ["not a playlist"]}, day, run, ti)  # type: ignore[arg-type]
     assert ti.pushed == {
         "mode": tasks.PLAN_FAILED,
         "message": "the plan task did not succeed (see its log)",
