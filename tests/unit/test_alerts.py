@@ -69,9 +69,8 @@ def test_secrets_are_redacted_from_the_error(monkeypatch: pytest.MonkeyPatch) ->
     # As the task module does: Spotify secrets go to Airflow's masker too.
     redaction.also_mask_with(mask_secret)
     redaction.remember_secret("spotify-refresh-CANARY-41d2")  # pragma: allowlist secret
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_UNIT_ALERT_HOOK", '{"conn_type": "slackwebhook", "password": "conn-password-CANARY-93ab"}'
-    )
+    hook = '{"conn_type": "slackwebhook", "password": "conn-password-CANARY-93ab"}'  # pragma: allowlist secret
+    monkeypatch.setenv("AIRFLOW_CONN_UNIT_ALERT_HOOK", hook)
     alerts.register_secrets(["unit_alert_hook"])  # as every alert does before its text is built
     error = PermissionError(
         "refused spotify-refresh-CANARY-41d2 and conn-password-CANARY-93ab with Authorization: Bearer abc.def-ghi"
