@@ -50,7 +50,7 @@ def test_extract_transform_validate_query_on_one_playlist(tmp_path: Path, capsys
     assert (code, err) == (0, "")
     lines = out.splitlines()
     assert lines and all(line.startswith("PASS ") for line in lines) and db.is_file()
-    assert f"PASS playlist_items_not_empty: 0 violations in 200 rows" in lines
+    assert "PASS playlist_items_not_empty: 0 violations in 200 rows" in lines
 
     code, out, _ = run(capsys, "query", "--db", str(db), "SELECT 'row-' || 41 + 1 AS answer")
     assert code == 0 and "row-42" in out

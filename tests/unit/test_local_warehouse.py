@@ -37,7 +37,7 @@ def test_connect_waits_for_another_process_lock_then_gives_up_or_gets_it(tmp_pat
     holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(db), "1.5"], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline() == "held\n"
-        with pytest.raises(duckdb.IOException, match="(?i)lock"):
+        with pytest.raises(duckdb.IOException, match=r"(?i)lock"):
             local._connect(db, wait_seconds=0.3)  # retried while the deadline allows, then the lock error
         with local._connect(db, wait_seconds=30) as con:  # the holder exits after 1.5 s
             assert con.execute("SELECT 42").fetchone() == (42,)
