@@ -298,9 +298,11 @@ def test_athena_verdict_fails_on_an_empty_result(moto_aws: None) -> None:
 
 
 # ---- edge cases of the comparisons and of Athena's result pages -----------------------------------
-def test_a_configuration_that_is_not_json_is_a_change() -> None:
+def test_a_configuration_that_is_not_json_or_missing_is_a_change() -> None:
     wanted = crawler_config(SETTINGS)
     current = {**get_crawler_response(wanted), "Configuration": "{not json"}
+    assert aws.crawler_changes(current, wanted) == ["Configuration"]
+    del current["Configuration"]  # a crawler created without one: GetCrawler leaves the key out
     assert aws.crawler_changes(current, wanted) == ["Configuration"]
 
 
