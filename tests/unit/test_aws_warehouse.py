@@ -295,3 +295,40 @@ def test_athena_verdict_fails_on_an_empty_result(moto_aws: None) -> None:
     hook, query_id = athena_query([HEADER])
     with pytest.raises(AirflowFailException, match="the validation query returned no checks"):
         judge_athena_result(hook, query_id, "2026-01-05")
+
+
+# ---- edge cases of the comparisons and of Athena's result pages -----------------------------------
+def test_a_configuration_that_is_not_json_or_missing_is_a_change() -> None:
+    wanted = crawler_config(SETTINGS)
+    current = {**get_crawler_response(wanted), "Configuration": "{not json"}
+    assert aws.crawler_changes(current, wanted) == ["Configuration"]
+    del current["Configuration"]  # a crawler created without one: GetCrawler leaves the key out
+    assert aws.crawler_changes(current, wanted) == ["Configuration"]
+
+
+def test_result_rows_without_a_header_keep_every_row() -> None:
+    pages = [{"ResultSet": {"Rows": [row("a_check", "0", "5"), row("b_check", "1", "2")]}}]
+    assert aws.result_rows(pages) == [("a_check", "0", "5"), ("b_check", "1", "2")]
+
+
+class PagedResults:
+    """Serves GetQueryResults pages by token as ``AthenaHook.get_query_results`` does (None: not SUCCEEDED)."""
+
+    def __init__(self, pages: dict[str | None, dict[str, Any] | None]) -> None:
+        self.pages = pages
+        self.asked: list[str | None] = []
+
+    def get_query_results(self, query_execution_id: str, next_token_id: str | None = None) -> dict[str, Any] | None:
+        self.asked.append(next_token_id)
+        return self.pages[next_token_id]
+
+
+def test_query_result_pages_follow_next_token_and_refuse_a_query_without_results() -> None:
+    first = {"ResultSet": {"Rows": [HEADER]}, "NextToken": "t1"}
+    second = {"ResultSet": {"Rows": [row("a_check", "0", "5")]}, "NextToken": "t2"}
+    last = {"ResultSet": {"Rows": [row("b_check", "0", "1")]}}
+    hook = PagedResults({None: first, "t1": second, "t2": last})
+    assert aws.query_result_pages(hook, "q-1") == [first, second, last]
+    assert hook.asked == [None, "t1", "t2"]
+    with pytest.raises(RuntimeError, match="Athena query q-2 has no results"):
+        aws.query_result_pages(PagedResults({None: None}), "q-2")
