@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 
 LEASE_SECONDS = 15 * 60  # a lock older than this is a crashed holder's: publishing takes seconds
 WAIT_SECONDS = 5 * 60  # how long a second publisher of the date waits before failing (retryably)
+TAKEOVER_SECONDS = 60  # a takeover marker older than this is a dead taker's: a takeover is two requests
 
 
 class PublishLocked(LakeError):
@@ -149,8 +150,7 @@ def _acquire(lake: Lake, day: str, publish_id: str, lease: float, wait: float) -
         if lake.create_exclusive(path, json.dumps(me).encode()):
             return me
         holder = _holder(lake, path)
-        if holder is not None and _stale(holder):
-            _take_over(lake, path, holder)
+        if holder is not None and _stale(holder) and _take_over(lake, path, holder, me):
             continue
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -179,12 +179,22 @@ def _stale(holder: dict[str, Any]) -> bool:
     return expired or gone
 
 
-def _take_over(lake: Lake, path: str, holder: dict[str, Any]) -> None:
+def _take_over(lake: Lake, path: str, holder: dict[str, Any], me: dict[str, Any]) -> bool:
     """Delete a stale lock, once: only the publisher that creates the stale holder's takeover
-    marker deletes it, after checking it still is that holder's (not a new lock of a faster one)."""
+    marker deletes it, after checking it still is that holder's (not a new lock of a faster one).
+    False when another publisher's marker is there: the caller waits. A marker left by a taker
+    that died is itself stale (its pid gone, or past :data:`TAKEOVER_SECONDS`) and is removed,
+    so the next attempt can take over."""
     marker = f"{path}.takeover-{holder['publish_id']}"
-    if not lake.create_exclusive(marker, b""):
-        return
+    taker = {**me, "expires": (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=TAKEOVER_SECONDS)).isoformat()}
+    if not lake.create_exclusive(marker, json.dumps(taker).encode()):
+        other = _holder(lake, marker)
+        if other is not None and _stale(other):
+            log.warning(
+                "removing the takeover marker %s of a taker that is gone: %s", lake.url(marker), _describe(other)
+            )
+            lake.delete(marker)
+        return False
     try:
         current = _holder(lake, path)
         if current is not None and current["publish_id"] == holder["publish_id"]:
@@ -192,6 +202,7 @@ def _take_over(lake: Lake, path: str, holder: dict[str, Any]) -> None:
             lake.delete(path)
     finally:
         lake.delete(marker)
+    return True
 
 
 def _release(lake: Lake, day: str, publish_id: str) -> None:

@@ -56,7 +56,8 @@ def test_a_takeover_deletes_only_the_stale_holders_lock(tmp_path: Path) -> None:
     stale = json.loads(lock_of("crashed", dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)))
     newer = lock_of("faster", dt.datetime.now(dt.UTC) + dt.timedelta(hours=1))
     assert lake.create_exclusive(path, newer)  # a faster publisher replaced the stale lock meanwhile
-    publish._take_over(lake, path, stale)
+    me = json.loads(lock_of("mine", dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)))
+    assert publish._take_over(lake, path, stale, me)  # it went through the takeover (a caller tries the lock again)
     assert (tmp_path / LOCK).read_bytes() == newer
     assert sorted(p.name for p in (tmp_path / LOCK).parent.iterdir()) == ["lock"]  # its takeover marker removed
 
@@ -66,7 +67,7 @@ def test_a_second_takeover_of_one_stale_lock_waits_for_the_first(tmp_path: Path)
     stale = lock_of("crashed", dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
     assert lake.create_exclusive(f"{lake.root}/{LOCK}", stale)
     marker = tmp_path / f"{LOCK}.takeover-crashed"
-    marker.write_bytes(b"")  # another publisher is taking it over
+    marker.write_bytes(lock_of("taker", dt.datetime.now(dt.UTC) + dt.timedelta(seconds=60)))  # another is taking over
     done = threading.Timer(0.3, marker.unlink)  # ... and gives up without deleting it
     done.start()
     try:
@@ -76,4 +77,25 @@ def test_a_second_takeover_of_one_stale_lock_waits_for_the_first(tmp_path: Path)
     finally:
         done.cancel()
         done.join(timeout=10)
+    assert not (tmp_path / LOCK).exists()
+
+
+def test_a_takeover_marker_that_stays_is_waited_for_within_the_bound(tmp_path: Path) -> None:
+    """A live taker's marker that never goes: the wait ends at its bound, retryably, naming the holder."""
+    lake = LocalLake(tmp_path)
+    assert lake.create_exclusive(f"{lake.root}/{LOCK}", lock_of("crashed", dt.datetime.now(dt.UTC)))
+    marker = tmp_path / f"{LOCK}.takeover-crashed"
+    marker.write_bytes(lock_of("taker", dt.datetime.now(dt.UTC) + dt.timedelta(seconds=60)))
+    with pytest.raises(publish.PublishLocked, match="publish crashed"), publish.date_lock(lake, DAY, "mine", wait=0.5):
+        pass
+    assert marker.exists() and json.loads((tmp_path / LOCK).read_bytes())["publish_id"] == "crashed"
+
+
+def test_a_dead_takers_marker_is_removed_and_the_stale_lock_taken_over(tmp_path: Path) -> None:
+    lake = LocalLake(tmp_path)
+    assert lake.create_exclusive(f"{lake.root}/{LOCK}", lock_of("crashed", dt.datetime.now(dt.UTC)))
+    marker = tmp_path / f"{LOCK}.takeover-crashed"
+    marker.write_bytes(lock_of("dead-taker", dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)))  # past its bound
+    with publish.date_lock(lake, DAY, "mine", wait=5) as holder:
+        assert holder["publish_id"] == "mine" and not marker.exists()
     assert not (tmp_path / LOCK).exists()
