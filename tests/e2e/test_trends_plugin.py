@@ -118,6 +118,7 @@ def test_a_logged_in_user_reads_the_latest_and_each_dates_report(
         assert page.headers["cache-control"] == "no-store"
         policy = page.headers["content-security-policy"]
         assert "connect-src 'none'" in policy and "frame-ancestors 'self'" in policy
+        assert policy.startswith("sandbox allow-scripts ")  # an origin of its own: no reach into the UI
 
     # The UI's own credential: the JWT in the _token cookie its login sets.
     by_cookie = httpx.get(f"{base}/dt/{NEWER}/", cookies={"_token": bearer["Authorization"][7:]}, timeout=30)
