@@ -78,12 +78,19 @@ def reader(user: Annotated[BaseUser, Depends(get_user)]) -> BaseUser:
 
 
 @functools.cache
-def _lake() -> Lake:
-    """The lake of the api-server's settings (built once; a failure is not kept, the next request retries)."""
+def _open_lake() -> Lake:
     from spotify_etl.airflow.tasks import open_lake
     from spotify_etl.settings import Settings
 
     return open_lake(Settings.from_env())
+
+
+def _lake() -> Lake:
+    """The lake of the api-server's settings, opened once (a failure is not kept: the next request retries)."""
+    try:
+        return _open_lake()
+    except Exception as exc:  # a setting the api-server lacks, a connection it cannot read: say so
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"The lake cannot be opened: {exc}") from exc
 
 
 def report_path(lake: Lake, day: str | None) -> str:
@@ -92,7 +99,12 @@ def report_path(lake: Lake, day: str | None) -> str:
 
 def reported_dates(lake: Lake) -> list[str]:
     """Dates with a report folder, newest first."""
-    folders = (path.rstrip("/").rsplit("/", 1)[-1] for path in lake.files(f"{lake.root}/{REPORTS}"))
+    folder = f"{lake.root}/{REPORTS}"
+    try:
+        paths = lake.files(folder)
+    except Exception as exc:  # the lake's storage failed (LakeError names the folder)
+        raise HTTPException(status.HTTP_502_BAD_GATEWAY, f"Could not list {lake.url(folder)}: {exc}") from exc
+    folders = (path.rstrip("/").rsplit("/", 1)[-1] for path in paths)
     return sorted((m.group(1) for name in folders if (m := DATE_FOLDER.match(name))), reverse=True)
 
 

@@ -85,3 +85,18 @@ def test_reported_dates_are_the_dated_folders_newest_first(app_module, tmp_path:
     assert app_module.reported_dates(lake) == ["2026-12-03", "2026-12-01"]
     assert app_module.report_path(lake, None) == f"{lake.root}/reports/latest/index.html"
     assert app_module.report_path(lake, "2026-12-01") == f"{lake.root}/reports/dt=2026-12-01/index.html"
+
+
+def test_a_lake_the_api_server_cannot_open_is_a_503_naming_why(app_module, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    from fastapi import HTTPException
+
+    monkeypatch.setenv("SPOTIFY_ETL_TARGET", "aws")
+    monkeypatch.delenv("SPOTIFY_ETL_S3_BUCKET", raising=False)
+    app_module._open_lake.cache_clear()
+    try:
+        with pytest.raises(HTTPException) as refused:
+            app_module._lake()
+    finally:
+        app_module._open_lake.cache_clear()
+    assert refused.value.status_code == 503
+    assert "SPOTIFY_ETL_S3_BUCKET" in refused.value.detail
