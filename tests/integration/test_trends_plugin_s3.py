@@ -23,9 +23,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from devtools.airflow_standalone import free_port
 from tests.support.airflow_run import VENV_BIN, airflow_env
-from tests.support.moto_server import MotoAws, moto_server
+from tests.support.moto_server import MotoAws, free_port, moto_server
 
 pytestmark = pytest.mark.timeout(600)
 
