@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import jwt
@@ -20,6 +21,7 @@ from airflow_client.client.api import PluginApi
 from spotify_etl.lake import LocalLake
 
 from tests.e2e.airflow_api import DAG_ID, Server
+from tests.e2e.test_ui_browser import ARTIFACTS, page  # noqa: F401 - the browser test's Chromium page fixture
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
@@ -34,7 +36,8 @@ def report(day: str) -> bytes:
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>Trends {day}</title></head><body>"
         f"<h1>Trends of {day}</h1><svg width='10' height='10'><rect width='10' height='{day[-1]}'/></svg>"
-        f"<script>document.title += ' ({day})';</script></body></html>"
+        f"<script>document.body.insertAdjacentHTML('beforeend', '<p id=ran>script ran on {day}</p>');</script>"
+        "</body></html>"
     ).encode()
 
 
@@ -111,12 +114,12 @@ def test_a_logged_in_user_reads_the_latest_and_each_dates_report(
     assert listed["dates"].index(NEWER) < listed["dates"].index(OLDER)
 
     for route, expected in (("/latest/", reports["latest"]), (f"/dt/{OLDER}/", reports[OLDER])):
-        page = httpx.get(f"{base}{route}", headers=bearer, timeout=30)
-        assert page.status_code == 200, (route, page.text)
-        assert page.content == expected  # the lake's bytes, unchanged
-        assert page.headers["content-type"].startswith("text/html")
-        assert page.headers["cache-control"] == "no-store"
-        policy = page.headers["content-security-policy"]
+        served = httpx.get(f"{base}{route}", headers=bearer, timeout=30)
+        assert served.status_code == 200, (route, served.text)
+        assert served.content == expected  # the lake's bytes, unchanged
+        assert served.headers["content-type"].startswith("text/html")
+        assert served.headers["cache-control"] == "no-store"
+        policy = served.headers["content-security-policy"]
         assert "connect-src 'none'" in policy and "frame-ancestors 'self'" in policy
         assert policy.startswith("sandbox allow-scripts ")  # an origin of its own: no reach into the UI
 
@@ -139,3 +142,36 @@ def test_a_logged_in_user_reads_the_latest_and_each_dates_report(
         assert f'href="{PREFIX}/dt/{day}/" target="report"' in index.text
     other = httpx.get(f"{base}/", params={"dag_id": "another_dag"}, headers=bearer, timeout=30)
     assert f"These are the trends of <b>{DAG_ID}</b>; another_dag has none." in other.text
+
+
+@pytest.mark.browser
+def test_a_browser_shows_the_trends_view_after_login(
+    airflow_server: Server,
+    reports: dict[str, bytes],
+    page: Any,  # noqa: F811 - the fixture imported above
+) -> None:
+    """The UI's own credential in a real browser: the login's cookie reaches the plugin's frame,
+    and the report's inline script runs inside its sandbox."""
+    url = airflow_server.url
+    page.goto(f"{url}/plugin/spotify-trends")
+    page.wait_for_url("**/auth/login**")
+    page.get_by_label("Username").fill(airflow_server.user)
+    page.get_by_label("Password").fill(airflow_server.password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/plugin/spotify-trends")
+    view = page.frame_locator('iframe[title="Trends"]')
+    view.get_by_role("link", name=OLDER).wait_for()
+    latest = view.frame_locator('iframe[name="report"]')
+    latest.get_by_role("heading", name=f"Trends of {NEWER}").wait_for()
+    latest.locator("#ran").wait_for()  # its script ran (sandbox allow-scripts)
+    assert latest.locator("#ran").inner_text() == f"script ran on {NEWER}"
+    view.get_by_role("link", name=OLDER).click()
+    latest.get_by_role("heading", name=f"Trends of {OLDER}").wait_for()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "ui-trends.png"))
+
+    # The tab on the DAG's page: the same view, told which DAG it is on.
+    page.goto(f"{url}/dags/{DAG_ID}/plugin/spotify-trends-dag")
+    tab = page.frame_locator('iframe[title="Trends"]')
+    tab.frame_locator('iframe[name="report"]').get_by_role("heading", name=f"Trends of {NEWER}").wait_for()
+    assert "has none" not in tab.locator("body").inner_text()
