@@ -1,10 +1,10 @@
 """The Trends view (plugins/spotify_trends.py) on the running Airflow of ``make up``.
 
 Its FastAPI app is mounted on the api-server, which does not protect a plugin's app: these
-tests ask it as a browser and a client would, without a login, with a forged JWT
-(as bearer and as the UI's ``_token`` cookie) and logged in. The reports it serves are written
-into the server's lake here (the report task that writes them is another issue's point); the
-lake's ``reports/latest`` is put back as it was afterwards.
+tests ask it as a client would, without a login, with a forged JWT (as bearer and as the UI's
+``_token`` cookie) and logged in, and open it in Chromium after the UI's login. The reports it
+serves are written into the server's lake here (the report task that will write them is issue
+20's first point, not there yet); the lake's ``reports/latest`` is put back as it was afterwards.
 """
 
 from __future__ import annotations
