@@ -178,14 +178,15 @@ mwaa-bundle: venv
 deploy: mwaa-bundle
 	$(BIN)/python deploy/deploy.py --bundle $(MWAA_BUNDLE) $(DEPLOY_ARGS)
 
-# --- MWAA's versions: the DAG integrity tests, the aws target against moto (whole DAG runs) and
-# the bundle's import, on Python 3.12 with the packages of MWAA's image and the bundle's
+# --- MWAA's versions: the DAG integrity tests, the aws target against moto (whole DAG runs),
+# the Airflow metric names the dashboard reads, the Trends plugin on an api-server, and the bundle's import, on Python 3.12 with the packages of MWAA's image and the bundle's
 # requirements.txt at MWAA's versions (deploy/mwaa/constraints-*.txt, see deploy/mwaa_testenv.py),
 # in their own virtualenv and Airflow home. Python 3.12: PYTHON312=..., else pyenv's, else PATH's.
 MWAA_VENV := .venv-mwaa
 MWAA_PY := $(CURDIR)/$(MWAA_VENV)/bin/python
 MWAA_STAMP := $(MWAA_VENV)/.installed
-MWAA_TESTS ?= tests/dags tests/integration/test_aws_target.py tests/integration/test_alert_delivery.py tests/deploy/test_mwaa_bundle.py
+MWAA_TESTS ?= tests/dags tests/integration/test_aws_target.py tests/integration/test_alert_delivery.py tests/deploy/test_mwaa_bundle.py \
+	tests/deploy/test_dashboard.py tests/unit/test_trends_plugin.py tests/integration/test_trends_plugin_s3.py
 PYTHON312 ?= $(firstword $(wildcard $(shell pyenv root 2>/dev/null)/versions/3.12*/bin/python3.12) $(shell command -v python3.12 2>/dev/null))
 
 .PHONY: test-mwaa

@@ -9,7 +9,7 @@ Layout of the bundle (uploaded by ``deploy/deploy.py``)::
         .airflowignore             keeps the library out of DAG parsing
     <out>/requirements.txt      -> s3://<source bucket>/requirements.txt
     <out>/startup.sh            -> s3://<source bucket>/startup.sh
-    <out>/plugins.zip           only when plugins/ holds something
+    <out>/plugins.zip           plugins/ (with its .airflowignore), only when it holds something
 
 MWAA puts its dags folder on ``sys.path``, so ``import spotify_etl`` resolves to
 ``dags/spotify_etl``; ``paths.INCLUDE_DIR`` is the package's parent, which is why the
@@ -206,7 +206,10 @@ def build(out: Path, project: Path = PROJECT) -> Bundle:
         [
             p
             for p in sorted((project / "plugins").rglob("*"))
-            if p.is_file() and "__pycache__" not in p.parts and not p.name.startswith(".")
+            # Dot files are editor and git leftovers, but .airflowignore tells the plugins manager what to skip.
+            if p.is_file()
+            and "__pycache__" not in p.parts
+            and (not p.name.startswith(".") or p.name == ".airflowignore")
         ]
         if (project / "plugins").is_dir()
         else []

@@ -16,6 +16,7 @@ STANDALONE_FILES = frozenset(
     {
         "tests/e2e/test_backfill.py",
         "tests/e2e/test_rest_api.py",
+        "tests/e2e/test_trends_plugin.py",
         "tests/e2e/test_ui_browser.py",
         "tests/e2e/test_deadline_alert.py",
         "tests/bench/test_bench_day.py",

@@ -392,7 +392,10 @@ def test_the_alert_topic_is_optional_encrypted_and_only_publishable_by_the_execu
     assert conditions["CreateAlertTopic"] == {"Fn::Equals": [{"Ref": "CreateAlertTopic"}, "true"]}
     topic = template["Resources"]["AlertTopic"]
     assert topic["Type"] == "AWS::SNS::Topic" and topic["Condition"] == "CreateAlertTopic"
-    assert topic["Properties"]["KmsMasterKeyId"] == "alias/aws/sns"
+    # The topic's own key (CloudWatch alarms cannot publish with aws/sns; see the alarm's test).
+    assert topic["Properties"]["KmsMasterKeyId"] == {"Ref": "AlertKey"}
+    assert template["Resources"]["AlertKey"]["Condition"] == "CreateAlertTopic"
+    assert template["Resources"]["AlertKey"]["Properties"]["EnableKeyRotation"] is True
     # An email subscription only when an address is given (and the topic exists).
     assert topic["Properties"]["Subscription"]["Fn::If"][0] == "HasAlertEmail"
     assert {"Fn::Condition": "CreateAlertTopic"} in conditions["HasAlertEmail"]["Fn::And"]  # !Condition, as loaded here
@@ -403,8 +406,11 @@ def test_the_alert_topic_is_optional_encrypted_and_only_publishable_by_the_execu
     (grant,) = [p for p in resources(template, "AWS::IAM::RolePolicy").values() if p["Condition"] == "CreateAlertTopic"]
     assert grant["Properties"]["RoleName"] == {"Ref": "ExecutionRole"}
     assert grant["Properties"]["PolicyDocument"]["Statement"] == [
-        {"Sid": "PublishAlerts", "Effect": "Allow", "Action": "sns:Publish", "Resource": {"Ref": "AlertTopic"}}
-    ]
+        {"Sid": "PublishAlerts", "Effect": "Allow", "Action": "sns:Publish", "Resource": {"Ref": "AlertTopic"}},
+        # SNS: a publisher to an encrypted topic needs these on the topic's key.
+        {"Sid": "EncryptAlerts", "Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+         "Resource": {"Fn::GetAtt": ["AlertKey", "Arn"]}},
+    ]  # fmt: skip
     # The execution role itself grants no SNS action: publishing exists only with the topic.
     assert not [s for s in statements(template["Resources"]["ExecutionRole"]) if "sns:" in json.dumps(s["Action"])]
     assert template["Outputs"]["AlertTopicArn"]["Condition"] == "CreateAlertTopic"

@@ -50,7 +50,7 @@ def test_upload_syncs_dags_and_returns_the_versions_mwaa_pins(s3: Any, bundle: m
     local = {"dags/" + p.relative_to(bundle.dags).as_posix() for p in bundle.dags.rglob("*") if p.is_file()}
     assert keys(s3, "dags/") == local
     assert "dags/spotify_etl/settings.py" in local and "dags/.airflowignore" in local
-    assert set(versions) == {"requirements.txt", "startup.sh"}
+    assert set(versions) == {"requirements.txt", "startup.sh", "plugins.zip"}  # plugins/: the Trends view
     for key, version in versions.items():
         head = s3.head_object(Bucket=BUCKET, Key=key)
         assert head["VersionId"] == version

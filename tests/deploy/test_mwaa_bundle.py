@@ -131,7 +131,16 @@ def test_bundle_layout(bundle: mwaa_bundle.Bundle) -> None:
     ignore = (dags / ".airflowignore").read_text(encoding="utf-8").splitlines()
     assert {"spotify_etl/", "sql/", "config/", "sample_data/"} <= set(ignore)
     assert bundle.startup_script.read_bytes() == (PROJECT / "deploy" / "mwaa" / "startup.sh").read_bytes()
-    assert bundle.plugins_zip is None  # plugins/ holds nothing, so MWAA gets no plugins.zip
+    # plugins/ as it is (the Trends view), with the .airflowignore that keeps its app module out of plugin discovery.
+    assert bundle.plugins_zip is not None
+    shipped = sorted(
+        p.relative_to(PROJECT / "plugins").as_posix()
+        for p in (PROJECT / "plugins").rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    )
+    with zipfile.ZipFile(bundle.plugins_zip) as zf:
+        assert sorted(zf.namelist()) == shipped
+        assert ".airflowignore" in shipped and "spotify_trends.py" in shipped
     # No development tooling in what MWAA runs: no launcher (make up is devtools/), no REST client.
     library = {p.relative_to(dags).as_posix(): p.read_text(encoding="utf-8") for p in dags.rglob("*.py")}
     assert not [name for name, text in library.items() if "airflow standalone" in text or "/api/v2" in text]
@@ -237,10 +246,12 @@ def test_plugins_are_zipped_when_there_are_any(tmp_path: Path) -> None:
     project = _project_copy(tmp_path / "project")
     (project / "plugins" / "macros").mkdir(parents=True)
     (project / "plugins" / "macros" / "listing.py").write_text("X = 1\n")
+    (project / "plugins" / ".airflowignore").write_text("macros/helpers.py\n")
+    (project / "plugins" / ".gitkeep").write_text("")
     bundle = mwaa_bundle.build(tmp_path / "out", project=project)
     assert bundle.plugins_zip is not None
     with zipfile.ZipFile(bundle.plugins_zip) as zf:
-        assert zf.namelist() == ["macros/listing.py"]
+        assert zf.namelist() == [".airflowignore", "macros/listing.py"]
 
 
 def test_rebuild_replaces_the_old_bundle_but_never_a_foreign_folder(tmp_path: Path) -> None:
