@@ -129,10 +129,12 @@ def spotify_playlist_etl() -> None:
 
     @task(trigger_rule="all_done", outlets=TABLE_ASSETS)
     def transform(mode: str, message: str, run_playlists: list[str], extracted: list[dict[str, Any]],
-                  logical_date: dt.datetime, outlet_events: OutletEventAccessorsProtocol) -> dict[str, Any]:  # fmt: skip
+                  logical_date: dt.datetime, dag_run: DagRunProtocol,
+                  outlet_events: OutletEventAccessorsProtocol) -> dict[str, Any]:  # fmt: skip
         from spotify_etl.airflow import tasks
 
-        result = tasks.run_transform(SETTINGS, logical_date.date().isoformat(), mode, message, run_playlists, extracted)
+        day = logical_date.date().isoformat()
+        result = tasks.run_transform(SETTINGS, day, mode, message, run_playlists, extracted, dag_run)
         tasks.describe_asset_events(outlet_events, TABLE_ASSETS, SETTINGS, result)
         return result
 
