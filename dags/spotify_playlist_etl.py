@@ -4,10 +4,11 @@
 For the run's date `dt` (the logical date, never the wall clock): `plan` picks the playlists
 and the mode, `extract_playlist` (one mapped task per chunk of playlists, named by its first
 playlist and count; pool `spotify_api`) lands each one's raw JSON,
-`transform` writes five Parquet tables, `catalog` registers them (DuckDB views locally, the
-Glue crawler on AWS), `validate` runs `include/sql/validate.sql`, and `check_extracts` fails
-the run if any playlist failed to extract. Backfills and runs for past dates **reprocess** the
-raw data already landed for `dt` and never call Spotify; a past date with no raw data is skipped.
+`transform` writes five Parquet tables and the run's row of the run log `pipeline_runs`,
+`catalog` registers them (DuckDB views locally, the Glue crawler on AWS), `validate` runs
+`include/sql/validate.sql`, and `check_extracts` fails the run if any playlist failed to
+extract. Backfills and runs for past dates **reprocess** the raw data already landed for `dt`
+and never call Spotify; a past date with no raw data is skipped.
 
 What each task does, the lake, the settings: in the project's repository, README.md ("The
 pipeline") and the pages under docs/ (docs/operate.md: triggering and backfills).

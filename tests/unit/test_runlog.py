@@ -19,6 +19,8 @@ from spotify_etl.settings import Settings
 from spotify_etl.transform import REASONS
 from spotify_etl.warehouse import local
 
+from tests.unit.test_validation_sql import athena_sql_problems
+
 DAY = "2026-11-25"
 LSD, RAP_RU, EPISODES = "4dn0iEoAxn69ea0Tyov8V5", "1h9q8vXXDl2vHOmwdsuXms", "23Ay9WfURne0LvtlCvYTkj"
 STARTED = dt.datetime(2026, 11, 25, 6, 0, tzinfo=dt.UTC)
@@ -170,6 +172,14 @@ def test_the_local_targets_catalog_registers_the_run_log(tmp_path: Path) -> None
             "ON s.dt = r.dt AND s.publish_id = r.publish_id GROUP BY r.run_id, r.rows_songs"
         ).fetchall()
     assert joined == [(RUN, True)]  # the run's row joins to every song it published
+
+    # docs/tables.md's example: Athena's dialect, and run by DuckDB on this catalog (one text, as validate.sql).
+    docs = (Path(__file__).parents[2] / "docs" / "tables.md").read_text(encoding="utf-8")
+    example = docs.split("## The run log", 1)[1].split("```sql\n", 1)[1].split("```", 1)[0]
+    assert athena_sql_problems(example) == []
+    with duckdb.connect(str(tmp_path / "catalog.duckdb"), read_only=True) as con:
+        answer = con.execute(example.replace("spotify_etl.", "spotify_etl.p_")).fetchall()
+    assert answer == [(DAY, "scheduled", "reprocess", 0, 0, 200, True)]
 
 
 # ---- the DAG's transform task body -----------------------------------------------------------------
