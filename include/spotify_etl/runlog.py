@@ -51,7 +51,9 @@ _RUN_COLUMNS: list[tuple[str, str, bool]] = [
     ("playlists_landed", "int64", False),  # raw documents this run landed from Spotify (none on a reprocess)
     ("playlists_unchanged", "int64", False),  # of those, an unchanged snapshot: items reused, not requested
     ("playlists_failed", "int64", False),  # planned for extract, nothing landed: absent from the tables
-    ("spotify_requests", "int64", False),  # Spotify Web API requests made for the landed playlists
+    # Spotify Web API requests for the landed playlists, as their extract results report them (one
+    # landed by an earlier try of its chunk task reports none; a failed playlist's are not counted).
+    ("spotify_requests", "int64", False),
     ("items_read", "int64", False),  # playlist entries read from Spotify (an unchanged playlist's are reused)
     ("transform_seconds", "float64", False),
 ]
