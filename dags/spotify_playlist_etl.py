@@ -4,10 +4,11 @@
 For the run's date `dt` (the logical date, never the wall clock): `plan` picks the playlists
 and the mode, `extract_playlist` (one mapped task per chunk of playlists, named by its first
 playlist and count; pool `spotify_api`) lands each one's raw JSON,
-`transform` writes five Parquet tables, `catalog` registers them (DuckDB views locally, the
-Glue crawler on AWS), `validate` runs `include/sql/validate.sql`, and `check_extracts` fails
-the run if any playlist failed to extract. Backfills and runs for past dates **reprocess** the
-raw data already landed for `dt` and never call Spotify; a past date with no raw data is skipped.
+`transform` writes five Parquet tables and the run's row of the run log `pipeline_runs`,
+`catalog` registers them (DuckDB views locally, the Glue crawler on AWS), `validate` runs
+`include/sql/validate.sql`, and `check_extracts` fails the run if any playlist failed to
+extract. Backfills and runs for past dates **reprocess** the raw data already landed for `dt`
+and never call Spotify; a past date with no raw data is skipped.
 
 What each task does, the lake, the settings: in the project's repository, README.md ("The
 pipeline") and the pages under docs/ (docs/operate.md: triggering and backfills).
@@ -129,10 +130,12 @@ def spotify_playlist_etl() -> None:
 
     @task(trigger_rule="all_done", outlets=TABLE_ASSETS)
     def transform(mode: str, message: str, run_playlists: list[str], extracted: list[dict[str, Any]],
-                  logical_date: dt.datetime, outlet_events: OutletEventAccessorsProtocol) -> dict[str, Any]:  # fmt: skip
+                  logical_date: dt.datetime, dag_run: DagRunProtocol,
+                  outlet_events: OutletEventAccessorsProtocol) -> dict[str, Any]:  # fmt: skip
         from spotify_etl.airflow import tasks
 
-        result = tasks.run_transform(SETTINGS, logical_date.date().isoformat(), mode, message, run_playlists, extracted)
+        day = logical_date.date().isoformat()
+        result = tasks.run_transform(SETTINGS, day, mode, message, run_playlists, extracted, dag_run)
         tasks.describe_asset_events(outlet_events, TABLE_ASSETS, SETTINGS, result)
         return result
 

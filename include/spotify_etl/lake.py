@@ -11,6 +11,7 @@ Layout under the root::
 
     raw/playlists/dt=YYYY-MM-DD/playlist_id=<id>.json
     processed/<table>/dt=YYYY-MM-DD/part-00000.parquet
+    processed/pipeline_runs/dt=YYYY-MM-DD/run-<run>.parquet   (the run log: spotify_etl.runlog)
     _publish/dt=YYYY-MM-DD/lock, intent.json   (while a date's tables are published)
 
 A date's five partition files are published together by :mod:`spotify_etl.publish`.

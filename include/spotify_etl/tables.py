@@ -89,11 +89,12 @@ def columns(table: str) -> list[str]:
     return [name for name, _, _ in _columns(table)]
 
 
-# Arrow type name -> the DuckDB type that converts to it exactly.
-_DUCKDB_TYPES = {
+# Arrow type name -> the DuckDB type that converts to it exactly (the run log's columns use them too).
+DUCKDB_TYPES = {
     "string": "VARCHAR",
     "int32": "INTEGER",
     "int64": "BIGINT",
+    "float64": "DOUBLE",
     "bool": "BOOLEAN",
     "date32": "DATE",
     "timestamp_utc": "TIMESTAMPTZ",
@@ -102,7 +103,7 @@ _DUCKDB_TYPES = {
 
 def duckdb_type(table: str, column: str) -> str:
     """The DuckDB type of ``table``'s ``column``."""
-    return next(_DUCKDB_TYPES[kind] for name, kind, _ in _columns(table) if name == column)
+    return next(DUCKDB_TYPES[kind] for name, kind, _ in _columns(table) if name == column)
 
 
 def create_table_sql(table: str) -> str:
@@ -117,14 +118,20 @@ def create_table_sql(table: str) -> str:
 
 @cache
 def schema(table: str) -> pa.Schema:
+    return arrow_schema(_columns(table))
+
+
+def arrow_schema(columns: list[tuple[str, str, bool]]) -> pa.Schema:
+    """The Arrow schema of ``columns``: (name, Arrow type name of :data:`DUCKDB_TYPES`, nullable)."""
     import pyarrow as pa
 
     types = {
         "string": pa.string(),
         "int32": pa.int32(),
         "int64": pa.int64(),
+        "float64": pa.float64(),
         "bool": pa.bool_(),
         "date32": pa.date32(),
         "timestamp_utc": pa.timestamp("us", tz="UTC"),
     }
-    return pa.schema([pa.field(n, types[t], nullable=null) for n, t, null in _columns(table)])
+    return pa.schema([pa.field(n, types[t], nullable=null) for n, t, null in columns])

@@ -61,11 +61,12 @@ class LocalTarget(Target):
         return LocalLake(self.settings.lake_dir)
 
     def catalog(self, lake: LocalLake) -> dict[str, str]:
-        """DuckDB views over the lake's tables (the Glue crawler's job on AWS): view name -> location."""
+        """DuckDB views over the lake's tables and its run log (the Glue crawler's job on AWS): view name -> location."""
         from spotify_etl.warehouse import local
 
         s = self.settings
-        return local.register_tables(lake, s.duckdb_path, s.database, s.table_prefix)
+        views = local.register_tables(lake, s.duckdb_path, s.database, s.table_prefix)
+        return views | local.register_run_log(lake, s.duckdb_path, s.database, s.table_prefix)
 
     def check_results(self, day: str) -> list[CheckResult]:
         """include/sql/validate.sql's rows for ``day`` from the DuckDB catalog (not judged)."""

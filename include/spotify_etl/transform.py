@@ -34,6 +34,7 @@ from collections import Counter, deque
 from collections.abc import Generator, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -117,6 +118,7 @@ class TransformResult:
     documents: int
     entries: int
     publish_id: str = ""  # the id in every row it published (column publish_id), for the run's record
+    published_at: str = ""  # when that publish completed (UTC, ISO 8601): the run log's published_at
     rows: dict[str, int] = field(default_factory=dict)
     rejected: dict[str, int] = field(default_factory=dict)
     bytes_written: dict[str, int] = field(default_factory=dict)
@@ -472,6 +474,7 @@ def transform(
         result.bytes_written = {table: Path(path).stat().st_size for table, path in staged.items()}
         with _timed(result.step_seconds, "publish"):
             publish.publish_date(lake, day, staged, result.publish_id)
+        result.published_at = datetime.now(UTC).isoformat()
     result.seconds = round(time.monotonic() - started, 3)
     log.info(
         "dt=%s: %d documents, %d entries -> %s; not loaded as songs: %s; %d bytes in %.2fs (%s); publish %s",

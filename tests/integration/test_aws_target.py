@@ -78,6 +78,11 @@ def read_parquet(aws: MotoAws, key: str) -> Any:
     return pq.read_table(io.BytesIO(aws.client("s3").get_object(Bucket=BUCKET, Key=key)["Body"].read()))
 
 
+def run_log_keys(keys: list[str], prefix: str, day: str) -> list[str]:
+    """The run log's objects of ``day`` among ``keys``: one per DAG run (spotify_etl.runlog)."""
+    return [k for k in keys if k.startswith(f"{prefix}/processed/pipeline_runs/dt={day}/")]
+
+
 def same_rows(got: Any, want: Any) -> bool:
     """The same rows, each table from its own publish (the publish id differs)."""
     from spotify_etl.tables import PUBLISH_ID
@@ -214,7 +219,8 @@ def test_raw_and_parquet_objects_take_the_buckets_kms_encryption_and_are_readabl
     from spotify_etl import tables
 
     parquet = [f"{PREFIX}/processed/{t}/dt={DAY}/part-00000.parquet" for t in tables.TABLE_NAMES]
-    assert runs["after_first"]["keys"] == sorted([*landed, *parquet])
+    (run_log,) = run_log_keys(runs["after_first"]["keys"], PREFIX, DAY)  # the run's row: tests/unit/test_runlog.py
+    assert runs["after_first"]["keys"] == sorted([*landed, *parquet, run_log])
     s3 = aws.client("s3")
     for key in runs["after_first"]["keys"]:  # no header sent: the bucket's SSE-KMS default applies
         assert encryption(aws, BUCKET, key) == ("aws:kms", lake_key), key
@@ -227,6 +233,11 @@ def test_raw_and_parquet_objects_take_the_buckets_kms_encryption_and_are_readabl
         assert got.schema == tables.schema(table) and same_rows(got, expected["tables"][table]), table
         publishes |= set(got[tables.PUBLISH_ID].to_pylist())
     assert len(publishes) == 1  # the five tables of one publish
+    (row,) = read_parquet(aws, run_log).to_pylist()  # the first run's; the tables now hold the second run's publish
+    assert row["run_type"] == "manual" and row["mode"] == "reprocess" and row["playlists_planned"] == len(landed)
+    assert row["rows_songs"] == expected["tables"]["songs"].num_rows and row["publish_id"] not in publishes
+    rows = [read_parquet(aws, key).to_pylist()[0] for key in run_log_keys(keys(aws), PREFIX, DAY)]
+    assert [r["publish_id"] for r in rows if r["publish_id"] in publishes] == [max(r["publish_id"] for r in rows)]
 
 
 def test_glue_database_and_crawler(aws: MotoAws, runs: dict[str, Any]) -> None:
@@ -240,7 +251,7 @@ def test_glue_database_and_crawler(aws: MotoAws, runs: dict[str, Any]) -> None:
         crawler["Role"] == ROLE_NAME and crawler["DatabaseName"] == DATABASE and crawler["TablePrefix"] == TABLE_PREFIX
     )
     assert [t["Path"] for t in crawler["Targets"]["S3Targets"]] == [
-        f"s3://{BUCKET}/{PREFIX}/processed/{t}/" for t in tables.TABLE_NAMES
+        f"s3://{BUCKET}/{PREFIX}/processed/{t}/" for t in (*tables.TABLE_NAMES, "pipeline_runs")
     ]
     assert crawler["RecrawlPolicy"] == {"RecrawlBehavior": "CRAWL_NEW_FOLDERS_ONLY"}
     assert crawler["SchemaChangePolicy"] == {"UpdateBehavior": "LOG", "DeleteBehavior": "LOG"}
@@ -310,7 +321,9 @@ def test_failed_check_in_athena_result_fails_the_run_naming_it(runs: dict[str, A
 
 def test_second_run_of_the_same_date_is_idempotent(runs: dict[str, Any]) -> None:
     first, second = runs["after_first"], runs["after_second"]
-    assert second["keys"] == first["keys"]  # one copy of every object, no leftovers
+    # One copy of every object, no leftovers; the second run adds its own row to the run log.
+    (added,) = sorted(set(second["keys"]) - set(first["keys"]))
+    assert second["keys"] == sorted([*first["keys"], added]) and run_log_keys([added], PREFIX, DAY) == [added]
     # GetCrawler answers the role's name where the config holds its ARN: still up to date.
     assert f"crawler {CRAWLER} is up to date" in runs["second"].output
     assert "Creating crawler" not in runs["second"].output and "recreating it" not in runs["second"].output
@@ -552,7 +565,7 @@ def test_live_run_extracts_from_spotify_into_s3(
         local.register_tables(reference, tmp_path / "ref.duckdb", database)
         checks = local.run_validation(tmp_path / "ref.duckdb", day, database)
         aws.seed_athena_results([(c.name, c.violations, c.checked_rows) for c in checks], COLUMNS)
-        requests_before = len(server.api_requests("/items"))
+        requests_before, all_before = len(server.api_requests("/items")), len(server.api_requests())
 
         env = {
             **settings_env(aws),
@@ -565,12 +578,14 @@ def test_live_run_extracts_from_spotify_into_s3(
         run = dags_test(airflow_template_db, tmp_path / "home", day, conf={"playlists": [LSD, RAP_RU]}, **env)
         assert run.succeeded, run.output[-6000:]
         assert len(server.api_requests("/items")) > requests_before  # the DAG called the API itself
+        requests_made = len(server.api_requests()) - all_before
 
     s3 = aws.client("s3")
     raw = [f"{prefix}/raw/playlists/dt={day}/playlist_id={p}.json" for p in sorted((LSD, RAP_RU))]
     parquet = [f"{prefix}/processed/{t}/dt={day}/part-00000.parquet" for t in tables.TABLE_NAMES]
-    assert keys(aws, prefix) == sorted([*raw, *parquet])
-    for key in raw + parquet:
+    (run_log,) = run_log_keys(keys(aws, prefix), prefix, day)
+    assert keys(aws, prefix) == sorted([*raw, *parquet, run_log])
+    for key in [*raw, *parquet, run_log]:
         assert encryption(aws, BUCKET, key) == ("aws:kms", lake_key), key
     for key in raw:
         document = json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
@@ -579,5 +594,13 @@ def test_live_run_extracts_from_spotify_into_s3(
         want = pq.read_table(f"{reference.partition_dir(table, day)}/part-00000.parquet")
         assert want.num_rows > 0 and same_rows(read_parquet(aws, key), want), table
     assert "PASS songs_pk_unique_not_null" in run.output
+    (row,) = read_parquet(aws, run_log).to_pylist()
+    assert (row["mode"], row["playlists_planned"], row["playlists_landed"], row["playlists_failed"]) == (
+        "extract",
+        2,
+        2,
+        0,
+    )
+    assert row["spotify_requests"] == requests_made and row["items_read"] == row["rows_playlist_items"] > 0
     crawler_paths = [t["Path"] for t in aws.client("glue").get_crawler(Name=crawler)["Crawler"]["Targets"]["S3Targets"]]
-    assert crawler_paths == [f"s3://{BUCKET}/{prefix}/processed/{t}/" for t in tables.TABLE_NAMES]
+    assert crawler_paths == [f"s3://{BUCKET}/{prefix}/processed/{t}/" for t in (*tables.TABLE_NAMES, "pipeline_runs")]

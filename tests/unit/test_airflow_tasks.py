@@ -88,6 +88,6 @@ def test_a_failed_plan_fails_the_later_tasks_at_once_naming_it(lake_dir: Path) -
         "playlists": [],
     }
     with pytest.raises(AirflowFailException, match="the plan task did not succeed; nothing to transform"):
-        tasks.run_transform(Settings(lake_dir=lake_dir), DAY, tasks.PLAN_FAILED, "", [], [])
+        tasks.run_transform(Settings(lake_dir=lake_dir), DAY, tasks.PLAN_FAILED, "", [], [], run)  # type: ignore[arg-type]
     with pytest.raises(AirflowFailException, match="the plan task did not succeed"):
         tasks.check_extracts(tasks.PLAN_FAILED, [], [])

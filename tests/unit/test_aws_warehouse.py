@@ -41,10 +41,10 @@ def row(*values: str) -> dict[str, Any]:
     return {"Data": [{"VarCharValue": v} for v in values]}
 
 
-def test_crawler_config_one_s3_target_per_table_with_incremental_policies() -> None:
+def test_crawler_config_one_s3_target_per_table_and_the_run_log_with_incremental_policies() -> None:
     config = crawler_config(SETTINGS)
     assert [t["Path"] for t in config["Targets"]["S3Targets"]] == [
-        f"s3://lake/etl/processed/{t}/" for t in tables.TABLE_NAMES
+        f"s3://lake/etl/processed/{t}/" for t in (*tables.TABLE_NAMES, "pipeline_runs")
     ]
     assert config["Name"] == "crawler" and config["DatabaseName"] == "spotify" and config["TablePrefix"] == "sp_"
     assert config["Role"] == SETTINGS.crawler_role

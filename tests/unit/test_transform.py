@@ -6,6 +6,7 @@ import copy
 import datetime as dt
 import logging
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pyarrow.parquet as pq
@@ -26,6 +27,9 @@ EPI = "23Ay9WfURne0LvtlCvYTkj"
 GHOST = "5LkNhFidYyyjRWwnkcMbQs"
 NEW = "5RDmNvuz0prl7bLqtZNkDe"
 NULL = "4XOGDpHMrVoH33uJEwHWU5"
+# What the transform task reads of its DAG run (the run log's row: tests/unit/test_runlog.py).
+DAG_RUN = SimpleNamespace(run_id="manual__2026-11-25T06:00:00+00:00", run_type="manual",
+                          start_date=dt.datetime(2026, 11, 25, 6, tzinfo=dt.UTC), run_after=None)  # fmt: skip
 
 
 def read(lake_dir: Path, table: str, day: str = DAY) -> list[dict]:
@@ -276,11 +280,11 @@ def test_the_dags_transform_task_leaves_out_of_memory_to_airflows_retries_and_fa
     tiny = Settings(lake_dir=lake_dir, duckdb_memory_limit=TINY_LIMIT, duckdb_threads=2)
     playlists = [LSD, RAP, EPI, GHOST]
     with pytest.raises(TransformOutOfMemory, match="raise SPOTIFY_ETL_DUCKDB_MEMORY_LIMIT"):
-        run_transform(tiny, DAY, "reprocess", "", playlists, [])  # not AirflowFailException: Airflow retries it
+        run_transform(tiny, DAY, "reprocess", "", playlists, [], DAG_RUN)  # not AirflowFailException: retried
 
     (lake_dir / "raw" / "playlists" / f"dt={DAY}" / f"playlist_id={LSD}.json").write_bytes(b"")
     with pytest.raises(AirflowFailException, match=rf"playlist_id={LSD}.json: empty file \(0 bytes\)"):
-        run_transform(Settings(lake_dir=lake_dir), DAY, "reprocess", "", playlists, [])
+        run_transform(Settings(lake_dir=lake_dir), DAY, "reprocess", "", playlists, [], DAG_RUN)
 
 
 # ---- DuckDB's memory limit and threads (SPOTIFY_ETL_DUCKDB_MEMORY_LIMIT, _THREADS) ------------
@@ -321,7 +325,7 @@ def test_the_dags_transform_step_opens_duckdb_with_the_settings(monkeypatch: pyt
         return con
 
     monkeypatch.setattr(transform, "connect", spy)
-    result = run_transform(s, DAY, "reprocess", "a reprocess plan of the one landed playlist", [LSD], [])
+    result = run_transform(s, DAY, "reprocess", "a reprocess plan of the one landed playlist", [LSD], [], DAG_RUN)
     assert result["documents"] == 1 and result["rows"]["songs"] > 0
     assert seen == [("286.1 MiB", 1)]
 

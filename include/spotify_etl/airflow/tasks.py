@@ -173,8 +173,10 @@ def run_extract_chunk(settings: Settings, chunk: list[str], day: str, dag_run: D
 
 
 def run_transform(settings: Settings, day: str, mode: str, message: str, run_playlists: list[str],
-                  extracted: Iterable[dict[str, Any] | None] | None) -> dict[str, Any]:  # fmt: skip
-    """Transform the run's scope; ``mode``, ``message`` and ``run_playlists`` come from the plan."""
+                  extracted: Iterable[dict[str, Any] | None] | None,
+                  dag_run: DagRunProtocol) -> dict[str, Any]:  # fmt: skip
+    """Transform the run's scope, then record the run in the run log; ``mode``, ``message`` and
+    ``run_playlists`` come from the plan."""
     from spotify_etl.transform import transform_day
 
     if mode == PLAN_FAILED:
@@ -192,9 +194,28 @@ def run_transform(settings: Settings, day: str, mode: str, message: str, run_pla
             memory_limit=settings.duckdb_memory_limit,
             threads=settings.duckdb_threads,
         ).as_dict()
+    record_run(lake, dag_run, mode, run_playlists, extracted, result)
     metrics.transform(result)
     lineage.report(lake, inputs=lineage.raw_documents(lake, day, playlists), outputs=lineage.partitions(lake, day))
     return result
+
+
+def record_run(lake: Lake, dag_run: DagRunProtocol, mode: str, run_playlists: list[str],
+               extracted: Iterable[dict[str, Any] | None] | None, result: dict[str, Any]) -> None:  # fmt: skip
+    """Write the run's row of the run log (:mod:`spotify_etl.runlog`); who ran and when come from
+    the DAG run (its start as Airflow recorded it, ``run_after`` before it has one), never the clock."""
+    from spotify_etl import runlog
+
+    row = runlog.build_row(
+        run_id=dag_run.run_id,
+        run_type=getattr(dag_run.run_type, "value", dag_run.run_type),  # the enum's value: "backfill"...
+        started_at=dag_run.start_date or dag_run.run_after,
+        mode=mode,
+        planned=run_playlists,
+        extracted=extract_results(extracted),
+        transformed=result,
+    )
+    runlog.write_row(lake, row)
 
 
 def describe_asset_events(outlet_events: OutletEventAccessorsProtocol, assets: list[Asset], settings: Settings,

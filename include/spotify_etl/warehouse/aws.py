@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from spotify_etl import quality, tables
+from spotify_etl import quality, runlog, tables
 from spotify_etl.lake import TABLES_DIR
 from spotify_etl.settings import refused
 
@@ -38,10 +38,13 @@ CRAWLER_CONFIGURATION = {
 _ROLE_ARN = re.compile(r"arn:[^:]+:iam::\d*:role/(?P<name>.+)")
 # Hidden and underscore files are never data (Spark/Hive markers, interrupted uploads).
 EXCLUSIONS = ["**/.*", "**/_*"]
+# Every folder the crawler makes a table of: the tables and the run log (spotify_etl.runlog).
+_CRAWLED = (*tables.TABLE_NAMES, runlog.TABLE)
 
 
 def crawler_config(target: AwsTarget) -> dict[str, Any]:
-    """CreateCrawler/UpdateCrawler arguments: one S3 target per table folder, so each becomes a Glue table partitioned by dt."""
+    """CreateCrawler/UpdateCrawler arguments: one S3 target per table folder and one for the run log,
+    so each becomes a Glue table partitioned by dt."""
     settings = target.settings
     if not settings.crawler_role:
         raise refused(
@@ -55,9 +58,7 @@ def crawler_config(target: AwsTarget) -> dict[str, Any]:
         "Role": settings.crawler_role,
         "DatabaseName": settings.database,
         "Description": f"spotify_playlist_etl: Parquet tables under {target.lake_url}/{TABLES_DIR}/",
-        "Targets": {
-            "S3Targets": [{"Path": target.table_url(t) + "/", "Exclusions": EXCLUSIONS} for t in tables.TABLE_NAMES]
-        },
+        "Targets": {"S3Targets": [{"Path": target.table_url(t) + "/", "Exclusions": EXCLUSIONS} for t in _CRAWLED]},
         "SchemaChangePolicy": SCHEMA_CHANGE_POLICY,
         "RecrawlPolicy": RECRAWL_POLICY,
         "Configuration": json.dumps(CRAWLER_CONFIGURATION, sort_keys=True),

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import glob
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from spotify_etl import quality, tables
+from spotify_etl import quality, runlog, tables
 from spotify_etl.lake import LocalLake
 
 
@@ -52,34 +54,61 @@ def _table(database: str, table_prefix: str, table: str) -> str:
 
 
 def register_tables(lake: LocalLake, db_path: Path, database: str, table_prefix: str = "") -> dict[str, str]:
-    """(Re)create one view per table over its partitions; return view name -> location.
+    """(Re)create one view per table over its partitions; return view name -> location."""
+    views = {}
+    with _catalog(db_path, database, table_prefix) as con:
+        for table in tables.TABLE_NAMES:
+            types = {c: tables.duckdb_type(table, c) for c in tables.columns(table)}
+            location = _parquet_view(con, _table(database, table_prefix, table), lake.table_dir(table), types)
+            views[f"{database}.{table_prefix}{table}"] = location
+    return views
+
+
+def register_run_log(lake: LocalLake, db_path: Path, database: str, table_prefix: str = "") -> dict[str, str]:
+    """(Re)create the run log's view (:mod:`spotify_etl.runlog`), empty while no run is recorded
+    (the command line publishes without one); return view name -> location."""
+    types = {name: tables.DUCKDB_TYPES[kind] for name, kind, _ in runlog.columns()}
+    with _catalog(db_path, database, table_prefix) as con:
+        view = _table(database, table_prefix, runlog.TABLE)
+        location = _parquet_view(con, view, lake.table_dir(runlog.TABLE), types, empty_ok=True)
+    return {f"{database}.{table_prefix}{runlog.TABLE}": location}
+
+
+@contextmanager
+def _catalog(db_path: Path, database: str, table_prefix: str) -> Iterator[Any]:
+    """The catalog open for writing, its schema ``database`` created."""
+    quality.check_names(database, table_prefix)
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    with _connect(db_path) as con:
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {_identifier(database)}")
+        yield con
+
+
+def _parquet_view(con: Any, view: str, folder: str, types: dict[str, str], empty_ok: bool = False) -> str:
+    """Create ``view`` over the Parquet files of ``folder``'s ``dt=`` partitions, with the columns
+    ``types`` (name -> DuckDB type) and ``dt``; return its location. With no file yet, an empty
+    view of those columns if ``empty_ok``, else an error.
 
     A view's definition cannot take bound parameters, so the lake's path goes in as a quoted
     literal, its glob characters escaped (a folder named ``it's [1]`` is read as itself).
     """
-    quality.check_names(database, table_prefix)
-    db_path.parent.mkdir(parents=True, exist_ok=True)
-    views = {}
-    with _connect(db_path) as con:
-        con.execute(f"CREATE SCHEMA IF NOT EXISTS {_identifier(database)}")
-        for table in tables.TABLE_NAMES:
-            folder = lake.table_dir(table)
-            location = f"{folder}/dt=*/*.parquet"
-            if not list(Path(folder).glob("dt=*/*.parquet")):
-                raise FileNotFoundError(f"table {table} has no partitions under {folder}; run the transform first")
-            pattern = _literal(f"{glob.escape(folder)}/dt=*/*.parquet")
-            # union_by_name: partitions written before a column existed (publish_id) read it as NULL;
-            # a column no partition has yet is NULL too, so the view has the table's schema, as Glue's.
-            options = "hive_partitioning = true, hive_types = {'dt': VARCHAR}, union_by_name = true"
-            source = f"read_parquet({pattern}, {options})"
-            present = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
-            missing = [c for c in tables.columns(table) if c not in present]
-            nulls = "".join(f", CAST(NULL AS {tables.duckdb_type(table, c)}) AS {_identifier(c)}" for c in missing)
-            con.execute(
-                f"CREATE OR REPLACE VIEW {_table(database, table_prefix, table)} AS SELECT *{nulls} FROM {source}"
-            )
-            views[f"{database}.{table_prefix}{table}"] = location
-    return views
+    location = f"{folder}/dt=*/*.parquet"
+    if not list(Path(folder).glob("dt=*/*.parquet")):
+        if not empty_ok:
+            name = folder.rsplit("/", 1)[-1]
+            raise FileNotFoundError(f"table {name} has no partitions under {folder}; run the transform first")
+        cols = ", ".join(f"CAST(NULL AS {t}) AS {_identifier(c)}" for c, t in {**types, "dt": "VARCHAR"}.items())
+        con.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT {cols} WHERE false")
+        return location
+    pattern = _literal(f"{glob.escape(folder)}/dt=*/*.parquet")
+    # union_by_name: partitions written before a column existed (publish_id) read it as NULL;
+    # a column no partition has yet is NULL too, so the view has the table's schema, as Glue's.
+    options = "hive_partitioning = true, hive_types = {'dt': VARCHAR}, union_by_name = true"
+    source = f"read_parquet({pattern}, {options})"
+    present = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+    nulls = "".join(f", CAST(NULL AS {t}) AS {_identifier(c)}" for c, t in types.items() if c not in present)
+    con.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT *{nulls} FROM {source}")
+    return location
 
 
 def run_validation(db_path: Path, day: str, database: str, table_prefix: str = "") -> list[quality.CheckResult]:
