@@ -40,14 +40,18 @@ def _end_active_runs(server: Server) -> None:
 @pytest.fixture(scope="module")
 def airflow(airflow_server: Server) -> Iterator[Server]:
     """The shared Airflow with every extract held back: a pool of 0 slots never lets its tasks start."""
-    pools = PoolApi(airflow_server.client)
-    slots = pools.get_pool(SPOTIFY_POOL).slots
-    pools.patch_pool(SPOTIFY_POOL, PoolPatchBody(slots=0), update_mask=["slots"])
+    pools, pool = PoolApi(airflow_server.client), PoolApi(airflow_server.client).get_pool(SPOTIFY_POOL)
+
+    def set_slots(slots: int) -> None:
+        body = PoolPatchBody(pool=pool.name, slots=slots, include_deferred=pool.include_deferred)
+        pools.patch_pool(pool.name, body, update_mask=["slots"])
+
+    set_slots(0)
     try:
         yield airflow_server
     finally:
         _end_active_runs(airflow_server)
-        pools.patch_pool(SPOTIFY_POOL, PoolPatchBody(slots=slots), update_mask=["slots"])
+        set_slots(pool.slots)
 
 
 def test_a_run_held_past_its_deadline_alerts_through_the_webhook(airflow: Server) -> None:
