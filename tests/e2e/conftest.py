@@ -23,9 +23,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from airflow_client.client.api import DagRunApi
 
 from devtools import airflow_standalone, postgres
-from tests.e2e.airflow_api import Server, connect
+from tests.e2e.airflow_api import DAG_ID, Server, connect
 from tests.support.airflow_run import airflow_env
 from tests.support.slack_webhook import SlackWebhook, slack_webhook
 
@@ -48,6 +49,22 @@ def _make(target: str, env: dict[str, str], *args: str, timeout: float) -> subpr
 def airflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     with slack_webhook() as webhook:  # it outlives the Airflow that posts to it
         yield from _make_up(tmp_path_factory.mktemp("e2e-airflow"), webhook)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _no_run_left_active(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After a file on the shared Airflow (its own module fixtures ended): no run of it still
+    queued or running, which would hold back every later file's runs (max_active_runs=1)."""
+    items = [i for i in request.session.items if i.path == request.path]
+    if not any("airflow_server" in getattr(i, "fixturenames", ()) for i in items):
+        yield
+        return
+    server: Server = request.getfixturevalue("airflow_server")
+    yield
+    active = DagRunApi(server.client).get_dag_runs(DAG_ID, state=["queued", "running"]).dag_runs
+    assert not active, f"{request.path.name} left runs active on the shared Airflow: " + ", ".join(
+        f"{r.dag_run_id} ({r.state.value})" for r in active
+    )
 
 
 def _make_up(root: Path, webhook: SlackWebhook) -> Iterator[Server]:
