@@ -40,7 +40,8 @@ def _end_active_runs(server: Server) -> None:
 @pytest.fixture(scope="module")
 def airflow(airflow_server: Server) -> Iterator[Server]:
     """The shared Airflow with every extract held back: a pool of 0 slots never lets its tasks start."""
-    pools, pool = PoolApi(airflow_server.client), PoolApi(airflow_server.client).get_pool(SPOTIFY_POOL)
+    pools = PoolApi(airflow_server.client)
+    pool = pools.get_pool(SPOTIFY_POOL)
 
     def set_slots(slots: int) -> None:
         body = PoolPatchBody(pool=pool.name, slots=slots, include_deferred=pool.include_deferred)
