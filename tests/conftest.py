@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 FIXTURES = Path(__file__).parent / "fixtures" / "spotify_api"
 # The test files that start an Airflow as `make up` does (airflow standalone: four components
 # and their task processes): the e2e tests on the shared `make up` Airflow (fixture
-# airflow_server), the deadline test's own one and the whole-day harness.
+# airflow_server, tests/e2e/conftest.py; a new file using it goes here) and the whole-day harness.
 STANDALONE_FILES = frozenset(
     {
         "tests/e2e/test_backfill.py",
@@ -21,6 +22,18 @@ STANDALONE_FILES = frozenset(
         "tests/e2e/test_deadline_alert.py",
         "tests/bench/test_bench_day.py",
     }
+)
+STANDALONE = "airflow-standalone"
+# The other files' folders, those whose files start the most processes (`airflow dags test`,
+# the benchmark, linters, fresh interpreters) first: the shortest files end the run, so the
+# two workers finish close together.
+FOLDER_ORDER = (
+    "tests/e2e/",
+    "tests/integration/",
+    "tests/bench/",
+    "tests/deploy/",
+    "tests/dags/",
+    "tests/reliability/",
 )
 
 
@@ -33,9 +46,10 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """pytest-xdist (make check, make unit, make test-mwaa: ``-n auto``) hands out whole files,
     so a file's module fixtures (a moto server, a DAG run several tests check) start once, and
     the STANDALONE_FILES as one unit: the shared `make up` Airflow starts once, and no two
-    Airflows compete for the cores and their time limits. They go first (collection order, the
-    bench folder's harness is collected first). Not ``--dist loadgroup`` and xdist_group marks:
-    with pytest 9.2 they no longer group anything (pytest-xdist issue 1386).
+    Airflows compete for the cores and their time limits. That unit, the longest, goes first,
+    and its worker takes nothing else until it is done; the other files go to whichever worker
+    is free, the slow folders' first (FOLDER_ORDER). Not ``--dist loadgroup`` and xdist_group
+    marks: with pytest 9.2 they no longer group anything (pytest-xdist issue 1386).
     """
     if config.getvalue("dist") != "load":
         return None
@@ -44,10 +58,26 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     class FileScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
             path = nodeid.split("::", 1)[0]
-            return "airflow-standalone" if path in STANDALONE_FILES else path
+            return STANDALONE if path in STANDALONE_FILES else path
+
+        def _assign_work_unit(self, node: Any) -> None:
+            if not self.assigned_work.get(node):  # the first units: order the queue once
+                self.workqueue = OrderedDict(sorted(self.workqueue.items(), key=lambda unit: _rank(unit[0])))
+            super()._assign_work_unit(node)
+
+        def _reschedule(self, node: Any) -> None:
+            if all(self.assigned_work.get(node, {}).get(STANDALONE, {}).values()):  # not busy with it
+                super()._reschedule(node)
 
     config.option.loadscopereorder = False
     return FileScheduling(config, log)
+
+
+def _rank(scope: str) -> int:
+    """A unit's place in the queue: the standalone unit, then FOLDER_ORDER's folders, then the rest."""
+    if scope == STANDALONE:
+        return -1
+    return next((i for i, folder in enumerate(FOLDER_ORDER) if scope.startswith(folder)), len(FOLDER_ORDER))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

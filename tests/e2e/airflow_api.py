@@ -15,6 +15,8 @@ from airflow_client.client.api import BackfillApi, DagRunApi, TaskInstanceApi, X
 from airflow_client.client.models import BackfillResponse, DAGRunResponse, TaskInstanceResponse, TriggerDAGRunPostBody
 from spotify_etl.airflow import DAG_ID
 
+from tests.support.slack_webhook import SlackWebhook
+
 FINISHED = {"success", "failed"}
 
 
@@ -38,6 +40,7 @@ class Server:
     client: ApiClient
     env: dict[str, str]
     lake: Path
+    webhook: SlackWebhook  # where its failure and deadline alerts go
     started_output: str = ""
     runs_seen: list[str] = field(default_factory=list)
 

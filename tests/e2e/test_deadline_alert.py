@@ -1,93 +1,69 @@
 """The run's deadline (Airflow 3 Deadline Alerts) under a real scheduler and executor, and a
 failed run's alert from the dag-processor.
 
-An Airflow of its own (``make up``, as tests/e2e/conftest.py starts one) with the webhook alert
-setting and a deadline of 36 s. The extract's pool gets 0 slots, so a run triggered for now
-is held back: its extract tasks stay scheduled. The scheduler finds the deadline missed and
-queues the alert's callback (a SyncCallback); the LocalExecutor runs it, and it posts to the
-local Slack-like webhook.
+On the shared ``make up`` Airflow of tests/e2e (conftest.py: started with the webhook alert
+setting and a deadline of 36 s). While this file runs, the extract's pool has 0 slots, so a run
+triggered for now is held back: its extract tasks stay scheduled. The scheduler finds the
+deadline missed and queues the alert's callback (a SyncCallback); the LocalExecutor runs it, and
+it posts to the local Slack-like webhook. Afterwards the pool gets its slots back and the runs
+held are ended, so the other tests on that Airflow find it as make up left it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-import secrets
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg2
 import pytest
-from airflow_client.client.api import DagRunApi
-from airflow_client.client.models import DagRunMutableStates, DAGRunPatchBody
+from airflow_client.client.api import DagRunApi, PoolApi
+from airflow_client.client.models import DagRunMutableStates, DAGRunPatchBody, PoolPatchBody
+from spotify_etl.airflow.pool import SPOTIFY_POOL
 
-from devtools import airflow_standalone, postgres
-from tests.e2e.airflow_api import DAG_ID, connect, task_states, trigger, wait_run
-from tests.support.airflow_run import PROJECT, VENV_BIN, airflow_env
-from tests.support.slack_webhook import SlackWebhook, slack_webhook
+from devtools import postgres
+from tests.e2e.airflow_api import DAG_ID, Server, task_states, trigger, wait_run
+from tests.e2e.conftest import DEADLINE_HOURS
 
 pytestmark = pytest.mark.e2e
-DEADLINE_HOURS = 0.01  # 36 s after the data interval's end (for @daily in Airflow 3: the logical date)
 
 
-def _make(target: str, env: dict[str, str], *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["make", "-C", str(PROJECT), "--no-print-directory", target, *args],
-        env=env, capture_output=True, text=True, timeout=timeout, check=False,
-    )  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def webhook() -> Iterator[SlackWebhook]:
-    with slack_webhook() as hook:
-        yield hook
+def _end_active_runs(server: Server) -> None:
+    """Fail the DAG's queued and running runs by hand (no callback, no alert): max_active_runs=1."""
+    for run in DagRunApi(server.client).get_dag_runs(DAG_ID, state=["running", "queued"]).dag_runs:
+        DagRunApi(server.client).patch_dag_run(
+            DAG_ID, run.dag_run_id, DAGRunPatchBody(state=DagRunMutableStates.FAILED)
+        )
 
 
 @pytest.fixture(scope="module")
-def airflow(tmp_path_factory: pytest.TempPathFactory, webhook: SlackWebhook) -> Iterator[tuple[str, dict[str, str]]]:
-    """(UI URL, {"password", "home"}) of an Airflow started with the alert settings."""
-    root = tmp_path_factory.mktemp("deadline-airflow")
-    home, port, password = root / "home", airflow_standalone.free_port(), secrets.token_urlsafe(12)
-    env = airflow_env(
-        home,
-        SPOTIFY_ETL_LAKE_DIR=str(root / "lake"),
-        AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE="False",  # the only run is the test's
-        AIRFLOW_UI_PASSWORD=password,
-        AIRFLOW_CONN_ALERTS_WEBHOOK=json.dumps(webhook.connection()),
-        SPOTIFY_ETL_ALERT_SLACK_CONN_ID="alerts_webhook",
-        SPOTIFY_ETL_DEADLINE_HOURS=str(DEADLINE_HOURS),
-    )
-    started = _make("up", env, f"PORT={port}", "UNPAUSE=1", timeout=900)
+def airflow(airflow_server: Server) -> Iterator[Server]:
+    """The shared Airflow with every extract held back: a pool of 0 slots never lets its tasks start."""
+    pools = PoolApi(airflow_server.client)
+    pool = pools.get_pool(SPOTIFY_POOL)
+
+    def set_slots(slots: int) -> None:
+        body = PoolPatchBody(pool=pool.name, slots=slots, include_deferred=pool.include_deferred)
+        pools.patch_pool(pool.name, body, update_mask=["slots"])
+
+    set_slots(0)
     try:
-        assert started.returncode == 0, started.stdout[-4000:] + started.stderr[-4000:]
-        server_env = airflow_standalone.environment(env, port)
-        # Hold every extract back: a pool of 0 slots never lets its tasks start.
-        held = subprocess.run(
-            [str(VENV_BIN / "airflow"), "pools", "set", "spotify_api", "0", "held back by the deadline test"],
-            env=server_env, capture_output=True, text=True, timeout=180, check=False,
-        )  # fmt: skip
-        assert held.returncode == 0, held.stdout + held.stderr
-        yield f"http://{airflow_standalone.HOST}:{port}", {"password": password, "home": str(home)}
+        yield airflow_server
     finally:
-        stopped = _make("down", env, timeout=180)
-        if airflow_standalone.running(home):
-            airflow_standalone.stop(home)
-        assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+        _end_active_runs(airflow_server)
+        set_slots(pool.slots)
 
 
-def test_a_run_held_past_its_deadline_alerts_through_the_webhook(
-    airflow: tuple[str, dict[str, str]], webhook: SlackWebhook
-) -> None:
-    url, secrets_ = airflow
-    client = connect(url, airflow_standalone.USER, secrets_["password"])
+def test_a_run_held_past_its_deadline_alerts_through_the_webhook(airflow: Server) -> None:
+    url, client, webhook = airflow.url, airflow.client, airflow.webhook
+    before = len(webhook.messages)
     logical = dt.datetime.now(dt.UTC).replace(microsecond=0)
     run_id = trigger(client, logical.isoformat())
 
-    messages = webhook.wait_for("has not succeeded by its deadline", timeout=300)
+    webhook.wait_for(f"run {run_id} for {logical.date().isoformat()} has not succeeded by its deadline", timeout=300)
 
-    (alert,) = [m for m in messages if "deadline" in m]
+    (alert,) = [m for m in webhook.messages[before:] if "deadline" in m]
     deadline = logical + dt.timedelta(hours=DEADLINE_HOURS)
     first, link = alert.splitlines()
     assert first.startswith(
@@ -103,13 +79,13 @@ def test_a_run_held_past_its_deadline_alerts_through_the_webhook(
     extracts = {k: ti.state.value if ti.state else None for k, ti in task_states(client, run_id).items()
                 if k[0] == "extract_playlist"}  # fmt: skip
     assert extracts and set(extracts.values()) <= {"scheduled", None}, extracts
-    assert len([m for m in webhook.messages if "deadline" in m]) == 1  # one deadline, one alert
+    assert len([m for m in webhook.messages[before:] if "deadline" in m]) == 1  # one deadline, one alert
 
 
-def handled_deadline(home: str, run_id: str, timeout: float) -> str:
+def handled_deadline(home: Path, run_id: str, timeout: float) -> str:
     """The state of the run's deadline callback once the scheduler found the deadline missed and it ran."""
     end = time.monotonic() + timeout
-    url = postgres.url(Path(home))  # make up's metadata DB
+    url = postgres.url(home)  # make up's metadata DB
     assert url, f"no PostgreSQL of make up runs from {home}"
     while True:
         with psycopg2.connect(url.replace("+psycopg2", ""), connect_timeout=30) as db, db.cursor() as cur:
@@ -127,12 +103,9 @@ def handled_deadline(home: str, run_id: str, timeout: float) -> str:
         time.sleep(2)
 
 
-def test_a_failed_run_alerts_from_the_dag_processor(airflow: tuple[str, dict[str, str]], webhook: SlackWebhook) -> None:
-    url, secrets_ = airflow
-    client = connect(url, airflow_standalone.USER, secrets_["password"])
-    # max_active_runs=1: end the held run first (by hand: no callback, no alert).
-    for run in DagRunApi(client).get_dag_runs(DAG_ID, state=["running", "queued"]).dag_runs:
-        DagRunApi(client).patch_dag_run(DAG_ID, run.dag_run_id, DAGRunPatchBody(state=DagRunMutableStates.FAILED))
+def test_a_failed_run_alerts_from_the_dag_processor(airflow: Server) -> None:
+    url, client, webhook = airflow.url, airflow.client, airflow.webhook
+    _end_active_runs(airflow)  # max_active_runs=1: the held run first
     before = len(webhook.messages)
     logical = dt.datetime.now(dt.UTC).replace(microsecond=0)
     run_id = trigger(client, logical.isoformat(), playlists=["not-a-playlist"])  # the plan fails at once
@@ -149,17 +122,14 @@ def test_a_failed_run_alerts_from_the_dag_processor(airflow: tuple[str, dict[str
     plan_alert = next(m for m in new if "task plan failed" in m)
     assert "not a Spotify playlist id, URI or URL: 'not-a-playlist'" in plan_alert.splitlines()[1], plan_alert
     # Airflow keeps a failed run's deadline; when it passes, the callback runs and sends nothing.
-    assert handled_deadline(secrets_["home"], run_id, timeout=240) == "success"
+    assert handled_deadline(airflow.home, run_id, timeout=240) == "success"
     assert not [m for m in webhook.messages if f"run {run_id} " in m and "deadline" in m], webhook.messages
 
 
-def test_a_run_for_a_past_date_is_late_on_creation_and_not_alerted(
-    airflow: tuple[str, dict[str, str]], webhook: SlackWebhook
-) -> None:
-    url, secrets_ = airflow
-    client = connect(url, airflow_standalone.USER, secrets_["password"])
+def test_a_run_for_a_past_date_is_late_on_creation_and_not_alerted(airflow: Server) -> None:
+    client, webhook = airflow.client, airflow.webhook
     yesterday = (dt.datetime.now(dt.UTC) - dt.timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
     run_id = trigger(client, yesterday.isoformat())  # still extracts (SPOTIFY_ETL_LIVE_GRACE_DAYS=1): held
-    assert handled_deadline(secrets_["home"], run_id, timeout=240) == "success"
+    assert handled_deadline(airflow.home, run_id, timeout=240) == "success"
     assert DagRunApi(client).get_dag_run(DAG_ID, run_id).state.value == "running"  # late, and still going
     assert not [m for m in webhook.messages if f"run {run_id} " in m], webhook.messages
