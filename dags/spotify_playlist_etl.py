@@ -4,7 +4,7 @@
 For the run's date `dt` (the logical date, never the wall clock): `plan` picks the playlists
 and the mode, `extract_playlist` (one mapped task per chunk of playlists, named by its first
 playlist and count; pool `spotify_api`) lands each one's raw JSON,
-`transform` writes five Parquet tables, `catalog` registers them (DuckDB views locally, the
+`transform` writes six Parquet tables, `catalog` registers them (DuckDB views locally, the
 Glue crawler on AWS), `validate` runs `include/sql/validate.sql`, and `check_extracts` fails
 the run if any playlist failed to extract. Backfills and runs for past dates **reprocess** the
 raw data already landed for `dt` and never call Spotify; a past date with no raw data is skipped.
@@ -13,7 +13,7 @@ What each task does, the lake, the settings: in the project's repository, README
 pipeline") and the pages under docs/ (docs/operate.md: triggering and backfills).
 
 **Every task is safe to re-run for its date**: a re-run replaces that date's raw documents
-atomically and its five tables as one unit (one publisher per date, a publish interrupted
+atomically and its six tables as one unit (one publisher per date, a publish interrupted
 between its swaps completed by the next), so clearing and re-running never duplicates a row.
 
 **On failure.** With an alert setting (`SPOTIFY_ETL_ALERT_SLACK_CONN_ID`, `SPOTIFY_ETL_ALERT_SNS_TOPIC_ARN`),

@@ -13,7 +13,7 @@ Layout under the root::
     processed/<table>/dt=YYYY-MM-DD/part-00000.parquet
     _publish/dt=YYYY-MM-DD/lock, intent.json   (while a date's tables are published)
 
-A date's five partition files are published together by :mod:`spotify_etl.publish`.
+A date's six partition files are published together by :mod:`spotify_etl.publish`.
 """
 
 from __future__ import annotations

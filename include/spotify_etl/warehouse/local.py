@@ -2,7 +2,7 @@
 
 This is the Glue crawler's job done locally: one view per table over every ``dt``
 partition (Hive partitioning), in a schema named like the Glue database, so the same
-validation SQL runs unchanged.
+validation SQL runs unchanged; then the history views, the same DDL Athena runs.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from spotify_etl import quality, tables
+from spotify_etl import history, quality, tables
 from spotify_etl.lake import LocalLake
 
 
@@ -79,6 +79,17 @@ def register_tables(lake: LocalLake, db_path: Path, database: str, table_prefix:
                 f"CREATE OR REPLACE VIEW {_table(database, table_prefix, table)} AS SELECT *{nulls} FROM {source}"
             )
             views[f"{database}.{table_prefix}{table}"] = location
+    return views
+
+
+def create_history_views(db_path: Path, database: str, table_prefix: str = "") -> dict[str, str]:
+    """(Re)create the history views (:mod:`spotify_etl.history`) over the table views; return
+    view name -> its SQL file. Run after :func:`register_tables`."""
+    views = {}
+    with _connect(db_path) as con:
+        for view in history.VIEWS:
+            con.execute(history.view_sql(view, database, table_prefix))
+            views[f"{database}.{table_prefix}{view}"] = f"include/sql/{history.template(view)}"
     return views
 
 
