@@ -5,7 +5,8 @@ For the run's date `dt` (the logical date, never the wall clock): `plan` picks t
 and the mode, `extract_playlist` (one mapped task per chunk of playlists, named by its first
 playlist and count; pool `spotify_api`) lands each one's raw JSON,
 `transform` writes six Parquet tables, `catalog` registers them (DuckDB views locally, the
-Glue crawler on AWS), `validate` runs `include/sql/validate.sql`, and `check_extracts` fails
+Glue crawler on AWS) and (re)creates the history views `playlist_changes` and
+`playlist_song_spans` (DuckDB, or Athena on AWS), `validate` runs `include/sql/validate.sql`, and `check_extracts` fails
 the run if any playlist failed to extract. Backfills and runs for past dates **reprocess** the
 raw data already landed for `dt` and never call Spotify; a past date with no raw data is skipped.
 

@@ -5,8 +5,8 @@ each batch once into typed structs (leaves as VARCHAR so a value of the wrong ty
 rejected per row instead of failing the file) and flattens the pages into one row per
 playlist entry. ``playlist_items`` and ``playlists`` (one row per document) rows stream
 straight into their Parquet files; songs, albums, artists and song-artist pairs seen for
-the first time are added to tables of distinct entities. Memory therefore grows with the number of distinct entities, not with
-the number of documents or entries.
+the first time are added to tables of distinct entities. Memory therefore grows with the
+number of distinct entities, not with the number of documents or entries.
 
 "First" means first in (playlist id, position) order, which is the batch order, so a
 song, album or artist row always comes from its first occurrence, as if every document

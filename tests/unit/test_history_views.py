@@ -14,7 +14,7 @@ from spotify_etl.settings import Settings
 from spotify_etl.targets import AwsTarget, LocalTarget
 
 from tests.support.partitions import write_partition
-from tests.support.trino import athena_sql_problems
+from tests.support.trino import TRINO_FUNCTIONS, athena_sql_problems
 
 DATABASE, PREFIX = "spotify_etl", "t_"
 D0, D1, D2, D3, D4 = "2026-03-01", "2026-03-02", "2026-03-03", "2026-03-04", "2026-03-05"
@@ -145,3 +145,54 @@ def test_airflow_renders_for_athena_the_text_duckdb_runs(view: str) -> None:
 def test_an_unknown_view_is_refused() -> None:
     with pytest.raises(ValueError, match="no history view 'nope'; the views are playlist_changes, playlist_song_spans"):
         history.template("nope")
+
+
+def docs_queries() -> list[str]:
+    """The SQL blocks of docs/tables.md's "History views" section."""
+    section = (SQL_DIR.parents[1] / "docs" / "tables.md").read_text(encoding="utf-8").split("## History views")[1]
+    return [block.split("```")[0] for block in section.split("```sql\n")[1:]]
+
+
+def test_the_docs_example_queries_answer_over_the_views(tmp_path: Path) -> None:
+    import datetime as dt
+
+    import duckdb
+
+    from devtools.make_run import history_query
+
+    today = dt.datetime.now(dt.UTC).date()
+    days = [(today - dt.timedelta(days=n)).isoformat() for n in (10, 3, 0)]
+    lake = LocalLake(tmp_path / "lake")
+    for table in ("albums", "artists", "song_artists"):
+        write_partition(lake, table, days[0], ENTITIES[table])
+    for n, day in enumerate(days):
+        songs = ["A", "B", "C"][: n + 1]
+        song_rows = [
+            {"song_id": s, "name": f"song {s}", "duration_ms": 1, "album_id": "AL", "artist_id": "AR"} for s in songs
+        ]
+        write_partition(lake, "songs", day, song_rows)
+        write_partition(
+            lake,
+            "playlist_items",
+            day,
+            [{"playlist_id": "P1", "position": i, "song_id": s} for i, s in enumerate(songs)],
+        )
+        write_partition(lake, "playlists", day, [{"playlist_id": "P1", "name": "mine"}])
+    target = LocalTarget(Settings(target="local", lake_dir=lake.root, duckdb_path=tmp_path / "c.duckdb"))
+    target.catalog(lake)
+
+    this_week, longest = docs_queries()
+    with duckdb.connect(str(tmp_path / "c.duckdb"), read_only=True) as con:
+        assert con.execute(this_week).fetchall() == [(days[1], "mine", "song B"), (days[2], "mine", "song C")]
+        assert con.execute(longest).fetchall() == [
+            ("mine", "song A", days[0], None, 3),
+            ("mine", "song B", days[1], None, 2),
+            ("mine", "song C", days[2], None, 1),
+        ]
+    # make run prints the second one
+    assert " ".join(history_query("spotify_etl", "").split()) == " ".join(longest.split())
+
+
+def test_the_docs_example_queries_are_valid_athena_sql() -> None:
+    for sql in docs_queries():
+        assert athena_sql_problems(sql, TRINO_FUNCTIONS | {"CurrentDate"}) == []
