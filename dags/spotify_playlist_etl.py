@@ -41,7 +41,8 @@ data interval) sends an alert with the error's first line and a link to the log 
   message names it); Airflow retries. A crashed holder's lock is taken over at its lease (15 min).
 - `catalog` on AWS, crawler changed while `RUNNING`: the retry goes on once the crawl has ended
   (or stop it: `aws glue stop-crawler`). A table missing after the first crawl:
-  docs/run-on-aws.md, "A full recrawl".
+  docs/run-on-aws.md, "A full recrawl". `catalog.view_*` failed: Athena's message names what the
+  view's SQL (`include/sql/history/`) could not resolve, usually a table the crawl has not made yet.
 - `validate` failed: the log names each check and its numbers; fix the input or the transform,
   then clear the run. `tables_one_publish` alone: a publish was interrupted between its swaps;
   clear `transform` and its downstream tasks (it completes that publish, then publishes anew).

@@ -113,16 +113,12 @@ class AwsTarget(Target):
         return aws.crawler_config(self)
 
     @staticmethod
-    def history_view_queries() -> dict[str, str]:
-        """View -> the Athena query that creates it: its SQL file, which Airflow renders with the
-        params ``database`` and ``table_prefix`` into the same text DuckDB runs locally."""
+    def history_view_templates() -> dict[str, str]:
+        """View -> its ``CREATE OR REPLACE VIEW`` template under include/sql, run in Athena after the
+        crawl (:mod:`spotify_etl.airflow.aws_target`; DuckDB runs the same text locally)."""
         from spotify_etl import history
 
-        return {
-            view: "{% with database=params.database, table_prefix=params.table_prefix %}"
-            f"{{% include '{history.template(view)}' %}}{{% endwith %}}"
-            for view in history.VIEWS
-        }
+        return {view: history.template(view) for view in history.VIEWS}
 
     @staticmethod
     def check_results(pages: Iterable[Mapping[str, Any]]) -> list[CheckResult]:

@@ -422,7 +422,13 @@ def test_dag_on_aws_target_parses_offline_with_table_assets(tmp_path: Path) -> N
     assert not any(t["type"] == "GlueCrawlerUpdateOperator" for t in tasks.values())
     assert tasks["catalog.database"]["upstream"] == ["transform"]
     assert tasks["athena_validation"]["type"] == "AthenaOperator" and tasks["athena_validation"]["deferrable"]
-    assert tasks["athena_validation"]["upstream"] == ["catalog.run_crawler"]  # Airflow renders validate.sql
+    for view in ("catalog.view_playlist_changes", "catalog.view_playlist_song_spans"):  # the history views' DDL
+        assert tasks[view]["type"] == "AthenaOperator" and tasks[view]["upstream"] == ["catalog.run_crawler"]
+    # after the views; Airflow renders validate.sql, no task of its own
+    assert tasks["athena_validation"]["upstream"] == [
+        "catalog.view_playlist_changes",
+        "catalog.view_playlist_song_spans",
+    ]
     assert tasks["validate"]["upstream"] == ["athena_validation"]
     assert not any(t["type"] == "GlueCrawlerOperator" for t in tasks.values())
 

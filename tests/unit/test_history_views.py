@@ -133,11 +133,13 @@ def test_each_view_is_valid_athena_sql(view: str) -> None:
 @pytest.mark.parametrize("view", history.VIEWS)
 def test_airflow_renders_for_athena_the_text_duckdb_runs(view: str) -> None:
     from airflow.sdk import DAG
+    from spotify_etl.airflow import aws_target
 
     # The template environment of a DAG with the project's template_searchpath, as the DAG file sets it.
     env = DAG("history_views", schedule=None, template_searchpath=[str(SQL_DIR)]).get_template_env()
     params = {"database": DATABASE, "table_prefix": PREFIX}
-    rendered = env.from_string(AwsTarget.history_view_queries()[view]).render(params=params)
+    query = aws_target.athena_query(AwsTarget.history_view_templates()[view])  # the view task's query
+    rendered = env.from_string(query).render(params=params)
     assert rendered == history.view_sql(view, DATABASE, PREFIX)
     assert rendered.startswith(f"-- {view}(") and f'CREATE OR REPLACE VIEW "{DATABASE}"."{PREFIX}{view}" AS' in rendered
 

@@ -32,13 +32,17 @@ log = logging.getLogger(__name__)
 CRAWLER_POLL_SECONDS = 5  # the provider's trigger gives up after 1500 polls
 ATHENA_POLL_SECONDS = 5
 ATHENA_MAX_POLLS = 360  # 30 min; the checks scan one day of six small tables
-# Airflow renders include/sql/validate.sql (on the DAG's template_searchpath) with the names
-# spotify_etl.quality renders it with for DuckDB, so both targets run the same text (the history
-# views' DDL likewise: AwsTarget.history_view_queries).
-VALIDATION_QUERY = (
-    "{% with dt=ds, database=params.database, table_prefix=params.table_prefix %}"
-    "{% include 'validate.sql' %}{% endwith %}"
-)
+
+
+def athena_query(template: str, *names: str) -> str:
+    """The query Airflow renders from ``include/sql/<template>`` (on the DAG's template_searchpath)
+    with the names spotify_etl.quality renders it with for DuckDB, so both targets run the same
+    text: ``database`` and ``table_prefix`` from the task's params, and ``names`` (``dt=ds``)."""
+    bound = ", ".join((*names, "database=params.database", "table_prefix=params.table_prefix"))
+    return f"{{% with {bound} %}}{{% include '{template}' %}}{{% endwith %}}"
+
+
+VALIDATION_QUERY = athena_query("validate.sql", "dt=ds")
 
 
 class CrawlerBusy(PipelineError, RuntimeError):
@@ -185,6 +189,6 @@ def _catalog(settings: Settings, config: dict[str, Any], conn: dict[str, Any]) -
         action = crawler_action()
         database >> action >> [create_crawler, recreate_task, run_crawler]
         [create_crawler, recreate_task] >> run_crawler
-        for view, query in AwsTarget.history_view_queries().items():
-            run_crawler >> AthenaOperator(task_id=f"view_{view}", query=query, **_athena(settings))
+        for view, template in AwsTarget.history_view_templates().items():
+            run_crawler >> AthenaOperator(task_id=f"view_{view}", query=athena_query(template), **_athena(settings))
     return catalog
