@@ -1,7 +1,7 @@
 -- playlist_changes(dt, playlist_id, song_id, change, previous_dt): for each playlist and each date it
 -- was landed on after its first, the songs present on dt and not on previous_dt ('added') and
 -- present on previous_dt and not on dt ('removed'); previous_dt is the playlist's latest earlier
--- landed date. Songs count as a set (a duplicate counts once; entries with no song_id are no song).
+-- landed date. Songs count as a set (the landed dates and the songs present: landed_dates.sql).
 -- A view over every dt partition, never a copy: a rerun, backfill or reprocessed date shows at once.
 --
 -- One text for DuckDB (local catalog) and Athena (Trino), as validate.sql: a Jinja template over
@@ -12,19 +12,10 @@
 --   * anti-joins as LEFT JOIN ... IS NULL, the form both engines plan well (no correlated subquery).
 --   * change is CAST to VARCHAR: Trino types the literals varchar(5) and varchar(7).
 CREATE OR REPLACE VIEW "{{ database }}"."{{ table_prefix }}playlist_changes" AS
-WITH landed AS (
-    -- A playlist's landed dates: the dates whose tables hold it. playlists has a row even for an
-    -- empty playlist; playlist_items also covers dates published before the playlists table.
-    SELECT dt, playlist_id FROM "{{ database }}"."{{ table_prefix }}playlists"
-    UNION
-    SELECT dt, playlist_id FROM "{{ database }}"."{{ table_prefix }}playlist_items"
-),
+WITH
+{% include 'history/landed_dates.sql' %},
 steps AS (
     SELECT dt, playlist_id, LAG(dt) OVER (PARTITION BY playlist_id ORDER BY dt) AS previous_dt FROM landed
-),
-present AS (
-    SELECT DISTINCT dt, playlist_id, song_id FROM "{{ database }}"."{{ table_prefix }}playlist_items"
-    WHERE song_id IS NOT NULL
 )
 SELECT s.dt, s.playlist_id, cur.song_id, CAST('added' AS VARCHAR) AS change, s.previous_dt
 FROM steps s

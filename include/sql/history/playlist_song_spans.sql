@@ -6,24 +6,17 @@
 -- A view over every dt partition, never a copy: a rerun, backfill or reprocessed date shows at once.
 --
 -- One text for DuckDB and Athena (Trino), rendered like playlist_changes.sql (see there for dt as
--- a string). Stays are gaps and islands: a song's landed-date numbers minus its own row numbers
--- are constant within a stay. The windows are ROW_NUMBER and a whole-partition COUNT (no ORDER BY,
--- so no frame clause, whose defaults the engines word differently).
+-- a string; the landed dates and the songs present: landed_dates.sql). Stays are gaps and
+-- islands: a song's landed-date numbers minus its own row numbers are constant within a stay.
+-- The windows are ROW_NUMBER and a whole-partition COUNT (no ORDER BY, so no frame clause, whose
+-- defaults the engines word differently).
 CREATE OR REPLACE VIEW "{{ database }}"."{{ table_prefix }}playlist_song_spans" AS
-WITH landed AS (
-    -- As in playlist_changes.sql: the dates whose tables hold the playlist.
-    SELECT dt, playlist_id FROM "{{ database }}"."{{ table_prefix }}playlists"
-    UNION
-    SELECT dt, playlist_id FROM "{{ database }}"."{{ table_prefix }}playlist_items"
-),
+WITH
+{% include 'history/landed_dates.sql' %},
 numbered AS (
     SELECT dt, playlist_id, ROW_NUMBER() OVER (PARTITION BY playlist_id ORDER BY dt) AS date_no,
         COUNT(*) OVER (PARTITION BY playlist_id) AS last_date_no
     FROM landed
-),
-present AS (
-    SELECT DISTINCT dt, playlist_id, song_id FROM "{{ database }}"."{{ table_prefix }}playlist_items"
-    WHERE song_id IS NOT NULL
 ),
 stays AS (
     SELECT p.playlist_id, p.song_id, p.dt, n.date_no, n.last_date_no,
