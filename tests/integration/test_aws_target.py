@@ -226,7 +226,7 @@ def test_raw_and_parquet_objects_take_the_buckets_kms_encryption_and_are_readabl
         assert got.num_rows > 0 and got.num_rows == expected["tables"][table].num_rows, table
         assert got.schema == tables.schema(table) and same_rows(got, expected["tables"][table]), table
         publishes |= set(got[tables.PUBLISH_ID].to_pylist())
-    assert len(publishes) == 1  # the five tables of one publish
+    assert len(publishes) == 1  # the six tables of one publish
 
 
 def test_glue_database_and_crawler(aws: MotoAws, runs: dict[str, Any]) -> None:
