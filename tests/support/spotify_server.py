@@ -30,6 +30,11 @@ playlists are derived from them in :func:`recorded_playlists` (documented there)
 of being copied into new files. Faults (429 with ``Retry-After``, 5xx, non-JSON bodies,
 slow answers...) are scripted per path with :meth:`SpotifyServer.fail`, and expired tokens
 with :meth:`SpotifyServer.expire_tokens`. Every request is recorded for assertions.
+
+Spotify serves only a playlist's current state, so history is made by changing it between two
+runs: :meth:`SpotifyServer.edit` replaces a playlist's entries with a new ``snapshot_id``, as a
+user's edit does, and :meth:`SpotifyServer.serve_history_day` plays one date of the history
+scenario (songs added, removed, moved, a duplicate, a song that leaves and returns).
 """
 
 from __future__ import annotations
