@@ -4,11 +4,11 @@ What a competent programmer writes first, with no tricks beyond not doing work t
 
 - ``json.load`` of each raw document, in playlist id order (the order of "first");
 - one pass over its entries: the rules of :mod:`spotify_etl.transform` (``REASONS``, tested
-  in the same order) with plain ``str``/``int`` methods, no regex; a ``playlist_items``
-  tuple for every entry; for an accepted entry whose song was not seen before, a ``songs``
-  tuple, and ``albums``/``artists``/``song_artists`` tuples for what it brings that is new
-  (dicts of the ids seen), so each entity comes from its first entry and its fields are
-  converted once;
+  in the same order) with plain ``str``/``int`` methods, no regex; a ``playlists`` tuple
+  per document, a ``playlist_items`` tuple for every entry; for an accepted entry whose
+  song was not seen before, a ``songs`` tuple, and ``albums``/``artists``/``song_artists``
+  tuples for what it brings that is new (dicts of the ids seen), so each entity comes from
+  its first entry and its fields are converted once;
 - pandas DataFrames of those tuples, sorted by primary key, written with the explicit
   schemas of :mod:`spotify_etl.tables` (``to_parquet``).
 
@@ -30,7 +30,7 @@ from typing import Any
 import pandas as pd
 from spotify_etl import tables
 from spotify_etl.lake import LocalLake
-from spotify_etl.raw_format import ENTRY, TRACK, TRACK_KEYS, Obj
+from spotify_etl.raw_format import ENTRY, PLAYLIST, TRACK, TRACK_KEYS, Obj
 
 _TRACK_KEYS = tuple(TRACK_KEYS.values())  # the entry's track: `item` (/items), else `track` (/tracks)
 _DATE_FORMATS = {"year": "%Y", "month": "%Y-%m", "day": "%Y-%m-%d"}
@@ -54,6 +54,7 @@ _declared(TRACK, "album", "artists")
 _ALBUM_OBJ = TRACK.keys["album"]
 assert isinstance(_ALBUM_OBJ, Obj)
 _declared(_ALBUM_OBJ, "id", "name", "release_date", "release_date_precision", "total_tracks", "external_urls")
+_declared(PLAYLIST, "name", "description", "public", "collaborative", "owner", "followers")
 
 
 def _text(value: Any) -> str | None:
@@ -88,6 +89,33 @@ def _valid_id(value: Any) -> bool:
     """A Spotify id: 22 characters of [0-9A-Za-z]."""
     text = value if type(value) is str else _text(value)
     return text is not None and len(text) == 22 and text.isascii() and text.isalnum()
+
+
+def _count(value: Any, digits: int) -> int | None:
+    """A whole number of at most ``digits`` digits, no sign (playlists.sql's counts); else None."""
+    text = _text(value)
+    return int(text) if text and len(text) <= digits and text.isascii() and text.isdigit() else None
+
+
+def _playlist_row(document: dict[str, Any]) -> tuple[Any, ...]:
+    """The document's playlists row: its ``metadata`` (null in documents landed before it), else its own keys."""
+    metadata = document.get("metadata") or {}
+    owner = metadata.get("owner") or {}
+    name = metadata.get("name") if metadata.get("name") is not None else document.get("name")
+    owner_id = owner.get("id") if owner.get("id") is not None else document.get("owner_id")
+    return (
+        document["playlist_id"],
+        _text(name),
+        _text(metadata.get("description")),
+        _text(owner_id) or None,
+        _text(owner.get("display_name")) or None,
+        _bool(metadata.get("public")),
+        _bool(metadata.get("collaborative")),
+        _text(document.get("snapshot_id")),
+        _count(document.get("total"), 9),
+        _count((metadata.get("followers") or {}).get("total"), 18),
+        _timestamp(document.get("extracted_at")) if document.get("extracted_at") is not None else None,
+    )
 
 
 def _timestamp(value: Any) -> dt.datetime | None:
@@ -143,7 +171,7 @@ def reject_reason(track: dict[str, Any] | None, is_local: bool) -> str | None:
 
 
 def _table_rows(files: list[str]) -> dict[str, list[tuple[Any, ...]]]:
-    """The five tables' rows, in the columns of :func:`tables.columns` but the publish id, from one pass over ``files``."""
+    """The six tables' rows, in the columns of :func:`tables.columns` but the publish id, from one pass over ``files``."""
     rows: dict[str, list[tuple[Any, ...]]] = {table: [] for table in tables.TABLE_NAMES}
     items, songs, albums, artists, song_artists = (
         rows["playlist_items"],
@@ -160,6 +188,7 @@ def _table_rows(files: list[str]) -> dict[str, list[tuple[Any, ...]]]:
         with open(path, encoding="utf-8") as handle:
             document = json.load(handle)
         playlist_id = document["playlist_id"]
+        rows["playlists"].append(_playlist_row(document))
         position = 0
         for page in document["pages"]:
             for entry in (page or {}).get("items") or []:
@@ -217,7 +246,7 @@ def _table_rows(files: list[str]) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def transform(files: list[str], out_dir: Path) -> dict[str, int]:
-    """Write the five tables for the raw documents ``files`` to ``out_dir/<table>.parquet``."""
+    """Write the six tables for the raw documents ``files`` to ``out_dir/<table>.parquet``."""
     rows = _table_rows(files)
     out_dir.mkdir(parents=True, exist_ok=True)
     counts = {}

@@ -421,6 +421,15 @@ def generate(
             "api_calls": len(pages) + 1,
             "pages": pages,
         }
+        # As the extract keeps it (raw_format.PLAYLIST), from the values above: no draw of the generator.
+        document["metadata"] = {
+            "name": document["name"],
+            "description": "",
+            "public": playlist_no % 2 == 0,
+            "collaborative": False,
+            "owner": {"id": owner, "display_name": owner},
+            "followers": {"total": playlist_no},
+        }
         lake.write_json(lake.raw_path(day, playlist_id), document)
         written += size
         playlist_no += 1

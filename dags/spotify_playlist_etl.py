@@ -4,17 +4,18 @@
 For the run's date `dt` (the logical date, never the wall clock): `plan` picks the playlists
 and the mode, `extract_playlist` (one mapped task per chunk of playlists, named by its first
 playlist and count; pool `spotify_api`) lands each one's raw JSON,
-`transform` writes five Parquet tables and the run's row of the run log `pipeline_runs`,
-`catalog` registers them (DuckDB views locally, the Glue crawler on AWS), `validate` runs
-`include/sql/validate.sql`, and `check_extracts` fails the run if any playlist failed to
-extract. Backfills and runs for past dates **reprocess** the raw data already landed for `dt`
-and never call Spotify; a past date with no raw data is skipped.
+`transform` writes six Parquet tables and the run's row of the run log `pipeline_runs`,
+`catalog` registers them (DuckDB views locally, the Glue crawler on AWS) and (re)creates the
+history views `playlist_changes` and `playlist_song_spans` (DuckDB, or Athena on AWS),
+`validate` runs `include/sql/validate.sql`, and `check_extracts` fails the run if any playlist
+failed to extract. Backfills and runs for past dates **reprocess** the raw data already landed
+for `dt` and never call Spotify; a past date with no raw data is skipped.
 
 What each task does, the lake, the settings: in the project's repository, README.md ("The
 pipeline") and the pages under docs/ (docs/operate.md: triggering and backfills).
 
 **Every task is safe to re-run for its date**: a re-run replaces that date's raw documents
-atomically and its five tables as one unit (one publisher per date, a publish interrupted
+atomically and its six tables as one unit (one publisher per date, a publish interrupted
 between its swaps completed by the next), so clearing and re-running never duplicates a row.
 
 **On failure.** With an alert setting (`SPOTIFY_ETL_ALERT_SLACK_CONN_ID`, `SPOTIFY_ETL_ALERT_SNS_TOPIC_ARN`),
@@ -41,7 +42,8 @@ data interval) sends an alert with the error's first line and a link to the log 
   message names it); Airflow retries. A crashed holder's lock is taken over at its lease (15 min).
 - `catalog` on AWS, crawler changed while `RUNNING`: the retry goes on once the crawl has ended
   (or stop it: `aws glue stop-crawler`). A table missing after the first crawl:
-  docs/run-on-aws.md, "A full recrawl".
+  docs/run-on-aws.md, "A full recrawl". `catalog.view_*` failed: Athena's message names what the
+  view's SQL (`include/sql/history/`) could not resolve, usually a table the crawl has not made yet.
 - `validate` failed: the log names each check and its numbers; fix the input or the transform,
   then clear the run. `tables_one_publish` alone: a publish was interrupted between its swaps;
   clear `transform` and its downstream tasks (it completes that publish, then publishes anew).

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from spotify_etl import quality
+from spotify_etl import history, quality
 from spotify_etl.airflow import DAG_ID
 from spotify_etl.settings import Settings
 from spotify_etl.warehouse import local
@@ -57,6 +57,7 @@ def print_summary(settings: Settings, day: str) -> None:
     quality.judge(results, day)
     print(f"\nLake:            {settings.lake_dir}")
     print(f"DuckDB catalog:  {db}  (schema {name!r})")
+    print(f"History views:   {', '.join(f'{name}.{prefix}{view}' for view in history.VIEWS)}  (docs/tables.md)")
     print("\nTry a query:")
     query = (  # printed for the user to copy, never executed here
         f'  .venv/bin/spotify-etl query "SELECT a.name AS artist, count(*) AS songs FROM {name}.{prefix}songs s '  # noqa: S608 - printed, never executed
@@ -64,6 +65,19 @@ def print_summary(settings: Settings, day: str) -> None:
         'GROUP BY 1 ORDER BY 2 DESC LIMIT 10"'
     )
     print(query)
+    print("\nAnd one over the history, the longest-staying songs (each date run adds to it):")
+    print(f'  .venv/bin/spotify-etl query "{history_query(name, prefix)}"')
+
+
+def history_query(database: str, table_prefix: str) -> str:
+    """The history query the summary prints: the songs that stayed longest, still there or not."""
+    return (
+        "SELECT p.name AS playlist, s.name AS song, h.valid_from, h.valid_to, h.dates_present "  # noqa: S608 - printed, never executed
+        f"FROM {database}.{table_prefix}playlist_song_spans h "
+        f"JOIN {database}.{table_prefix}songs s ON s.song_id = h.song_id AND s.dt = h.valid_from "
+        f"LEFT JOIN {database}.{table_prefix}playlists p ON p.playlist_id = h.playlist_id AND p.dt = h.valid_from "
+        "ORDER BY h.dates_present DESC, playlist, song LIMIT 10"
+    )
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from spotify_etl.errors import PipelineError
 from spotify_etl.ids import is_spotify_id
 from spotify_etl.lake import Lake
 from spotify_etl.paths import SAMPLE_DATA_DIR
-from spotify_etl.raw_format import RAW_FORMAT, shape_error
+from spotify_etl.raw_format import PLAYLIST, RAW_FORMAT, declared, shape_error
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +144,8 @@ def extract_playlist(
         raise PayloadError(f"playlist {playlist_id}: metadata response is not a JSON object")
     snapshot_id = meta.get("snapshot_id")
     owner: dict[str, Any] = meta["owner"] if isinstance(meta.get("owner"), dict) else {}
+    if problem := shape_error(meta, PLAYLIST, "metadata"):
+        raise PayloadError(f"playlist {playlist_id}: {problem}; nothing landed for this playlist")
     previous = _same_snapshot(lake, playlist_id, day, snapshot_id)
     pages = previous["pages"] if previous else fetch_pages(source, playlist_id, _items_total(meta))
     document: dict[str, Any] = {
@@ -159,6 +161,7 @@ def extract_playlist(
         "source": source.name,
         "unchanged_since": _unchanged_since(previous) if previous else None,
         "api_calls": source.api_calls - calls_before,
+        "metadata": declared(meta, PLAYLIST),  # the declared keys as received (the sample data holds more)
         "pages": pages,
     }
     target = lake.raw_path(day, playlist_id)

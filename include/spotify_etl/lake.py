@@ -14,7 +14,7 @@ Layout under the root::
     processed/pipeline_runs/dt=YYYY-MM-DD/run-<run>.parquet   (the run log: spotify_etl.runlog)
     _publish/dt=YYYY-MM-DD/lock, intent.json   (while a date's tables are published)
 
-A date's five partition files are published together by :mod:`spotify_etl.publish`.
+A date's six partition files are published together by :mod:`spotify_etl.publish`.
 """
 
 from __future__ import annotations

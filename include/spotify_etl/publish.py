@@ -1,7 +1,7 @@
-"""Publishing a date's five tables as one unit.
+"""Publishing a date's six tables as one unit.
 
 Each partition file is replaced atomically on its own (:meth:`Lake.swap_into_place`); what
-makes the five one unit is this protocol, under ``<lake>/_publish/dt=<date>/``:
+makes the six one unit is this protocol, under ``<lake>/_publish/dt=<date>/``:
 
 1. **Lock.** One publisher per date at a time: ``lock`` is created only if it does not
    exist (:meth:`Lake.create_exclusive`: a hard link locally, ``If-None-Match: *`` on S3).
@@ -11,10 +11,10 @@ makes the five one unit is this protocol, under ``<lake>/_publish/dt=<date>/``:
 2. **Recover.** A recorded ``intent.json`` (a publish that stopped between its swaps) is
    completed first (rolled forward), then leftovers of killed runs are removed: hidden files
    in the date's partitions and staged files of publishes that never recorded an intent.
-3. **Stage.** The five files are copied into their partitions under hidden names
+3. **Stage.** The six files are copied into their partitions under hidden names
    (``.part-00000.parquet.<publish id>``): DuckDB's ``*.parquet`` globs and the Glue
    crawler's exclusions (``**/.*``) ignore them.
-4. **Intent.** ``intent.json`` records the publish id once all five are staged.
+4. **Intent.** ``intent.json`` records the publish id once all six are staged.
 5. **Swap** each staged file over its partition file, then **clear** the intent and the
    staging, then release the lock.
 
@@ -73,9 +73,9 @@ def process_alive(pid: int) -> bool:
 
 def publish_date(lake: Lake, day: str, files: Mapping[str, str], publish_id: str, *,
                  lease: float = LEASE_SECONDS, wait: float = WAIT_SECONDS) -> None:  # fmt: skip
-    """Make the local ``files`` (table -> path, all five tables) ``day``'s partitions, as one unit."""
+    """Make the local ``files`` (table -> path, all six tables) ``day``'s partitions, as one unit."""
     if sorted(files) != sorted(TABLE_NAMES):
-        raise ValueError(f"a publish holds all five tables {TABLE_NAMES}, got {sorted(files)}")
+        raise ValueError(f"a publish holds all six tables {TABLE_NAMES}, got {sorted(files)}")
     with date_lock(lake, day, publish_id, lease=lease, wait=wait):
         recover(lake, day)
         try:

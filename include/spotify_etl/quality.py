@@ -61,9 +61,13 @@ def check_names(database: str, table_prefix: str = "") -> None:
 
 def render_validation_sql(day: str, database: str, table_prefix: str = "") -> str:
     """The validation SQL for ``day``, its names checked (:func:`check_names`)."""
+    return render_sql(VALIDATION_SQL.name, database, table_prefix, dt=check_date(day))
+
+
+def render_sql(template: str, database: str, table_prefix: str = "", **values: str) -> str:
+    """``include/sql/<template>`` rendered as Airflow renders it, its names checked (:func:`check_names`)."""
     check_names(database, table_prefix)
-    template = _sql_templates().get_template(VALIDATION_SQL.name)
-    return template.render(dt=check_date(day), database=database, table_prefix=table_prefix)
+    return _sql_templates().get_template(template).render(database=database, table_prefix=table_prefix, **values)
 
 
 def _sql_templates() -> jinja2.Environment:

@@ -1,8 +1,9 @@
-"""The raw playlist entry, declared once: which keys the pipeline asks Spotify for and reads.
+"""The raw playlist entry and metadata, declared once: which keys the pipeline asks Spotify for and reads.
 
-From :data:`ENTRY` come the three views of it that must agree:
+From :data:`ENTRY` (and :data:`PLAYLIST`, the metadata) come the three views of it that must agree:
 
-- :func:`items_fields`: the ``fields`` filter of an items page sent to Spotify;
+- :func:`items_fields`: the ``fields`` filter of an items page sent to Spotify
+  (:func:`playlist_fields`: of the metadata request);
 - :func:`shape_error`: the extract's check that objects and lists are objects and lists
   (one value of another JSON type makes DuckDB refuse the whole document, so every
   playlist of that date); leaves (ids, names, numbers) may hold anything, the transform
@@ -72,6 +73,18 @@ TRACK = Obj(
 TRACK_KEYS = {"items": "item", "tracks": "track"}
 ENTRY = Obj({"added_at": LEAF, "added_by": Obj({"id": LEAF}), "is_local": LEAF, "track": TRACK, "item": TRACK})
 PAGE_KEYS = ("offset", "limit", "next", "total")  # paging keys the extract follows and checks
+# The playlist's metadata the raw document keeps (its ``metadata``, the playlists table's source).
+# Documents landed before it was kept have none: the transform reads their columns as null.
+PLAYLIST = Obj(
+    {
+        "name": LEAF,
+        "description": LEAF,
+        "public": LEAF,
+        "collaborative": LEAF,
+        "owner": Obj({"id": LEAF, "display_name": LEAF}),
+        "followers": Obj({"total": LEAF}),  # absent from some answers (2026 development mode): null
+    }
+)
 
 
 # ---- the Spotify `fields` filter -------------------------------------------------------
@@ -100,6 +113,12 @@ def items_fields(endpoint: str) -> str:
     return ",".join((*PAGE_KEYS, f"items({_filter(entry)})"))
 
 
+def playlist_fields() -> str:
+    """The ``fields`` filter of the metadata request: the id, the snapshot, :data:`PLAYLIST`
+    and the items total (``items`` in 2026 answers, ``tracks`` in older ones)."""
+    return ",".join(("id", "snapshot_id", _filter(PLAYLIST), "items(total)", "tracks(total)"))
+
+
 # ---- the extract's shape check ---------------------------------------------------------
 def shape_error(value: Any, node: Node = ENTRY, where: str = "entry") -> str | None:
     """Where ``value`` is not an object/list that ``node`` declares one (null is always fine), or None."""
@@ -116,6 +135,16 @@ def shape_error(value: Any, node: Node = ENTRY, where: str = "entry") -> str | N
     )
 
 
+def declared(value: Any, node: Node) -> Any:
+    """``value`` with only the keys ``node`` declares (an object asked whole: all of them); call
+    after :func:`shape_error` found nothing. What a source sends beyond the filter is not kept."""
+    if value is None or node is None or (isinstance(node, Obj) and node.ask_whole):
+        return value
+    if isinstance(node, ListOf):
+        return [declared(v, node.item) for v in value]
+    return {key: declared(value.get(key), sub) for key, sub in node.keys.items()}
+
+
 # ---- the transform's DuckDB read types -------------------------------------------------
 def duckdb_type(node: Node) -> str:
     if node is None:
@@ -125,5 +154,11 @@ def duckdb_type(node: Node) -> str:
     return "STRUCT(" + ", ".join(f"{key} {duckdb_type(sub)}" for key, sub in node.keys.items()) + ")"
 
 
-# The raw document as the transform reads it: the id and each page's entries.
-RAW_COLUMNS = {"playlist_id": "VARCHAR", "pages": f"STRUCT(items {duckdb_type(ListOf(ENTRY))})[]"}
+# The raw document as the transform reads it: the id, what the extract recorded of the playlist
+# (name, owner_id, snapshot_id, total, extracted_at, metadata) and each page's entries.
+RAW_COLUMNS = {
+    "playlist_id": "VARCHAR",
+    **dict.fromkeys(("name", "owner_id", "snapshot_id", "total", "extracted_at"), "VARCHAR"),
+    "metadata": duckdb_type(PLAYLIST),
+    "pages": f"STRUCT(items {duckdb_type(ListOf(ENTRY))})[]",
+}

@@ -1,4 +1,4 @@
-"""The five output tables: names, primary keys and explicit Arrow schemas in one place.
+"""The six output tables: names, primary keys and explicit Arrow schemas in one place.
 
 Kept import-light (pyarrow is imported on first use of :func:`schema`) because the DAG
 file reads :data:`TABLE_NAMES` at parse time to declare its Assets.
@@ -67,12 +67,30 @@ _TABLES: dict[str, tuple[tuple[str, ...], list[tuple[str, str, bool]]]] = {
             ("is_local", "bool", True),
         ],
     ),
+    # One row per playlist of the date's scope (an empty playlist too). Documents landed before the
+    # extract kept the metadata (raw_format.PLAYLIST) give nulls in its columns.
+    "playlists": (
+        ("playlist_id",),
+        [
+            ("playlist_id", "string", False),
+            ("name", "string", True),
+            ("description", "string", True),
+            ("owner_id", "string", True),
+            ("owner_name", "string", True),
+            ("public", "bool", True),
+            ("collaborative", "bool", True),
+            ("snapshot_id", "string", True),
+            ("items_total", "int32", True),
+            ("followers", "int64", True),  # null where Spotify sends none
+            ("extracted_at", "timestamp_utc", True),
+        ],
+    ),
 }
 
 TABLE_NAMES: tuple[str, ...] = tuple(_TABLES)
 
 # Every table's last column: the id of the publish that wrote the row (spotify_etl.publish),
-# the same in all five tables of a date; validate.sql's tables_one_publish checks it.
+# the same in all six tables of a date; validate.sql's tables_one_publish checks it.
 PUBLISH_ID = "publish_id"
 _PUBLISH_COLUMN = (PUBLISH_ID, "string", False)
 

@@ -4,8 +4,8 @@ A target owns all that differs between ``local`` (a folder lake, DuckDB as catal
 (S3, a Glue crawler, Athena): where the lake is and how to open it, where a table lives, whether
 the embedded sample data may stand in for Spotify, and its share of cataloging and validating.
 Nothing else asks which target runs; the Airflow layer keeps one builder per target over these
-(:mod:`spotify_etl.airflow.targets`). The history views and reports (the history and dashboards
-issues) belong here too, one method per concern on each class.
+(:mod:`spotify_etl.airflow.targets`). The history views (:mod:`spotify_etl.history`) and reports
+(the dashboards issue) belong here too, one method per concern on each class.
 """
 
 from __future__ import annotations
@@ -61,12 +61,21 @@ class LocalTarget(Target):
         return LocalLake(self.settings.lake_dir)
 
     def catalog(self, lake: LocalLake) -> dict[str, str]:
-        """DuckDB views over the lake's tables and its run log (the Glue crawler's job on AWS): view name -> location."""
+        """DuckDB views over the lake's tables and its run log (the Glue crawler's job on AWS), then
+        the history views over them: view name -> location (a history view's: its SQL file)."""
         from spotify_etl.warehouse import local
 
         s = self.settings
         views = local.register_tables(lake, s.duckdb_path, s.database, s.table_prefix)
-        return views | local.register_run_log(lake, s.duckdb_path, s.database, s.table_prefix)
+        views |= local.register_run_log(lake, s.duckdb_path, s.database, s.table_prefix)
+        return views | self.create_history_views()
+
+    def create_history_views(self) -> dict[str, str]:
+        """The history views in the DuckDB catalog (Athena's on AWS): view name -> its SQL file."""
+        from spotify_etl.warehouse import local
+
+        s = self.settings
+        return local.create_history_views(s.duckdb_path, s.database, s.table_prefix)
 
     def check_results(self, day: str) -> list[CheckResult]:
         """include/sql/validate.sql's rows for ``day`` from the DuckDB catalog (not judged)."""
@@ -103,6 +112,14 @@ class AwsTarget(Target):
         from spotify_etl.warehouse import aws
 
         return aws.crawler_config(self)
+
+    @staticmethod
+    def history_view_templates() -> dict[str, str]:
+        """View -> its ``CREATE OR REPLACE VIEW`` template under include/sql, run in Athena after the
+        crawl (:mod:`spotify_etl.airflow.aws_target`; DuckDB runs the same text locally)."""
+        from spotify_etl import history
+
+        return {view: history.template(view) for view in history.VIEWS}
 
     @staticmethod
     def check_results(pages: Iterable[Mapping[str, Any]]) -> list[CheckResult]:

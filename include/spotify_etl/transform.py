@@ -1,17 +1,17 @@
-"""Transform: the raw documents of one date -> five Parquet tables, vectorised in DuckDB.
+"""Transform: the raw documents of one date -> six Parquet tables, vectorised in DuckDB.
 
 The documents are read in batches of bounded size, in playlist id order. DuckDB parses
 each batch once into typed structs (leaves as VARCHAR so a value of the wrong type is
 rejected per row instead of failing the file) and flattens the pages into one row per
-playlist entry. ``playlist_items`` rows stream straight into their Parquet file; songs,
-albums, artists and song-artist pairs seen for the first time are added to tables of
-distinct entities. Memory therefore grows with the number of distinct entities, not with
-the number of documents or entries.
+playlist entry. ``playlist_items`` and ``playlists`` (one row per document) rows stream
+straight into their Parquet files; songs, albums, artists and song-artist pairs seen for
+the first time are added to tables of distinct entities. Memory therefore grows with the
+number of distinct entities, not with the number of documents or entries.
 
 "First" means first in (playlist id, position) order, which is the batch order, so a
 song, album or artist row always comes from its first occurrence, as if every document
 had been read at once. Every table is written to a local file with its explicit schema
-(:mod:`spotify_etl.tables`); only when all five are written are they published, as one
+(:mod:`spotify_etl.tables`); only when all six are written are they published, as one
 unit (:mod:`spotify_etl.publish`), every row carrying the publish's id: a failed run
 leaves the previous version of the date.
 
@@ -64,10 +64,10 @@ REASONS = (
 # Where the time goes (``TransformResult.step_seconds``), in order.
 STEPS = (
     "read",  # DuckDB parses a batch's documents, flattens them into entries and applies the rules
-    "playlist_items",  # the batch's checks, reject counts and rows into playlist_items.parquet
+    "playlist_items",  # the batch's checks, reject counts and rows into playlist_items.parquet and playlists.parquet
     "first_occurrences",  # the batch's songs, albums, artists and song-artist pairs not seen before
     "entity_tables",  # the distinct-entity tables, sorted, into their Parquet files
-    "publish",  # the five files into the lake's partitions, as one unit
+    "publish",  # the six files into the lake's partitions, as one unit
 )
 
 MAX_DOCUMENT_BYTES = 64 << 20  # largest raw document read; a 10,000-item playlist as the extract keeps it is ~8 MB
@@ -352,27 +352,42 @@ def _timed(steps: dict[str, float], step: str) -> Iterator[None]:
         steps[step] = round(steps.get(step, 0.0) + time.monotonic() - started, 3)
 
 
+BATCH_TABLES = ("playlist_items", "playlists")  # written batch by batch, each by include/sql/transform/<table>.sql
+
+
+@contextmanager
+def _batch_writers(folder: Path) -> Iterator[dict[str, Any]]:
+    """A Parquet writer per table of :data:`BATCH_TABLES`, closed at the end."""
+    import pyarrow.parquet as pq
+
+    writers: dict[str, Any] = {}
+    try:
+        for table in BATCH_TABLES:
+            writers[table] = pq.ParquetWriter(folder / f"{table}.parquet", tables.schema(table), compression="zstd")
+        yield writers
+    finally:
+        for writer in writers.values():
+            writer.close()
+
+
 def _stage(
     con: Any, urls: list[str], sizes: list[int], batch_bytes: int, folder: Path, result: TransformResult
 ) -> None:
-    """Write the five tables into ``folder``, counting into ``result``; raise if a document is not valid.
+    """Write the six tables into ``folder``, counting into ``result``; raise if a document is not valid.
 
     One batch at a time: DuckDB already parses on every core (docs/performance.md). Each
     batch's tables are dropped before the next is read, so they need not spill.
     """
-    import pyarrow.parquet as pq
-
     rejected: Counter[str] = Counter()
     problems: list[str] = []
     steps = result.step_seconds
     size_of = dict(zip(urls, sizes, strict=True))
     limit = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]  # as DuckDB resolved it
     con.execute(entity_tables_sql())
-    items_schema = tables.schema("playlist_items")
-    result.rows["playlist_items"] = 0
+    result.rows.update(dict.fromkeys(BATCH_TABLES, 0))
     try:
         with (
-            pq.ParquetWriter(folder / "playlist_items.parquet", items_schema, compression="zstd") as items,
+            _batch_writers(folder) as writers,
             closing(_read_batches(con, urls, sizes, batch_bytes, limit, steps)) as batches,
         ):
             for files in batches:
@@ -385,8 +400,9 @@ def _stage(
                         result.entries += count
                         if reason is not None:
                             rejected[reason] += count
-                    reader = con.sql(sql("playlist_items")).to_arrow_reader(ARROW_BATCH_ROWS)
-                    result.rows["playlist_items"] += _write_arrow(items, items_schema, reader)
+                    for table, writer in writers.items():
+                        reader = con.sql(sql(table)).to_arrow_reader(ARROW_BATCH_ROWS)
+                        result.rows[table] += _write_arrow(writer, writer.schema, reader)
                 with _timed(steps, "first_occurrences"):
                     con.execute(sql("add_entities"))
                     con.execute("DROP TABLE batch; DROP TABLE new_songs; DROP TABLE new_song_artists")
@@ -446,7 +462,7 @@ def transform(
     memory_limit: str = DUCKDB_MEMORY_LIMIT,
     threads: int | None = None,
 ) -> TransformResult:
-    """Transform the raw documents ``files`` into the five tables' partitions for ``day``.
+    """Transform the raw documents ``files`` into the six tables' partitions for ``day``.
 
     ``memory_limit`` and ``threads`` configure the DuckDB it opens (not a given ``con``).
     """

@@ -11,7 +11,8 @@ albums AS (SELECT * FROM "{{ database }}"."{{ table_prefix }}albums" WHERE dt = 
 artists AS (SELECT * FROM "{{ database }}"."{{ table_prefix }}artists" WHERE dt = '{{ dt }}'),
 songs AS (SELECT * FROM "{{ database }}"."{{ table_prefix }}songs" WHERE dt = '{{ dt }}'),
 song_artists AS (SELECT * FROM "{{ database }}"."{{ table_prefix }}song_artists" WHERE dt = '{{ dt }}'),
-playlist_items AS (SELECT * FROM "{{ database }}"."{{ table_prefix }}playlist_items" WHERE dt = '{{ dt }}')
+playlist_items AS (SELECT * FROM "{{ database }}"."{{ table_prefix }}playlist_items" WHERE dt = '{{ dt }}'),
+playlists AS (SELECT * FROM "{{ database }}"."{{ table_prefix }}playlists" WHERE dt = '{{ dt }}')
 SELECT check_name, violations, checked_rows FROM (
     SELECT 'albums_not_empty' AS check_name, CASE WHEN COUNT(*) = 0 THEN 1 ELSE 0 END AS violations, COUNT(*) AS checked_rows FROM albums
     UNION ALL SELECT 'artists_not_empty', CASE WHEN COUNT(*) = 0 THEN 1 ELSE 0 END, COUNT(*) FROM artists
@@ -28,6 +29,12 @@ SELECT check_name, violations, checked_rows FROM (
         COUNT(*) - COUNT(DISTINCT CASE WHEN playlist_id IS NOT NULL AND position IS NOT NULL
                                    THEN playlist_id || '/' || CAST(position AS VARCHAR) END),
         COUNT(*) FROM playlist_items
+    UNION ALL SELECT 'playlists_pk_unique_not_null', COUNT(*) - COUNT(DISTINCT playlist_id), COUNT(*) FROM playlists
+    -- Every playlist with items on the date has its playlists row (the history views' landed dates).
+    UNION ALL SELECT 'playlist_items_playlist_present',
+        COALESCE(COUNT_IF(p.playlist_id IS NULL), 0), COUNT(*)
+        FROM (SELECT DISTINCT playlist_id FROM playlist_items) i
+        LEFT JOIN (SELECT DISTINCT playlist_id FROM playlists) p ON p.playlist_id = i.playlist_id
     UNION ALL SELECT 'songs_album_present',
         COALESCE(COUNT_IF(a.album_id IS NULL), 0), COUNT(*)
         FROM songs s LEFT JOIN (SELECT DISTINCT album_id FROM albums) a ON a.album_id = s.album_id
@@ -38,11 +45,12 @@ SELECT check_name, violations, checked_rows FROM (
     UNION ALL SELECT 'songs_popularity_in_range',
         COALESCE(COUNT_IF(popularity < 0 OR popularity > 100), 0), COUNT(popularity) FROM songs
     UNION ALL SELECT 'songs_duration_positive', COALESCE(COUNT_IF(duration_ms IS NULL OR duration_ms <= 0), 0), COUNT(*) FROM songs
-    -- The five tables come from one publish (spotify_etl.publish): violations = publishes beyond the
+    -- The six tables come from one publish (spotify_etl.publish): violations = publishes beyond the
     -- first; a file written before the column existed (publish_id NULL) counts as one more.
     UNION ALL SELECT 'tables_one_publish',
         COUNT(DISTINCT COALESCE(publish_id, '')) - CASE WHEN COUNT(*) = 0 THEN 0 ELSE 1 END, COUNT(*)
         FROM (SELECT publish_id FROM albums UNION ALL SELECT publish_id FROM artists UNION ALL SELECT publish_id FROM songs
-              UNION ALL SELECT publish_id FROM song_artists UNION ALL SELECT publish_id FROM playlist_items) AS published
+              UNION ALL SELECT publish_id FROM song_artists UNION ALL SELECT publish_id FROM playlist_items
+              UNION ALL SELECT publish_id FROM playlists) AS published
 ) AS checks
 ORDER BY check_name

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from spotify_etl import tables
+from spotify_etl import raw_format, tables
 from spotify_etl.lake import LocalLake
 from spotify_etl.transform import STEPS, TransformError, transform_day
 
@@ -120,8 +120,10 @@ def test_generated_documents_look_like_the_api(tmp_path: Path) -> None:
             "source",
             "unchanged_since",
             "api_calls",
+            "metadata",
             "pages",
         }
+        assert set(doc["metadata"]) == set(raw_format.PLAYLIST.keys)  # what the extract keeps
         pages = doc["pages"]
         assert [p["offset"] for p in pages] == list(range(0, doc["total"], 50))
         assert all(len(p["items"]) == 50 for p in pages[:-1]) and pages[-1]["next"] is None

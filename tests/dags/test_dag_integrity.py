@@ -71,7 +71,8 @@ def test_structure_on_the_aws_target(aws_dagbag) -> None:  # type: ignore[no-unt
     dag = aws_dagbag.dags[DAG_ID]
     crawl = {"catalog.database", "catalog.crawler_action", "catalog.create_crawler", "catalog.recreate_crawler",
              "catalog.run_crawler"}  # fmt: skip
-    assert set(dag.task_ids) == {"plan", "extract_playlist", "transform", "check_extracts", *crawl,
+    views = {"catalog.view_playlist_changes", "catalog.view_playlist_song_spans"}  # the history views' DDL
+    assert set(dag.task_ids) == {"plan", "extract_playlist", "transform", "check_extracts", *crawl, *views,
                                  "athena_validation", "validate"}  # fmt: skip
     upstream = _common_structure(dag)
     types = {t.task_id: type(t).__name__ for t in dag.tasks}
@@ -85,10 +86,11 @@ def test_structure_on_the_aws_target(aws_dagbag) -> None:  # type: ignore[no-unt
         "catalog.create_crawler",
         "catalog.recreate_crawler",
     }
+    for view in views:  # after the crawl: Athena checks a view's tables exist when it creates it
+        assert types[view] == "AthenaOperator" and dag.task_dict[view].deferrable
+        assert upstream[view] == {"catalog.run_crawler"}
     assert types["athena_validation"] == "AthenaOperator" and dag.task_dict["athena_validation"].deferrable
-    assert upstream["athena_validation"] == {
-        "catalog.run_crawler"
-    }  # the SQL is rendered by Airflow, no task of its own
+    assert upstream["athena_validation"] == views  # the SQL is rendered by Airflow, no task of its own
     assert upstream["validate"] == {"athena_validation"}
     assert "aws" in dag.tags
     for task in dag.tasks:
@@ -140,7 +142,7 @@ def test_schedule_defaults_and_docs(dagbag) -> None:  # type: ignore[no-untyped-
 
 
 def test_transform_declares_table_assets(dagbag, aws_dagbag) -> None:  # type: ignore[no-untyped-def]
-    names = ("albums", "artists", "songs", "song_artists", "playlist_items")
+    names = ("albums", "artists", "songs", "song_artists", "playlist_items", "playlists")
     for bag in (dagbag, aws_dagbag):
         outlets = bag.dags[DAG_ID].task_dict["transform"].outlets
         # The same identity whatever the settings (tests/e2e/test_asset_switch.py switches them).

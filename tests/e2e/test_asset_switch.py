@@ -85,7 +85,7 @@ def aws_env(aws: MotoAws, tmp_path: Path) -> dict[str, str]:
     transform_day(scratch, PAST)
     local.register_tables(scratch, tmp_path / "scratch.duckdb", DATABASE, "")
     checks = local.run_validation(tmp_path / "scratch.duckdb", PAST, DATABASE, "")
-    aws.seed_athena_results(
+    aws.seed_athena_run(
         [(c.name, c.violations, c.checked_rows) for c in checks], ("check_name", "violations", "checked_rows")
     )
     return {

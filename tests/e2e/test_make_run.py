@@ -47,11 +47,26 @@ def test_make_run_runs_todays_dag_and_prints_rows_checks_and_where_data_is(
         line.split()[0]: int(line.split()[1])
         for line in out.split("Rows per table")[1].split("\n\n")[0].splitlines()[1:]
     }
-    assert set(rows) == {"albums", "artists", "songs", "song_artists", "playlist_items"} and min(rows.values()) > 0
+    assert set(rows) == {"albums", "artists", "songs", "song_artists", "playlist_items", "playlists"}
+    assert min(rows.values()) > 0
     assert "PASS songs_pk_unique_not_null" in out and "FAIL" not in out
     assert f"Lake:            {lake}" in out
     assert (lake / "raw" / "playlists" / f"dt={today}").is_dir()
     assert (home / "logs" / f"make-run-{today}.log").is_file()
+    assert "History views:   spotify_etl.playlist_changes, spotify_etl.playlist_song_spans" in out
+    # The printed history query, as a user pastes it: spotify-etl query answers it from the views.
+    command = out.split("And one over the history")[1].splitlines()[1].strip()
+    assert command.startswith('.venv/bin/spotify-etl query "SELECT ') and command.endswith('"')
+    answer = subprocess.run(
+        [str(Path(sys.executable).parent / "spotify-etl"), "query", command.split(" ", 2)[2][1:-1]],
+        env=airflow_env(home, SPOTIFY_ETL_LAKE_DIR=str(lake)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert answer.returncode == 0, answer.stderr
+    assert "dates_present" in answer.stdout and "10 rows" in answer.stdout  # the sample data's first ten stays
 
 
 def test_make_run_refuses_the_aws_target_and_says_why(airflow_template_db: Path, tmp_path: Path) -> None:

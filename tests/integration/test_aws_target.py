@@ -187,13 +187,13 @@ def runs(
     aws.set_transition("glue::crawl", {"progression": "time", "seconds": 2})
     env = settings_env(aws)
     home = tmp_path_factory.mktemp("aws-runs")
-    aws.seed_athena_results(expected["checks"], COLUMNS)
+    aws.seed_athena_run(expected["checks"], COLUMNS)
     lineage = home / "openlineage.jsonl"
     transport = json.dumps({"type": "file", "log_file_path": str(lineage), "append": True})
     first = dags_test(airflow_template_db, home / "first", DAY, AIRFLOW__OPENLINEAGE__TRANSPORT=transport, **env)
     after_first = snapshot(aws)
     failing = [(n, 2 if n == "songs_popularity_in_range" else v, c) for n, v, c in expected["checks"]]
-    aws.seed_athena_results(failing, COLUMNS)
+    aws.seed_athena_run(failing, COLUMNS)
     second = dags_test(airflow_template_db, home / "second", DAY, **env)
     return {
         "first": first, "after_first": after_first, "second": second, "after_second": snapshot(aws), "lineage": lineage,
@@ -232,7 +232,7 @@ def test_raw_and_parquet_objects_take_the_buckets_kms_encryption_and_are_readabl
         assert got.num_rows > 0 and got.num_rows == expected["tables"][table].num_rows, table
         assert got.schema == tables.schema(table) and same_rows(got, expected["tables"][table]), table
         publishes |= set(got[tables.PUBLISH_ID].to_pylist())
-    assert len(publishes) == 1  # the five tables of one publish
+    assert len(publishes) == 1  # the six tables of one publish
     (row,) = read_parquet(aws, run_log).to_pylist()  # the first run's; the tables now hold the second run's publish
     assert row["run_type"] == "manual" and row["mode"] == "reprocess" and row["playlists_planned"] == len(landed)
     assert row["rows_songs"] == expected["tables"]["songs"].num_rows and row["publish_id"] not in publishes
@@ -300,7 +300,7 @@ def test_lineage_names_the_s3_objects_and_the_athena_query(runs: dict[str, Any],
 def test_athena_query_submitted_with_settings(runs: dict[str, Any]) -> None:
     from spotify_etl.quality import render_validation_sql
 
-    (query,) = runs["after_first"]["queries"]
+    (query,) = [q for q in runs["after_first"]["queries"] if "CREATE OR REPLACE VIEW" not in q["Query"]]
     assert query["Query"] == render_validation_sql(DAY, DATABASE, TABLE_PREFIX)
     assert query["QueryExecutionContext"]["Database"] == DATABASE
     assert query["WorkGroup"] == WORKGROUP
@@ -308,7 +308,25 @@ def test_athena_query_submitted_with_settings(runs: dict[str, Any]) -> None:
     assert f'"{DATABASE}"."{TABLE_PREFIX}songs"' in query["Query"] and f"dt = '{DAY}'" in query["Query"]
 
 
+def test_the_catalog_step_creates_the_history_views_in_athena_with_the_text_duckdb_runs(runs: dict[str, Any]) -> None:
+    from spotify_etl import history
+
+    views = [q for q in runs["after_first"]["queries"] if "CREATE OR REPLACE VIEW" in q["Query"]]
+    assert sorted(q["Query"] for q in views) == sorted(
+        history.view_sql(v, DATABASE, TABLE_PREFIX) for v in history.VIEWS
+    )
+    assert {(q["QueryExecutionContext"]["Database"], q["WorkGroup"], q["Status"]["State"]) for q in views} == {
+        (DATABASE, WORKGROUP, "SUCCEEDED")
+    }
+    first = runs["first"]
+    crawled = task_log_position(first, "[DAG TEST] starting task_id=catalog.run_crawler")
+    for view in history.VIEWS:
+        assert crawled < task_log_position(first, f"[DAG TEST] starting task_id=catalog.view_{view}")
+
+
 def test_failed_check_in_athena_result_fails_the_run_naming_it(runs: dict[str, Any], expected: dict[str, Any]) -> None:
+    from spotify_etl import history
+
     second: DagRunResult = runs["second"]
     assert second.returncode != 0 and not second.succeeded
     songs = dict((n, c) for n, _, c in expected["checks"])["songs_popularity_in_range"]
@@ -316,7 +334,7 @@ def test_failed_check_in_athena_result_fails_the_run_naming_it(runs: dict[str, A
         f"1 of {len(expected['checks'])} checks failed: FAIL songs_popularity_in_range: 2 violations in {songs} rows"
         in second.output
     )
-    assert len(runs["after_second"]["queries"]) == 2
+    assert len(runs["after_second"]["queries"]) == 2 * (1 + len(history.VIEWS))  # per run: the views, the checks
 
 
 def test_second_run_of_the_same_date_is_idempotent(runs: dict[str, Any]) -> None:
@@ -350,7 +368,7 @@ def test_a_changed_crawler_config_recreates_the_crawler_instead_of_updating_it(
     targets, takes no UpdateCrawler), and the new crawler's one crawl is its first, a full one."""
     glue = aws.client("glue")
     before = glue.get_crawler(Name=CRAWLER)["Crawler"]
-    aws.seed_athena_results(expected["checks"], COLUMNS)
+    aws.seed_athena_run(expected["checks"], COLUMNS)
     run = dags_test(
         airflow_template_db, tmp_path / "home", DAY, **{**settings_env(aws), "SPOTIFY_ETL_TABLE_PREFIX": "v2_"}
     )
@@ -417,7 +435,13 @@ def test_dag_on_aws_target_parses_offline_with_table_assets(tmp_path: Path) -> N
     assert not any(t["type"] == "GlueCrawlerUpdateOperator" for t in tasks.values())
     assert tasks["catalog.database"]["upstream"] == ["transform"]
     assert tasks["athena_validation"]["type"] == "AthenaOperator" and tasks["athena_validation"]["deferrable"]
-    assert tasks["athena_validation"]["upstream"] == ["catalog.run_crawler"]  # Airflow renders validate.sql
+    for view in ("catalog.view_playlist_changes", "catalog.view_playlist_song_spans"):  # the history views' DDL
+        assert tasks[view]["type"] == "AthenaOperator" and tasks[view]["upstream"] == ["catalog.run_crawler"]
+    # after the views; Airflow renders validate.sql, no task of its own
+    assert tasks["athena_validation"]["upstream"] == [
+        "catalog.view_playlist_changes",
+        "catalog.view_playlist_song_spans",
+    ]
     assert tasks["validate"]["upstream"] == ["athena_validation"]
     assert not any(t["type"] == "GlueCrawlerOperator" for t in tasks.values())
 
@@ -564,7 +588,7 @@ def test_live_run_extracts_from_spotify_into_s3(
         transform_day(reference, day)
         local.register_tables(reference, tmp_path / "ref.duckdb", database)
         checks = local.run_validation(tmp_path / "ref.duckdb", day, database)
-        aws.seed_athena_results([(c.name, c.violations, c.checked_rows) for c in checks], COLUMNS)
+        aws.seed_athena_run([(c.name, c.violations, c.checked_rows) for c in checks], COLUMNS)
         requests_before, all_before = len(server.api_requests("/items")), len(server.api_requests())
 
         env = {
@@ -591,8 +615,11 @@ def test_live_run_extracts_from_spotify_into_s3(
         document = json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
         assert document["source"] == "spotify_api" and document["dt"] == day
     for table, key in zip(tables.TABLE_NAMES, parquet, strict=True):
-        want = pq.read_table(f"{reference.partition_dir(table, day)}/part-00000.parquet")
-        assert want.num_rows > 0 and same_rows(read_parquet(aws, key), want), table
+        want, got = pq.read_table(f"{reference.partition_dir(table, day)}/part-00000.parquet"), read_parquet(aws, key)
+        if table == "playlists":  # when each extract ran (the reference's was given above): today, both
+            assert {t.date().isoformat() for t in got.column("extracted_at").to_pylist()} == {day}
+            want, got = want.drop_columns(["extracted_at"]), got.drop_columns(["extracted_at"])
+        assert want.num_rows > 0 and same_rows(got, want), table
     assert "PASS songs_pk_unique_not_null" in run.output
     (row,) = read_parquet(aws, run_log).to_pylist()
     assert (row["mode"], row["playlists_planned"], row["playlists_landed"], row["playlists_failed"]) == (

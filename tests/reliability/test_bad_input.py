@@ -256,13 +256,15 @@ def test_a_date_holding_only_an_empty_playlist_fails_validation_naming_the_check
     assert extract_playlist(server.source(), lake, BAD, DAY, "t").items == 0
     result, checks = transform_and_validate(lake, tmp_path / "catalog.duckdb")
 
-    assert result.entries == 0 and all(n == 0 for n in result.rows.values())
+    assert result.entries == 0 and result.rows == {**dict.fromkeys(result.rows, 0), "playlists": 1}  # its row
     with pytest.raises(quality.ValidationFailed) as err:
         quality.judge(checks, DAY)
     assert f"dt={DAY}: 5 of " in str(err.value)
     for table in ("albums", "artists", "songs", "song_artists", "playlist_items"):
         assert f"FAIL {table}_not_empty: 1 violations in 0 rows" in str(err.value)
-    assert all(rows == [] for rows in partition_rows(lake_dir, DAY).values())  # empty, yet whole files
+    landed = partition_rows(lake_dir, DAY)
+    assert [r["playlist_id"] for r in landed.pop("playlists")] == [BAD]  # the empty playlist's own row
+    assert all(rows == [] for rows in landed.values())  # empty, yet whole files
 
 
 def test_every_struct_value_of_another_type_fails_the_extract_not_the_transform(

@@ -1,7 +1,7 @@
-"""A date's five tables are published as one unit (issue 22): the per-date lock, concurrent
+"""A date's six tables are published as one unit (issue 22): the per-date lock, concurrent
 transforms of one date, a full disk at each step of a publish, and the lock on S3 (moto).
 
-Every case ends with the date holding one whole version: the five tables' rows of one input,
+Every case ends with the date holding one whole version: the six tables' rows of one input,
 all carrying one publish id, and validation failing while a date is mixed.
 """
 

@@ -96,6 +96,15 @@ class MotoAws:
             },
         )
 
+    def seed_athena_run(self, checks: Sequence[Sequence[object]], columns: Sequence[str]) -> None:
+        """Queue what one DAG run's Athena queries return, in the order it starts them (moto hands a
+        queued result to each query as it starts): the history views' DDL (no rows), then the checks."""
+        from spotify_etl.history import VIEWS
+
+        for _ in VIEWS:
+            self.seed_athena_results([], [])
+        self.seed_athena_results(checks, columns)
+
     def set_transition(self, model_name: str, transition: dict[str, Any]) -> None:
         """How fast a moto resource moves through its states (e.g. a Glue crawl: RUNNING -> COMPLETED)."""
         self._post("/moto-api/state-manager/set-transition", {"model_name": model_name, "transition": transition})

@@ -30,6 +30,11 @@ playlists are derived from them in :func:`recorded_playlists` (documented there)
 of being copied into new files. Faults (429 with ``Retry-After``, 5xx, non-JSON bodies,
 slow answers...) are scripted per path with :meth:`SpotifyServer.fail`, and expired tokens
 with :meth:`SpotifyServer.expire_tokens`. Every request is recorded for assertions.
+
+Spotify serves only a playlist's current state, so history is made by changing it between two
+runs: :meth:`SpotifyServer.edit` replaces a playlist's entries with a new ``snapshot_id``, as a
+user's edit does, and :meth:`SpotifyServer.serve_history_day` plays one date of the history
+scenario (songs added, removed, moved, a duplicate, a song that leaves and returns).
 """
 
 from __future__ import annotations
@@ -57,6 +62,10 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "spotify_api"
 LSD = "4dn0iEoAxn69ea0Tyov8V5"  # LSDream Theatre: 200 recorded entries (pages 1 and 2)
 RAP_RU = "1h9q8vXXDl2vHOmwdsuXms"  # Rap RU: 4 entries, Cyrillic names
 ITEMS_2026 = "5RDmNvuz0prl7bLqtZNkDe"  # the 2026 /items shape: `item` key, no popularity
+HISTORY = "4Hist0ryP1ay1istChange"  # the playlist the server changes from one date to the next (serve_history_day)
+# HISTORY's entries on each date of the history scenario, as indexes into SpotifyServer.history_songs():
+# day 1: 0 and 1 swap places, 3 leaves, 4 comes in twice; day 2: 0 leaves, 3 comes back, 5 comes in.
+HISTORY_DAYS = ([0, 1, 2, 3], [1, 0, 2, 4, 4], [1, 2, 4, 3, 5])
 MAX_LIMIT = 50
 RESET = 0  # a Fault "status": close the connection with a TCP reset instead of answering
 
@@ -255,6 +264,43 @@ class SpotifyServer:
 
     def token_requests(self) -> list[Request]:
         return [r for r in self.requests if r.path == "/api/token"]
+
+    def edit(self, playlist_id: str, entries: list[dict[str, Any]]) -> None:
+        """Replace the playlist's entries as a user's edit does: Spotify gives it a new snapshot_id."""
+        playlist = self.playlists[playlist_id]
+        playlist.entries = [copy.deepcopy(e) for e in entries]
+        playlist.meta["snapshot_id"] = f"{playlist_id}-{secrets.token_hex(8)}"
+
+    def history_songs(self) -> list[dict[str, Any]]:
+        """Six entries of LSDream Theatre that each become a different song (the history scenario's)."""
+        songs: dict[str, dict[str, Any]] = {}
+        for entry in self.playlists[LSD].entries:
+            track = entry.get("track") or entry.get("item") or {}
+            if not entry.get("is_local") and track.get("id") and track.get("duration_ms"):
+                songs.setdefault(track["id"], entry)
+        return list(songs.values())[:6]
+
+    def serve_history_day(self, day: int) -> None:
+        """The history scenario's ``day`` (0, 1 or 2, one per date a test runs): :data:`HISTORY`
+        (created on day 0, owned by the server's user) holds :data:`HISTORY_DAYS`'s entries, and on
+        day 2 Rap RU has lost its last entry; each change gets a new snapshot_id."""
+        songs = self.history_songs()
+        if HISTORY not in self.playlists:
+            meta = {
+                "id": HISTORY,
+                "name": "History in the making",
+                "description": "changes every day",
+                "public": False,
+                "collaborative": True,
+                "owner": {"id": self.user_id, "display_name": "Test User"},
+                "followers": {"href": None, "total": 3},
+                "snapshot_id": "",
+                "type": "playlist",
+            }
+            self.playlists[HISTORY] = Playlist(meta, [])
+        self.edit(HISTORY, [songs[i] for i in HISTORY_DAYS[day]])
+        if day == 2:
+            self.edit(RAP_RU, self.playlists[RAP_RU].entries[:-1])
 
     # ---- answers ---------------------------------------------------------------------
     def _fault(self, target: str) -> Fault | None:

@@ -38,6 +38,14 @@ def test_sample_playlist_lands_all_pages(lake: Lake, lake_dir: Path) -> None:
     assert doc["playlist_id"] == LSD and doc["name"] == "LSDream Theatre" and doc["source"] == "sample"
     assert doc["snapshot_id"].startswith("MzkxLGQ4") and doc["owner_id"] == "marcel#spotify"
     assert [p["offset"] for p in doc["pages"]] == [0, 100] and doc["total"] == 200
+    assert doc["metadata"] == {  # the declared keys (raw_format.PLAYLIST) as received, nothing else
+        "name": "LSDream Theatre",
+        "description": "",
+        "public": True,
+        "collaborative": False,
+        "owner": {"display_name": "marcel#spotify", "id": "marcel#spotify"},
+        "followers": {"total": 54},
+    }
     assert result.bytes_written == (lake_dir / "raw/playlists/dt=2026-11-25" / f"playlist_id={LSD}.json").stat().st_size
 
 
@@ -85,6 +93,23 @@ def test_malformed_pages_fail_naming_playlist_and_offset_and_land_nothing(
     with pytest.raises(PayloadError, match=message) as err:
         extract_playlist(source, lake, LSD, "2026-11-25", "t")
     assert LSD in str(err.value)
+    assert not (lake_dir / "raw").exists()
+
+
+@pytest.mark.parametrize(
+    ("meta", "message"),
+    [
+        ({"owner": "someone"}, "metadata.owner is a str, not an object"),
+        ({"followers": 54}, "metadata.followers is a int, not an object"),
+    ],
+)
+def test_metadata_objects_that_are_not_objects_fail_and_land_nothing(
+    lake: Lake, lake_dir: Path, meta: dict[str, Any], message: str
+) -> None:
+    # DuckDB would refuse the whole batch of documents over one such value: refused here, per playlist.
+    source = PagesSource({"name": "x", "snapshot_id": "s", **meta}, {0: {"items": [], "offset": 0, "next": None}})
+    with pytest.raises(PayloadError, match=f"playlist {LSD}: {message}; nothing landed"):
+        extract_playlist(source, lake, LSD, "2026-11-25", "t")
     assert not (lake_dir / "raw").exists()
 
 

@@ -21,10 +21,10 @@ def lock_of(publish_id: str, expires: dt.datetime) -> bytes:
     ).encode()
 
 
-def test_a_publish_without_all_five_tables_is_refused_before_any_lock(tmp_path: Path) -> None:
+def test_a_publish_without_all_six_tables_is_refused_before_any_lock(tmp_path: Path) -> None:
     lake = LocalLake(tmp_path)
     files = dict.fromkeys(tables.TABLE_NAMES[1:], str(tmp_path / "x"))
-    with pytest.raises(ValueError, match="a publish holds all five tables"):
+    with pytest.raises(ValueError, match="a publish holds all six tables"):
         publish.publish_date(lake, DAY, files, "mine")
     assert not (tmp_path / "_publish").exists()
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 from spotify_etl import raw_format
-from spotify_etl.raw_format import RAW_COLUMNS, items_fields, shape_error
+from spotify_etl.raw_format import RAW_COLUMNS, declared, items_fields, playlist_fields, shape_error
+
+from tests.support.fields import parse_fields
 
 # The literals the three modules held before the entry was declared once.
 _TRACK_FILTER = (
@@ -32,7 +34,41 @@ def test_fields_filter_is_the_one_spotify_was_always_sent(endpoint: str, key: st
 
 
 def test_duckdb_read_types_are_the_transforms_struct_types() -> None:
-    assert RAW_COLUMNS == {"playlist_id": "VARCHAR", "pages": f"STRUCT(items {_ENTRY}[])[]"}
+    metadata = (
+        "STRUCT(name VARCHAR, description VARCHAR, public VARCHAR, collaborative VARCHAR, "
+        "owner STRUCT(id VARCHAR, display_name VARCHAR), followers STRUCT(total VARCHAR))"
+    )
+    recorded = dict.fromkeys(("name", "owner_id", "snapshot_id", "total", "extracted_at"), "VARCHAR")
+    assert RAW_COLUMNS == {
+        "playlist_id": "VARCHAR",
+        **recorded,
+        "metadata": metadata,
+        "pages": f"STRUCT(items {_ENTRY}[])[]",
+    }
+
+
+def test_the_metadata_request_asks_for_the_playlists_tables_fields_in_spotifys_grammar() -> None:
+    assert playlist_fields() == (
+        "id,snapshot_id,name,description,public,collaborative,owner(id,display_name),followers.total,"
+        "items(total),tracks(total)"
+    )
+    assert parse_fields(playlist_fields())  # the test server's parser of Spotify's grammar takes it
+
+
+def test_declared_keeps_only_the_declared_keys() -> None:
+    meta = {"name": "n", "images": [], "owner": {"id": "o", "href": "h"}, "followers": {"href": None, "total": 3}}
+    assert declared(meta, raw_format.PLAYLIST) == {
+        "name": "n",
+        "description": None,
+        "public": None,
+        "collaborative": None,
+        "owner": {"id": "o", "display_name": None},
+        "followers": {"total": 3},
+    }
+    entry = {"added_by": None, "item": {"id": "t", "artists": [{"id": "a", "uri": "u"}], "external_urls": {"x": 1}}}
+    kept = declared(entry, raw_format.ENTRY)
+    assert kept["item"]["artists"] == [{"id": "a", "name": None, "external_urls": None}]
+    assert kept["item"]["external_urls"] == {"x": 1} and kept["added_by"] is None  # asked whole; null stays null
 
 
 def test_raw_format_version_is_unchanged() -> None:

@@ -19,7 +19,7 @@ from spotify_etl.settings import Settings
 from spotify_etl.transform import REASONS
 from spotify_etl.warehouse import local
 
-from tests.unit.test_validation_sql import athena_sql_problems
+from tests.support.trino import athena_sql_problems
 
 DAY = "2026-11-25"
 LSD, RAP_RU, EPISODES = "4dn0iEoAxn69ea0Tyov8V5", "1h9q8vXXDl2vHOmwdsuXms", "23Ay9WfURne0LvtlCvYTkj"

@@ -389,3 +389,50 @@ def test_ten_thousand_absent_playlists_give_a_bounded_message(landed: Lake) -> N
         transform_day(landed, DAY, playlists=[LSD, *absent])
     message = str(raised.value)
     assert len(message) < 1_000 and absent[0] in message and "and 9,990 more" in message
+
+
+def test_playlists_come_from_the_documents_metadata_and_documents_landed_before_it_give_nulls(
+    lake: Lake, lake_dir: Path
+) -> None:
+    extract_playlist(SampleSource(), lake, RAP, DAY, f"{DAY}T06:00:00+00:00")  # metadata kept
+    land(lake, DAY, NEW, [load_fixture("playlist_items_new_items_endpoint_2026.json")])  # an older document: none
+    result = transform_day(lake, DAY)
+
+    utc = dt.UTC
+    assert result.rows["playlists"] == 2
+    assert read(lake_dir, "playlists") == [
+        {
+            "playlist_id": RAP,
+            "name": "Rap RU",
+            "description": "Bit of a overlap with phonk but whatever",
+            "owner_id": "1123408718",
+            "owner_name": "Antoine Egea",
+            "public": True,
+            "collaborative": False,
+            "snapshot_id": "OCw3NGQ1M2Y5NjFiNGE5NmJmYjUxNmJlM2QzMzk2ZDNhYWZmY2NlNTJh",
+            "items_total": 4,
+            "followers": 0,
+            "extracted_at": dt.datetime(2026, 11, 25, 6, tzinfo=utc),
+        },
+        {
+            "playlist_id": NEW,
+            "name": f"test {NEW}",  # the document's own keys
+            "description": None,
+            "owner_id": "tester",
+            "owner_name": None,
+            "public": None,
+            "collaborative": None,
+            "snapshot_id": f"snap-{NEW}",
+            "items_total": 5,
+            "followers": None,
+            "extracted_at": dt.datetime(2026, 11, 25, tzinfo=utc),
+        },
+    ]
+
+
+def test_an_empty_playlist_has_its_playlists_row(lake: Lake, lake_dir: Path) -> None:
+    land(lake, DAY, RAP, [load_fixture("playlist_RapRU_get_playlist.json")["tracks"]])
+    land(lake, DAY, LSD, [{"items": [], "offset": 0, "next": None, "total": 0}])
+    transform_day(lake, DAY)
+    assert [(p["playlist_id"], p["items_total"]) for p in read(lake_dir, "playlists")] == [(RAP, 4), (LSD, 0)]
+    assert {i["playlist_id"] for i in read(lake_dir, "playlist_items")} == {RAP}

@@ -14,45 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlglot
 from spotify_etl import quality, tables
-from spotify_etl.lake import Lake, LocalLake
+from spotify_etl.lake import LocalLake
 from spotify_etl.warehouse import local
-from sqlglot import exp
-from sqlglot.errors import ErrorLevel, ParseError
-from sqlglot.tokens import TokenType
+
+from tests.support.partitions import write_partition
+from tests.support.trino import athena_sql_problems
 
 DAY = "2026-03-01"
 DATABASE, PREFIX = "spotify_etl", "t_"
-CHECKS = 15
-# Functions validate.sql may call: each exists in Trino/Athena engine v3 with these semantics.
-TRINO_FUNCTIONS = {"And", "Or", "Not", "Count", "CountIf", "Case", "If", "Cast", "Coalesce"}
-
-
-def athena_sql_problems(sql: str) -> list[str]:
-    """Why Athena would reject ``sql`` (empty when it would not, as far as a parser can tell)."""
-    try:
-        statements = sqlglot.parse(sql, read="trino", error_level=ErrorLevel.RAISE)
-    except ParseError as exc:
-        return [f"syntax: {exc}"]
-    problems = [
-        f"DuckDB cast '::' at {t.line}:{t.col}"
-        for t in sqlglot.tokenize(sql, read="trino")
-        if t.token_type == TokenType.DCOLON
-    ]
-    if len([s for s in statements if s is not None]) != 1:
-        problems.append("Athena runs exactly one statement per query")
-    for tree in statements:
-        if tree is None:
-            continue
-        for func in tree.find_all(exp.Func):
-            name = func.sql("trino") if isinstance(func, exp.Anonymous) else type(func).__name__
-            if type(func).__name__ not in TRINO_FUNCTIONS:
-                problems.append(f"function not known to exist in Trino: {name}")
-        for star in tree.find_all(exp.Star):
-            if any(star.args.get(k) for k in ("except", "except_", "replace", "rename", "ilike")):
-                problems.append("SELECT * EXCLUDE/REPLACE/RENAME is not Trino syntax")
-    return problems
+CHECKS = 17
 
 
 def test_validate_sql_is_valid_athena_sql() -> None:
@@ -115,22 +86,8 @@ def good_rows() -> dict[str, list[dict[str, Any]]]:
             {"playlist_id": "P1", "position": 2, "song_id": None},  # a removed track keeps its slot
             {"playlist_id": "P2", "position": 0, "song_id": "S3"},
         ],
+        "playlists": [{"playlist_id": "P1", "name": "one"}, {"playlist_id": "P2", "name": "two"}],
     }
-
-
-def write_partition(lake: Lake, table: str, day: str, rows: list[dict[str, Any]], old: bool = False) -> None:
-    """Rows without a publish id get "p1"; ``old``: a file written before the column existed."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    schema = pa.schema([f.with_nullable(True) for f in tables.schema(table)])  # lets a test write a null key
-    if old:
-        schema = schema.remove(schema.get_field_index(tables.PUBLISH_ID))
-    else:
-        rows = [{tables.PUBLISH_ID: "p1", **row} for row in rows]
-    path = Path(lake.partition_dir(table, day)) / "part-00000.parquet"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)
 
 
 def published(data: dict[str, list[dict[str, Any]]], ids: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
@@ -162,7 +119,7 @@ def test_good_data_passes_every_check(tmp_path: Path) -> None:
     assert {r.name: r.checked_rows for r in results}["songs_duration_positive"] == 3
     assert {r.name: r.checked_rows for r in results}["songs_popularity_in_range"] == 2  # only songs with one
     assert {r.status for r in results} == {"PASS"}
-    assert {r.name: r.checked_rows for r in results}["tables_one_publish"] == 15  # every row of the five tables
+    assert {r.name: r.checked_rows for r in results}["tables_one_publish"] == 17  # every row of the six tables
 
 
 def test_tables_written_before_the_publish_id_column_pass_as_one_version(tmp_path: Path) -> None:
@@ -185,7 +142,7 @@ def test_a_date_mixing_publishes_fails_tables_one_publish(tmp_path: Path, ids: d
         quality.judge(results, DAY)
     assert (
         str(failed.value)
-        == f"dt={DAY}: 1 of {CHECKS} checks failed: FAIL tables_one_publish: {violations} violations in 15 rows"
+        == f"dt={DAY}: 1 of {CHECKS} checks failed: FAIL tables_one_publish: {violations} violations in 17 rows"
     )
 
 
@@ -194,7 +151,7 @@ def test_a_date_mixing_old_and_new_files_fails_tables_one_publish(tmp_path: Path
     results = run_checks(tmp_path, {DAY: good_rows()}, old=old)
     assert {r.name: r.describe() for r in results}[
         "tables_one_publish"
-    ] == "FAIL tables_one_publish: 1 violations in 15 rows"
+    ] == "FAIL tables_one_publish: 1 violations in 17 rows"
 
 
 def test_a_check_with_nothing_to_check_says_so_without_failing_the_run(tmp_path: Path) -> None:
@@ -214,7 +171,7 @@ def test_an_empty_table_still_fails_its_not_empty_check(tmp_path: Path) -> None:
     described = {r.name: r.describe() for r in results}
     assert described["songs_not_empty"] == "FAIL songs_not_empty: 1 violations in 0 rows"
     assert described["songs_pk_unique_not_null"] == "SKIP songs_pk_unique_not_null: nothing to check (0 rows checked)"
-    with pytest.raises(quality.ValidationFailed, match="1 of 15 checks failed: FAIL songs_not_empty"):
+    with pytest.raises(quality.ValidationFailed, match="1 of 17 checks failed: FAIL songs_not_empty"):
         quality.judge(results, DAY)
 
 
@@ -290,6 +247,18 @@ BROKEN = {
         ["FAIL artists_not_empty: 1 violations in 0 rows", "FAIL songs_artist_present: 3 violations in 3 rows"],
     ),
     "empty_songs": (_with("songs", lambda r: []), ["FAIL songs_not_empty: 1 violations in 0 rows"]),
+    "duplicate_playlist_pk": (
+        _with("playlists", lambda r: [*r, dict(r[0], name="again")]),
+        ["FAIL playlists_pk_unique_not_null: 1 violations in 3 rows"],
+    ),
+    "null_playlist_pk": (
+        _with("playlists", lambda r: [*r, {"playlist_id": None, "name": "ghost"}]),
+        ["FAIL playlists_pk_unique_not_null: 1 violations in 3 rows"],
+    ),
+    "item_of_a_missing_playlist": (
+        _with("playlists", lambda r: r[:1]),  # P2 has items but no playlists row
+        ["FAIL playlist_items_playlist_present: 1 violations in 2 rows"],
+    ),
 }
 
 

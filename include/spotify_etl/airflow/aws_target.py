@@ -31,13 +31,18 @@ log = logging.getLogger(__name__)
 # Crawls take minutes and Athena checks seconds; the triggerer polls, so short delays cost no worker.
 CRAWLER_POLL_SECONDS = 5  # the provider's trigger gives up after 1500 polls
 ATHENA_POLL_SECONDS = 5
-ATHENA_MAX_POLLS = 360  # 30 min; the checks scan one day of five small tables
-# Airflow renders include/sql/validate.sql (on the DAG's template_searchpath) with the names
-# spotify_etl.quality renders it with for DuckDB, so both targets run the same text.
-VALIDATION_QUERY = (
-    "{% with dt=ds, database=params.database, table_prefix=params.table_prefix %}"
-    "{% include 'validate.sql' %}{% endwith %}"
-)
+ATHENA_MAX_POLLS = 360  # 30 min; the checks scan one day of six small tables
+
+
+def athena_query(template: str, *names: str) -> str:
+    """The query Airflow renders from ``include/sql/<template>`` (on the DAG's template_searchpath)
+    with the names spotify_etl.quality renders it with for DuckDB, so both targets run the same
+    text: ``database`` and ``table_prefix`` from the task's params, and ``names`` (``dt=ds``)."""
+    bound = ", ".join((*names, "database=params.database", "table_prefix=params.table_prefix"))
+    return f"{{% with {bound} %}}{{% include '{template}' %}}{{% endwith %}}"
+
+
+VALIDATION_QUERY = athena_query("validate.sql", "dt=ds")
 
 
 class CrawlerBusy(PipelineError, RuntimeError):
@@ -112,18 +117,7 @@ def catalog_and_validate(settings: Settings, transformed: Any) -> Any:
 
     conn: dict[str, Any] = {"aws_conn_id": settings.aws_conn_id}
     catalog = _catalog(settings, AwsTarget(settings).crawler_config(), conn)
-    athena_validation = AthenaOperator(
-        task_id="athena_validation",
-        query=VALIDATION_QUERY,
-        database=settings.database,
-        params={"database": settings.database, "table_prefix": settings.table_prefix},
-        workgroup=settings.athena_workgroup,
-        output_location=settings.athena_output or None,
-        deferrable=True,
-        sleep_time=ATHENA_POLL_SECONDS,
-        max_polling_attempts=ATHENA_MAX_POLLS,
-        **conn,
-    )
+    athena_validation = AthenaOperator(task_id="athena_validation", query=VALIDATION_QUERY, **_athena(settings))
 
     @task(task_id="validate")
     def validate(query_execution_id: str, day: str) -> list[str]:
@@ -136,9 +130,25 @@ def catalog_and_validate(settings: Settings, transformed: Any) -> Any:
     return verdict
 
 
+def _athena(settings: Settings) -> dict[str, Any]:
+    """The arguments every Athena query of the DAG takes: where it runs, its template's params, polling."""
+    return {
+        "database": settings.database,
+        "params": {"database": settings.database, "table_prefix": settings.table_prefix},
+        "workgroup": settings.athena_workgroup,
+        "output_location": settings.athena_output or None,
+        "deferrable": True,
+        "sleep_time": ATHENA_POLL_SECONDS,
+        "max_polling_attempts": ATHENA_MAX_POLLS,
+        "aws_conn_id": settings.aws_conn_id,
+    }
+
+
 def _catalog(settings: Settings, config: dict[str, Any], conn: dict[str, Any]) -> TaskGroup:
     """The ``catalog`` group: the Glue database, then the crawler created, recreated or left as it
-    is (:func:`choose_crawler_action`), then its run, waited for in the triggerer."""
+    is (:func:`choose_crawler_action`), then its run, waited for in the triggerer, then the history
+    views (``CREATE OR REPLACE VIEW``, one Athena query each: Athena runs one statement per query)."""
+    from airflow.providers.amazon.aws.operators.athena import AthenaOperator
     from airflow.providers.amazon.aws.operators.glue_catalog import GlueCatalogCreateDatabaseOperator
     from airflow.providers.amazon.aws.operators.glue_crawler import GlueCrawlerCreateOperator, GlueCrawlerRunOperator
 
@@ -179,4 +189,6 @@ def _catalog(settings: Settings, config: dict[str, Any], conn: dict[str, Any]) -
         action = crawler_action()
         database >> action >> [create_crawler, recreate_task, run_crawler]
         [create_crawler, recreate_task] >> run_crawler
+        for view, template in AwsTarget.history_view_templates().items():
+            run_crawler >> AthenaOperator(task_id=f"view_{view}", query=athena_query(template), **_athena(settings))
     return catalog

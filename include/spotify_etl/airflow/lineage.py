@@ -33,7 +33,7 @@ def report(context: Any, inputs: Iterable[str] = (), outputs: Iterable[str] = ()
 
 
 def partitions(lake: Lake, day: str) -> list[str]:
-    """The date's partition of each of the five tables, as URIs."""
+    """The date's partition of each of the six tables, as URIs."""
     return [lake.url(lake.partition_dir(table, day)) for table in TABLE_NAMES]
 
 

@@ -2,7 +2,7 @@
 
 This is the Glue crawler's job done locally: one view per table over every ``dt``
 partition (Hive partitioning), in a schema named like the Glue database, so the same
-validation SQL runs unchanged.
+validation SQL runs unchanged; then the history views, the same DDL Athena runs.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from spotify_etl import quality, runlog, tables
+from spotify_etl import history, quality, runlog, tables
 from spotify_etl.lake import LocalLake
 
 
@@ -109,6 +109,17 @@ def _parquet_view(con: Any, view: str, folder: str, types: dict[str, str], empty
     nulls = "".join(f", CAST(NULL AS {t}) AS {_identifier(c)}" for c, t in types.items() if c not in present)
     con.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT *{nulls} FROM {source}")
     return location
+
+
+def create_history_views(db_path: Path, database: str, table_prefix: str = "") -> dict[str, str]:
+    """(Re)create the history views (:mod:`spotify_etl.history`) over the table views; return
+    view name -> its SQL file. Run after :func:`register_tables`."""
+    views = {}
+    with _connect(db_path) as con:
+        for view in history.VIEWS:
+            con.execute(history.view_sql(view, database, table_prefix))
+            views[f"{database}.{table_prefix}{view}"] = f"include/sql/{history.template(view)}"
+    return views
 
 
 def run_validation(db_path: Path, day: str, database: str, table_prefix: str = "") -> list[quality.CheckResult]:
