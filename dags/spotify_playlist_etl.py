@@ -2,8 +2,9 @@
 # spotify_playlist_etl: daily Spotify playlist ETL (runbook)
 
 For the run's date `dt` (the logical date, never the wall clock): `plan` picks the playlists
-and the mode, `extract_playlist` (one mapped task per chunk of playlists, named by its first
-playlist and count; pool `spotify_api`) lands each one's raw JSON,
+and the mode (one value, its XCom), `chunk_playlists` splits the playlists to extract into chunks,
+`extract_playlist` (one mapped task per chunk, named by its first playlist and count; pool
+`spotify_api`) lands each one's raw JSON,
 `transform` writes five Parquet tables, `catalog` registers them (DuckDB views locally, the
 Glue crawler on AWS), `validate` runs `include/sql/validate.sql`, and `check_extracts` fails
 the run if any playlist failed to extract. Backfills and runs for past dates **reprocess** the
@@ -23,6 +24,8 @@ data interval) sends an alert with the error's first line and a link to the log 
 - `plan` "no playlists to extract": set your list in `include/config/playlists.toml` or the
   param `playlists`.
 - `plan` "logical date ... is after the day it started": trigger with today's date or an earlier one.
+- `transform`, `check_extracts` "the plan task did not succeed, so this run has no plan": fix what
+  the `plan` task's log names, then clear the run.
 - The DAG does not load (import error `SettingsError: SPOTIFY_ETL_<NAME>='<value>': ...`): fix
   that setting; the message says what it allows (docs/settings.md).
 - `extract_playlist` names each failed playlist of its chunk; the others landed. It is retried
@@ -112,10 +115,16 @@ def spotify_playlist_etl() -> None:
     # Each task body lives in spotify_etl.airflow.tasks, imported only when the task runs (parse cost: docs/performance.md).
     @task
     def plan(params: dict[str, Any], logical_date: dt.datetime, dag_run: DagRunProtocol,
-             ti: TaskInstance) -> list[list[str]]:  # fmt: skip
+             ti: TaskInstance) -> dict[str, Any]:  # fmt: skip
         from spotify_etl.airflow import tasks
 
         return tasks.run_plan(SETTINGS, params, logical_date, dag_run, ti)
+
+    @task
+    def chunk_playlists(planned: dict[str, Any]) -> list[list[str]]:
+        from spotify_etl.airflow import tasks
+
+        return tasks.plan_chunks(SETTINGS, planned)
 
     # One task per chunk of playlists; the pool is the one Spotify budget of every run and backfill.
     @task(pool=SPOTIFY_POOL, map_index_template="{{ chunk_label }}")
@@ -128,24 +137,24 @@ def spotify_playlist_etl() -> None:
         return tasks.run_extract_chunk(SETTINGS, chunk, day, dag_run, ti, get_current_context())
 
     @task(trigger_rule="all_done", outlets=TABLE_ASSETS)
-    def transform(mode: str, message: str, run_playlists: list[str], extracted: list[dict[str, Any]],
-                  logical_date: dt.datetime, outlet_events: OutletEventAccessorsProtocol) -> dict[str, Any]:  # fmt: skip
+    def transform(planned: dict[str, Any] | None, extracted: list[dict[str, Any]], logical_date: dt.datetime,
+                  outlet_events: OutletEventAccessorsProtocol) -> dict[str, Any]:  # fmt: skip
         from spotify_etl.airflow import tasks
 
-        result = tasks.run_transform(SETTINGS, logical_date.date().isoformat(), mode, message, run_playlists, extracted)
+        result = tasks.run_transform(SETTINGS, logical_date.date().isoformat(), planned, extracted)
         tasks.describe_asset_events(outlet_events, TABLE_ASSETS, SETTINGS, result)
         return result
 
     @task(trigger_rule="all_done")
-    def check_extracts(mode: str, chunks: list[list[str]], extracted: list[dict[str, Any]]) -> dict[str, Any]:
+    def check_extracts(planned: dict[str, Any] | None, extracted: list[dict[str, Any]]) -> dict[str, Any]:
         from spotify_etl.airflow import tasks
 
-        return tasks.check_extracts(mode, chunks, extracted)
+        return tasks.check_extracts(planned, extracted)
 
-    planned = plan()  # returns the chunks of playlists to extract; pushes mode, message and the run's playlists
-    extracted = extract_playlist.expand(chunk=planned)
-    transformed = transform(planned["mode"], planned["message"], planned["playlists"], extracted)
-    transformed >> check_extracts(planned["mode"], planned, extracted)
+    planned = plan()  # the run's plan, one value (None in the later tasks if the plan task failed)
+    extracted = extract_playlist.expand(chunk=chunk_playlists(planned))  # Airflow maps over a whole return value
+    transformed = transform(planned, extracted)
+    transformed >> check_extracts(planned, extracted)
     catalog_and_validate(SETTINGS, transformed)
 
 
