@@ -250,10 +250,11 @@ def test_the_whole_harness_at_two_playlists_and_one_backfilled_day(tmp_path: Pat
     first, unchanged = report.runs
     assert (first.phase, first.api_requests, first.token_requests, first.chunks) == ("first", 6, 1, 1)
     assert (unchanged.phase, unchanged.api_requests, unchanged.unchanged) == ("unchanged", 2, 2)
-    assert first.task_instances == 6 and first.memory.peak_rss_mib > 0 and first.wall_s > 0
+    # plan, chunk_playlists, one extract chunk, transform, catalog, validate, check_extracts
+    assert first.task_instances == 7 and first.memory.peak_rss_mib > 0 and first.wall_s > 0
     backfill = report.backfill
     assert backfill is not None and (backfill.runs, backfill.api_requests, backfill.token_requests) == (1, 0, 0)
-    assert backfill.task_instances == 6 and backfill.max_concurrent_runs == 1
+    assert backfill.task_instances == 7 and backfill.max_concurrent_runs == 1
     text = results.read_text()
     assert (
         "Written by `make bench-day N=2 BACKFILL_DAYS=1`" in text
