@@ -13,6 +13,7 @@ import pytest
 from spotify_etl import tables, transform
 from spotify_etl.extract import SampleSource, extract_playlist
 from spotify_etl.lake import Lake, LocalLake
+from spotify_etl.plan import REPROCESS, RunPlan
 from spotify_etl.settings import Settings, SettingsError
 from spotify_etl.transform import REASONS, TransformError, TransformOutOfMemory, transform_day
 
@@ -274,13 +275,13 @@ def test_the_dags_transform_task_leaves_out_of_memory_to_airflows_retries_and_fa
     monkeypatch.setattr(transform, "ALONE_BYTES", 0)
     monkeypatch.setattr(transform, "ALONE_BYTES_PER_BYTE", 0)
     tiny = Settings(lake_dir=lake_dir, duckdb_memory_limit=TINY_LIMIT, duckdb_threads=2)
-    playlists = [LSD, RAP, EPI, GHOST]
+    plan = RunPlan(DAY, REPROCESS, [LSD, RAP, EPI, GHOST], "").as_dict()
     with pytest.raises(TransformOutOfMemory, match="raise SPOTIFY_ETL_DUCKDB_MEMORY_LIMIT"):
-        run_transform(tiny, DAY, "reprocess", "", playlists, [])  # not AirflowFailException: Airflow retries it
+        run_transform(tiny, DAY, plan, [])  # not AirflowFailException: Airflow retries it
 
     (lake_dir / "raw" / "playlists" / f"dt={DAY}" / f"playlist_id={LSD}.json").write_bytes(b"")
     with pytest.raises(AirflowFailException, match=rf"playlist_id={LSD}.json: empty file \(0 bytes\)"):
-        run_transform(Settings(lake_dir=lake_dir), DAY, "reprocess", "", playlists, [])
+        run_transform(Settings(lake_dir=lake_dir), DAY, plan, [])
 
 
 # ---- DuckDB's memory limit and threads (SPOTIFY_ETL_DUCKDB_MEMORY_LIMIT, _THREADS) ------------
@@ -321,7 +322,9 @@ def test_the_dags_transform_step_opens_duckdb_with_the_settings(monkeypatch: pyt
         return con
 
     monkeypatch.setattr(transform, "connect", spy)
-    result = run_transform(s, DAY, "reprocess", "a reprocess plan of the one landed playlist", [LSD], [])
+    result = run_transform(
+        s, DAY, RunPlan(DAY, REPROCESS, [LSD], "a reprocess of the one landed playlist").as_dict(), []
+    )
     assert result["documents"] == 1 and result["rows"]["songs"] > 0
     assert seen == [("286.1 MiB", 1)]
 

@@ -210,17 +210,21 @@ def check_extracts(planned: dict[str, Any] | None,
     """Fail naming the plan's playlists to extract whose extract failed (the first few, with their
     errors, and how many more); ``planned``: the plan task's result."""
     plan = received_plan(planned)
-    playlists = plan.to_extract
+    to_extract = plan.to_extract
     results = extract_results(extracted)
-    missing = pipeline.missing_extracts(playlists, results)
+    missing = pipeline.missing_extracts(to_extract, results)
     if missing:
         errors = extract_failures(extracted)
         named = [errors.get(p, f"playlist {p}: its extract task reported nothing") for p in missing]
         raise AirflowFailException(
-            f"{len(missing)} of {len(playlists)} playlists failed to extract and are missing from this date's "
+            f"{len(missing)} of {len(to_extract)} playlists failed to extract and are missing from this date's "
             f"tables: {first_few(missing)} (see their extract_playlist task logs); the others were transformed. "
             f"Errors: {first_few(named, sep='; ')}"
         )
-    summary = {"mode": plan.mode, "playlists": len(playlists), "api_calls": sum(r.get("api_calls", 0) for r in results)}
+    summary = {
+        "mode": plan.mode,
+        "playlists": len(to_extract),
+        "api_calls": sum(r.get("api_calls", 0) for r in results),
+    }
     log.info("extract summary: %s", summary)
     return summary
