@@ -2,14 +2,14 @@
 # spotify_playlist_etl: daily Spotify playlist ETL (runbook)
 
 For the run's date `dt` (the logical date, never the wall clock): `plan` picks the playlists
-and the mode, `extract_playlist` (one mapped task per chunk of playlists, named by its first
-playlist and count; pool `spotify_api`) lands each one's raw JSON,
-`transform` writes six Parquet tables and the run's row of the run log `pipeline_runs`,
-`catalog` registers them (DuckDB views locally, the Glue crawler on AWS) and (re)creates the
-history views `playlist_changes` and `playlist_song_spans` (DuckDB, or Athena on AWS),
-`validate` runs `include/sql/validate.sql`, and `check_extracts` fails the run if any playlist
-failed to extract. Backfills and runs for past dates **reprocess** the raw data already landed
-for `dt` and never call Spotify; a past date with no raw data is skipped.
+and the mode (one value, its XCom), `chunk_playlists` splits the playlists to extract into chunks,
+`extract_playlist` (one mapped task per chunk, named by its first playlist and count; pool
+`spotify_api`) lands each one's raw JSON, `transform` writes six Parquet tables and the run's
+row of the run log `pipeline_runs`, `catalog` registers them (DuckDB views locally, the Glue
+crawler on AWS) and (re)creates the history views `playlist_changes` and `playlist_song_spans`
+(DuckDB, or Athena on AWS), `validate` runs `include/sql/validate.sql`, and `check_extracts`
+fails the run if any playlist failed to extract. Backfills and runs for past dates **reprocess**
+the raw data already landed for `dt` and never call Spotify; a past date with no raw data is skipped.
 
 What each task does, the lake, the settings: in the project's repository, README.md ("The
 pipeline") and the pages under docs/ (docs/operate.md: triggering and backfills).
@@ -25,6 +25,8 @@ data interval) sends an alert with the error's first line and a link to the log 
 - `plan` "no playlists to extract": set your list in `include/config/playlists.toml` or the
   param `playlists`.
 - `plan` "logical date ... is after the day it started": trigger with today's date or an earlier one.
+- `transform`, `check_extracts` "the plan task did not succeed, so this run has no plan": fix what
+  the `plan` task's log names, then clear the run.
 - The DAG does not load (import error `SettingsError: SPOTIFY_ETL_<NAME>='<value>': ...`): fix
   that setting; the message says what it allows (docs/settings.md).
 - `extract_playlist` names each failed playlist of its chunk; the others landed. It is retried
@@ -115,10 +117,16 @@ def spotify_playlist_etl() -> None:
     # Each task body lives in spotify_etl.airflow.tasks, imported only when the task runs (parse cost: docs/performance.md).
     @task
     def plan(params: dict[str, Any], logical_date: dt.datetime, dag_run: DagRunProtocol,
-             ti: TaskInstance) -> list[list[str]]:  # fmt: skip
+             ti: TaskInstance) -> dict[str, Any]:  # fmt: skip
         from spotify_etl.airflow import tasks
 
         return tasks.run_plan(SETTINGS, params, logical_date, dag_run, ti)
+
+    @task
+    def chunk_playlists(planned: dict[str, Any]) -> list[list[str]]:
+        from spotify_etl.airflow import tasks
+
+        return tasks.plan_chunks(SETTINGS, planned)
 
     # One task per chunk of playlists; the pool is the one Spotify budget of every run and backfill.
     @task(pool=SPOTIFY_POOL, map_index_template="{{ chunk_label }}")
@@ -131,26 +139,24 @@ def spotify_playlist_etl() -> None:
         return tasks.run_extract_chunk(SETTINGS, chunk, day, dag_run, ti, get_current_context())
 
     @task(trigger_rule="all_done", outlets=TABLE_ASSETS)
-    def transform(mode: str, message: str, run_playlists: list[str], extracted: list[dict[str, Any]],
-                  logical_date: dt.datetime, dag_run: DagRunProtocol,
-                  outlet_events: OutletEventAccessorsProtocol) -> dict[str, Any]:  # fmt: skip
+    def transform(planned: dict[str, Any] | None, extracted: list[dict[str, Any]], logical_date: dt.datetime,
+                  dag_run: DagRunProtocol, outlet_events: OutletEventAccessorsProtocol) -> dict[str, Any]:  # fmt: skip
         from spotify_etl.airflow import tasks
 
-        day = logical_date.date().isoformat()
-        result = tasks.run_transform(SETTINGS, day, mode, message, run_playlists, extracted, dag_run)
+        result = tasks.run_transform(SETTINGS, logical_date.date().isoformat(), planned, extracted, dag_run)
         tasks.describe_asset_events(outlet_events, TABLE_ASSETS, SETTINGS, result)
         return result
 
     @task(trigger_rule="all_done")
-    def check_extracts(mode: str, chunks: list[list[str]], extracted: list[dict[str, Any]]) -> dict[str, Any]:
+    def check_extracts(planned: dict[str, Any] | None, extracted: list[dict[str, Any]]) -> dict[str, Any]:
         from spotify_etl.airflow import tasks
 
-        return tasks.check_extracts(mode, chunks, extracted)
+        return tasks.check_extracts(planned, extracted)
 
-    planned = plan()  # returns the chunks of playlists to extract; pushes mode, message and the run's playlists
-    extracted = extract_playlist.expand(chunk=planned)
-    transformed = transform(planned["mode"], planned["message"], planned["playlists"], extracted)
-    transformed >> check_extracts(planned["mode"], planned, extracted)
+    planned = plan()  # the run's plan, one value (None in the later tasks if the plan task failed)
+    extracted = extract_playlist.expand(chunk=chunk_playlists(planned))  # Airflow maps over a whole return value
+    transformed = transform(planned, extracted)
+    transformed >> check_extracts(planned, extracted)
     catalog_and_validate(SETTINGS, transformed)
 
 

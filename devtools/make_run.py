@@ -12,12 +12,13 @@ from pathlib import Path
 from spotify_etl import history, quality
 from spotify_etl.airflow import DAG_ID
 from spotify_etl.settings import Settings
+from spotify_etl.targets import target
 from spotify_etl.warehouse import local
 
 
 def main() -> int:
     settings = Settings.from_env()
-    if settings.target != "local":
+    if not target(settings).on_this_machine:
         print("make run uses the embedded default; unset SPOTIFY_ETL_TARGET (aws runs go through Airflow)")
         return 2
     day = dt.datetime.now(dt.UTC).date().isoformat()

@@ -35,6 +35,8 @@ class PlanError(PipelineError, ValueError, retryable=False):
 
 @dataclass(frozen=True)
 class RunPlan:
+    """A run's plan, passed between the DAG's tasks as one value (:meth:`as_dict`, :meth:`from_dict`)."""
+
     dt: str
     mode: str
     playlists: list[str]  # the run's scope: the only playlists its tables will hold
@@ -47,6 +49,10 @@ class RunPlan:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, value: dict[str, Any]) -> RunPlan:
+        return cls(**value)
 
 
 def live_playlists(requested: list[str], configured: list[str], sample: list[str] | None, source: str) -> list[str]:

@@ -18,11 +18,10 @@ from typing import Any, NamedTuple
 from spotify_etl.errors import PipelineError, shorten
 from spotify_etl.paths import PLAYLISTS_CONFIG, PROJECT_DIR
 from spotify_etl.targets import TARGETS
+from spotify_etl.transform import DUCKDB_MEMORY_LIMIT
 
 # What SPOTIFY_ETL_S3_SSE may request; empty sends no header and the bucket's default applies.
 S3_SSE_ALGORITHMS = ("AES256", "aws:kms")
-# The transform's DuckDB memory limit: fits a task slot of the smallest MWAA worker (docs/performance.md).
-DUCKDB_MEMORY_LIMIT = "256MB"
 
 
 class SettingsError(PipelineError, ValueError, retryable=False):

@@ -31,6 +31,8 @@ class Target(ABC):
     """Where a run writes, built from the settings (it reads nothing else and calls nothing)."""
 
     samples_allowed: ClassVar[bool]  # may the embedded sample data stand in for a missing Spotify connection
+    # Are the lake and its catalog files on this machine (``make run`` runs the DAG here and reads its tables)?
+    on_this_machine: ClassVar[bool]
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -52,6 +54,7 @@ class LocalTarget(Target):
     """A folder lake, cataloged as DuckDB views and validated in DuckDB."""
 
     samples_allowed = True
+    on_this_machine = True
 
     @property
     def lake_url(self) -> str:
@@ -89,6 +92,7 @@ class AwsTarget(Target):
     """An S3 lake, cataloged by a Glue crawler and validated in Athena."""
 
     samples_allowed = False
+    on_this_machine = False
 
     @property
     def lake_url(self) -> str:

@@ -45,7 +45,6 @@ from spotify_etl.errors import PipelineError, first_few
 from spotify_etl.lake import Lake, raw_playlist_id
 from spotify_etl.paths import SQL_DIR
 from spotify_etl.raw_format import RAW_COLUMNS
-from spotify_etl.settings import DUCKDB_MEMORY_LIMIT
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +69,9 @@ STEPS = (
     "publish",  # the six files into the lake's partitions, as one unit
 )
 
+# DuckDB's memory limit unless SPOTIFY_ETL_DUCKDB_MEMORY_LIMIT says otherwise (the setting's
+# default): fits a task slot of the smallest MWAA worker (docs/performance.md).
+DUCKDB_MEMORY_LIMIT = "256MB"
 MAX_DOCUMENT_BYTES = 64 << 20  # largest raw document read; a 10,000-item playlist as the extract keeps it is ~8 MB
 ARROW_BATCH_ROWS = 32_000  # rows per Arrow batch out of DuckDB: its buffers are outside DuckDB's memory_limit
 # Raw JSON per batch: big enough to keep both cores busy, small next to the memory limit (the

@@ -181,6 +181,7 @@ def test_a_wait_ends_once_the_scheduler_stayed_unhealthy(monkeypatch: pytest.Mon
 def _run(n: int, phase: str, wall: float, api: int, tokens: int = 1, chunks: int = 1) -> RunFigures:
     tasks = [
         TaskTiming("plan", -1, 0.0, 1.0, 2.0),
+        TaskTiming("chunk_playlists", -1, 2.0, 2.0, 2.5),  # counted in the plan
         TaskTiming("extract_playlist", 0, 2.0, 3.0, 5.0, work=0.5),
         TaskTiming("extract_playlist", 1, 2.0, 3.5, 6.0, work=1.5),
         TaskTiming("transform", -1, 7.0, 8.0, wall - 1.0),
@@ -202,10 +203,10 @@ def _report(runs: list[RunFigures]) -> day_report.Report:
 def test_profile_and_interval_arithmetic() -> None:
     run = _run(10, "first", 12.0, 30)
     p = day_report.profile(run)
-    assert p["to_run_start"] == 0.5 and p["plan"] == 1.0 and p["extract_span"] == 3.0 and p["transform"] == 3.0
+    assert p["to_run_start"] == 0.5 and p["plan"] == 1.5 and p["extract_span"] == 3.0 and p["transform"] == 3.0
     assert p["chunk_mean"] == 2.25 and p["chunk_work_mean"] == 1.0 and p["chunk_overhead_mean"] == 1.25
-    assert p["no_task_running"] == 12.0 - (1.0 + 3.0 + 3.0)  # busy: 1-2, 3-6, 8-11
-    assert p["queue_wait_mean"] == (1.0 + 1.0 + 1.5 + 1.0) / 4
+    assert p["no_task_running"] == 12.0 - (1.5 + 3.0 + 3.0)  # busy: 1-2.5, 3-6, 8-11
+    assert p["queue_wait_mean"] == (1.0 + 0.0 + 1.0 + 1.5 + 1.0) / 5
     assert day_report.max_overlap([(0, 2), (1, 3), (2.5, 4), (5, 6)]) == 2
     assert day_report.slope([(10, 12.0), (100, 21.0), (1000, 111.0)]) == pytest.approx(0.1)
     assert day_report.slope([(10, 1.0)]) is None
@@ -228,8 +229,8 @@ def test_verdicts_and_results_file_name_every_target() -> None:
     )
     assert "| API calls per unchanged playlist = 1 (snapshot skip) | 1.00 (N=10), 1.00 (N=1000) | met |" in text
     assert "41/40 (N=1000 unchanged) | **missed** |" in text
-    assert "| 1,000 | first | 150.0 | 4 | 40 | 3,000 | 3.00 | 40 |" in text
-    assert "At N=1,000 (first run) the 150.0 s were: 0.5 s until the scheduler started the run, plan 1.0 s" in text
+    assert "| 1,000 | first | 150.0 | 5 | 40 | 3,000 | 3.00 | 40 |" in text
+    assert "At N=1,000 (first run) the 150.0 s were: 0.5 s until the scheduler started the run, plan 1.5 s" in text
     assert "(40 chunk task instances of 2.25 s on average: 1.00 s the playlists' own work, 1.25 s, 56%" in text
     assert "each slot was also idle 0.00 s per chunk" in text
     assert "an added playlist costs 0.003 s of extract" in text
@@ -249,10 +250,11 @@ def test_the_whole_harness_at_two_playlists_and_one_backfilled_day(tmp_path: Pat
     first, unchanged = report.runs
     assert (first.phase, first.api_requests, first.token_requests, first.chunks) == ("first", 6, 1, 1)
     assert (unchanged.phase, unchanged.api_requests, unchanged.unchanged) == ("unchanged", 2, 2)
-    assert first.task_instances == 6 and first.memory.peak_rss_mib > 0 and first.wall_s > 0
+    # plan, chunk_playlists, one extract chunk, transform, catalog, validate, check_extracts
+    assert first.task_instances == 7 and first.memory.peak_rss_mib > 0 and first.wall_s > 0
     backfill = report.backfill
     assert backfill is not None and (backfill.runs, backfill.api_requests, backfill.token_requests) == (1, 0, 0)
-    assert backfill.task_instances == 6 and backfill.max_concurrent_runs == 1
+    assert backfill.task_instances == 7 and backfill.max_concurrent_runs == 1
     text = results.read_text()
     assert (
         "Written by `make bench-day N=2 BACKFILL_DAYS=1`" in text

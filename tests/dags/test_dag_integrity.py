@@ -41,9 +41,10 @@ def test_list_import_errors_cli_exits_zero(tmp_path: Path, airflow_template_db: 
 
 
 def _common_structure(dag) -> dict[str, set[str]]:  # type: ignore[no-untyped-def]
-    """The stages every target shares; data passes as TaskFlow arguments, so plan feeds the later tasks directly."""
+    """The stages every target shares; data passes as TaskFlow arguments, so plan feeds the later tasks directly
+    (the extract through chunk_playlists: Airflow maps over a whole return value, the plan is one)."""
     upstream = {t.task_id: set(t.upstream_task_ids) for t in dag.tasks}
-    assert upstream["extract_playlist"] == {"plan"}
+    assert upstream["chunk_playlists"] == {"plan"} and upstream["extract_playlist"] == {"chunk_playlists"}
     assert upstream["transform"] == {"plan", "extract_playlist"}
     assert upstream["check_extracts"] == {"plan", "extract_playlist", "transform"}
     assert dag.task_dict["transform"].trigger_rule == "all_done"
@@ -60,7 +61,8 @@ def _common_structure(dag) -> dict[str, set[str]]:  # type: ignore[no-untyped-de
 
 def test_structure(dagbag) -> None:  # type: ignore[no-untyped-def]
     dag = dagbag.dags[DAG_ID]
-    assert set(dag.task_ids) == {"plan", "extract_playlist", "transform", "catalog", "validate", "check_extracts"}
+    assert set(dag.task_ids) == {"plan", "chunk_playlists", "extract_playlist", "transform", "catalog", "validate",
+                                 "check_extracts"}  # fmt: skip
     upstream = _common_structure(dag)
     assert upstream["catalog"] == {"transform"} and upstream["validate"] == {"catalog"}
     assert "local" in dag.tags
@@ -72,8 +74,8 @@ def test_structure_on_the_aws_target(aws_dagbag) -> None:  # type: ignore[no-unt
     crawl = {"catalog.database", "catalog.crawler_action", "catalog.create_crawler", "catalog.recreate_crawler",
              "catalog.run_crawler"}  # fmt: skip
     views = {"catalog.view_playlist_changes", "catalog.view_playlist_song_spans"}  # the history views' DDL
-    assert set(dag.task_ids) == {"plan", "extract_playlist", "transform", "check_extracts", *crawl, *views,
-                                 "athena_validation", "validate"}  # fmt: skip
+    assert set(dag.task_ids) == {"plan", "chunk_playlists", "extract_playlist", "transform", "check_extracts",
+                                 *crawl, *views, "athena_validation", "validate"}  # fmt: skip
     upstream = _common_structure(dag)
     types = {t.task_id: type(t).__name__ for t in dag.tasks}
     assert types["catalog.database"] == "GlueCatalogCreateDatabaseOperator" and upstream["catalog.database"] == {

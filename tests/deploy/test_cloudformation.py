@@ -465,7 +465,8 @@ TRANSFORM_PEAK_GB = 0.5
 
 def test_default_environment_class_fits_the_default_transform_memory(template: dict[str, Any]) -> None:
     """The transform (peak RSS at most 512 MiB at its default limit, bench/RESULTS.md) plus every other slot busy."""
-    from spotify_etl.settings import DUCKDB_MEMORY_LIMIT, SETTINGS_DOC
+    from spotify_etl.settings import SETTINGS_DOC
+    from spotify_etl.transform import DUCKDB_MEMORY_LIMIT
 
     params = template["Parameters"]
     assert set(params["EnvironmentClass"]["AllowedValues"]) == set(MWAA_WORKERS)

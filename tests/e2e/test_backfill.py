@@ -48,11 +48,14 @@ def _check_backfill_runs(server: Server, tmp_path: Path, try_number: int) -> dic
         assert task_states(client, run_id)[("plan", -1)].try_number == try_number
         assert "USING EMBEDDED SAMPLE DATA" not in plan_log
         assert states["extract_playlist"] == "skipped"  # mapped over no playlists: Spotify is never called
+        plan = xcom(client, run_id, "plan")
+        assert plan["message"] in plan_log and plan["dt"] == day
         if day == EMPTY:
-            assert xcom(client, run_id, "plan", "mode") == "skip"
+            assert (plan["mode"], plan["playlists"]) == ("skip", [])
             assert f"dt={day}: backfill run and {SKIP_MESSAGE}" in plan_log
             assert states == {
                 "plan": "success",
+                "chunk_playlists": "success",  # no chunk
                 "extract_playlist": "skipped",
                 "transform": "skipped",
                 "catalog": "skipped",
@@ -63,7 +66,7 @@ def _check_backfill_runs(server: Server, tmp_path: Path, try_number: int) -> dic
             assert all(day not in lake_view.processed_days(lake, t) for t in tables.TABLE_NAMES)
             continue
         playlists = LANDED[day]
-        assert xcom(client, run_id, "plan", "mode") == "reprocess"
+        assert (plan["mode"], plan["playlists"]) == ("reprocess", sorted(playlists))
         assert (
             f"dt={day}: backfill run; re-processing the {len(playlists)} raw documents landed for that "
             "date without calling Spotify"
@@ -170,7 +173,7 @@ def test_a_backfill_of_30_dates_from_the_rest_api_creates_and_finishes_every_run
     }
     for day in (days[0], days[-1]):  # the plan's choice: skip (no raw data for the date)
         run_id = runs[day][0].dag_run_id
-        assert xcom(client, run_id, "plan", "mode") == "skip"
+        assert xcom(client, run_id, "plan")["mode"] == "skip"
         states = {task: ti.state for (task, _), ti in task_states(client, run_id).items()}
         assert states["plan"] == states["check_extracts"] == "success" and states["transform"] == "skipped", states
     health = httpx.get(f"{airflow_server.url}/api/v2/monitor/health", timeout=30).json()

@@ -163,9 +163,13 @@ def test_a_spotify_connection_without_a_playlist_list_fails_at_plan_naming_where
     assert "no playlists to extract from the Spotify Web API (local target)" in result.output
     assert "include/config/playlists.toml" in result.output and "DAG param 'playlists'" in result.output
     with sqlite3.connect(tmp_path / "home" / "airflow.db") as db:
-        states = dict(db.execute("SELECT task_id, state FROM task_instance WHERE map_index = -1").fetchall())
-        tries = db.execute("SELECT try_number FROM task_instance WHERE task_id = 'plan'").fetchone()
-    assert states["plan"] == "failed" and tries == (1,)  # failed at once, no retry
+        rows = db.execute("SELECT task_id, state, try_number FROM task_instance WHERE map_index = -1").fetchall()
+    tries = {task: (state, try_number) for task, state, try_number in rows}
+    assert tries["plan"] == ("failed", 1)  # failed at once, no retry
+    # The tasks that run anyway (trigger rule all_done) have no plan: they too fail at once, saying why.
+    assert tries["transform"] == tries["check_extracts"] == ("failed", 1), tries
+    assert "the plan task did not succeed, so this run has no plan" in result.output
+    assert tries["chunk_playlists"][0] == tries["extract_playlist"][0] == "upstream_failed"
     assert not (tmp_path / "lake" / "raw").exists()  # nothing was extracted
 
 

@@ -39,7 +39,7 @@ DAY = dt.datetime.now(dt.UTC).date().isoformat()  # a live run: the plan extract
 NAMESPACE = "spotify_etl_test"
 STATSD_TYPES = {"c": COUNTER, "g": GAUGE, "ms": TIMER}
 SAMPLE_PLAYLIST = "1h9q8vXXDl2vHOmwdsuXms"  # one of the recorded playlists in include/sample_data
-TASKS = ("plan", "extract_playlist", "transform", "check_extracts", "catalog", "validate")
+TASKS = ("plan", "chunk_playlists", "extract_playlist", "transform", "check_extracts", "catalog", "validate")
 
 
 class StatsdListener:
@@ -165,6 +165,7 @@ def test_events_name_the_raw_documents_and_partitions_each_task_read_and_wrote(o
         inputs, outputs = now_in, now_out
     assert added == {
         "plan": (set(), set()),
+        "chunk_playlists": (set(), set()),
         "extract_playlist": (set(), raw),
         "transform": (raw, parts),
         "check_extracts": (set(), set()),

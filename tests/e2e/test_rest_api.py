@@ -51,7 +51,7 @@ def test_make_up_serves_ui_and_api_behind_the_printed_login(airflow_server: Serv
     details = DAGApi(airflow_server.client).get_dag_details(DAG_ID)
     assert details.is_paused is False  # make up UNPAUSE=1
     assert details.doc_md and details.doc_md.startswith("# spotify_playlist_etl: daily Spotify playlist ETL (runbook)")
-    for task in ("plan", "extract_playlist", "transform", "catalog", "validate", "check_extracts"):
+    for task in ("plan", "chunk_playlists", "extract_playlist", "transform", "catalog", "validate", "check_extracts"):
         assert f"`{task}`" in details.doc_md
     # The config file's list: the user's, shipped empty.
     assert details.params and details.params["playlists"]["value"] == []
@@ -78,10 +78,16 @@ def test_trigger_with_two_playlists_lands_exactly_those_and_validates(airflow_se
     for table in tables.TABLE_NAMES:
         assert lake_view.duplicated_keys(lake_view.partition_rows(lake, table, day), table) == []
 
-    # Plan: live extract of the two playlists.
-    assert xcom(client, run_id, "plan", "mode") == "extract"
-    assert xcom(client, run_id, "plan") == [TWO_PLAYLISTS]  # one chunk (SPOTIFY_ETL_EXTRACT_CHUNK_SIZE 25)
-    assert f"dt={day}: extracting 2 playlists live" in task_log(client, run_id, "plan")
+    # Plan: live extract of the two playlists, one value; the extract maps over its chunks.
+    message = f"dt={day}: extracting 2 playlists live"
+    assert xcom(client, run_id, "plan") == {
+        "dt": day,
+        "mode": "extract",
+        "playlists": TWO_PLAYLISTS,
+        "message": message,
+    }
+    assert message in task_log(client, run_id, "plan")
+    assert xcom(client, run_id, "chunk_playlists") == [TWO_PLAYLISTS]  # one chunk (SPOTIFY_ETL_EXTRACT_CHUNK_SIZE 25)
 
     # Extract: one mapped task per chunk, named in the UI by its first playlist and count, in
     # the pool spotify_api; each playlist's numbers in its XCom outcome and its log.
@@ -156,12 +162,13 @@ def test_failing_validation_fails_the_run_and_its_log_names_the_check(airflow_se
     assert run.state == "failed"
     assert {k[0]: v.state for k, v in states.items() if k[0] != "extract_playlist"} == {
         "plan": "success",
+        "chunk_playlists": "success",
         "transform": "success",
         "catalog": "success",
         "check_extracts": "success",
         "validate": "failed",
     }
-    assert xcom(client, run_id, "plan", "mode") == "reprocess"
+    assert xcom(client, run_id, "plan")["mode"] == "reprocess"
     assert xcom(client, run_id, "transform")["rejected"] == {"invalid_popularity": 1}
     assert "not loaded as songs: {'invalid_popularity': 1}" in task_log(client, run_id, "transform")
 

@@ -107,7 +107,8 @@ def test_log_in_trigger_with_a_playlist_and_see_the_run_succeed(airflow_server: 
     # The same run through the API: it extracted exactly the typed playlist.
     client = airflow_server.client
     assert wait_run(client, run["dag_run_id"], timeout=60).state == "success"
-    assert xcom(client, run["dag_run_id"], "plan") == [[PLAYLIST]]  # one chunk of one playlist
+    assert xcom(client, run["dag_run_id"], "plan")["playlists"] == [PLAYLIST]
+    assert xcom(client, run["dag_run_id"], "chunk_playlists") == [[PLAYLIST]]  # one chunk of one playlist
     numbers = lake_view.sample_numbers(PLAYLIST)
     assert f"{numbers['items']} items in {numbers['pages']} pages" in task_log(
         client, run["dag_run_id"], "extract_playlist", map_index=0

@@ -3,6 +3,7 @@ scope, the requested playlists, the plan task and a failed plan. A chunk of extr
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -10,14 +11,17 @@ import pytest
 from spotify_etl.airflow import tasks
 from spotify_etl.extract import SampleSource, extract_playlist
 from spotify_etl.lake import Lake
-from spotify_etl.plan import EXTRACT, REPROCESS
+from spotify_etl.plan import EXTRACT, REPROCESS, RunPlan
+from spotify_etl.settings import Settings
 
 DAY = "2026-11-25"
+START = dt.datetime(2026, 11, 25, tzinfo=dt.UTC)  # the run's logical date
 LSD, RAP_RU, EPISODES = "4dn0iEoAxn69ea0Tyov8V5", "1h9q8vXXDl2vHOmwdsuXms", "23Ay9WfURne0LvtlCvYTkj"
 
 
 def test_run_scope_is_what_this_run_extracted_or_the_plan_of_a_reprocess() -> None:
-    planned = [LSD, RAP_RU, EPISODES]
+    run_playlists = [LSD, RAP_RU, EPISODES]
+    live, reprocess = RunPlan(DAY, EXTRACT, run_playlists, ""), RunPlan(DAY, REPROCESS, run_playlists, "")
     # The transform's argument: the mapped extract's chunk outcomes (a chunk that reported nothing is None).
     chunks = [
         {"landed": [{"playlist_id": EPISODES}], "failed": [{"playlist_id": RAP_RU, "error": "x", "retryable": False}]},
@@ -25,10 +29,10 @@ def test_run_scope_is_what_this_run_extracted_or_the_plan_of_a_reprocess() -> No
         {"landed": [{"playlist_id": LSD}], "failed": []},
     ]
     extracted = tasks.extract_results(chunks)
-    assert tasks.run_scope(EXTRACT, planned, extracted) == [LSD, EPISODES]  # RAP_RU's extract failed: absent
-    assert tasks.run_scope(REPROCESS, planned, extracted) == [LSD, RAP_RU, EPISODES]
-    assert tasks.run_scope(EXTRACT, [LSD], tasks.extract_results([chunks[2]])) == [LSD]
-    assert tasks.run_scope(EXTRACT, [LSD], tasks.extract_results(None)) == []  # no chunk reported
+    assert tasks.run_scope(live, extracted) == [LSD, EPISODES]  # RAP_RU's extract failed: absent
+    assert tasks.run_scope(reprocess, extracted) == [LSD, RAP_RU, EPISODES]
+    assert tasks.run_scope(RunPlan(DAY, EXTRACT, [LSD], ""), tasks.extract_results([chunks[2]])) == [LSD]
+    assert tasks.run_scope(RunPlan(DAY, EXTRACT, [LSD], ""), tasks.extract_results(None)) == []  # no chunk reported
 
 
 def test_requested_playlists_only_when_the_run_was_given_them() -> None:
@@ -43,14 +47,9 @@ def test_requested_playlists_only_when_the_run_was_given_them() -> None:
 
 
 class FakeTI:
-    """What the plan task body uses of the task instance: its start and the XComs it pushes."""
+    """What the plan task body uses of the task instance: when it started."""
 
-    def __init__(self) -> None:
-        self.start_date = None
-        self.pushed: dict[str, Any] = {}
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.pushed[key] = value
+    start_date = None
 
 
 class FakeRun:
@@ -58,36 +57,41 @@ class FakeRun:
         self.conf, self.run_type = conf, run_type
 
 
-def test_plan_pushes_what_the_later_tasks_take_and_returns_what_to_extract(lake: Lake, lake_dir: Path) -> None:
-    import datetime as dt
-
-    from spotify_etl.settings import Settings
-
+def test_the_plan_is_one_value_the_later_tasks_take(lake: Lake, lake_dir: Path) -> None:
+    settings = Settings(lake_dir=lake_dir, extract_chunk_size=2)
     extract_playlist(SampleSource(), lake, LSD, DAY, "t")
-    ti, day = FakeTI(), dt.datetime(2026, 11, 25, tzinfo=dt.UTC)
     backfill = FakeRun({"playlists": [LSD]}, "backfill")  # the run_type Airflow gives a backfill
-    to_extract = tasks.run_plan(Settings(lake_dir=lake_dir), {"playlists": [LSD]}, day, backfill, ti)  # type: ignore[arg-type]
-    assert to_extract == []  # a backfill never calls Spotify: it re-processes what landed
-    assert ti.pushed["mode"] == REPROCESS and ti.pushed["playlists"] == [LSD]
-    assert "backfill run" in ti.pushed["message"]
+    planned = tasks.run_plan(settings, {"playlists": [LSD]}, START, backfill, FakeTI())  # type: ignore[arg-type]
+    assert set(planned) == {"dt", "mode", "playlists", "message"} and RunPlan.from_dict(planned).as_dict() == planned
+    assert (planned["dt"], planned["mode"], planned["playlists"]) == (DAY, REPROCESS, [LSD])
+    assert "backfill run" in planned["message"]
+    assert tasks.plan_chunks(settings, planned) == []  # a backfill never calls Spotify: it re-processes what landed
+    assert tasks.check_extracts(planned, []) == {"mode": REPROCESS, "playlists": 0, "api_calls": 0}
+
+    live = tasks.run_plan(
+        settings,
+        {"playlists": [LSD, RAP_RU, EPISODES]},
+        START,
+        FakeRun({"playlists": [LSD, RAP_RU, EPISODES]}, "manual"),
+        FakeTI(),
+    )  # type: ignore[arg-type]
+    assert live["mode"] == EXTRACT and live["playlists"] == [LSD, RAP_RU, EPISODES]
+    assert tasks.plan_chunks(settings, live) == [[LSD, RAP_RU], [EPISODES]]  # what extract_playlist maps over
 
 
 def test_a_failed_plan_fails_the_later_tasks_at_once_naming_it(lake_dir: Path) -> None:
-    import datetime as dt
-
     from airflow.sdk.exceptions import AirflowFailException
-    from spotify_etl.settings import Settings
 
-    ti, day = FakeTI(), dt.datetime(2026, 11, 25, tzinfo=dt.UTC)
+    settings = Settings(lake_dir=lake_dir)
     run = FakeRun({"playlists": ["not a playlist"]}, "manual")
     with pytest.raises(AirflowFailException, match="InvalidPlaylistId: DAG param 'playlists'"):
-        tasks.run_plan(Settings(lake_dir=lake_dir), {"playlists": ["not a playlist"]}, day, run, ti)  # type: ignore[arg-type]
-    assert ti.pushed == {
-        "mode": tasks.PLAN_FAILED,
-        "message": "the plan task did not succeed (see its log)",
-        "playlists": [],
-    }
-    with pytest.raises(AirflowFailException, match="the plan task did not succeed; nothing to transform"):
-        tasks.run_transform(Settings(lake_dir=lake_dir), DAY, tasks.PLAN_FAILED, "", [], [], run)  # type: ignore[arg-type]
-    with pytest.raises(AirflowFailException, match="the plan task did not succeed"):
-        tasks.check_extracts(tasks.PLAN_FAILED, [], [])
+        tasks.run_plan(settings, {"playlists": ["not a playlist"]}, START, run, FakeTI())  # type: ignore[arg-type]
+    # The failed plan task returned nothing: Airflow gives the tasks that run anyway (trigger rule
+    # all_done) None for it, and they fail without retries (AirflowFailException), naming the plan.
+    no_plan = "the plan task did not succeed, so this run has no plan"
+    with pytest.raises(AirflowFailException, match=no_plan):
+        tasks.run_transform(settings, DAY, None, None, run)  # type: ignore[arg-type]
+    with pytest.raises(AirflowFailException, match=no_plan):
+        tasks.check_extracts(None, None)
+    with pytest.raises(AirflowFailException, match=no_plan):
+        tasks.plan_chunks(settings, None)

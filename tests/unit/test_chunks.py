@@ -14,7 +14,7 @@ from spotify_etl.airflow import tasks
 from spotify_etl.errors import PipelineError
 from spotify_etl.extract import SampleSource
 from spotify_etl.lake import Lake
-from spotify_etl.plan import EXTRACT
+from spotify_etl.plan import EXTRACT, RunPlan
 from spotify_etl.settings import Settings, SettingsError
 from spotify_etl.spotify.client import RateLimited, SpotifyAuthError
 
@@ -22,6 +22,10 @@ DAY = "2026-11-25"
 LSD, RAP_RU, EPISODES = "4dn0iEoAxn69ea0Tyov8V5", "1h9q8vXXDl2vHOmwdsuXms", "23Ay9WfURne0LvtlCvYTkj"
 UNKNOWN = "0" * 22  # not in the sample data: fails, not retryable
 RUN = chunks.run_marker("scheduled__2026-11-25T00:00:00+00:00", 0)
+
+
+def live_plan(playlists: list[str]) -> RunPlan:
+    return RunPlan(DAY, EXTRACT, playlists, f"dt={DAY}: extracting {len(playlists)} playlists live")
 
 
 class Sources:
@@ -160,14 +164,14 @@ def test_the_chunk_task_fails_at_once_with_only_unhealable_failures_and_hands_on
     assert [r["playlist_id"] for r in outcome["landed"]] == [LSD]
 
     # The transform publishes what landed; check_extracts names the failed playlist and its error.
-    assert tasks.run_scope(EXTRACT, [LSD, UNKNOWN], tasks.extract_results([outcome])) == [LSD]
+    assert tasks.run_scope(live_plan([LSD, UNKNOWN]), tasks.extract_results([outcome])) == [LSD]
     with pytest.raises(AirflowFailException) as failed:
-        tasks.check_extracts(EXTRACT, [[LSD, UNKNOWN]], [outcome])
+        tasks.check_extracts(live_plan([LSD, UNKNOWN]).as_dict(), [outcome])
     assert f"1 of 2 playlists failed to extract and are missing from this date's tables: {UNKNOWN}" in str(failed.value)
     assert f"Errors: playlist {UNKNOWN} is not in the embedded sample data" in str(failed.value)
     # A chunk task that reported nothing (killed) is named too.
     with pytest.raises(AirflowFailException, match=f"playlist {RAP_RU}: its extract task reported nothing"):
-        tasks.check_extracts(EXTRACT, [[LSD], [RAP_RU]], [outcome, None])
+        tasks.check_extracts(live_plan([LSD, RAP_RU]).as_dict(), [outcome, None])
 
 
 def test_the_chunk_task_retries_a_retryable_failure_and_fails_on_its_last_try(
@@ -208,7 +212,7 @@ def test_ten_thousand_failed_playlists_give_bounded_messages_naming_the_first_fe
     )
     assert len(outcome.describe_failures()) < 4_000 and outcome.describe_failures().endswith("; and 9,990 more")
     with pytest.raises(AirflowFailException) as failed:
-        tasks.check_extracts(EXTRACT, [planned], [outcome.as_dict()])
+        tasks.check_extracts(live_plan(planned).as_dict(), [outcome.as_dict()])
     message = str(failed.value)
     assert len(message) < 4_000
     assert message.startswith(

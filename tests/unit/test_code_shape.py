@@ -78,3 +78,39 @@ def test_the_length_walk_counts_from_the_def_and_sees_nested_functions() -> None
     assert long_functions(ast.parse(code), limit=6) == {"outer": 7}
     assert long_functions(ast.parse(code), limit=4) == {"outer": 7, "inner": 5}
     assert long_functions(ast.parse(code), limit=7) == {}
+
+
+def side_xcoms(tree: ast.Module) -> list[str]:
+    """Every XCom a task writes beside its return value: the key of each ``xcom_push`` call (its
+    source text) and each ``multiple_outputs`` argument (a key per item of the result)."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "xcom_push":
+            key = next((k.value for k in node.keywords if k.arg == "key"), node.args[0] if node.args else None)
+            found.append(f"xcom_push({ast.unparse(key) if key else ''})")
+        if isinstance(node, ast.keyword) and node.arg == "multiple_outputs":
+            found.append(f"multiple_outputs={ast.unparse(node.value)}")
+    return found
+
+
+def test_tasks_pass_one_value_each_no_side_xcoms() -> None:
+    """The plan travels as one value (its task's result); the one push left is a failed chunk's own
+    result (spotify_etl.airflow.tasks.run_extract_chunk): a failed task returns nothing, and the
+    transform and check_extracts still need what the chunk landed and which playlists failed."""
+    found = {str(p.relative_to(PROJECT)): side_xcoms(parsed(p)) for p in sources()}
+    assert {name: keys for name, keys in found.items() if keys} == {
+        "include/spotify_etl/airflow/tasks.py": ["xcom_push('return_value')"]
+    }
+
+
+def test_the_xcom_walk_sees_keyword_and_positional_keys_and_multiple_outputs() -> None:
+    code = (
+        "@task(multiple_outputs=True)\ndef plan(ti):\n    ti.xcom_push(key='mode', value=1)\n"
+        "    ti.xcom_push('message', 2)\n    ti.xcom_push(key=KEY, value=3)\n    ti.xcom_pull(key='mode')\n"
+    )
+    assert sorted(side_xcoms(ast.parse(code))) == [
+        "multiple_outputs=True",
+        "xcom_push('message')",
+        "xcom_push('mode')",
+        "xcom_push(KEY)",
+    ]

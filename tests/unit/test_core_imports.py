@@ -43,3 +43,12 @@ def test_the_check_sees_an_import_inside_a_function(tmp_path: Path) -> None:
 
 def test_the_layer_is_what_imports_airflow() -> None:
     assert any(m.startswith("airflow.") for m in imported_modules(LAYER / "tasks.py"))
+
+
+def test_the_modules_doing_the_work_take_settings_as_arguments() -> None:
+    """The extract, transform, publish and quality never read the environment (spotify_etl.settings):
+    their caller passes what they need (the transform's memory limit, say)."""
+    workers = ["extract.py", "chunks.py", "transform.py", "publish.py", "quality.py", "lake.py", "plan.py"]
+    found = {name: imported_modules(PACKAGE / name) for name in workers}
+    assert {name: "spotify_etl.settings" for name, modules in found.items() if "spotify_etl.settings" in modules} == {}
+    assert "spotify_etl.settings" in imported_modules(PACKAGE / "pipeline.py")  # the walk sees it where it is

@@ -14,7 +14,7 @@ from spotify_etl import chunks, runlog, tables
 from spotify_etl.airflow import tasks
 from spotify_etl.extract import SampleSource, extract_playlist
 from spotify_etl.lake import LocalLake
-from spotify_etl.plan import EXTRACT, REPROCESS
+from spotify_etl.plan import EXTRACT, REPROCESS, RunPlan
 from spotify_etl.settings import Settings
 from spotify_etl.transform import REASONS
 from spotify_etl.warehouse import local
@@ -163,7 +163,7 @@ def test_the_local_targets_catalog_registers_the_run_log(tmp_path: Path) -> None
     lake = LocalLake(lake_dir)
     extract_playlist(SampleSource(), lake, LSD, DAY, f"{DAY}T06:00:00+00:00")
     settings = Settings(lake_dir=lake_dir, duckdb_path=tmp_path / "catalog.duckdb", table_prefix="p_")
-    tasks.run_transform(settings, DAY, REPROCESS, "", [LSD], [], FakeRun(RUN))
+    tasks.run_transform(settings, DAY, RunPlan(DAY, REPROCESS, [LSD], "").as_dict(), [], FakeRun(RUN))
     views = LocalTarget(settings).catalog(lake)
     assert views["spotify_etl.p_pipeline_runs"] == f"{lake_dir}/processed/pipeline_runs/dt=*/*.parquet"
     with duckdb.connect(str(tmp_path / "catalog.duckdb"), read_only=True) as con:
@@ -196,8 +196,10 @@ def test_the_transform_task_records_an_extract_run_from_its_chunks_and_the_dag_r
     lake = LocalLake(lake_dir)
     outcome = chunks.extract_chunk(SampleSource, lake, [LSD, EPISODES], DAY, f"{DAY}T06:00:00+00:00", run="r")
     failed = {"landed": [], "failed": [{"playlist_id": RAP_RU, "error": "playlist x: 404", "retryable": False}]}
-    result = tasks.run_transform(Settings(lake_dir=lake_dir), DAY, EXTRACT, "", [LSD, RAP_RU, EPISODES],
-                                 [outcome.as_dict(), failed, None], FakeRun(RUN))  # fmt: skip
+    plan = RunPlan(DAY, EXTRACT, [LSD, RAP_RU, EPISODES], "").as_dict()
+    result = tasks.run_transform(
+        Settings(lake_dir=lake_dir), DAY, plan, [outcome.as_dict(), failed, None], FakeRun(RUN)
+    )
     (written,) = pq.read_table(runlog.row_path(lake, DAY, RUN)).to_pylist()
     results = outcome.landed
     assert written["run_id"] == RUN and written["run_type"] == "scheduled" and written["started_at"] == STARTED
@@ -217,6 +219,6 @@ def test_a_run_not_started_yet_in_airflows_record_takes_its_run_after(tmp_path: 
     lake_dir = tmp_path / "lake"
     extract_playlist(SampleSource(), LocalLake(lake_dir), LSD, DAY, f"{DAY}T06:00:00+00:00")
     run = FakeRun("backfill__x", "backfill", start_date=None)
-    tasks.run_transform(Settings(lake_dir=lake_dir), DAY, REPROCESS, "", [LSD], None, run)
+    tasks.run_transform(Settings(lake_dir=lake_dir), DAY, RunPlan(DAY, REPROCESS, [LSD], "").as_dict(), None, run)
     (written,) = pq.read_table(runlog.row_path(LocalLake(lake_dir), DAY, "backfill__x")).to_pylist()
     assert (written["started_at"], written["run_type"]) == (run.run_after, "backfill")

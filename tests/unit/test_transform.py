@@ -14,6 +14,7 @@ import pytest
 from spotify_etl import tables, transform
 from spotify_etl.extract import SampleSource, extract_playlist
 from spotify_etl.lake import Lake, LocalLake
+from spotify_etl.plan import REPROCESS, RunPlan
 from spotify_etl.settings import Settings, SettingsError
 from spotify_etl.transform import REASONS, TransformError, TransformOutOfMemory, transform_day
 
@@ -278,13 +279,13 @@ def test_the_dags_transform_task_leaves_out_of_memory_to_airflows_retries_and_fa
     monkeypatch.setattr(transform, "ALONE_BYTES", 0)
     monkeypatch.setattr(transform, "ALONE_BYTES_PER_BYTE", 0)
     tiny = Settings(lake_dir=lake_dir, duckdb_memory_limit=TINY_LIMIT, duckdb_threads=2)
-    playlists = [LSD, RAP, EPI, GHOST]
+    plan = RunPlan(DAY, REPROCESS, [LSD, RAP, EPI, GHOST], "").as_dict()
     with pytest.raises(TransformOutOfMemory, match="raise SPOTIFY_ETL_DUCKDB_MEMORY_LIMIT"):
-        run_transform(tiny, DAY, "reprocess", "", playlists, [], DAG_RUN)  # not AirflowFailException: retried
+        run_transform(tiny, DAY, plan, [], DAG_RUN)  # not AirflowFailException: Airflow retries it
 
     (lake_dir / "raw" / "playlists" / f"dt={DAY}" / f"playlist_id={LSD}.json").write_bytes(b"")
     with pytest.raises(AirflowFailException, match=rf"playlist_id={LSD}.json: empty file \(0 bytes\)"):
-        run_transform(Settings(lake_dir=lake_dir), DAY, "reprocess", "", playlists, [], DAG_RUN)
+        run_transform(Settings(lake_dir=lake_dir), DAY, plan, [], DAG_RUN)
 
 
 # ---- DuckDB's memory limit and threads (SPOTIFY_ETL_DUCKDB_MEMORY_LIMIT, _THREADS) ------------
@@ -325,7 +326,9 @@ def test_the_dags_transform_step_opens_duckdb_with_the_settings(monkeypatch: pyt
         return con
 
     monkeypatch.setattr(transform, "connect", spy)
-    result = run_transform(s, DAY, "reprocess", "a reprocess plan of the one landed playlist", [LSD], [], DAG_RUN)
+    result = run_transform(
+        s, DAY, RunPlan(DAY, REPROCESS, [LSD], "a reprocess of the one landed playlist").as_dict(), [], DAG_RUN
+    )
     assert result["documents"] == 1 and result["rows"]["songs"] > 0
     assert seen == [("286.1 MiB", 1)]
 

@@ -1,7 +1,7 @@
 """What the DAG's TaskFlow tasks run: connections, run context and task outcomes.
 
 Imported only inside task bodies (never at DAG parse time). Data flows between tasks as
-TaskFlow arguments; :func:`fail_fast` is the one place that turns an error no retry can
+TaskFlow arguments, the plan as one value (:func:`run_plan`); :func:`fail_fast` is the one place that turns an error no retry can
 heal (``PipelineError.retryable`` false) into a failure without retries.
 """
 
@@ -21,7 +21,7 @@ from spotify_etl import chunks, pipeline
 from spotify_etl.airflow import lineage, metrics
 from spotify_etl.errors import PipelineError, first_few
 from spotify_etl.lake import Lake
-from spotify_etl.plan import EXTRACT, PARAM, SKIP
+from spotify_etl.plan import EXTRACT, PARAM, SKIP, RunPlan
 from spotify_etl.settings import Settings
 from spotify_etl.spotify.redaction import also_mask_with
 from spotify_etl.targets import target
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 also_mask_with(mask_secret)  # Spotify secrets also go to Airflow's masker, for every path into the task log
-PLAN_FAILED = "plan_failed"  # the mode a failed plan task publishes
 # A backfill's dag_run.run_type (a str enum): the value the REST API's DagRunType names "backfill"; the
 # task SDK's enum lives in a private module (airflow.sdk.api.datamodels._generated).
 BACKFILL_RUN_TYPE = "backfill"
@@ -85,37 +84,32 @@ def requested_playlists(params: dict[str, Any], dag_run: DagRunProtocol) -> list
 
 
 def run_plan(settings: Settings, params: dict[str, Any], logical_date: dt.datetime, dag_run: DagRunProtocol,
-             ti: TaskInstance) -> list[list[str]]:  # fmt: skip
-    """Plan the run for its logical date; return the playlists to extract in chunks of
-    ``settings.extract_chunk_size`` (the extract task maps over the chunks).
-
-    The plan's mode, message and scope are pushed beside the return value, and the later tasks
-    take them as arguments (``planned["mode"]``...): Airflow maps only over a task's return
-    value, never over one key of ``multiple_outputs``. A failed plan pushes ``mode`` =
-    :data:`PLAN_FAILED`: the later tasks run anyway (trigger rule ``all_done``) and, with the
-    keys absent, would fail on XComNotFound only after their retries; this way they fail at once.
-    """
+             ti: TaskInstance) -> dict[str, Any]:  # fmt: skip
+    """Plan the run for its logical date: the one value the later tasks take (:class:`RunPlan`, as a dict)."""
     # When this task really started, from the task context (not the wall clock, so every try and
     # test sees the time Airflow recorded): how far behind its date the run is, and a logical date
     # after it is refused (plan.decide).
     started = (ti.start_date or logical_date).date()
-    try:
-        with fail_fast():  # bad or missing ids: retrying cannot help
-            result = pipeline.plan(
-                open_lake(settings), settings, logical_date.date(), started, is_backfill(dag_run),
-                requested_playlists(params, dag_run), connection=lambda: spotify_connection(settings),
-            )  # fmt: skip
-    except Exception:
-        _publish(ti, PLAN_FAILED, "the plan task did not succeed (see its log)", [])
-        raise
-    _publish(ti, result.mode, result.message, result.playlists)
-    return chunks.chunked(result.to_extract, settings.extract_chunk_size)
+    with fail_fast():  # bad or missing ids: retrying cannot help
+        result = pipeline.plan(
+            open_lake(settings), settings, logical_date.date(), started, is_backfill(dag_run),
+            requested_playlists(params, dag_run), connection=lambda: spotify_connection(settings),
+        )  # fmt: skip
+    return result.as_dict()
 
 
-def _publish(ti: TaskInstance, mode: str, message: str, playlists: list[str]) -> None:
-    ti.xcom_push(key="mode", value=mode)
-    ti.xcom_push(key="message", value=message)
-    ti.xcom_push(key="playlists", value=list(playlists))
+def received_plan(planned: dict[str, Any] | None) -> RunPlan:
+    """The plan task's result as a later task receives it. A failed plan task returned nothing
+    (None): the tasks that run anyway (trigger rule ``all_done``) fail at once, without retries."""
+    if planned is None:
+        raise AirflowFailException("the plan task did not succeed, so this run has no plan (see the plan task's log)")
+    return RunPlan.from_dict(planned)
+
+
+def plan_chunks(settings: Settings, planned: dict[str, Any] | None) -> list[list[str]]:
+    """The plan's playlists to extract in chunks of ``settings.extract_chunk_size``, one mapped extract
+    task each: Airflow maps only over a task's whole return value, never over one key of it."""
+    return chunks.chunked(received_plan(planned).to_extract, settings.extract_chunk_size)
 
 
 def extract_results(extracted: Iterable[dict[str, Any] | None] | None) -> list[dict[str, Any]]:
@@ -129,12 +123,12 @@ def extract_failures(extracted: Iterable[dict[str, Any] | None] | None) -> dict[
     return {f["playlist_id"]: f["error"] for chunk in (extracted or []) if chunk for f in chunk.get("failed", [])}
 
 
-def run_scope(mode: str, run_playlists: list[str], extracted: list[dict[str, Any]]) -> list[str]:
-    """The playlists this run's tables hold: of the plan's ``run_playlists``, those extracted by this
-    run (a failed extract is absent), or for a reprocess all of them. Never every document landed for the date."""
-    if mode == EXTRACT:
-        return pipeline.extracted_playlists(run_playlists, extracted)
-    return list(run_playlists)
+def run_scope(plan: RunPlan, extracted: list[dict[str, Any]]) -> list[str]:
+    """The playlists this run's tables hold: of the run's playlists (``plan.playlists``), those extracted
+    by this run (a failed extract is absent), or for a reprocess all of them. Never every document landed for the date."""
+    if plan.mode == EXTRACT:
+        return pipeline.extracted_playlists(plan.playlists, extracted)
+    return list(plan.playlists)
 
 
 class ChunkIncomplete(PipelineError, RuntimeError):
@@ -172,19 +166,17 @@ def run_extract_chunk(settings: Settings, chunk: list[str], day: str, dag_run: D
     raise AirflowFailException(message)
 
 
-def run_transform(settings: Settings, day: str, mode: str, message: str, run_playlists: list[str],
-                  extracted: Iterable[dict[str, Any] | None] | None,
-                  dag_run: DagRunProtocol) -> dict[str, Any]:  # fmt: skip
-    """Transform the run's scope, then record the run in the run log; ``mode``, ``message`` and
-    ``run_playlists`` come from the plan."""
+def run_transform(settings: Settings, day: str, planned: dict[str, Any] | None,
+                  extracted: Iterable[dict[str, Any] | None] | None, dag_run: DagRunProtocol) -> dict[str, Any]:  # fmt: skip
+    """Transform the run's scope (:func:`run_scope`), then record the run in the run log;
+    ``planned``: the plan task's result."""
     from spotify_etl.transform import transform_day
 
-    if mode == PLAN_FAILED:
-        raise AirflowFailException("the plan task did not succeed; nothing to transform (see the plan task's log)")
-    if mode == SKIP:
-        log.info(message)  # Airflow does not log a skip exception's message
-        raise AirflowSkipException(message)
-    playlists = run_scope(mode, list(run_playlists), extract_results(extracted))
+    plan = received_plan(planned)
+    if plan.mode == SKIP:
+        log.info(plan.message)  # Airflow does not log a skip exception's message
+        raise AirflowSkipException(plan.message)
+    playlists = run_scope(plan, extract_results(extracted))
     lake = open_lake(settings)
     with fail_fast():
         result = transform_day(
@@ -194,13 +186,13 @@ def run_transform(settings: Settings, day: str, mode: str, message: str, run_pla
             memory_limit=settings.duckdb_memory_limit,
             threads=settings.duckdb_threads,
         ).as_dict()
-    record_run(lake, dag_run, mode, run_playlists, extracted, result)
+    record_run(lake, dag_run, plan, extracted, result)
     metrics.transform(result)
     lineage.report(lake, inputs=lineage.raw_documents(lake, day, playlists), outputs=lineage.partitions(lake, day))
     return result
 
 
-def record_run(lake: Lake, dag_run: DagRunProtocol, mode: str, run_playlists: list[str],
+def record_run(lake: Lake, dag_run: DagRunProtocol, plan: RunPlan,
                extracted: Iterable[dict[str, Any] | None] | None, result: dict[str, Any]) -> None:  # fmt: skip
     """Write the run's row of the run log (:mod:`spotify_etl.runlog`); who ran and when come from
     the DAG run (its start as Airflow recorded it, ``run_after`` before it has one), never the clock."""
@@ -210,8 +202,8 @@ def record_run(lake: Lake, dag_run: DagRunProtocol, mode: str, run_playlists: li
         run_id=dag_run.run_id,
         run_type=getattr(dag_run.run_type, "value", dag_run.run_type),  # the enum's value: "backfill"...
         started_at=dag_run.start_date or dag_run.run_after,
-        mode=mode,
-        planned=run_playlists,
+        mode=plan.mode,
+        planned=plan.playlists,
         extracted=extract_results(extracted),
         transformed=result,
     )
@@ -233,23 +225,26 @@ def describe_asset_events(outlet_events: OutletEventAccessorsProtocol, assets: l
         }
 
 
-def check_extracts(mode: str, chunks_planned: list[list[str]] | None,
+def check_extracts(planned: dict[str, Any] | None,
                    extracted: Iterable[dict[str, Any] | None] | None) -> dict[str, Any]:  # fmt: skip
-    """Fail naming the planned playlists whose extract failed (the first few, with their errors, and
-    how many more); ``chunks_planned``: the plan's chunks of playlists to extract."""
-    if mode == PLAN_FAILED:
-        raise AirflowFailException("the plan task did not succeed (see its log)")
-    playlists = [p for chunk in (chunks_planned or []) for p in chunk]
+    """Fail naming the plan's playlists to extract whose extract failed (the first few, with their
+    errors, and how many more); ``planned``: the plan task's result."""
+    plan = received_plan(planned)
+    to_extract = plan.to_extract
     results = extract_results(extracted)
-    missing = pipeline.missing_extracts(playlists, results)
+    missing = pipeline.missing_extracts(to_extract, results)
     if missing:
         errors = extract_failures(extracted)
         named = [errors.get(p, f"playlist {p}: its extract task reported nothing") for p in missing]
         raise AirflowFailException(
-            f"{len(missing)} of {len(playlists)} playlists failed to extract and are missing from this date's "
+            f"{len(missing)} of {len(to_extract)} playlists failed to extract and are missing from this date's "
             f"tables: {first_few(missing)} (see their extract_playlist task logs); the others were transformed. "
             f"Errors: {first_few(named, sep='; ')}"
         )
-    summary = {"mode": mode, "playlists": len(playlists), "api_calls": sum(r.get("api_calls", 0) for r in results)}
+    summary = {
+        "mode": plan.mode,
+        "playlists": len(to_extract),
+        "api_calls": sum(r.get("api_calls", 0) for r in results),
+    }
     log.info("extract summary: %s", summary)
     return summary

@@ -1,9 +1,8 @@
-"""The Airflow layer's run metrics and lineage, without a DAG run (tests/e2e/test_observe.py runs one).
+"""spotify_etl.airflow.metrics, without a DAG run (tests/e2e/test_observe.py runs one).
 
 The metrics table in docs/observe.md is ``metrics.METRICS``, row for row (regenerate it with
-``python -m tests.unit.test_observe``); a retried extract chunk does not count again what an
-earlier try landed; the lineage URIs become the datasets OpenLineage's naming conventions give
-(through the providers' own converters).
+``python -m tests.unit.test_metrics``); a retried extract chunk does not count again what an
+earlier try landed; the transform sends every declared metric.
 """
 
 from __future__ import annotations
@@ -14,14 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fsspec.implementations.local import LocalFileSystem
-from spotify_etl.airflow import lineage, metrics
-from spotify_etl.lake import LocalLake, S3Lake
+from spotify_etl.airflow import metrics
 from spotify_etl.tables import TABLE_NAMES
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "observe.md"
 START, END = "<!-- metrics-table:start -->", "<!-- metrics-table:end -->"
-DAY = "2026-03-01"
 PLAYLIST = "37i9dQZF1DXcBWIGoYBM5M"
 
 
@@ -37,7 +33,7 @@ def write_metrics_table() -> None:
 
 def test_docs_list_every_declared_metric() -> None:
     table = PAGE.read_text(encoding="utf-8").split(START)[1].split(END)[0]
-    assert table.strip() == metrics_table(), "run: .venv/bin/python -m tests.unit.test_observe"
+    assert table.strip() == metrics_table(), "run: .venv/bin/python -m tests.unit.test_metrics"
 
 
 class Recorder:
@@ -107,32 +103,6 @@ def test_transform_sends_every_reason_and_table_even_when_zero(recorder: Recorde
 def test_an_undeclared_metric_is_refused() -> None:
     with pytest.raises(KeyError, match="not declared"):
         metrics._name("extract.nothing")
-
-
-def openlineage_dataset(uri: str) -> tuple[str, str]:
-    from airflow.providers.openlineage.utils.utils import translate_airflow_asset
-    from airflow.sdk import Asset
-
-    dataset = translate_airflow_asset(Asset(uri=uri), None)
-    assert dataset is not None, uri
-    return dataset.namespace, dataset.name
-
-
-def test_s3_objects_follow_openlineage_s3_naming() -> None:
-    lake = S3Lake(LocalFileSystem(), "spotify-lake", "data/spotify")
-    assert [openlineage_dataset(u) for u in lineage.raw_documents(lake, DAY, [PLAYLIST])] == [
-        ("s3://spotify-lake", f"data/spotify/raw/playlists/dt={DAY}/playlist_id={PLAYLIST}.json")
-    ]
-    assert [openlineage_dataset(u) for u in lineage.partitions(lake, DAY)] == [
-        ("s3://spotify-lake", f"data/spotify/processed/{t}/dt={DAY}") for t in TABLE_NAMES
-    ]
-
-
-def test_local_files_follow_openlineage_file_naming(tmp_path: Path) -> None:
-    lake = LocalLake(tmp_path / "lake")
-    assert [openlineage_dataset(u) for u in lineage.partitions(lake, DAY)] == [
-        ("file", f"{tmp_path}/lake/processed/{t}/dt={DAY}") for t in TABLE_NAMES
-    ]
 
 
 if __name__ == "__main__":
