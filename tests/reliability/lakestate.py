@@ -28,7 +28,7 @@ def hidden_files(root: Path) -> list[str]:
 
 
 def partition_rows(lake_dir: Path, day: str) -> dict[str, list[dict[str, Any]]]:
-    """Every table's partition for ``day``, read whole, without the publish id (each publish's own);
+    """Every table's partition for ``day``, read whole, without the publish id and extraction time;
     asserts each is exactly one complete file with its schema."""
     out = {}
     for table in tables.TABLE_NAMES:
@@ -36,5 +36,7 @@ def partition_rows(lake_dir: Path, day: str) -> dict[str, list[dict[str, Any]]]:
         visible = sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
         assert visible == [PART_FILE], f"{folder}: {visible}"
         assert pq.read_schema(folder / PART_FILE).equals(tables.schema(table)), table
-        out[table] = pq.read_table(folder / PART_FILE).drop_columns([tables.PUBLISH_ID]).to_pylist()
+        rows = pq.read_table(folder / PART_FILE).drop_columns([tables.PUBLISH_ID])
+        # playlists.extracted_at is when that run read Spotify: each run's own, like the publish id.
+        out[table] = rows.drop_columns([c for c in rows.column_names if c == "extracted_at"]).to_pylist()
     return out
