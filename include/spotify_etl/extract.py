@@ -19,7 +19,7 @@ from spotify_etl.errors import PipelineError
 from spotify_etl.ids import is_spotify_id
 from spotify_etl.lake import Lake
 from spotify_etl.paths import SAMPLE_DATA_DIR
-from spotify_etl.raw_format import RAW_FORMAT, shape_error
+from spotify_etl.raw_format import RAW_FORMAT, TRACK_KEYS, shape_error
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,8 @@ class PlaylistSource(Protocol):
     api_calls: int
 
     def playlist(self, playlist_id: str) -> dict[str, Any]:
-        """Playlist metadata: id, name, owner, snapshot_id and the items total."""
+        """Playlist metadata: id, name, owner, snapshot_id and the items total, with the first
+        page of entries embedded where the source has it (see :func:`embedded_page`)."""
 
     def items_page(self, playlist_id: str, offset: int, limit: int) -> Any:
         """One paging object of playlist entries starting at ``offset``."""
@@ -90,21 +91,38 @@ class ExtractResult:
 
 
 def _items_total(meta: dict[str, Any]) -> int | None:
-    for key in ("items", "tracks"):  # 2026 responses say "items", older ones "tracks"
+    for key in TRACK_KEYS:  # 2026 responses say "items", older ones "tracks"
         block = meta.get(key)
         if isinstance(block, dict) and isinstance(block.get("total"), int):
             return int(block["total"])
     return None
 
 
-def fetch_pages(source: PlaylistSource, playlist_id: str, total: int | None) -> list[dict[str, Any]]:
-    """Every page of the playlist, following ``next`` until it is null, each entry checked
-    against :data:`spotify_etl.raw_format.ENTRY` (see :func:`~spotify_etl.raw_format.shape_error`)."""
+def embedded_page(meta: dict[str, Any]) -> dict[str, Any] | None:
+    """The first page of entries that rode on the metadata request, or None: Spotify embeds it
+    only for a playlist the token's user owns or collaborates on (other playlists: metadata only)."""
+    for key in TRACK_KEYS:
+        block = meta.get(key)
+        if isinstance(block, dict) and "items" in block:
+            return block
+    return None
+
+
+def fetch_pages(
+    source: PlaylistSource, playlist_id: str, total: int | None, first: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """Every page of the playlist, from ``first`` (the page embedded in the metadata) if given,
+    then from the items endpoint where it ended, following ``next`` until it is null; each entry
+    checked against :data:`spotify_etl.raw_format.ENTRY` (see :func:`~spotify_etl.raw_format.shape_error`)."""
     pages: list[dict[str, Any]] = []
     offset = 0
+    page: Any = first
     while True:
-        page = source.items_page(playlist_id, offset, PAGE_LIMIT)
-        where = f"playlist {playlist_id} page at offset {offset}"
+        if page is None:
+            page = source.items_page(playlist_id, offset, PAGE_LIMIT)
+            where = f"playlist {playlist_id} page at offset {offset}"
+        else:
+            where = f"playlist {playlist_id} first page (in the metadata response)"
         if not isinstance(page, dict) or not isinstance(page.get("items"), list):
             raise PayloadError(f"{where}: response has no 'items' list; nothing landed for this playlist")
         if isinstance(page.get("offset"), int) and page["offset"] != offset:
@@ -122,6 +140,7 @@ def fetch_pages(source: PlaylistSource, playlist_id: str, total: int | None) -> 
             raise PayloadError(f"{where}: empty page with a 'next' link; nothing landed for this playlist")
         if len(pages) > 10_000:
             raise PayloadError(f"{where}: more than 10000 pages; nothing landed for this playlist")
+        page = None
     if total is not None and offset != total:
         raise PayloadError(
             f"playlist {playlist_id}: pages hold {offset} items but the API reported total {total} "
@@ -145,7 +164,7 @@ def extract_playlist(
     snapshot_id = meta.get("snapshot_id")
     owner: dict[str, Any] = meta["owner"] if isinstance(meta.get("owner"), dict) else {}
     previous = _same_snapshot(lake, playlist_id, day, snapshot_id)
-    pages = previous["pages"] if previous else fetch_pages(source, playlist_id, _items_total(meta))
+    pages = previous["pages"] if previous else fetch_pages(source, playlist_id, _items_total(meta), embedded_page(meta))
     document: dict[str, Any] = {
         "format": RAW_FORMAT,
         "playlist_id": playlist_id,

@@ -2,7 +2,9 @@
 
 From :data:`ENTRY` come the three views of it that must agree:
 
-- :func:`items_fields`: the ``fields`` filter of an items page sent to Spotify;
+- :func:`items_fields`: the ``fields`` filter of an items page sent to Spotify, and
+  :func:`playlist_fields`, that of ``GET /playlists/{id}`` (:data:`PLAYLIST` and the first
+  page of entries, which rides on that request);
 - :func:`shape_error`: the extract's check that objects and lists are objects and lists
   (one value of another JSON type makes DuckDB refuse the whole document, so every
   playlist of that date); leaves (ids, names, numbers) may hold anything, the transform
@@ -72,6 +74,8 @@ TRACK = Obj(
 TRACK_KEYS = {"items": "item", "tracks": "track"}
 ENTRY = Obj({"added_at": LEAF, "added_by": Obj({"id": LEAF}), "is_local": LEAF, "track": TRACK, "item": TRACK})
 PAGE_KEYS = ("offset", "limit", "next", "total")  # paging keys the extract follows and checks
+# What the extract reads of GET /playlists/{id} besides the entries.
+PLAYLIST = Obj({"id": LEAF, "name": LEAF, "snapshot_id": LEAF, "owner": Obj({"id": LEAF, "display_name": LEAF})})
 
 
 # ---- the Spotify `fields` filter -------------------------------------------------------
@@ -98,6 +102,18 @@ def items_fields(endpoint: str) -> str:
     other = set(TRACK_KEYS.values()) - {own}
     entry = Obj({k: v for k, v in ENTRY.keys.items() if k not in other})
     return ",".join((*PAGE_KEYS, f"items({_filter(entry)})"))
+
+
+def playlist_fields() -> str:
+    """The ``fields`` filter of ``GET /playlists/{id}``: :data:`PLAYLIST` and the playlist's
+    first page of entries, so that one request lands a short playlist whole.
+
+    Spotify embeds that page (up to 100 entries, with ``total`` and ``next`` when the filter names
+    them) only for playlists the token's user owns or collaborates on; a development-mode app
+    finds it under ``items`` with entries keyed ``item`` (2026), an app in extended quota mode
+    under ``tracks`` with ``track``. Each container is asked for with its own entry key.
+    """
+    return ",".join((_filter(PLAYLIST), *(f"{key}({items_fields(key)})" for key in TRACK_KEYS)))
 
 
 # ---- the extract's shape check ---------------------------------------------------------

@@ -8,6 +8,10 @@ It serves, on 127.0.0.1 and a free port, in a background thread:
   ``/v1/playlists/{id}/tracks`` (the older endpoint), with bearer-token checks, offset/limit
   paging (400 for a limit above 50, as ``/items`` answers) and Spotify's ``fields`` filter
   grammar (``a,b.c,d(e,f(g))``) applied to the answer, so tests see what Spotify would send.
+  ``GET /v1/playlists/{id}`` embeds the first page of entries (:data:`EMBEDDED_LIMIT`, as in the
+  recorded responses) for a token whose user may read them, and is metadata only for anyone
+  else (Spotify's February 2026 changelog: "Will only return an items object for the user's
+  playlist, other playlists will only provide metadata").
 
 Access follows the rules Spotify applies to a **development-mode** app since Feb/Mar 2026
 (the default; ``extended_quota=True`` serves like an app in extended quota mode, which the
@@ -58,6 +62,7 @@ LSD = "4dn0iEoAxn69ea0Tyov8V5"  # LSDream Theatre: 200 recorded entries (pages 1
 RAP_RU = "1h9q8vXXDl2vHOmwdsuXms"  # Rap RU: 4 entries, Cyrillic names
 ITEMS_2026 = "5RDmNvuz0prl7bLqtZNkDe"  # the 2026 /items shape: `item` key, no popularity
 MAX_LIMIT = 50
+EMBEDDED_LIMIT = 100  # entries GET /playlists/{id} embeds: the recorded `tracks` pages hold 100 (limit 100)
 RESET = 0  # a Fault "status": close the connection with a TCP reset instead of answering
 
 
@@ -305,9 +310,11 @@ class SpotifyServer:
         fields = parse_fields(req.query["fields"]) if req.query.get("fields") else None
         endpoint = match.group(2)
         if not endpoint:
-            total = len(playlist.entries) if playlist.total is None else playlist.total
+            body = dict(playlist.meta)
             key = "tracks" if self.extended_quota else "items"  # the 2026 rename applies to development mode
-            return 200, apply_fields(fields, {**playlist.meta, key: {"total": total}})
+            if self.may_read(self._valid.get(token), playlist, "items"):
+                body[key] = self._page(match.group(1), key, playlist, 0, EMBEDDED_LIMIT)
+            return 200, apply_fields(fields, body)
         if not self.may_read(self._valid.get(token), playlist, endpoint):
             return 403, error_body(403, "Forbidden")
         try:

@@ -40,7 +40,7 @@ from urllib3.util.retry import Retry
 from spotify_etl.errors import PipelineError
 from spotify_etl.extract import PayloadError
 from spotify_etl.ids import is_spotify_id
-from spotify_etl.raw_format import TRACK_KEYS, items_fields
+from spotify_etl.raw_format import TRACK_KEYS, items_fields, playlist_fields
 from spotify_etl.spotify.redaction import install_log_filter, redact, remember_secret
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ BACKOFF_FACTOR = 1.0  # urllib3 waits 0, 2, 4 s between those retries
 TIMEOUT = (5.0, 30.0)  # connect, read (s)
 MAX_RATE_LIMIT_WAITS = 5  # 429 answers honoured per request before the try fails
 
-META_FIELDS = "id,name,snapshot_id,owner(id,display_name),items(total),tracks(total)"
+META_FIELDS = playlist_fields()  # the metadata and the first page of entries, in one request
 
 
 class TokenCache(MemoryCacheHandler):
