@@ -1,8 +1,10 @@
 """Extract in chunks: one source (one Spotify client, so one token) per chunk of playlists.
 
-A chunk lands its playlists one after another; each raw document is still replaced
-atomically on its own (:func:`~spotify_etl.extract.extract_playlist`), and a playlist that
-fails is recorded with its error while the others of the chunk go on landing.
+A chunk lands up to ``in_flight`` of its playlists at once (threads sharing the one source:
+the waiting on Spotify overlaps, the token does not multiply); each raw document is still
+replaced atomically on its own (:func:`~spotify_etl.extract.extract_playlist`), and a
+playlist that fails is recorded with its error while the others of the chunk go on landing.
+With the pool ``spotify_api``, (pool slots) x ``in_flight`` bounds the requests in flight.
 
 **Resuming a chunk.** Every raw document names the run attempt that wrote it (its ``run``
 field, see :func:`run_marker`: the DAG run id and how many times that run was cleared).
@@ -15,7 +17,9 @@ document of an earlier run or attempt is never mistaken for this one's.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -100,6 +104,26 @@ def _build(source: Callable[[], PlaylistSource]) -> PlaylistSource:
         raise (SourceUnusable if exc.retryable else SourceRefused)(str(exc)) from exc
 
 
+class _SharedSource:
+    """The chunk's one source, built on the first playlist that needs it, and the failure
+    that stopped the chunk (a source that cannot go on: every later playlist would meet it)."""
+
+    def __init__(self, factory: Callable[[], PlaylistSource]) -> None:
+        self._factory = factory
+        self._built: PlaylistSource | None = None
+        self._lock = threading.Lock()
+        self.stopped_by: dict[str, Any] | None = None
+
+    def get(self) -> PlaylistSource:
+        with self._lock:
+            self._built = self._built or _build(self._factory)
+            return self._built
+
+    def stop(self, failure: dict[str, Any]) -> None:
+        with self._lock:
+            self.stopped_by = self.stopped_by or failure
+
+
 def extract_chunk(
     source: Callable[[], PlaylistSource],
     lake: Lake,
@@ -108,30 +132,43 @@ def extract_chunk(
     extracted_at: str,
     run: str,
     resume: bool = True,
+    in_flight: int = 1,
 ) -> ChunkOutcome:
-    """Land each playlist of the chunk for ``day``; ``source`` is built once, on the first
-    playlist that needs it. ``resume``: skip playlists this ``run`` landed already."""
-    outcome = ChunkOutcome()
-    built: PlaylistSource | None = None
-    for index, playlist_id in enumerate(playlists):
+    """Land each playlist of the chunk for ``day``, at most ``in_flight`` at once; ``source`` is
+    built once, on the first playlist that needs it. ``resume``: skip playlists this ``run``
+    landed already. Outcomes are in chunk order, whatever order the playlists finished in."""
+    shared = _SharedSource(source)
+    not_attempted: set[str] = set()
+
+    def one(playlist_id: str) -> tuple[bool, dict[str, Any]]:
+        if stop := shared.stopped_by:
+            not_attempted.add(playlist_id)
+            error = f"playlist {playlist_id}: not attempted after {stop['error']}"
+            return False, {**stop, "playlist_id": playlist_id, "error": error}
         if resume and (earlier := _landed_in_this_run(lake, day, playlist_id, run)):
             log.info("playlist %s: landed by an earlier try of this run; not extracted again", playlist_id)
-            outcome.landed.append(earlier)
-            continue
+            return True, earlier
         try:
-            built = built or _build(source)
-            outcome.landed.append(extract_playlist(built, lake, playlist_id, day, extracted_at, run).as_dict())
+            return True, extract_playlist(shared.get(), lake, playlist_id, day, extracted_at, run).as_dict()
         except Exception as exc:  # noqa: BLE001 - recorded per playlist; the caller decides the task's outcome
             failure = _failure(playlist_id, exc)
             log.error("playlist %s failed: %s", playlist_id, failure["error"])
-            outcome.failed.append(failure)
             if isinstance(exc, PipelineError) and exc.stops_chunk:
-                rest = playlists[index + 1 :]
-                if rest:
-                    log.error("the source cannot go on; not attempted in this try: %s", first_few(rest))
-                outcome.failed.extend(
-                    {**failure, "playlist_id": p, "error": f"playlist {p}: not attempted after {failure['error']}"}
-                    for p in rest
-                )
-                break
+                shared.stop(failure)
+            return False, failure
+
+    workers = max(1, min(in_flight, len(playlists)))
+    if workers == 1:
+        results = [one(p) for p in playlists]
+    else:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="extract") as pool:
+            results = list(pool.map(one, playlists))
+    if not_attempted:
+        log.error(
+            "the source cannot go on; not attempted in this try: %s",
+            first_few([p for p in playlists if p in not_attempted]),
+        )
+    outcome = ChunkOutcome()
+    for landed, entry in results:
+        (outcome.landed if landed else outcome.failed).append(entry)
     return outcome

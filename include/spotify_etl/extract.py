@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -36,7 +37,10 @@ class NotInSampleData(PipelineError, RuntimeError, retryable=False):
 
 class PlaylistSource(Protocol):
     name: str
-    api_calls: int
+
+    @property
+    def api_calls(self) -> int:
+        """API calls made through the source by the calling thread (see :class:`CallCounter`)."""
 
     def playlist(self, playlist_id: str) -> dict[str, Any]:
         """Playlist metadata: id, name, owner, snapshot_id and the items total, with the first
@@ -44,6 +48,21 @@ class PlaylistSource(Protocol):
 
     def items_page(self, playlist_id: str, offset: int, limit: int) -> Any:
         """One paging object of playlist entries starting at ``offset``."""
+
+
+class CallCounter:
+    """Counts a source's API calls per thread: a chunk's playlists share one source (one token)
+    on several threads (:mod:`spotify_etl.chunks`), and each playlist reports its own calls."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def add(self) -> None:
+        self._local.calls = self.mine + 1
+
+    @property
+    def mine(self) -> int:
+        return int(getattr(self._local, "calls", 0))
 
 
 @dataclass(frozen=True)
@@ -236,13 +255,17 @@ class SampleSource:
 
     def __init__(self, root: Path = SAMPLE_DATA_DIR / "playlists") -> None:
         self.root = root
-        self.api_calls = 0
+        self.calls = CallCounter()
+
+    @property
+    def api_calls(self) -> int:
+        return self.calls.mine
 
     def available(self) -> list[str]:
         return sorted(p.name for p in self.root.iterdir() if p.is_dir() and is_spotify_id(p.name))
 
     def _load(self, playlist_id: str, name: str) -> Any:
-        self.api_calls += 1
+        self.calls.add()
         path = self.root / playlist_id / name
         if not path.is_file():
             raise NotInSampleData(

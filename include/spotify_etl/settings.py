@@ -92,6 +92,7 @@ def _memory_limit(text: str) -> str:
 
 
 MAX_DUCKDB_THREADS = 64
+MAX_EXTRACT_IN_FLIGHT = 16  # a chunk's playlists extracted at once (each one request at a time)
 
 
 def _threads(text: str) -> int | None:
@@ -186,8 +187,13 @@ SETTINGS_DOC: dict[str, Setting] = {
     ),
     "SPOTIFY_ETL_EXTRACT_CHUNK_SIZE": Setting(
         "25",
-        "playlists per extract task (one Spotify token each), extracted one after another (docs/pipeline.md)",
+        "playlists per extract task (one Spotify token each), `SPOTIFY_ETL_EXTRACT_IN_FLIGHT` of them at once (docs/pipeline.md)",
         "a whole number from 1 to 500", _number(1, 500),
+    ),
+    "SPOTIFY_ETL_EXTRACT_IN_FLIGHT": Setting(
+        "4",
+        "playlists of a chunk extracted at once, one request each at a time, one token per chunk; with the pool, (pool slots) x this bounds the requests in flight (docs/pipeline.md)",
+        f"a whole number from 1 to {MAX_EXTRACT_IN_FLIGHT}", _number(1, MAX_EXTRACT_IN_FLIGHT),
     ),
     "SPOTIFY_ETL_SPOTIFY_POOL_SLOTS": Setting(
         "4",
@@ -242,8 +248,7 @@ SETTINGS_DOC: dict[str, Setting] = {
 
 
 def _read(env: Mapping[str, str]) -> dict[str, Any]:
-    """The settings' values from ``env``, each missing one from its :data:`SETTINGS_DOC` default;
-    raise :class:`SettingsError` for the first one :data:`SETTINGS_DOC` does not allow."""
+    """The settings' values from ``env`` (a missing one: its default); :class:`SettingsError` for one not allowed."""
     # A default with <placeholders> is empty here and filled in by derived() below.
     texts = {
         name: env.get(name, "" if "<" in spec.default else spec.default).strip() for name, spec in SETTINGS_DOC.items()
@@ -292,6 +297,7 @@ def _read(env: Mapping[str, str]) -> dict[str, Any]:
         "live_grace_days": value("LIVE_GRACE_DAYS"),
         "task_retries": value("TASK_RETRIES"),
         "extract_chunk_size": value("EXTRACT_CHUNK_SIZE"),
+        "extract_in_flight": value("EXTRACT_IN_FLIGHT"),
         "spotify_pool_slots": value("SPOTIFY_POOL_SLOTS"),
         "s3_sse": value("S3_SSE"),
         "s3_sse_kms_key_id": value("S3_SSE_KMS_KEY_ID"),
@@ -326,6 +332,7 @@ class Settings:
     live_grace_days: int = _DEFAULTS["live_grace_days"]
     task_retries: int = _DEFAULTS["task_retries"]
     extract_chunk_size: int = _DEFAULTS["extract_chunk_size"]
+    extract_in_flight: int = _DEFAULTS["extract_in_flight"]
     spotify_pool_slots: int = _DEFAULTS["spotify_pool_slots"]
     s3_sse: str = _DEFAULTS["s3_sse"]
     s3_sse_kms_key_id: str = _DEFAULTS["s3_sse_kms_key_id"]

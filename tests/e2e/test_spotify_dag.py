@@ -195,6 +195,7 @@ def test_chunks_take_one_token_each_and_a_retry_extracts_only_what_did_not_land(
         playlists,
         AIRFLOW_CONN_SPOTIFY_DEFAULT=json.dumps(server.connection(user=True)),
         SPOTIFY_ETL_EXTRACT_CHUNK_SIZE="3",
+        SPOTIFY_ETL_EXTRACT_IN_FLIGHT="1",  # one after another: which playlists the first try reached is known
     )
 
     tries = task_tries(tmp_path / "home")

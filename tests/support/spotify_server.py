@@ -33,7 +33,9 @@ Payloads are the real recorded responses in ``tests/fixtures/spotify_api``; whol
 playlists are derived from them in :func:`recorded_playlists` (documented there) instead
 of being copied into new files. Faults (429 with ``Retry-After``, 5xx, non-JSON bodies,
 slow answers...) are scripted per path with :meth:`SpotifyServer.fail`, and expired tokens
-with :meth:`SpotifyServer.expire_tokens`. Every request is recorded for assertions.
+with :meth:`SpotifyServer.expire_tokens`. Every request is recorded for assertions, with the
+time it arrived, and :attr:`SpotifyServer.max_in_flight` is the most requests it was ever
+answering at once.
 """
 
 from __future__ import annotations
@@ -142,6 +144,7 @@ class Request:
     query: dict[str, str]
     authorization: str
     form: dict[str, str] = field(default_factory=dict)
+    at: float = field(default_factory=time.monotonic)  # when it arrived
 
 
 class SpotifyServer:
@@ -171,6 +174,7 @@ class SpotifyServer:
         for playlist in self.playlists.values():
             playlist.collaborators.add(user_id)
         self.requests: list[Request] = []
+        self.in_flight = self.max_in_flight = 0  # requests being answered now / at most at once
         self.issued_tokens: list[str] = []
         self._valid: dict[str, str | None] = {}  # access token -> its user (None: client credentials)
         self._expired: set[str] = set()
@@ -382,6 +386,16 @@ def _handler(server: SpotifyServer) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(body)
 
         def _answer(self, req: Request, compute: Any) -> None:
+            with server._lock:
+                server.in_flight += 1
+                server.max_in_flight = max(server.max_in_flight, server.in_flight)
+            try:
+                self._answer_now(req, compute)
+            finally:
+                with server._lock:
+                    server.in_flight -= 1
+
+        def _answer_now(self, req: Request, compute: Any) -> None:
             time.sleep(server.latency)
             fault = server._fault(self.path)
             if fault is not None:

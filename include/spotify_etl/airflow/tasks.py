@@ -158,7 +158,7 @@ def run_extract_chunk(settings: Settings, chunk: list[str], day: str, dag_run: D
         lambda: pipeline.choose_source(settings, spotify_connection(settings)),
         lake, chunk, day, extracted_at,
         run=chunks.run_marker(dag_run.run_id, getattr(dag_run, "clear_number", 0)),
-        resume=ti.try_number > 1,
+        resume=ti.try_number > 1, in_flight=settings.extract_in_flight,
     )  # fmt: skip
     metrics.extract_chunk(outcome.landed, len(outcome.failed))
     lineage.report(lake, outputs=[r["path"] for r in outcome.landed])
