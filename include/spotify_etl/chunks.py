@@ -17,6 +17,7 @@ document of an earlier run or attempt is never mistaken for this one's.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -29,12 +30,34 @@ from spotify_etl.lake import Lake
 
 log = logging.getLogger(__name__)
 
+# The largest chunk a derived size makes: the default measured before the size was derived
+# (docs/performance.md); larger chunks mean fewer task instances but a longer retry unit.
+MAX_DERIVED_CHUNK_SIZE = 25
+
 
 def chunked(playlists: list[str], size: int) -> list[list[str]]:
     """``playlists`` in order, in chunks of at most ``size``."""
     if size < 1:
         raise ValueError(f"chunk size must be at least 1, got {size}")
     return [playlists[i : i + size] for i in range(0, len(playlists), size)]
+
+
+def chunk_size(playlists: int, pool_slots: int, configured: int | None = None) -> int:
+    """Playlists per chunk for a day of ``playlists``: ``configured`` if set, else enough chunks
+    to give each of the pool's ``pool_slots`` one (a small day spreads over them), of at most
+    :data:`MAX_DERIVED_CHUNK_SIZE` playlists (a large day gets more chunks than slots)."""
+    if configured:
+        return configured
+    return max(1, min(MAX_DERIVED_CHUNK_SIZE, math.ceil(playlists / max(1, pool_slots))))
+
+
+def plan_chunks(playlists: list[str], pool_slots: int, configured: int | None = None) -> list[list[str]]:
+    """``playlists`` in chunks of :func:`chunk_size`; the log says the size and why."""
+    size = chunk_size(len(playlists), pool_slots, configured)
+    planned = chunked(playlists, size)
+    why = "SPOTIFY_ETL_EXTRACT_CHUNK_SIZE" if configured else f"derived from their count and {pool_slots} pool slots"
+    log.info("extract: %d playlists in %d chunks of at most %d (%s)", len(playlists), len(planned), size, why)
+    return planned
 
 
 def run_marker(run_id: str, clear_number: int | None) -> str:

@@ -186,9 +186,9 @@ SETTINGS_DOC: dict[str, Setting] = {
         "3", "Airflow retries per task (exponential backoff from 30 s)", "a whole number from 0 to 10", _number(0, 10),
     ),
     "SPOTIFY_ETL_EXTRACT_CHUNK_SIZE": Setting(
-        "25",
-        "playlists per extract task (one Spotify token each), `SPOTIFY_ETL_EXTRACT_IN_FLIGHT` of them at once (docs/pipeline.md)",
-        "a whole number from 1 to 500", _number(1, 500),
+        "",
+        "playlists per extract task (one Spotify token each), `SPOTIFY_ETL_EXTRACT_IN_FLIGHT` of them at once; empty: derived from the day's count, enough chunks for every pool slot, at most 25 playlists each (docs/pipeline.md)",
+        "empty or a whole number from 1 to 500", lambda text: _number(1, 500)(text) if text else None,
     ),
     "SPOTIFY_ETL_EXTRACT_IN_FLIGHT": Setting(
         "4",
@@ -331,7 +331,7 @@ class Settings:
     max_retry_after: float = _DEFAULTS["max_retry_after"]
     live_grace_days: int = _DEFAULTS["live_grace_days"]
     task_retries: int = _DEFAULTS["task_retries"]
-    extract_chunk_size: int = _DEFAULTS["extract_chunk_size"]
+    extract_chunk_size: int | None = _DEFAULTS["extract_chunk_size"]
     extract_in_flight: int = _DEFAULTS["extract_in_flight"]
     spotify_pool_slots: int = _DEFAULTS["spotify_pool_slots"]
     s3_sse: str = _DEFAULTS["s3_sse"]

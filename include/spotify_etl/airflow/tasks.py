@@ -87,7 +87,7 @@ def requested_playlists(params: dict[str, Any], dag_run: DagRunProtocol) -> list
 def run_plan(settings: Settings, params: dict[str, Any], logical_date: dt.datetime, dag_run: DagRunProtocol,
              ti: TaskInstance) -> list[list[str]]:  # fmt: skip
     """Plan the run for its logical date; return the playlists to extract in chunks of
-    ``settings.extract_chunk_size`` (the extract task maps over the chunks).
+    ``settings.extract_chunk_size``, or of a size derived from their count (the extract task maps over the chunks).
 
     The plan's mode, message and scope are pushed beside the return value, and the later tasks
     take them as arguments (``planned["mode"]``...): Airflow maps only over a task's return
@@ -109,7 +109,7 @@ def run_plan(settings: Settings, params: dict[str, Any], logical_date: dt.dateti
         _publish(ti, PLAN_FAILED, "the plan task did not succeed (see its log)", [])
         raise
     _publish(ti, result.mode, result.message, result.playlists)
-    return chunks.chunked(result.to_extract, settings.extract_chunk_size)
+    return chunks.plan_chunks(result.to_extract, settings.spotify_pool_slots, settings.extract_chunk_size)
 
 
 def _publish(ti: TaskInstance, mode: str, message: str, playlists: list[str]) -> None:
