@@ -127,6 +127,10 @@ def _build(source: Callable[[], PlaylistSource]) -> PlaylistSource:
         raise (SourceUnusable if exc.retryable else SourceRefused)(str(exc)) from exc
 
 
+class _NotAttempted(Exception):
+    """The chunk stopped before this playlist started."""
+
+
 class _SharedSource:
     """The chunk's one source, built on the first playlist that needs it, and the failure
     that stopped the chunk (a source that cannot go on: every later playlist would meet it)."""
@@ -137,9 +141,16 @@ class _SharedSource:
         self._lock = threading.Lock()
         self.stopped_by: dict[str, Any] | None = None
 
-    def get(self) -> PlaylistSource:
-        with self._lock:
-            self._built = self._built or _build(self._factory)
+    def get(self, playlist_id: str) -> PlaylistSource:
+        with self._lock:  # the playlists waiting here meet the build's failure as "not attempted"
+            if self.stopped_by:
+                raise _NotAttempted
+            if self._built is None:
+                try:
+                    self._built = _build(self._factory)
+                except PipelineError as exc:  # each stops the chunk (see _build)
+                    self.stopped_by = _failure(playlist_id, exc)
+                    raise
             return self._built
 
     def stop(self, failure: dict[str, Any]) -> None:
@@ -163,16 +174,22 @@ def extract_chunk(
     shared = _SharedSource(source)
     not_attempted: set[str] = set()
 
+    def skipped(playlist_id: str) -> tuple[bool, dict[str, Any]]:
+        stop = shared.stopped_by or {}
+        not_attempted.add(playlist_id)
+        error = f"playlist {playlist_id}: not attempted after {stop.get('error')}"
+        return False, {**stop, "playlist_id": playlist_id, "error": error}
+
     def one(playlist_id: str) -> tuple[bool, dict[str, Any]]:
-        if stop := shared.stopped_by:
-            not_attempted.add(playlist_id)
-            error = f"playlist {playlist_id}: not attempted after {stop['error']}"
-            return False, {**stop, "playlist_id": playlist_id, "error": error}
+        if shared.stopped_by:
+            return skipped(playlist_id)
         if resume and (earlier := _landed_in_this_run(lake, day, playlist_id, run)):
             log.info("playlist %s: landed by an earlier try of this run; not extracted again", playlist_id)
             return True, earlier
         try:
-            return True, extract_playlist(shared.get(), lake, playlist_id, day, extracted_at, run).as_dict()
+            return True, extract_playlist(shared.get(playlist_id), lake, playlist_id, day, extracted_at, run).as_dict()
+        except _NotAttempted:
+            return skipped(playlist_id)
         except Exception as exc:  # noqa: BLE001 - recorded per playlist; the caller decides the task's outcome
             failure = _failure(playlist_id, exc)
             log.error("playlist %s failed: %s", playlist_id, failure["error"])

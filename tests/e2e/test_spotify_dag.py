@@ -146,6 +146,7 @@ def test_a_connection_without_refresh_token_fails_every_extract_at_once_without_
         tmp_path,
         [LSD, RAP_RU],
         AIRFLOW_CONN_SPOTIFY_DEFAULT=json.dumps(server.connection(user=False)),
+        SPOTIFY_ETL_EXTRACT_CHUNK_SIZE="2",  # one chunk of both
     )
 
     tries = task_tries(tmp_path / "home")
@@ -163,7 +164,8 @@ def test_a_playlist_missing_from_the_sample_data_fails_its_extract_at_once(
     airflow_template_db: Path, tmp_path: Path
 ) -> None:
     unknown = "0" * 22
-    _, output = run_dag(airflow_template_db, tmp_path, [LSD, unknown])  # no connection: the embedded sample data
+    # No connection: the embedded sample data; one chunk of both.
+    _, output = run_dag(airflow_template_db, tmp_path, [LSD, unknown], SPOTIFY_ETL_EXTRACT_CHUNK_SIZE="2")
 
     tries = task_tries(tmp_path / "home")
     assert tries[("extract_playlist", 0)] == ("failed", 1), output[-4000:]  # one try, although a retry was allowed

@@ -130,6 +130,25 @@ def test_a_source_that_fails_to_build_stops_the_chunk_keeping_whether_a_retry_ca
     assert outcome.landed == [] and str(error) in outcome.failed[0]["error"]
 
 
+def test_in_flight_playlists_meet_a_failed_build_once_and_the_others_are_not_attempted(lake: Lake) -> None:
+    calls: list[int] = []
+
+    def broken() -> SampleSource:
+        calls.append(1)
+        raise SpotifyAuthError("no usable connection")
+
+    outcome = chunks.extract_chunk(broken, lake, [LSD, RAP_RU, EPISODES], DAY, "t", RUN, in_flight=3)
+    assert calls == [1] and outcome.landed == []  # built once: the others waited for it
+    assert [f["playlist_id"] for f in outcome.failed] == [LSD, RAP_RU, EPISODES]  # chunk order
+    own = [f for f in outcome.failed if "not attempted" not in f["error"]]
+    assert len(own) == 1 and own[0]["error"] == f"playlist {own[0]['playlist_id']}: no usable connection"
+    assert all(
+        f["error"] == f"playlist {f['playlist_id']}: not attempted after {own[0]['error']}" and not f["retryable"]
+        for f in outcome.failed
+        if f is not own[0]
+    )
+
+
 class FakeTI:
     def __init__(self, try_number: int, max_tries: int) -> None:
         self.try_number, self.max_tries = try_number, max_tries
