@@ -362,7 +362,9 @@ def _profile_section(report: Report) -> list[str]:
         "per-playlist timing. *To run start*: trigger to the scheduler starting the run. *No task running*: "
         "wall time with no task instance running (scheduling, queueing, starting task processes). "
         "*Chunk*: mean extract task instance; *work*: its playlists' own seconds (requests, lake reads and "
-        "writes); *overhead*: the rest of the task (task start, imports, Spotify token, XCom). *Queue wait*: "
+        "writes), summed: with several playlists in flight they overlap, so their wall time in the task is "
+        "less; *overhead*: the task less that sum (task start, imports, Spotify token, XCom; an underestimate "
+        "when playlists overlap). *Queue wait*: "
         "mean time from queued to running, every task instance.",
         "",
         "| N | latency ms | run | wall s | to run start | no task running | plan | extract span | chunk | work "
