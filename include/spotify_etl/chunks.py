@@ -27,12 +27,9 @@ from typing import Any
 from spotify_etl.errors import PipelineError, first_few
 from spotify_etl.extract import ExtractResult, PlaylistSource, extract_playlist
 from spotify_etl.lake import Lake
+from spotify_etl.settings import MAX_DERIVED_CHUNK_SIZE
 
 log = logging.getLogger(__name__)
-
-# The largest chunk a derived size makes: the default measured before the size was derived
-# (docs/performance.md); larger chunks mean fewer task instances but a longer retry unit.
-MAX_DERIVED_CHUNK_SIZE = 25
 
 
 def chunked(playlists: list[str], size: int) -> list[list[str]]:

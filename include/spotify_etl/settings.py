@@ -93,6 +93,9 @@ def _memory_limit(text: str) -> str:
 
 MAX_DUCKDB_THREADS = 64
 MAX_EXTRACT_IN_FLIGHT = 16  # a chunk's playlists extracted at once (each one request at a time)
+# The largest chunk a size derived from the day's count makes: the fixed default measured before
+# it was derived (docs/performance.md); larger chunks mean fewer task instances, a longer retry unit.
+MAX_DERIVED_CHUNK_SIZE = 25
 
 
 def _threads(text: str) -> int | None:
@@ -187,7 +190,8 @@ SETTINGS_DOC: dict[str, Setting] = {
     ),
     "SPOTIFY_ETL_EXTRACT_CHUNK_SIZE": Setting(
         "",
-        "playlists per extract task (one Spotify token each), `SPOTIFY_ETL_EXTRACT_IN_FLIGHT` of them at once; empty: derived from the day's count, enough chunks for every pool slot, at most 25 playlists each (docs/pipeline.md)",
+        "playlists per extract task (one Spotify token each), `SPOTIFY_ETL_EXTRACT_IN_FLIGHT` of them at once; empty: derived from the day's count, enough chunks for every pool slot, "
+        f"at most {MAX_DERIVED_CHUNK_SIZE} playlists each (docs/pipeline.md)",
         "empty or a whole number from 1 to 500", lambda text: _number(1, 500)(text) if text else None,
     ),
     "SPOTIFY_ETL_EXTRACT_IN_FLIGHT": Setting(
