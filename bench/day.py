@@ -5,8 +5,10 @@ an Airflow started the way ``make up`` starts it (``airflow standalone``, in its
 AIRFLOW_HOME ``.airflow-bench/home`` and lake ``.airflow-bench/lake``, on 127.0.0.1 and free
 ports), with the ``spotify_default`` connection pointing spotipy at the local Spotify-compatible
 server (``tests/support/spotify_server.py``) in this process, serving generated playlists
-(``bench/day_data.py``). Two runs per size: the first finds every playlist new; the second, on
-the next logical date, finds every snapshot unchanged. Per run: wall time from the trigger
+(``bench/day_data.py``). Three runs per size: the first finds every playlist new; the second, on
+the next logical date, every snapshot changed; the third, the date after, every snapshot
+unchanged. The whole set runs once per API latency (default 0 and 0.1 s per request, the round
+trip to the real Spotify), each with playlists of its own. Per run: wall time from the trigger
 request to the run's end, task instances, the API and token requests the server received, the
 extract chunks, and the peak memory of the Airflow process tree, sampled; then where the time
 went (``bench/day_report.py``). The runs' own results are checked (every playlist extracted, the
@@ -60,6 +62,7 @@ from tests.e2e.airflow_api import DAG_ID, connect  # noqa: E402
 from tests.support.spotify_server import SpotifyServer  # noqa: E402
 
 DEFAULT_SIZES = (10, 100, 1000)
+DEFAULT_LATENCIES = (0.0, 0.1)  # seconds per request: as fast as this machine answers, and Spotify's real latency
 ENTRIES = 100
 BACKFILL_DAYS = 30
 BACKFILL_FIRST = 40  # the backfill covers the dates 40 .. 11 days before today: no day run touches them
@@ -151,8 +154,8 @@ def bench_env(home: Path, lake: Path, server: SpotifyServer, password: str) -> d
         SPOTIFY_ETL_TARGET="local",
         SPOTIFY_ETL_LAKE_DIR=str(lake),
         SPOTIFY_ETL_DUCKDB_PATH=str(lake / "catalog.duckdb"),
-        # Yesterday's runs stay live even if the bench runs over midnight (UTC).
-        SPOTIFY_ETL_LIVE_GRACE_DAYS=os.environ.get("SPOTIFY_ETL_LIVE_GRACE_DAYS", "2"),
+        # The runs of two days ago stay live even if the bench runs over midnight (UTC).
+        SPOTIFY_ETL_LIVE_GRACE_DAYS=os.environ.get("SPOTIFY_ETL_LIVE_GRACE_DAYS", "3"),
     )
     return env
 
@@ -229,7 +232,8 @@ def wait_run(client: ApiClient, run_id: str, timeout: float) -> Any:
 
 def measure_run(client: ApiClient, server: SpotifyServer, home: Path, n: int, phase: str, playlists: list[str],
                 logical_date: str, timeout: float) -> day_report.RunFigures:  # fmt: skip
-    run_id = f"bench__{n}_{phase}__{logical_date}"
+    latency_ms = server.latency * 1000
+    run_id = f"bench__{n}_{phase}_{latency_ms:.0f}ms__{logical_date}"
     seen = len(server.requests)
     with TreeSampler(home) as sampler:
         triggered = time.time()
@@ -249,15 +253,21 @@ def measure_run(client: ApiClient, server: SpotifyServer, home: Path, n: int, ph
     summary, transformed = xcom(client, run_id, "check_extracts"), xcom(client, run_id, "transform")
     # The run did what it was asked, and the extract's own count agrees with the server's.
     expected = {"mode": "extract", "playlists": n, "api_calls": api}
-    if summary != expected or transformed["rows"]["playlist_items"] != n * ENTRIES:
+    unchanged = sum(1 for r in results if r["unchanged"])
+    if (
+        summary != expected
+        or transformed["rows"]["playlist_items"] != n * ENTRIES
+        or unchanged != (n if phase == "unchanged" else 0)
+    ):
         raise BenchError(
-            f"run {run_id}: {summary} and {transformed['rows']}, expected {expected} and {n * ENTRIES} items"
+            f"run {run_id}: {summary}, {transformed['rows']} and {unchanged} unchanged, expected {expected}, "
+            f"{n * ENTRIES} items and {n if phase == 'unchanged' else 0} unchanged"
         )
     return day_report.RunFigures(
         n=n, phase=phase, run_id=run_id, triggered=triggered,
         run_start=_epoch(run.start_date) or triggered, run_end=_epoch(run.end_date) or time.time(),
         task_instances=len(tis), chunks=len(chunks), api_requests=api, token_requests=tokens,
-        unchanged=sum(1 for r in results if r["unchanged"]), memory=sampler.memory(),
+        unchanged=unchanged, memory=sampler.memory(), latency_ms=latency_ms,
         tasks=[
             day_report.TaskTiming(t.task_id, t.map_index, _epoch(t.queued_when), _epoch(t.start_date), _epoch(t.end_date),
                                   sum(r["seconds"] for r in landed[t.map_index]) if t.map_index in landed else None)
@@ -350,15 +360,20 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--run-timeout", type=float, default=1200, help="seconds per run")
     parser.add_argument(
         "--api-latency",
-        type=float,
-        default=0.0,
-        help="seconds the Spotify server waits before each answer (a round trip)",
+        default=",".join(f"{v:g}" for v in DEFAULT_LATENCIES),
+        help="seconds the Spotify server waits before each answer (a round trip), comma-separated: one set of runs each",
     )
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
     args = parser.parse_args(argv)
     args.sizes = sorted({int(s) for s in str(args.sizes).split(",") if s.strip()})
     if not args.sizes or min(args.sizes) < 1 or len(args.sizes) > 24:
         parser.error("--sizes: 1 to 24 positive playlist counts")
+    try:
+        args.api_latency = sorted({float(s) for s in str(args.api_latency).split(",") if s.strip()})
+    except ValueError:
+        parser.error("--api-latency: seconds, comma-separated")
+    if not args.api_latency or min(args.api_latency) < 0 or max(args.api_latency) > 5 or len(args.api_latency) > 4:
+        parser.error("--api-latency: 1 to 4 latencies from 0 to 5 seconds")
     return args
 
 
@@ -373,14 +388,16 @@ def main(argv: Sequence[str] | None = None) -> day_report.Report:
     now = dt.datetime.now(dt.UTC)
     today = now.date()
     yesterday = today - dt.timedelta(days=1)
+    dates = {"first": today - dt.timedelta(days=2), "changed": yesterday, "unchanged": today}
     pool = day_data.track_pool(max(2_000, 5 * ENTRIES))
-    with SpotifyServer(latency=args.api_latency) as server:
-        sized: dict[int, list[str]] = {}
+    with SpotifyServer() as server:
+        sized: dict[tuple[float, int], list[str]] = {}  # (latency, N) -> its playlists
         first = 0
-        for n in args.sizes:
-            generated = day_data.generated_playlists(first, n, server.user_id, pool, ENTRIES)
-            server.playlists.update(generated)
-            sized[n], first = list(generated), first + n
+        for latency in args.api_latency:
+            for n in args.sizes:
+                generated = day_data.generated_playlists(first, n, server.user_id, pool, ENTRIES)
+                server.playlists.update(generated)
+                sized[(latency, n)], first = list(generated), first + n
         password, port = secrets.token_urlsafe(12), airflow_standalone.free_port()
         env = bench_env(home, lake_dir, server, password)
         booted = time.monotonic()
@@ -391,12 +408,17 @@ def main(argv: Sequence[str] | None = None) -> day_report.Report:
             idle = TreeSampler(home)
             idle.sample()
             runs = []
-            for hour, n in enumerate(args.sizes):  # a distinct logical date per size and run
-                for phase, day in (("first", yesterday), ("unchanged", today)):
-                    print(f"N={n} {phase} ...", flush=True)
+            for hour, (latency, n) in enumerate(sized):  # a distinct logical date per latency, size and run
+                server.latency = latency
+                for phase, day in dates.items():
+                    if phase == "changed":  # every playlist edited since the first run: a new snapshot
+                        for pid in sized[(latency, n)]:
+                            server.playlists[pid].meta["snapshot_id"] += "-changed"
+                    print(f"N={n} {phase} at {latency:g} s per request ...", flush=True)
                     figures = measure_run(
-                        client, server, home, n, phase, sized[n], f"{day}T{hour:02d}:00:00Z", args.run_timeout
-                    )
+                        client, server, home, n, phase, sized[(latency, n)], f"{day}T{hour:02d}:00:00Z",
+                        args.run_timeout,
+                    )  # fmt: skip
                     print(f"N={n} {phase}: {figures.wall_s:.1f} s, {figures.api_requests} API / {figures.token_requests} token requests", flush=True)  # fmt: skip
                     runs.append(figures)
             backfill = None
@@ -405,7 +427,8 @@ def main(argv: Sequence[str] | None = None) -> day_report.Report:
                 largest = args.sizes[-1]
                 print(f"backfill of {len(days)} days of {largest} playlists ...", flush=True)
                 backfill = measure_backfill(
-                    client, server, home, LocalLake(lake_dir), yesterday.isoformat(), sized[largest], days,
+                    client, server, home, LocalLake(lake_dir), today.isoformat(), sized[(args.api_latency[0], largest)],
+                    days,
                     args.backfill_max_active_runs, timeout=args.run_timeout * 3,
                 )  # fmt: skip
                 print(f"backfill: {backfill.wall_s:.1f} s, {backfill.api_requests} API requests", flush=True)
@@ -419,9 +442,10 @@ def main(argv: Sequence[str] | None = None) -> day_report.Report:
         load_after=os.getloadavg(),
         settings={
             "parallelism": env.get("AIRFLOW__CORE__PARALLELISM", "4"),
-            "chunk size": str(settings.extract_chunk_size),
+            "chunk size": str(settings.extract_chunk_size or "derived from the day's count"),
+            "in flight per chunk": str(settings.extract_in_flight),
             "pool slots": str(settings.spotify_pool_slots),
-            "API latency": f"{args.api_latency * 1000:.0f} ms",
+            "API latency": " and ".join(f"{v * 1000:.0f} ms" for v in args.api_latency),
         },
         entries=ENTRIES,
         boot_s=boot_s,
@@ -431,7 +455,8 @@ def main(argv: Sequence[str] | None = None) -> day_report.Report:
     )
     command = "make bench-day" + ("" if args.sizes == list(DEFAULT_SIZES) else f" N={','.join(map(str, args.sizes))}")
     command += "" if args.backfill_days == BACKFILL_DAYS else f" BACKFILL_DAYS={args.backfill_days}"
-    command += f" API_LATENCY={args.api_latency:g}" if args.api_latency else ""
+    if args.api_latency != list(DEFAULT_LATENCIES):
+        command += f" API_LATENCY={','.join(f'{v:g}' for v in args.api_latency)}"
     args.results.write_text(day_report.render(report, command))
     print(f"wrote {args.results}")
     if args.json:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ from spotify_etl.errors import PipelineError
 from spotify_etl.ids import is_spotify_id
 from spotify_etl.lake import Lake
 from spotify_etl.paths import SAMPLE_DATA_DIR
-from spotify_etl.raw_format import PLAYLIST, RAW_FORMAT, declared, shape_error
+from spotify_etl.raw_format import PLAYLIST, RAW_FORMAT, TRACK_KEYS, declared, shape_error
 
 log = logging.getLogger(__name__)
 
@@ -36,13 +37,32 @@ class NotInSampleData(PipelineError, RuntimeError, retryable=False):
 
 class PlaylistSource(Protocol):
     name: str
-    api_calls: int
+
+    @property
+    def api_calls(self) -> int:
+        """API calls made through the source by the calling thread (see :class:`CallCounter`)."""
 
     def playlist(self, playlist_id: str) -> dict[str, Any]:
-        """Playlist metadata: id, name, owner, snapshot_id and the items total."""
+        """Playlist metadata: id, name, owner, snapshot_id and the items total, with the first
+        page of entries embedded where the source has it (see :func:`embedded_page`)."""
 
     def items_page(self, playlist_id: str, offset: int, limit: int) -> Any:
         """One paging object of playlist entries starting at ``offset``."""
+
+
+class CallCounter:
+    """Counts a source's API calls per thread: a chunk's playlists share one source (one token)
+    on several threads (:mod:`spotify_etl.chunks`), and each playlist reports its own calls."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def add(self) -> None:
+        self._local.calls = self.mine + 1
+
+    @property
+    def mine(self) -> int:
+        return int(getattr(self._local, "calls", 0))
 
 
 @dataclass(frozen=True)
@@ -90,21 +110,38 @@ class ExtractResult:
 
 
 def _items_total(meta: dict[str, Any]) -> int | None:
-    for key in ("items", "tracks"):  # 2026 responses say "items", older ones "tracks"
+    for key in TRACK_KEYS:  # 2026 responses say "items", older ones "tracks"
         block = meta.get(key)
         if isinstance(block, dict) and isinstance(block.get("total"), int):
             return int(block["total"])
     return None
 
 
-def fetch_pages(source: PlaylistSource, playlist_id: str, total: int | None) -> list[dict[str, Any]]:
-    """Every page of the playlist, following ``next`` until it is null, each entry checked
-    against :data:`spotify_etl.raw_format.ENTRY` (see :func:`~spotify_etl.raw_format.shape_error`)."""
+def embedded_page(meta: dict[str, Any]) -> dict[str, Any] | None:
+    """The first page of entries that rode on the metadata request, or None: Spotify embeds it
+    only for a playlist the token's user owns or collaborates on (other playlists: metadata only)."""
+    for key in TRACK_KEYS:
+        block = meta.get(key)
+        if isinstance(block, dict) and "items" in block:
+            return block
+    return None
+
+
+def fetch_pages(
+    source: PlaylistSource, playlist_id: str, total: int | None, first: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """Every page of the playlist, from ``first`` (the page embedded in the metadata) if given,
+    then from the items endpoint where it ended, following ``next`` until it is null; each entry
+    checked against :data:`spotify_etl.raw_format.ENTRY` (see :func:`~spotify_etl.raw_format.shape_error`)."""
     pages: list[dict[str, Any]] = []
     offset = 0
+    page: Any = first
     while True:
-        page = source.items_page(playlist_id, offset, PAGE_LIMIT)
-        where = f"playlist {playlist_id} page at offset {offset}"
+        if page is None:
+            page = source.items_page(playlist_id, offset, PAGE_LIMIT)
+            where = f"playlist {playlist_id} page at offset {offset}"
+        else:
+            where = f"playlist {playlist_id} first page (in the metadata response)"
         if not isinstance(page, dict) or not isinstance(page.get("items"), list):
             raise PayloadError(f"{where}: response has no 'items' list; nothing landed for this playlist")
         if isinstance(page.get("offset"), int) and page["offset"] != offset:
@@ -122,6 +159,7 @@ def fetch_pages(source: PlaylistSource, playlist_id: str, total: int | None) -> 
             raise PayloadError(f"{where}: empty page with a 'next' link; nothing landed for this playlist")
         if len(pages) > 10_000:
             raise PayloadError(f"{where}: more than 10000 pages; nothing landed for this playlist")
+        page = None
     if total is not None and offset != total:
         raise PayloadError(
             f"playlist {playlist_id}: pages hold {offset} items but the API reported total {total} "
@@ -147,7 +185,7 @@ def extract_playlist(
     if problem := shape_error(meta, PLAYLIST, "metadata"):
         raise PayloadError(f"playlist {playlist_id}: {problem}; nothing landed for this playlist")
     previous = _same_snapshot(lake, playlist_id, day, snapshot_id)
-    pages = previous["pages"] if previous else fetch_pages(source, playlist_id, _items_total(meta))
+    pages = previous["pages"] if previous else fetch_pages(source, playlist_id, _items_total(meta), embedded_page(meta))
     document: dict[str, Any] = {
         "format": RAW_FORMAT,
         "playlist_id": playlist_id,
@@ -220,13 +258,17 @@ class SampleSource:
 
     def __init__(self, root: Path = SAMPLE_DATA_DIR / "playlists") -> None:
         self.root = root
-        self.api_calls = 0
+        self.calls = CallCounter()
+
+    @property
+    def api_calls(self) -> int:
+        return self.calls.mine
 
     def available(self) -> list[str]:
         return sorted(p.name for p in self.root.iterdir() if p.is_dir() and is_spotify_id(p.name))
 
     def _load(self, playlist_id: str, name: str) -> Any:
-        self.api_calls += 1
+        self.calls.add()
         path = self.root / playlist_id / name
         if not path.is_file():
             raise NotInSampleData(

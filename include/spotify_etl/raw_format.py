@@ -2,8 +2,9 @@
 
 From :data:`ENTRY` (and :data:`PLAYLIST`, the metadata) come the three views of it that must agree:
 
-- :func:`items_fields`: the ``fields`` filter of an items page sent to Spotify
-  (:func:`playlist_fields`: of the metadata request);
+- :func:`items_fields`: the ``fields`` filter of an items page sent to Spotify, and
+  :func:`playlist_fields`, that of ``GET /playlists/{id}`` (:data:`PLAYLIST` and the first
+  page of entries, which rides on that request);
 - :func:`shape_error`: the extract's check that objects and lists are objects and lists
   (one value of another JSON type makes DuckDB refuse the whole document, so every
   playlist of that date); leaves (ids, names, numbers) may hold anything, the transform
@@ -114,9 +115,15 @@ def items_fields(endpoint: str) -> str:
 
 
 def playlist_fields() -> str:
-    """The ``fields`` filter of the metadata request: the id, the snapshot, :data:`PLAYLIST`
-    and the items total (``items`` in 2026 answers, ``tracks`` in older ones)."""
-    return ",".join(("id", "snapshot_id", _filter(PLAYLIST), "items(total)", "tracks(total)"))
+    """The ``fields`` filter of ``GET /playlists/{id}``: the id, the snapshot, :data:`PLAYLIST`
+    and the playlist's first page of entries, so that one request lands a short playlist whole.
+
+    Spotify embeds that page (up to 100 entries, with ``total`` and ``next`` when the filter names
+    them) only for playlists the token's user owns or collaborates on; a development-mode app
+    finds it under ``items`` with entries keyed ``item`` (2026), an app in extended quota mode
+    under ``tracks`` with ``track``. Each container is asked for with its own entry key.
+    """
+    return ",".join(("id", "snapshot_id", _filter(PLAYLIST), *(f"{key}({items_fields(key)})" for key in TRACK_KEYS)))
 
 
 # ---- the extract's shape check ---------------------------------------------------------

@@ -91,6 +91,10 @@ def _memory_limit(text: str) -> str:
 
 
 MAX_DUCKDB_THREADS = 64
+MAX_EXTRACT_IN_FLIGHT = 16  # a chunk's playlists extracted at once (each one request at a time)
+# The largest chunk a size derived from the day's count makes: the fixed default measured before
+# it was derived (docs/performance.md); larger chunks mean fewer task instances, a longer retry unit.
+MAX_DERIVED_CHUNK_SIZE = 25
 
 
 def _threads(text: str) -> int | None:
@@ -184,9 +188,15 @@ SETTINGS_DOC: dict[str, Setting] = {
         "3", "Airflow retries per task (exponential backoff from 30 s)", "a whole number from 0 to 10", _number(0, 10),
     ),
     "SPOTIFY_ETL_EXTRACT_CHUNK_SIZE": Setting(
-        "25",
-        "playlists per extract task (one Spotify token each), extracted one after another (docs/pipeline.md)",
-        "a whole number from 1 to 500", _number(1, 500),
+        "",
+        "playlists per extract task (one Spotify token each), `SPOTIFY_ETL_EXTRACT_IN_FLIGHT` of them at once; empty: derived from the day's count, enough chunks for every pool slot, "
+        f"at most {MAX_DERIVED_CHUNK_SIZE} playlists each (docs/pipeline.md)",
+        "empty or a whole number from 1 to 500", lambda text: _number(1, 500)(text) if text else None,
+    ),
+    "SPOTIFY_ETL_EXTRACT_IN_FLIGHT": Setting(
+        "4",
+        "playlists of a chunk extracted at once, one request each at a time, one token per chunk; with the pool, (pool slots) x this bounds the requests in flight (docs/pipeline.md)",
+        f"a whole number from 1 to {MAX_EXTRACT_IN_FLIGHT}", _number(1, MAX_EXTRACT_IN_FLIGHT),
     ),
     "SPOTIFY_ETL_SPOTIFY_POOL_SLOTS": Setting(
         "4",
@@ -241,8 +251,7 @@ SETTINGS_DOC: dict[str, Setting] = {
 
 
 def _read(env: Mapping[str, str]) -> dict[str, Any]:
-    """The settings' values from ``env``, each missing one from its :data:`SETTINGS_DOC` default;
-    raise :class:`SettingsError` for the first one :data:`SETTINGS_DOC` does not allow."""
+    """The settings' values from ``env`` (a missing one: its default); :class:`SettingsError` for one not allowed."""
     # A default with <placeholders> is empty here and filled in by derived() below.
     texts = {
         name: env.get(name, "" if "<" in spec.default else spec.default).strip() for name, spec in SETTINGS_DOC.items()
@@ -291,6 +300,7 @@ def _read(env: Mapping[str, str]) -> dict[str, Any]:
         "live_grace_days": value("LIVE_GRACE_DAYS"),
         "task_retries": value("TASK_RETRIES"),
         "extract_chunk_size": value("EXTRACT_CHUNK_SIZE"),
+        "extract_in_flight": value("EXTRACT_IN_FLIGHT"),
         "spotify_pool_slots": value("SPOTIFY_POOL_SLOTS"),
         "s3_sse": value("S3_SSE"),
         "s3_sse_kms_key_id": value("S3_SSE_KMS_KEY_ID"),
@@ -324,7 +334,8 @@ class Settings:
     max_retry_after: float = _DEFAULTS["max_retry_after"]
     live_grace_days: int = _DEFAULTS["live_grace_days"]
     task_retries: int = _DEFAULTS["task_retries"]
-    extract_chunk_size: int = _DEFAULTS["extract_chunk_size"]
+    extract_chunk_size: int | None = _DEFAULTS["extract_chunk_size"]
+    extract_in_flight: int = _DEFAULTS["extract_in_flight"]
     spotify_pool_slots: int = _DEFAULTS["spotify_pool_slots"]
     s3_sse: str = _DEFAULTS["s3_sse"]
     s3_sse_kms_key_id: str = _DEFAULTS["s3_sse_kms_key_id"]

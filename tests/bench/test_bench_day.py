@@ -63,12 +63,13 @@ def test_generated_playlists_are_extracted_in_a_chunk_with_one_token_and_skipped
 
         first = chunks.extract_chunk(lambda: _source(server), lake, ids, DAY, "t", run="r1")
         assert not first.failed and [r["items"] for r in first.landed] == [100] * 4
-        assert [r["pages"] for r in first.landed] == [2] * 4 and [r["api_calls"] for r in first.landed] == [3] * 4
-        assert len(server.api_requests()) == 12 and len(server.token_requests()) == 1  # one token per chunk
+        # 100 entries: all of them came with the metadata request (its embedded first page)
+        assert [r["pages"] for r in first.landed] == [1] * 4 and [r["api_calls"] for r in first.landed] == [1] * 4
+        assert len(server.api_requests()) == 4 and len(server.token_requests()) == 1  # one token per chunk
 
         second = chunks.extract_chunk(lambda: _source(server), lake, ids, NEXT_DAY, "t", run="r2")
         assert [(r["unchanged"], r["api_calls"]) for r in second.landed] == [(True, 1)] * 4  # the snapshot skip
-        assert len(server.api_requests()) == 16 and len(server.token_requests()) == 2
+        assert len(server.api_requests()) == 8 and len(server.token_requests()) == 2
 
         # Development-mode rules hold for them: an app-only token gets no items (a lake without the
         # earlier documents, so the items are asked for).
@@ -178,7 +179,9 @@ def test_a_wait_ends_once_the_scheduler_stayed_unhealthy(monkeypatch: pytest.Mon
         watch.check()
 
 
-def _run(n: int, phase: str, wall: float, api: int, tokens: int = 1, chunks: int = 1) -> RunFigures:
+def _run(
+    n: int, phase: str, wall: float, api: int, tokens: int = 1, chunks: int = 1, latency_ms: float = 0.0
+) -> RunFigures:
     tasks = [
         TaskTiming("plan", -1, 0.0, 1.0, 2.0),
         TaskTiming("chunk_playlists", -1, 2.0, 2.0, 2.5),  # counted in the plan
@@ -188,7 +191,7 @@ def _run(n: int, phase: str, wall: float, api: int, tokens: int = 1, chunks: int
     ]
     return RunFigures(
         n, phase, f"r{n}{phase}", 0.0, 0.5, wall, len(tasks), chunks, api, tokens,
-        n if phase == "unchanged" else 0, Memory(100.0, 60.0, 3, 10), tasks,
+        n if phase == "unchanged" else 0, Memory(100.0, 60.0, 3, 10), tasks, latency_ms,
     )  # fmt: skip
 
 
@@ -214,30 +217,53 @@ def test_profile_and_interval_arithmetic() -> None:
 
 def test_verdicts_and_results_file_name_every_target() -> None:
     runs = [
-        _run(10, "first", 10.0, 30),
+        _run(10, "first", 10.0, 10),
         _run(10, "unchanged", 9.0, 10),
-        _run(1000, "first", 150.0, 3000, tokens=40, chunks=40),
+        _run(1000, "first", 150.0, 1000, tokens=40, chunks=40),
+        _run(1000, "changed", 140.0, 3000, tokens=40, chunks=40),
         _run(1000, "unchanged", 120.0, 1000, tokens=41, chunks=40),
+        _run(1000, "first", 59.0, 1000, tokens=40, chunks=40, latency_ms=100.0),
     ]
     report = _report(runs)
-    assert [(v.measured, v.met) for v in day_report.verdicts(report)][:2] == [("150.0 s", True), ("0.141 s", False)]
-    assert [v.met for v in day_report.verdicts(report)] == [True, False, True, False]
+    found = {v.target: (v.measured, v.met) for v in day_report.verdicts(report)}
+    assert found["API requests per new or changed playlist of 100 entries = 1"] == (
+        "1.00 (N=10 first), 1.00 (N=1000 first), 3.00 (N=1000 changed), 1.00 (N=1000 at 100 ms first)",
+        False,
+    )
+    assert found["1,000 new playlists at 100 ms per request in at most 60.0 s, trigger to run success"] == (
+        "59.0 s",
+        True,
+    )
+    slower = (
+        "1,000 new playlists at 0 ms per request in at most 30.9 s, trigger to run success (before issue 21: 30.9 s)"
+    )
+    assert found[slower] == ("150.0 s", False)
+    assert found["1,000 playlists of 100 entries in at most 180 s, trigger to run success"] == ("150.0 s", True)
+    assert found["at most 0.1 s per added playlist (least-squares slope of run time over N)"] == ("0.141 s", False)
     text = day_report.render(report, "make bench-day")
     assert "| 1,000 playlists of 100 entries in at most 180 s, trigger to run success | 150.0 s | met |" in text
     assert (
         "| at most 0.1 s per added playlist (least-squares slope of run time over N) | 0.141 s | **missed** |" in text
     )
     assert "| API calls per unchanged playlist = 1 (snapshot skip) | 1.00 (N=10), 1.00 (N=1000) | met |" in text
-    assert "41/40 (N=1000 unchanged) | **missed** |" in text
-    assert "| 1,000 | first | 150.0 | 5 | 40 | 3,000 | 3.00 | 40 |" in text
-    assert "At N=1,000 (first run) the 150.0 s were: 0.5 s until the scheduler started the run, plan 1.5 s" in text
+    assert "41/40 (N=1000 unchanged), 40/40 (N=1000 at 100 ms first) | **missed** |" in text
+    assert "| 1,000 | 0 | first | 150.0 | 5 | 40 | 1,000 | 1.00 | 40 |" in text
+    assert "| 1,000 | 100 | first | 59.0 | 5 | 40 | 1,000 | 1.00 | 40 |" in text
+    # Side by side with the figures before issue 21 (load average at the start in brackets).
+    assert "| 0 | first | 3.00 | 1.00 | 30.9 (0.2) | 150.0 (1.0) |" in text
+    assert "| 0 | changed | 3.00 | 3.00 | not measured | 140.0 (1.0) |" in text
+    assert "| 100 | first | 3.00 | 1.00 | 137.0 (4.7) | 59.0 (1.0) |" in text
+    assert (
+        "At N=1,000 (first run, 0 ms per request) the 150.0 s were: 0.5 s until the scheduler started the run" in text
+    )
+    assert "At N=1,000 (first run, 100 ms per request) the 59.0 s were:" in text
     assert "(40 chunk task instances of 2.25 s on average: 1.00 s the playlists' own work, 1.25 s, 56%" in text
     assert "each slot was also idle 0.00 s per chunk" in text
     assert "an added playlist costs 0.003 s of extract" in text
     assert "## Backfill" not in text
 
-    small = _report([_run(10, "first", 10.0, 30), _run(10, "unchanged", 9.0, 11)])
-    assert [v.met for v in day_report.verdicts(small)] == [None, None, False, True]
+    small = _report([_run(10, "first", 10.0, 10), _run(10, "unchanged", 9.0, 11)])
+    assert [v.met for v in day_report.verdicts(small)] == [True, None, None, None, None, False, True]
 
 
 @pytest.mark.e2e
@@ -245,19 +271,23 @@ def test_verdicts_and_results_file_name_every_target() -> None:
 def test_the_whole_harness_at_two_playlists_and_one_backfilled_day(tmp_path: Path) -> None:
     results = tmp_path / "RESULTS-day.md"
     report = day.main(
-        ["--sizes", "2", "--backfill-days", "1", "--work-dir", str(tmp_path / "work"), "--results", str(results)]
-    )
-    first, unchanged = report.runs
-    assert (first.phase, first.api_requests, first.token_requests, first.chunks) == ("first", 6, 1, 1)
+        ["--sizes", "2", "--backfill-days", "1", "--api-latency", "0.01", "--work-dir", str(tmp_path / "work"),
+         "--results", str(results)]
+    )  # fmt: skip
+    first, changed, unchanged = report.runs
+    assert [(r.latency_ms, r.phase) for r in report.runs] == [(10.0, p) for p in ("first", "changed", "unchanged")]
+    # Two playlists, four pool slots: the derived chunk size is 1, so two chunks and two tokens.
+    assert (first.phase, first.api_requests, first.token_requests, first.chunks) == ("first", 2, 2, 2)
+    assert (changed.api_requests, changed.unchanged) == (2, 0)  # new snapshots: the entries again, in one request
     assert (unchanged.phase, unchanged.api_requests, unchanged.unchanged) == ("unchanged", 2, 2)
-    # plan, chunk_playlists, one extract chunk, transform, catalog, validate, check_extracts
-    assert first.task_instances == 7 and first.memory.peak_rss_mib > 0 and first.wall_s > 0
+    # plan, chunk_playlists, two extract chunks, transform, catalog, validate, check_extracts
+    assert first.task_instances == 8 and first.memory.peak_rss_mib > 0 and first.wall_s > 0
     backfill = report.backfill
     assert backfill is not None and (backfill.runs, backfill.api_requests, backfill.token_requests) == (1, 0, 0)
     assert backfill.task_instances == 7 and backfill.max_concurrent_runs == 1
     text = results.read_text()
     assert (
-        "Written by `make bench-day N=2 BACKFILL_DAYS=1`" in text
+        "Written by `make bench-day N=2 BACKFILL_DAYS=1 API_LATENCY=0.01`" in text
         and "| a backfill of 1 landed days calls Spotify 0 times |" in text
     )
     assert day.airflow_standalone.running(tmp_path / "work" / "home") is None  # stopped

@@ -45,6 +45,7 @@ def test_a_retry_and_the_failures_each_send_one_alert_naming_task_try_error_and_
             airflow_template_db,
             tmp_path,
             [LSD, RAP_RU],
+            SPOTIFY_ETL_EXTRACT_CHUNK_SIZE="2",  # one chunk of both
             AIRFLOW_CONN_SPOTIFY_DEFAULT=json.dumps(server.connection(user=True)),
             AIRFLOW_CONN_ALERTS_WEBHOOK=json.dumps(webhook.connection()),
             SPOTIFY_ETL_ALERT_SLACK_CONN_ID="alerts_webhook",
@@ -102,6 +103,7 @@ def test_a_webhook_answering_500_never_shows_its_token_nor_the_alert_connections
             airflow_template_db,
             tmp_path,
             [LSD, "0" * 22],
+            SPOTIFY_ETL_EXTRACT_CHUNK_SIZE="2",  # one chunk of both
             AIRFLOW_CONN_ALERTS_WEBHOOK=json.dumps(webhook.connection()),
             SPOTIFY_ETL_ALERT_SLACK_CONN_ID="alerts_webhook",
             SPOTIFY_ETL_ALERT_SNS_TOPIC_ARN=topic,

@@ -124,6 +124,7 @@ def test_a_failed_chunk_counts_its_failure_and_names_what_it_landed(airflow_temp
             AIRFLOW__METRICS__STATSD_ON="True", AIRFLOW__METRICS__STATSD_HOST="127.0.0.1",
             AIRFLOW__METRICS__STATSD_PORT=str(statsd.port),
             SPOTIFY_ETL_LAKE_DIR=str(lake), SPOTIFY_ETL_DUCKDB_PATH=str(tmp_path / "catalog.duckdb"),
+            SPOTIFY_ETL_EXTRACT_CHUNK_SIZE="2",  # one chunk of both
         )  # fmt: skip
     assert f"playlist {missing} is not in the embedded sample data" in run.output, run.output[-4000:]
     got = statsd.ours("airflow")  # Airflow's default prefix

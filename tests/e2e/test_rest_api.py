@@ -87,19 +87,22 @@ def test_trigger_with_two_playlists_lands_exactly_those_and_validates(airflow_se
         "message": message,
     }
     assert message in task_log(client, run_id, "plan")
-    assert xcom(client, run_id, "chunk_playlists") == [TWO_PLAYLISTS]  # one chunk (SPOTIFY_ETL_EXTRACT_CHUNK_SIZE 25)
+    # One chunk each: the chunk size is derived from the day's count, and a small day spreads over the pool's slots.
+    assert xcom(client, run_id, "chunk_playlists") == [[p] for p in TWO_PLAYLISTS]
+    chunk_log = task_log(client, run_id, "chunk_playlists")
+    assert "extract: 2 playlists in 2 chunks of at most 1 (derived from their count and " in chunk_log
 
-    # Extract: one mapped task per chunk, named in the UI by its first playlist and count, in
-    # the pool spotify_api; each playlist's numbers in its XCom outcome and its log.
-    extract = TaskInstanceApi(client).get_mapped_task_instance(DAG_ID, run_id, "extract_playlist", 0)
-    assert extract.rendered_map_index == f"{TWO_PLAYLISTS[0]} +1 more" and extract.pool == SPOTIFY_POOL
-    outcome = xcom(client, run_id, "extract_playlist", map_index=0)
-    assert outcome["failed"] == [] and [r["playlist_id"] for r in outcome["landed"]] == TWO_PLAYLISTS
-    log = task_log(client, run_id, "extract_playlist", map_index=0)
-    assert "USING EMBEDDED SAMPLE DATA" in log
+    # Extract: one mapped task per chunk, named in the UI by its playlist, in the pool
+    # spotify_api; each playlist's numbers in its XCom outcome and its log.
     api_calls = 0
-    for summary in outcome["landed"]:
-        playlist = summary["playlist_id"]
+    for index, playlist in enumerate(TWO_PLAYLISTS):
+        extract = TaskInstanceApi(client).get_mapped_task_instance(DAG_ID, run_id, "extract_playlist", index)
+        assert extract.rendered_map_index == playlist and extract.pool == SPOTIFY_POOL
+        outcome = xcom(client, run_id, "extract_playlist", map_index=index)
+        assert outcome["failed"] == [] and [r["playlist_id"] for r in outcome["landed"]] == [playlist]
+        log = task_log(client, run_id, "extract_playlist", map_index=index)
+        assert "USING EMBEDDED SAMPLE DATA" in log
+        (summary,) = outcome["landed"]
         expected = numbers[playlist]
         # A snapshot unchanged since an earlier date in this lake (the backfill test lands some)
         # is reused: one metadata call instead of every page.

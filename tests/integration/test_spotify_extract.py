@@ -36,7 +36,7 @@ from spotify_etl.spotify import (
 )
 from spotify_etl.transform import transform_day
 
-from tests.support.spotify_server import ITEMS_2026, LSD, RAP_RU, SpotifyServer, error_body, fixture
+from tests.support.spotify_server import ITEMS_2026, LSD, RAP_RU, Playlist, SpotifyServer, error_body, fixture
 
 DAY, NEXT_DAY = "2026-11-25", "2026-11-26"
 TOP_50_GLOBAL = "37i9dQZEVXbMDoHDwVN2tF"  # Spotify-owned: 404 for new/dev-mode apps since Nov 2024
@@ -73,27 +73,61 @@ def offsets(server: SpotifyServer, suffix: str = "/items") -> list[int]:
     return [int(r.query["offset"]) for r in server.api_requests(suffix)]
 
 
-def test_playlist_of_four_pages_is_followed_through_next_with_field_filters(
+def test_first_page_rides_on_the_metadata_then_items_pages_follow_next_with_field_filters(
     server: SpotifyServer, lake: Lake, lake_dir: Path
 ) -> None:
     result = extract_playlist(source(server), lake, LSD, DAY, "t")
 
-    assert (result.items, result.pages, result.api_calls, result.source) == (200, 4, 5, "spotify_api")
+    assert (result.items, result.pages, result.api_calls, result.source) == (200, 3, 3, "spotify_api")
     meta_requests = server.api_requests(f"/playlists/{LSD}")
     assert len(meta_requests) == 1 and meta_requests[0].query["fields"] == META_FIELDS
-    assert offsets(server) == [0, 50, 100, 150]
+    assert offsets(server) == [100, 150]  # the first 100 came with the metadata
     assert {r.query["limit"] for r in server.api_requests("/items")} == {"50"}
     assert {r.query["fields"] for r in server.api_requests("/items")} == {items_fields("items")}
     assert [r.form["grant_type"] for r in server.token_requests()] == ["refresh_token"]
     doc = raw(lake_dir, LSD)
     assert doc["source"] == "spotify_api" and doc["name"] == "LSDream Theatre" and doc["owner_id"] == "marcel#spotify"
-    assert doc["snapshot_id"].startswith("MzkxLGQ4") and doc["total"] == 200 and doc["api_calls"] == 5
-    assert [p["offset"] for p in doc["pages"]] == [0, 50, 100, 150] and doc["pages"][-1]["next"] is None
+    assert doc["snapshot_id"].startswith("MzkxLGQ4") and doc["total"] == 200 and doc["api_calls"] == 3
+    assert [(p["offset"], p["limit"]) for p in doc["pages"]] == [(0, 100), (100, 50), (150, 50)]
+    assert doc["pages"][-1]["next"] is None
     entries = [e for p in doc["pages"] for e in p["items"]]
     assert all(set(e) <= ENTRY_KEYS and "item" in e for e in entries)
     assert all(set(e["item"]) <= TRACK_KEYS for e in entries if e["item"])  # no images, markets, preview_url...
     assert not any("popularity" in e["item"] for e in entries if e["item"])  # never sent to development-mode apps
     assert sum(e["item"]["id"] is None for e in entries) == 8  # the recorded local files
+
+
+LARGE = "230entriesPlaylistXyz0"  # 230 entries: the recorded LSDream Theatre entries, repeated
+
+
+def requests_seen(server: SpotifyServer) -> list[str]:
+    """``metadata`` or ``items@<offset>`` per API request, in order."""
+    return [f"items@{r.query['offset']}" if r.path.endswith("/items") else "metadata" for r in server.api_requests()]
+
+
+def test_requests_per_playlist_shape(server: SpotifyServer, lake: Lake) -> None:
+    lsd = server.playlists[LSD]
+    server.playlists[LARGE] = Playlist(
+        {**lsd.meta, "id": LARGE, "snapshot_id": "large-1"}, (lsd.entries * 2)[:230], collaborators={server.user_id}
+    )
+    server.playlists[ITEMS_2026].collaborators.clear()  # another user's playlist: metadata only
+    src = source(server)
+
+    def extract(playlist_id: str, day: str = DAY) -> list[str]:
+        server.requests.clear()
+        extract_playlist(src, lake, playlist_id, day, "t")
+        return requests_seen(server)
+
+    assert extract(RAP_RU) == ["metadata"]  # owned, 4 entries: all of them came with the metadata
+    assert extract(LSD) == ["metadata", "items@100", "items@150"]  # owned, 200
+    assert extract(LARGE) == ["metadata", "items@100", "items@150", "items@200"]  # owned, 230: 1 + 3 pages of 50
+    assert [extract(p, NEXT_DAY) for p in (RAP_RU, LSD, LARGE)] == [["metadata"]] * 3  # unchanged snapshots
+    server.requests.clear()
+    assert set(src.playlist(ITEMS_2026)) == {"id", "name", "snapshot_id", "owner"}  # no `items` object at all
+    server.requests.clear()
+    with pytest.raises(PlaylistNotAccessible, match="Spotify answered 403"):
+        extract_playlist(src, lake, ITEMS_2026, DAY, "t")
+    assert requests_seen(server) == ["metadata", "items@0"]  # not owned: the items endpoint refuses it
 
 
 def test_field_filter_keeps_everything_the_transform_reads(server: SpotifyServer, tmp_path: Path) -> None:
@@ -112,7 +146,7 @@ def test_2026_items_shape_lands_item_entries_without_popularity(
 ) -> None:
     result = extract_playlist(source(server), lake, ITEMS_2026, DAY, "t")
 
-    assert (result.items, result.pages, result.api_calls) == (5, 1, 2)
+    assert (result.items, result.pages, result.api_calls) == (5, 1, 1)
     entries = raw(lake_dir, ITEMS_2026)["pages"][0]["items"]
     assert all("item" in e and "track" not in e and "popularity" not in e["item"] for e in entries)
     assert transform_day(lake, DAY).rows["songs"] == 5
@@ -120,12 +154,13 @@ def test_2026_items_shape_lands_item_entries_without_popularity(
 
 def test_items_asks_only_for_item_so_the_deprecated_track_copy_is_not_landed(lake: Lake, lake_dir: Path) -> None:
     with SpotifyServer(items_key="both") as srv:  # Spotify's deprecation window: `item` and its copy `track`
-        result = extract_playlist(source(srv), lake, RAP_RU, DAY, "t")
-        (request,) = srv.api_requests("/items")
-    assert "item(" in request.query["fields"] and "track(" not in request.query["fields"]
-    entries = raw(lake_dir, RAP_RU)["pages"][0]["items"]
-    assert result.items == 4 and all("item" in e and "track" not in e for e in entries)
-    assert transform_day(lake, DAY).rows["songs"] == 4
+        result = extract_playlist(source(srv), lake, LSD, DAY, "t")
+        requests = srv.api_requests("/items")
+    assert all("item(" in r.query["fields"] and "track(" not in r.query["fields"] for r in requests)
+    assert "items(offset,limit,next,total,items(added_at,added_by.id,is_local,item(" in META_FIELDS
+    entries = [e for p in raw(lake_dir, LSD)["pages"] for e in p["items"]]  # embedded page and /items pages
+    assert result.items == 200 and all("item" in e and "track" not in e for e in entries)
+    assert transform_day(lake, DAY).rows["playlist_items"] == 200
 
 
 def test_extended_quota_app_with_client_credentials_reads_the_old_tracks_endpoint(lake: Lake, lake_dir: Path) -> None:
@@ -133,7 +168,7 @@ def test_extended_quota_app_with_client_credentials_reads_the_old_tracks_endpoin
         result = extract_playlist(
             source(srv, user=False, extra={**APP_ONLY, "items_endpoint": "tracks"}), lake, LSD, DAY, "t"
         )
-        assert offsets(srv, "/tracks") == [0, 50, 100, 150] and not srv.api_requests("/items")
+        assert offsets(srv, "/tracks") == [100, 150] and not srv.api_requests("/items")  # 100 came embedded
         assert {r.query["fields"] for r in srv.api_requests("/tracks")} == {items_fields("tracks")}
         assert [r.form["grant_type"] for r in srv.token_requests()] == ["client_credentials"]
     entries = [e for p in raw(lake_dir, LSD)["pages"] for e in p["items"]]
@@ -144,13 +179,13 @@ def test_extended_quota_app_with_client_credentials_reads_the_old_tracks_endpoin
 
 def test_429_waits_retry_after_then_succeeds(server: SpotifyServer, lake: Lake, lake_dir: Path) -> None:
     server.fail(
-        r"/items\?.*offset=50", 429, fixture("error_429_api_rate_limit_exceeded.json"), headers={"Retry-After": "1"}
+        r"/items\?.*offset=150", 429, fixture("error_429_api_rate_limit_exceeded.json"), headers={"Retry-After": "1"}
     )
     started = time.monotonic()
     result = extract_playlist(source(server, max_retry_after=5), lake, LSD, DAY, "t")
 
     assert time.monotonic() - started >= 1.0
-    assert offsets(server) == [0, 50, 50, 100, 150] and result.api_calls == 6
+    assert offsets(server) == [100, 150, 150] and result.api_calls == 4
     assert raw(lake_dir, LSD)["total"] == 200
 
 
@@ -162,23 +197,23 @@ def test_429_beyond_the_maximum_wait_fails_the_try_fast(server: SpotifyServer, l
 
     assert time.monotonic() - started < 5
     assert LSD in str(err.value) and "Retry-After 3600 s exceeds SPOTIFY_ETL_MAX_RETRY_AFTER=120 s" in str(err.value)
-    assert err.value.retryable and offsets(server) == [0]  # urllib3 did not retry the 429 on its own
+    assert err.value.retryable and offsets(server) == [100]  # urllib3 did not retry the 429 on its own
     assert not (lake_dir / "raw").exists()
 
 
 def test_503_with_a_long_retry_after_is_retried_with_backoff_not_slept_on(server: SpotifyServer, lake: Lake) -> None:
     server.fail(r"/items", 503, error_body(503, "Service unavailable"), headers={"Retry-After": "3600"})
     started = time.monotonic()
-    result = extract_playlist(source(server), lake, RAP_RU, DAY, "t")
+    result = extract_playlist(source(server), lake, LSD, DAY, "t")
 
-    assert time.monotonic() - started < 5 and result.items == 4 and offsets(server) == [0, 0]
+    assert time.monotonic() - started < 5 and result.items == 200 and offsets(server) == [100, 100, 150]
 
 
 def test_500_then_success(server: SpotifyServer, lake: Lake, lake_dir: Path) -> None:
     server.fail(r"/items\?.*offset=100", 500, error_body(500, "Server error"))
     result = extract_playlist(source(server), lake, LSD, DAY, "t")
 
-    assert offsets(server) == [0, 50, 100, 100, 150] and result.items == 200
+    assert offsets(server) == [100, 100, 150] and result.items == 200
     assert raw(lake_dir, LSD)["total"] == 200
 
 
@@ -189,9 +224,9 @@ def test_5xx_that_outlasts_the_retries_fails_naming_the_status(
     with pytest.raises(SpotifyUnavailable) as err:
         extract_playlist(source(server, retries=2, backoff_factor=0.01), lake, LSD, DAY, "t")
 
-    assert f"playlist {LSD} items page at offset 0: Spotify answered 502" in str(err.value)
+    assert f"playlist {LSD} items page at offset 100: Spotify answered 502" in str(err.value)
     assert "after 2 retries" in str(err.value) and err.value.retryable
-    assert offsets(server) == [0, 0, 0] and not (lake_dir / "raw").exists()
+    assert offsets(server) == [100, 100, 100] and not (lake_dir / "raw").exists()
 
 
 def test_timeouts_are_retried_then_fail(server: SpotifyServer, lake: Lake) -> None:
@@ -331,11 +366,11 @@ def test_client_credentials_of_a_development_mode_app_get_403_naming_the_remedy(
 
 def test_development_mode_app_gets_403_on_the_old_tracks_endpoint(server: SpotifyServer, lake: Lake) -> None:
     with pytest.raises(PlaylistNotAccessible) as err:
-        extract_playlist(source(server, extra={"items_endpoint": "tracks"}), lake, RAP_RU, DAY, "t")
+        extract_playlist(source(server, extra={"items_endpoint": "tracks"}), lake, LSD, DAY, "t")
     text = str(err.value)
-    assert f"playlist {RAP_RU} items page at offset 0: Spotify answered 403 (Forbidden)" in text
+    assert f"playlist {LSD} items page at offset 100: Spotify answered 403 (Forbidden)" in text
     assert "closed GET /playlists/{id}/tracks" in text and "remove the connection's extra 'items_endpoint'" in text
-    assert offsets(server, "/tracks") == [0]
+    assert offsets(server, "/tracks") == [100]  # the first 100 came with the metadata
 
 
 def test_the_server_rejects_pages_larger_than_50_as_spotify_does(server: SpotifyServer) -> None:
@@ -352,8 +387,8 @@ def test_the_server_rejects_pages_larger_than_50_as_spotify_does(server: Spotify
     ("setup", "message"),
     [
         (
-            lambda s: s.fail(r"/items\?.*offset=50", 200, b"<html>maintenance</html>"),
-            f"playlist {LSD} page at offset 50: response body is not JSON",
+            lambda s: s.fail(r"/items\?.*offset=150", 200, b"<html>maintenance</html>"),
+            f"playlist {LSD} page at offset 150: response body is not JSON",
         ),
         (
             lambda s: s.fail(r"/items\?.*offset=100", 200, {"offset": 100, "limit": 50, "next": None, "total": 200}),
@@ -403,7 +438,7 @@ def test_unchanged_snapshot_makes_exactly_one_request_and_lands_previous_items(
 
     server.playlists[LSD].meta["snapshot_id"] = "a-new-snapshot"  # changed: everything is downloaded again
     assert not extract_playlist(source(server), lake, LSD, NEXT_DAY, "t3").unchanged
-    assert offsets(server) == [0, 50, 100, 150]
+    assert offsets(server) == [100, 150]
 
 
 def test_invalid_ids_are_rejected_before_any_request(server: SpotifyServer) -> None:

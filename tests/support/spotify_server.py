@@ -8,6 +8,10 @@ It serves, on 127.0.0.1 and a free port, in a background thread:
   ``/v1/playlists/{id}/tracks`` (the older endpoint), with bearer-token checks, offset/limit
   paging (400 for a limit above 50, as ``/items`` answers) and Spotify's ``fields`` filter
   grammar (``a,b.c,d(e,f(g))``) applied to the answer, so tests see what Spotify would send.
+  ``GET /v1/playlists/{id}`` embeds the first page of entries (:data:`EMBEDDED_LIMIT`, as in the
+  recorded responses) for a token whose user may read them, and is metadata only for anyone
+  else (Spotify's February 2026 changelog: "Will only return an items object for the user's
+  playlist, other playlists will only provide metadata").
 
 Access follows the rules Spotify applies to a **development-mode** app since Feb/Mar 2026
 (the default; ``extended_quota=True`` serves like an app in extended quota mode, which the
@@ -29,7 +33,9 @@ Payloads are the real recorded responses in ``tests/fixtures/spotify_api``; whol
 playlists are derived from them in :func:`recorded_playlists` (documented there) instead
 of being copied into new files. Faults (429 with ``Retry-After``, 5xx, non-JSON bodies,
 slow answers...) are scripted per path with :meth:`SpotifyServer.fail`, and expired tokens
-with :meth:`SpotifyServer.expire_tokens`. Every request is recorded for assertions.
+with :meth:`SpotifyServer.expire_tokens`. Every request is recorded for assertions, with the
+time it arrived, and :attr:`SpotifyServer.max_in_flight` is the most requests it was ever
+answering at once.
 
 Spotify serves only a playlist's current state, so history is made by changing it between two
 runs: :meth:`SpotifyServer.edit` replaces a playlist's entries with a new ``snapshot_id``, as a
@@ -67,6 +73,7 @@ HISTORY = "4Hist0ryP1ay1istChange"  # the playlist the server changes from one d
 # day 1: 0 and 1 swap places, 3 leaves, 4 comes in twice; day 2: 0 leaves, 3 comes back, 5 comes in.
 HISTORY_DAYS = ([0, 1, 2, 3], [1, 0, 2, 4, 4], [1, 2, 4, 3, 5])
 MAX_LIMIT = 50
+EMBEDDED_LIMIT = 100  # entries GET /playlists/{id} embeds: the recorded `tracks` pages hold 100 (limit 100)
 RESET = 0  # a Fault "status": close the connection with a TCP reset instead of answering
 
 
@@ -146,6 +153,7 @@ class Request:
     query: dict[str, str]
     authorization: str
     form: dict[str, str] = field(default_factory=dict)
+    at: float = field(default_factory=time.monotonic)  # when it arrived
 
 
 class SpotifyServer:
@@ -175,6 +183,7 @@ class SpotifyServer:
         for playlist in self.playlists.values():
             playlist.collaborators.add(user_id)
         self.requests: list[Request] = []
+        self.in_flight = self.max_in_flight = 0  # requests being answered now / at most at once
         self.issued_tokens: list[str] = []
         self._valid: dict[str, str | None] = {}  # access token -> its user (None: client credentials)
         self._expired: set[str] = set()
@@ -351,9 +360,11 @@ class SpotifyServer:
         fields = parse_fields(req.query["fields"]) if req.query.get("fields") else None
         endpoint = match.group(2)
         if not endpoint:
-            total = len(playlist.entries) if playlist.total is None else playlist.total
+            body = dict(playlist.meta)
             key = "tracks" if self.extended_quota else "items"  # the 2026 rename applies to development mode
-            return 200, apply_fields(fields, {**playlist.meta, key: {"total": total}})
+            if self.may_read(self._valid.get(token), playlist, "items"):
+                body[key] = self._page(match.group(1), key, playlist, 0, EMBEDDED_LIMIT)
+            return 200, apply_fields(fields, body)
         if not self.may_read(self._valid.get(token), playlist, endpoint):
             return 403, error_body(403, "Forbidden")
         try:
@@ -421,6 +432,16 @@ def _handler(server: SpotifyServer) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(body)
 
         def _answer(self, req: Request, compute: Any) -> None:
+            with server._lock:
+                server.in_flight += 1
+                server.max_in_flight = max(server.max_in_flight, server.in_flight)
+            try:
+                self._answer_now(req, compute)
+            finally:
+                with server._lock:
+                    server.in_flight -= 1
+
+        def _answer_now(self, req: Request, compute: Any) -> None:
             time.sleep(server.latency)
             fault = server._fault(self.path)
             if fault is not None:

@@ -134,6 +134,25 @@ def test_a_source_that_fails_to_build_stops_the_chunk_keeping_whether_a_retry_ca
     assert outcome.landed == [] and str(error) in outcome.failed[0]["error"]
 
 
+def test_in_flight_playlists_meet_a_failed_build_once_and_the_others_are_not_attempted(lake: Lake) -> None:
+    calls: list[int] = []
+
+    def broken() -> SampleSource:
+        calls.append(1)
+        raise SpotifyAuthError("no usable connection")
+
+    outcome = chunks.extract_chunk(broken, lake, [LSD, RAP_RU, EPISODES], DAY, "t", RUN, in_flight=3)
+    assert calls == [1] and outcome.landed == []  # built once: the others waited for it
+    assert [f["playlist_id"] for f in outcome.failed] == [LSD, RAP_RU, EPISODES]  # chunk order
+    own = [f for f in outcome.failed if "not attempted" not in f["error"]]
+    assert len(own) == 1 and own[0]["error"] == f"playlist {own[0]['playlist_id']}: no usable connection"
+    assert all(
+        f["error"] == f"playlist {f['playlist_id']}: not attempted after {own[0]['error']}" and not f["retryable"]
+        for f in outcome.failed
+        if f is not own[0]
+    )
+
+
 class FakeTI:
     def __init__(self, try_number: int, max_tries: int) -> None:
         self.try_number, self.max_tries = try_number, max_tries
@@ -198,10 +217,47 @@ def test_the_chunk_task_retries_a_retryable_failure_and_fails_on_its_last_try(
 def test_chunk_size_and_pool_slots_are_settings_of_at_least_one() -> None:
     settings = Settings.from_env({"SPOTIFY_ETL_EXTRACT_CHUNK_SIZE": "3", "SPOTIFY_ETL_SPOTIFY_POOL_SLOTS": "2"})
     assert (settings.extract_chunk_size, settings.spotify_pool_slots) == (3, 2)
-    with pytest.raises(SettingsError, match="SPOTIFY_ETL_EXTRACT_CHUNK_SIZE='0': a whole number from 1 to 500"):
+    assert Settings.from_env({}).extract_chunk_size is None  # derived from the day's count
+    assert Settings.from_env({"SPOTIFY_ETL_EXTRACT_IN_FLIGHT": "16"}).extract_in_flight == 16
+    with pytest.raises(SettingsError, match="SPOTIFY_ETL_EXTRACT_IN_FLIGHT='17': a whole number from 1 to 16"):
+        Settings.from_env({"SPOTIFY_ETL_EXTRACT_IN_FLIGHT": "17"})
+    with pytest.raises(
+        SettingsError, match="SPOTIFY_ETL_EXTRACT_CHUNK_SIZE='0': empty or a whole number from 1 to 500"
+    ):
         Settings.from_env({"SPOTIFY_ETL_EXTRACT_CHUNK_SIZE": "0"})
     with pytest.raises(SettingsError, match="SPOTIFY_ETL_SPOTIFY_POOL_SLOTS='many': a whole number from 1 to 32"):
         Settings.from_env({"SPOTIFY_ETL_SPOTIFY_POOL_SLOTS": "many"})
+
+
+@pytest.mark.parametrize(
+    ("playlists", "slots", "configured", "size", "count"),
+    [
+        (1, 4, None, 1, 1),
+        (2, 4, None, 1, 2),  # a small day spreads over the slots
+        (10, 4, None, 3, 4),
+        (100, 4, None, 25, 4),  # fills the pool exactly
+        (101, 4, None, 25, 5),
+        (1000, 4, None, 25, 40),  # a large day: at most 25 a chunk
+        (1000, 32, None, 25, 40),
+        (60, 1, None, 25, 3),
+        (10, 4, 7, 7, 2),  # set: as set
+        (0, 4, None, 1, 0),
+    ],
+)
+def test_chunk_size_is_derived_from_the_days_count_unless_set(
+    playlists: int, slots: int, configured: int | None, size: int, count: int
+) -> None:
+    assert chunks.chunk_size(playlists, slots, 25, configured) == size
+    assert len(chunks.chunked([f"{i:022d}" for i in range(playlists)], size)) == count
+
+
+def test_the_plan_logs_the_chosen_chunk_size(caplog: pytest.LogCaptureFixture) -> None:
+    ids = [f"{i:022d}" for i in range(10)]
+    with caplog.at_level("INFO", logger="spotify_etl.chunks"):
+        assert [len(c) for c in chunks.plan_chunks(ids, 4, 25)] == [3, 3, 3, 1]
+        assert [len(c) for c in chunks.plan_chunks(ids, 4, 25, 5)] == [5, 5]
+    assert "extract: 10 playlists in 4 chunks of at most 3 (derived from their count and 4 pool slots)" in caplog.text
+    assert "extract: 10 playlists in 2 chunks of at most 5 (SPOTIFY_ETL_EXTRACT_CHUNK_SIZE)" in caplog.text
 
 
 def test_ten_thousand_failed_playlists_give_bounded_messages_naming_the_first_few_and_the_count() -> None:

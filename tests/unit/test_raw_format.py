@@ -48,10 +48,10 @@ def test_duckdb_read_types_are_the_transforms_struct_types() -> None:
 
 
 def test_the_metadata_request_asks_for_the_playlists_tables_fields_in_spotifys_grammar() -> None:
-    assert playlist_fields() == (
-        "id,snapshot_id,name,description,public,collaborative,owner(id,display_name),followers.total,"
-        "items(total),tracks(total)"
-    )
+    metadata = "id,snapshot_id,name,description,public,collaborative,owner(id,display_name),followers.total"
+    # and the first page of entries, each container with its own entry key (issue 21)
+    first_page = f"items({items_fields('items')}),tracks({items_fields('tracks')})"
+    assert playlist_fields() == f"{metadata},{first_page}"
     assert parse_fields(playlist_fields())  # the test server's parser of Spotify's grammar takes it
 
 

@@ -22,7 +22,7 @@ from spotify_etl.airflow import lineage, metrics
 from spotify_etl.errors import PipelineError, first_few
 from spotify_etl.lake import Lake
 from spotify_etl.plan import EXTRACT, PARAM, SKIP, RunPlan
-from spotify_etl.settings import Settings
+from spotify_etl.settings import MAX_DERIVED_CHUNK_SIZE, Settings
 from spotify_etl.spotify.redaction import also_mask_with
 from spotify_etl.targets import target
 
@@ -107,9 +107,15 @@ def received_plan(planned: dict[str, Any] | None) -> RunPlan:
 
 
 def plan_chunks(settings: Settings, planned: dict[str, Any] | None) -> list[list[str]]:
-    """The plan's playlists to extract in chunks of ``settings.extract_chunk_size``, one mapped extract
-    task each: Airflow maps only over a task's whole return value, never over one key of it."""
-    return chunks.chunked(received_plan(planned).to_extract, settings.extract_chunk_size)
+    """The plan's playlists to extract in chunks of ``settings.extract_chunk_size``, or of a size derived
+    from their count (:func:`chunks.plan_chunks`), one mapped extract task each: Airflow maps only over
+    a task's whole return value, never over one key of it."""
+    return chunks.plan_chunks(
+        received_plan(planned).to_extract,
+        settings.spotify_pool_slots,
+        MAX_DERIVED_CHUNK_SIZE,
+        settings.extract_chunk_size,
+    )
 
 
 def extract_results(extracted: Iterable[dict[str, Any] | None] | None) -> list[dict[str, Any]]:
@@ -152,7 +158,7 @@ def run_extract_chunk(settings: Settings, chunk: list[str], day: str, dag_run: D
         lambda: pipeline.choose_source(settings, spotify_connection(settings)),
         lake, chunk, day, extracted_at,
         run=chunks.run_marker(dag_run.run_id, getattr(dag_run, "clear_number", 0)),
-        resume=ti.try_number > 1,
+        resume=ti.try_number > 1, in_flight=settings.extract_in_flight,
     )  # fmt: skip
     metrics.extract_chunk(outcome.landed, len(outcome.failed))
     lineage.report(lake, outputs=[r["path"] for r in outcome.landed])

@@ -10,7 +10,8 @@ which Spotify closed to development-mode apps in 2026).
 
 Failure policy, per request: 429 waits ``Retry-After`` only while it is at most
 ``max_retry_after`` seconds, otherwise the try fails at once so Airflow's retry schedule
-takes over; 5xx, connection errors and timeouts get ``retries`` transport retries with
+takes over; the wait holds every request of the source (a chunk's playlists share it, see
+:class:`RateLimitPause`); 5xx, connection errors and timeouts get ``retries`` transport retries with
 exponential backoff, then fail; 401 refreshes the token once; 404/403 fail naming the
 playlist and the 2024/2026 access rule that usually causes them. A connection that cannot
 work (no refresh token, no secret...) is refused before any request. Secrets never reach an
@@ -23,6 +24,7 @@ from __future__ import annotations
 import base64
 import logging
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -38,9 +40,10 @@ from urllib3.exceptions import InvalidHeader
 from urllib3.util.retry import Retry
 
 from spotify_etl.errors import PipelineError
-from spotify_etl.extract import PayloadError
+from spotify_etl.extract import CallCounter, PayloadError
 from spotify_etl.ids import is_spotify_id
 from spotify_etl.raw_format import TRACK_KEYS, items_fields, playlist_fields
+from spotify_etl.settings import MAX_EXTRACT_IN_FLIGHT
 from spotify_etl.spotify.redaction import install_log_filter, redact, remember_secret
 
 log = logging.getLogger(__name__)
@@ -57,7 +60,7 @@ BACKOFF_FACTOR = 1.0  # urllib3 waits 0, 2, 4 s between those retries
 TIMEOUT = (5.0, 30.0)  # connect, read (s)
 MAX_RATE_LIMIT_WAITS = 5  # 429 answers honoured per request before the try fails
 
-META_FIELDS = playlist_fields()
+META_FIELDS = playlist_fields()  # the metadata and the first page of entries, in one request
 
 
 class TokenCache(MemoryCacheHandler):
@@ -178,6 +181,30 @@ def _base_url(value: str, name: str) -> str:
     return value
 
 
+class RateLimitPause:
+    """A 429's ``Retry-After`` held for every request of one source: the chunk's playlists in
+    flight share the source, and the app's rate limit is theirs together, so none of them asks
+    again before the wait one of them was told has passed. Bounded: each hold is at most the
+    source's ``max_retry_after`` and each request honours at most MAX_RATE_LIMIT_WAITS holds."""
+
+    def __init__(self) -> None:
+        self._until = 0.0
+        self._lock = threading.Lock()
+
+    def hold(self, seconds: float) -> None:
+        with self._lock:
+            self._until = max(self._until, time.monotonic() + seconds)
+
+    def wait(self) -> None:
+        # Bounded: each round waits out a hold, and the chunk's requests make at most this many holds at once.
+        for _ in range(MAX_EXTRACT_IN_FLIGHT * MAX_RATE_LIMIT_WAITS):
+            with self._lock:
+                remaining = self._until - time.monotonic()
+            if remaining <= 0:
+                return
+            time.sleep(remaining)
+
+
 def http_session(retries: int, backoff_factor: float) -> requests.Session:
     # Our own Retry instead of spotipy's built-in one: that one obeys any Retry-After (a 429
     # or 503 can put the task to sleep for an hour, spotipy issue #766) and reports exhausted
@@ -197,7 +224,7 @@ def http_session(retries: int, backoff_factor: float) -> requests.Session:
         raise_on_status=False,
     )
     session = requests.Session()
-    adapter = HTTPAdapter(max_retries=retry)
+    adapter = HTTPAdapter(max_retries=retry, pool_maxsize=MAX_EXTRACT_IN_FLIGHT)  # a connection per request in flight
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
@@ -282,8 +309,10 @@ class SpotifySource:
         _refuse_unusable(client_id, client_secret, refresh_token, auth_mode, items_endpoint)
         basic = base64.b64encode(f"{client_id}:{client_secret}".encode()).decode()
         remember_secret(client_secret, refresh_token, basic)
-        self.api_calls = 0
+        self.calls = CallCounter()
         self.auth_mode = auth_mode
+        self._pause = RateLimitPause()
+        self._token_lock = threading.Lock()  # one token for all the threads that share the source
         self._owners: dict[str, str] = {}  # playlist id -> owner id, from its metadata, for 403 messages
         self.max_retry_after = max_retry_after
         self.items_endpoint = items_endpoint
@@ -326,6 +355,11 @@ class SpotifySource:
 
     def __repr__(self) -> str:
         return f"SpotifySource(auth_mode={self.auth_mode!r}, api_base_url={self.api_base_url!r})"
+
+    @property
+    def api_calls(self) -> int:
+        """API requests made by the calling thread (each playlist of a chunk runs on one thread)."""
+        return self.calls.mine
 
     def playlist(self, playlist_id: str) -> dict[str, Any]:
         pid = self._checked(playlist_id)
@@ -373,8 +407,11 @@ class SpotifySource:
     def _call(self, pid: str, what: str, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         waits, refreshed = 0, False
         while True:
-            self.api_calls += 1
+            self._pause.wait()
+            self.calls.add()
             try:
+                with self._token_lock:  # the first request's thread fetches the token, the others then reuse it
+                    self._sp._auth_headers()
                 return func(*args, **kwargs)
             except SpotifyException as exc:
                 status = exc.http_status
@@ -384,9 +421,13 @@ class SpotifySource:
                         raise self._rate_limited(pid, what, exc, delay, waits) from None
                     waits += 1
                     log.warning(
-                        "playlist %s %s: Spotify rate limit (429); waiting %.1f s as Retry-After asks", pid, what, delay
+                        "playlist %s %s: Spotify rate limit (429); waiting %.1f s as Retry-After asks, and so do "
+                        "the chunk's other requests",
+                        pid,
+                        what,
+                        delay,
                     )
-                    time.sleep(delay)
+                    self._pause.hold(delay)
                     continue
                 if status == 401 and not refreshed:
                     refreshed = True
