@@ -16,13 +16,6 @@ from spotify_etl.paths import SAMPLE_DATA_DIR
 from spotify_etl.transform import transform
 
 # The key that identifies one row of each table (what "no duplicated rows" means).
-KEYS = {
-    "albums": ("album_id",),
-    "artists": ("artist_id",),
-    "songs": ("song_id",),
-    "song_artists": ("song_id", "artist_id"),
-    "playlist_items": ("playlist_id", "position"),
-}
 SPOTIFY_ETL = Path(sys.executable).parent / "spotify-etl"
 
 
@@ -79,7 +72,7 @@ def duplicated_keys(rows: list[dict[str, Any]], table: str) -> list[tuple[Any, .
     seen: set[tuple[Any, ...]] = set()
     dupes = []
     for row in rows:
-        key = tuple(row[k] for k in KEYS[table])
+        key = tuple(row[k] for k in tables.primary_key(table))
         if key in seen:
             dupes.append(key)
         seen.add(key)

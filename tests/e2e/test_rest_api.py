@@ -21,11 +21,11 @@ from devtools import airflow_standalone
 from tests.e2e import lake_view
 from tests.e2e.airflow_api import DAG_ID, Server, midnight, task_log, task_states, trigger, wait_run, xcom
 from tests.support.raw import land
+from tests.unit.test_validation_sql import CHECKS  # the rows of include/sql/validate.sql, counted once
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
 
 TWO_PLAYLISTS = ["4dn0iEoAxn69ea0Tyov8V5", "1h9q8vXXDl2vHOmwdsuXms"]
-CHECKS = 15  # rows of include/sql/validate.sql
 
 
 def test_make_up_serves_ui_and_api_behind_the_printed_login(airflow_server: Server) -> None:
