@@ -94,7 +94,11 @@ def datasets(event: dict[str, Any], key: str) -> set[tuple[str, str]]:
 def observed(airflow_template_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     root = tmp_path_factory.mktemp("e2e-observe")
     lake = root / "lake"
-    env = {"SPOTIFY_ETL_LAKE_DIR": str(lake), "SPOTIFY_ETL_DUCKDB_PATH": str(root / "catalog.duckdb")}
+    env = {
+        "SPOTIFY_ETL_LAKE_DIR": str(lake),
+        "SPOTIFY_ETL_DUCKDB_PATH": str(root / "catalog.duckdb"),
+        "SPOTIFY_ETL_EXTRACT_CHUNK_SIZE": "25",  # one chunk: one extract task instance, one event pair per task
+    }
     ol_file = root / "openlineage.jsonl"
     with StatsdListener() as statsd:
         run = dags_test(
