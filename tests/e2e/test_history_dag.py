@@ -72,6 +72,7 @@ def history(airflow_template_db: Path, tmp_path_factory: pytest.TempPathFactory)
         "backfill": backfill.output,
         "published": (published, publish_ids(root / "lake", D1)),
         "lake": root / "lake",
+        "catalog": root / "catalog.duckdb",
     }
 
 
@@ -163,3 +164,28 @@ def test_the_playlists_table_holds_each_dates_scope_with_its_metadata(history: d
     assert (mine["items_total"], mine["followers"]) == (4, 3)
     snapshots = [next(r for r in rows[day] if r["playlist_id"] == HISTORY)["snapshot_id"] for day in (D0, D1, D2)]
     assert len(set(snapshots)) == 3  # every date's edit is a new snapshot, so its items were read again
+
+
+def test_each_run_writes_its_dates_trends_report_with_the_numbers_of_the_queries(history: dict[str, Any]) -> None:
+    """Issue 20: the report task writes reports/dt=<date>/index.html and, for the newest date,
+    reports/latest; the page's numbers are the report queries' rows over the catalog."""
+    from spotify_etl import report
+    from spotify_etl.lake import LocalLake
+    from spotify_etl.warehouse import local
+
+    lake = LocalLake(history["lake"])
+    assert lake.report_dates() == [D0, D1, D2]
+    for day in (D0, D1, D2):
+        assert f"dt={day}: trends report written: file://{lake.report_path(day)}" in history["outputs"][day]
+    first = Path(lake.report_path(D0)).read_text(encoding="utf-8")
+    assert 'id="first-date"' in first and "<svg" in first  # one landed date: said so, and what it has is drawn
+    newest = Path(lake.report_path(D2)).read_text(encoding="utf-8")
+    assert 'id="first-date"' not in newest
+    # The backfill of D1 rewrote D1's report, not the latest: that stays the newest date's.
+    assert Path(lake.report_path(None)).read_text(encoding="utf-8") == newest
+    assert f"dt={D1}: trends report written" in history["backfill"]
+    # The last run's page (the backfill's) against the queries over the catalog as it left it.
+    data = local.report_data(history["catalog"], D1, "spotify_etl")
+    assert report.page_data(Path(lake.report_path(D1)).read_text(encoding="utf-8")) == json.loads(json.dumps(data))
+    assert {r["dt"] for r in data["changes"]} == {D0, D1} and [r["dt"] for r in data["runs"]] == [D0, D1]
+    assert data["top_artists"] and data["song_stays"]
