@@ -3,8 +3,8 @@
 Its FastAPI app is mounted on the api-server, which does not protect a plugin's app: these
 tests ask it as a client would, without a login, with a forged JWT (as bearer and as the UI's
 ``_token`` cookie) and logged in, and open it in Chromium after the UI's login. The reports it
-serves are written into the server's lake here (the report task that will write them is issue
-20's first point, not there yet); the lake's ``reports/latest`` is put back as it was afterwards.
+serves are written into the server's lake here, for far-past dates no run reports on (the report
+task's pages: tests/e2e/test_history_dag.py); the lake's ``reports/latest`` is put back afterwards.
 """
 
 from __future__ import annotations

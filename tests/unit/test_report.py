@@ -174,3 +174,31 @@ def test_a_query_answering_other_columns_is_refused() -> None:
     assert query.rows([c for c, _ in query.columns], [("d", "P", "n", "2", None)]) == [
         {"dt": "d", "playlist_id": "P", "playlist": "n", "added": 2, "removed": None}
     ]  # Athena's strings typed, a NULL kept
+
+
+def athena_page(names: list[str], rows: list[list[str | None]], header: bool) -> dict[str, Any]:
+    """A GetQueryResults page as Athena sends one: every value a string, a NULL a cell without
+    VarCharValue, the column names as the first row of the first page only."""
+    info = [{"CatalogName": "hive", "Name": n, "Label": n, "Type": "varchar", "Nullable": "UNKNOWN"} for n in names]
+    data = [{"Data": [{} if v is None else {"VarCharValue": v} for v in row]} for row in rows]
+    if header:
+        data.insert(0, {"Data": [{"VarCharValue": n} for n in names]})
+    return {"ResultSet": {"Rows": data, "ResultSetMetadata": {"ColumnInfo": info}}, "UpdateCount": 0}
+
+
+def test_athenas_answer_pages_become_the_queries_typed_rows() -> None:
+    from spotify_etl.warehouse import aws
+
+    runs = next(q for q in report.QUERIES if q.name == "runs")
+    names = [c for c, _ in runs.columns]
+    first = ["2026-03-01", "r1", "10", "1.5", *["3"] * (len(names) - 4)]
+    second = ["2026-03-02", "r2", None, "0.25", *["0"] * (len(names) - 4)]
+    pages = [athena_page(names, [first], header=True), athena_page(names, [second], header=False)]
+    got = aws.report_rows(runs, pages)
+    assert [(r["dt"], r["run_seconds"], r["transform_seconds"], r["spotify_requests"]) for r in got] == [
+        ("2026-03-01", 10, 1.5, 3), ("2026-03-02", None, 0.25, 0)
+    ]  # fmt: skip
+    stays = next(q for q in report.QUERIES if q.name == "song_stays")
+    with pytest.raises(report.ReportError, match=r"report/song_stays.sql returned columns \['dt'"):
+        aws.report_rows(stays, pages)  # another query's answer
+    assert aws.report_rows(stays, [athena_page(["dates_present", "status", "stays"], [], header=True)]) == []

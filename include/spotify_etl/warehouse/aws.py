@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from spotify_etl import quality, runlog, tables
@@ -16,6 +16,7 @@ from spotify_etl.lake import TABLES_DIR
 from spotify_etl.settings import refused
 
 if TYPE_CHECKING:
+    from spotify_etl.report import Query, Rows
     from spotify_etl.settings import Settings
     from spotify_etl.targets import AwsTarget
 
@@ -130,7 +131,9 @@ def check_results(pages: Iterable[Mapping[str, Any]]) -> list[quality.CheckResul
     return quality.parse_rows(rows)
 
 
-def report_data(hook: Any, settings: Settings, day: str, poll_seconds: int = 2, max_polls: int = 900) -> dict[str, Any]:
+def report_data(
+    hook: Any, settings: Settings, day: str, poll_seconds: int = 2, max_polls: int = 900
+) -> dict[str, Rows]:
     """The trends report's queries (:data:`spotify_etl.report.QUERIES`) in Athena through an
     ``AthenaHook``, one after the other (each reads the whole history: seconds): query -> rows."""
     from spotify_etl import report
@@ -144,9 +147,16 @@ def report_data(hook: Any, settings: Settings, day: str, poll_seconds: int = 2, 
         if state != "SUCCEEDED":
             reason = hook.get_state_change_reason(query_id) or "no reason given"
             raise report.ReportError(f"Athena query {query_id} ({query.template}) ended {state}: {reason}")
-        rows = result_rows(query_result_pages(hook, query_id), header=tuple(c for c, _ in query.columns))
-        data[query.name] = query.rows([c for c, _ in query.columns], rows)
+        data[query.name] = report_rows(query, query_result_pages(hook, query_id))
     return data
+
+
+def report_rows(query: Query, pages: Sequence[Mapping[str, Any]]) -> Rows:
+    """A report query's GetQueryResults pages as its typed rows: the columns as Athena names them
+    (the first page's ResultSetMetadata) checked against the query's, the header row dropped."""
+    info = pages[0].get("ResultSet", {}).get("ResultSetMetadata", {}).get("ColumnInfo", []) if pages else []
+    names = tuple(str(column.get("Name")) for column in info)
+    return query.rows(names, result_rows(pages, header=names))
 
 
 def query_result_pages(hook: Any, query_execution_id: str) -> list[dict[str, Any]]:
