@@ -109,6 +109,15 @@ def charts(data: Mapping[str, Rows]) -> dict[str, str]:
         return alt.Chart(alt.Data(values=rows))
 
     date = alt.X("dt:O", title="date")
+
+    def songs_over_dates(rows: Rows, line: str) -> Any:  # one line of songs per ``line`` value
+        return (
+            chart(rows)
+            .mark_line(point=True)
+            .encode(date, alt.Y("songs:Q"), alt.Color(f"{line}:N"))
+            .properties(width=520, height=240)
+        )
+
     out: dict[str, Any] = {}
     if data["changes"]:
         changes = _long(data["changes"], ("dt", "playlist"), ("added", "removed"), "change", "songs")
@@ -120,12 +129,7 @@ def charts(data: Mapping[str, Rows]) -> dict[str, str]:
             .facet(row=alt.Row("playlist:N", title=None))
         )
     if data["sizes"]:
-        out["sizes"] = (
-            chart(data["sizes"])
-            .mark_line(point=True)
-            .encode(date, alt.Y("songs:Q"), alt.Color("playlist:N"))
-            .properties(width=520, height=240)
-        )
+        out["sizes"] = songs_over_dates(data["sizes"], "playlist")
     if data["top_artists"]:
         out["top_artists"] = (
             chart(data["top_artists"])
@@ -134,12 +138,7 @@ def charts(data: Mapping[str, Rows]) -> dict[str, str]:
             .properties(width=420)
         )
     if data["artist_trend"]:
-        out["artist_trend"] = (
-            chart(data["artist_trend"])
-            .mark_line(point=True)
-            .encode(date, alt.Y("songs:Q"), alt.Color("artist:N"))
-            .properties(width=520, height=240)
-        )
+        out["artist_trend"] = songs_over_dates(data["artist_trend"], "artist")
     if data["song_stays"]:
         out["song_stays"] = (
             chart(data["song_stays"])
