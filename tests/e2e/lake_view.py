@@ -22,6 +22,7 @@ KEYS = {
     "songs": ("song_id",),
     "song_artists": ("song_id", "artist_id"),
     "playlist_items": ("playlist_id", "position"),
+    "playlists": ("playlist_id",),
 }
 SPOTIFY_ETL = Path(sys.executable).parent / "spotify-etl"
 

@@ -69,8 +69,10 @@ def reports(airflow_server: Server) -> Iterator[dict[str, bytes]]:
 @pytest.fixture(scope="module")
 def real_report(airflow_server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """REAL's report made by spotify_etl.report from the sample playlists landed on REAL and the day
-    before (a catalog of its own), written into the server's lake; the queries' rows."""
+    before, each date with its run log row (a catalog of its own), written into the server's lake;
+    the queries' rows."""
     from spotify_etl import report as trends
+    from spotify_etl import runlog
     from spotify_etl.extract import SampleSource, extract_playlist
     from spotify_etl.settings import Settings
     from spotify_etl.targets import LocalTarget
@@ -81,9 +83,12 @@ def real_report(airflow_server: Server, tmp_path_factory: pytest.TempPathFactory
     source = SampleSource()
     playlists = source.available()
     for n, day in enumerate(("2001-02-06", REAL)):
-        for playlist_id in playlists[: len(playlists) - 1 + n]:  # one more playlist on REAL
-            extract_playlist(source, lake, playlist_id, day, f"{day}T06:00:00+00:00")
-        transform_day(lake, day)
+        started, planned = dt.datetime.now(dt.UTC), playlists[: len(playlists) - 1 + n]  # one more on REAL
+        extracted = [extract_playlist(source, lake, p, day, f"{day}T06:00:00+00:00").as_dict() for p in planned]
+        result = transform_day(lake, day).as_dict()
+        row = runlog.build_row(run_id=f"manual__{day}", run_type="manual", started_at=started, mode="extract",
+                               planned=planned, extracted=extracted, transformed=result)  # fmt: skip
+        runlog.write_row(lake, row)
     target = LocalTarget(Settings(target="local", lake_dir=lake.root, duckdb_path=root / "catalog.duckdb"))
     target.catalog(lake)
     data = target.report_data(REAL)
