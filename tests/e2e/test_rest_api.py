@@ -25,7 +25,7 @@ from tests.support.raw import land
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
 
 TWO_PLAYLISTS = ["4dn0iEoAxn69ea0Tyov8V5", "1h9q8vXXDl2vHOmwdsuXms"]
-CHECKS = 15  # rows of include/sql/validate.sql
+CHECKS = 17  # rows of include/sql/validate.sql
 
 
 def test_make_up_serves_ui_and_api_behind_the_printed_login(airflow_server: Server) -> None:
