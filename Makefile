@@ -21,7 +21,7 @@ export AIRFLOW__CORE__PARALLELISM ?= 4
 export AIRFLOW__LOGGING__LOGGING_LEVEL ?= INFO
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help venv airflow-db run test check lint unit browser lock bench bench-day clean up down e2e
+.PHONY: help venv airflow-db run test check lint unit browser lock bench bench-day clean up down e2e screenshots
 
 help:
 	@echo "make run    run the whole pipeline once for today on the embedded default (local lake, DuckDB, sample data)"
@@ -39,6 +39,7 @@ help:
 	@echo "make up     start a local Airflow UI on http://127.0.0.1:$(PORT) (PORT=..., UNPAUSE=1 to unpause the DAG)"
 	@echo "make down   stop the Airflow started by make up, then its PostgreSQL"
 	@echo "make e2e    only the end-to-end tests (a real Airflow through its REST API and UI)"
+	@echo "make screenshots  docs/img/report.png and trends.png, taken by the Trends browser test"
 	@echo "make test-mwaa  DAG, AWS integration and MWAA bundle tests with MWAA's versions (Airflow 3.3.1, Python 3.12) in .venv-mwaa"
 
 $(UV):
@@ -115,6 +116,12 @@ XDIST ?= -n auto
 
 e2e: browser venv airflow-db
 	$(BIN)/pytest tests/e2e
+
+# The docs' pictures of the trends report and the Trends view, taken by the browser test that
+# checks them (tests/e2e/test_trends_plugin.py) on an Airflow of its own.
+screenshots: browser venv airflow-db
+	mkdir -p docs/img
+	SPOTIFY_ETL_SCREENSHOTS=$(CURDIR)/docs/img $(BIN)/pytest -q -p no:cacheprovider tests/e2e/test_trends_plugin.py -k browser
 
 lint: venv
 	$(BIN)/ruff check .

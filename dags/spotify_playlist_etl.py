@@ -7,7 +7,8 @@ and the mode (one value, its XCom), `chunk_playlists` splits the playlists to ex
 `spotify_api`) lands each one's raw JSON, `transform` writes six Parquet tables and the run's
 row of the run log `pipeline_runs`, `catalog` registers them (DuckDB views locally, the Glue
 crawler on AWS) and (re)creates the history views `playlist_changes` and `playlist_song_spans`
-(DuckDB, or Athena on AWS), `validate` runs `include/sql/validate.sql`, and `check_extracts`
+(DuckDB, or Athena on AWS), `validate` runs `include/sql/validate.sql`, `report` writes the date's
+trends report (`reports/dt=<date>/index.html` in the lake, from `include/sql/report/`), and `check_extracts`
 fails the run if any playlist failed to extract. Backfills and runs for past dates **reprocess**
 the raw data already landed for `dt` and never call Spotify; a past date with no raw data is skipped.
 
@@ -49,6 +50,8 @@ data interval) sends an alert with the error's first line and a link to the log 
 - `validate` failed: the log names each check and its numbers; fix the input or the transform,
   then clear the run. `tables_one_publish` alone: a publish was interrupted between its swaps;
   clear `transform` and its downstream tasks (it completes that publish, then publishes anew).
+- `report` failed: the message names the trends report and why. The tables and their validation
+  stand; Airflow retries it; after fixing the cause, clear `report` alone.
 - `check_extracts` failed: it names the missing playlists and their errors; after fixing the
   cause, clear the failed `extract_playlist` with its downstream tasks (its chunk is extracted
   again) and the date's tables are rebuilt with every playlist.
@@ -81,6 +84,7 @@ SETTINGS = Settings.from_env()
 TABLE_ASSETS = [
     Asset(name=f"spotify_etl.tables.{t}", uri=f"x-spotify-etl://tables/{t}", group="spotify_etl") for t in TABLE_NAMES
 ]
+REPORT_ASSET = Asset(name="spotify_etl.trends_report", uri="x-spotify-etl://reports/trends", group="spotify_etl")
 
 
 @dag(
@@ -153,11 +157,17 @@ def spotify_playlist_etl() -> None:
 
         return tasks.check_extracts(planned, extracted)
 
+    @task(outlets=[REPORT_ASSET])  # after validation: a failed report leaves the validated tables as they are
+    def report(logical_date: dt.datetime, outlet_events: OutletEventAccessorsProtocol) -> str:
+        from spotify_etl.airflow import tasks
+
+        return tasks.run_report(SETTINGS, logical_date.date().isoformat(), outlet_events[REPORT_ASSET])
+
     planned = plan()  # the run's plan, one value (None in the later tasks if the plan task failed)
     extracted = extract_playlist.expand(chunk=chunk_playlists(planned))  # Airflow maps over a whole return value
     transformed = transform(planned, extracted)
     transformed >> check_extracts(planned, extracted)
-    catalog_and_validate(SETTINGS, transformed)
+    catalog_and_validate(SETTINGS, transformed) >> report()
 
 
 DAG = spotify_playlist_etl()

@@ -59,6 +59,8 @@ def print_summary(settings: Settings, day: str) -> None:
     print(f"\nLake:            {settings.lake_dir}")
     print(f"DuckDB catalog:  {db}  (schema {name!r})")
     print(f"History views:   {', '.join(f'{name}.{prefix}{view}' for view in history.VIEWS)}  (docs/tables.md)")
+    page = target(settings).open_lake().report_path(day)
+    print(f"Trends report:   {page}  (open it in a browser, offline; docs/report.md)")
     print("\nTry a query:")
     query = (  # printed for the user to copy, never executed here
         f'  .venv/bin/spotify-etl query "SELECT a.name AS artist, count(*) AS songs FROM {name}.{prefix}songs s '  # noqa: S608 - printed, never executed

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import functools
 import html
-import re
 import sys
 from typing import TYPE_CHECKING, Annotated
 
@@ -35,9 +34,6 @@ from fastapi.responses import HTMLResponse, JSONResponse
 if TYPE_CHECKING:
     from spotify_etl.lake import Lake
 
-REPORTS = "reports"  # under the lake's root: reports/dt=<date>/index.html and reports/latest/index.html
-PAGE = "index.html"
-DATE_FOLDER = re.compile(r"^dt=(\d{4}-\d{2}-\d{2})$")
 # The reports: their own inline scripts and styles, images as data: URLs, and no request anywhere.
 # "sandbox" runs them in an origin of their own even inside the UI's same-origin frame: a script
 # in a report (its text comes from Spotify's playlists) can reach neither the UI nor its cookie.
@@ -93,24 +89,17 @@ def _lake() -> Lake:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"The lake cannot be opened: {exc}") from exc
 
 
-def report_path(lake: Lake, day: str | None) -> str:
-    return f"{lake.root}/{REPORTS}/{'latest' if day is None else f'dt={day}'}/{PAGE}"
-
-
 def reported_dates(lake: Lake) -> list[str]:
-    """Dates with a report folder, newest first."""
-    folder = f"{lake.root}/{REPORTS}"
+    """Dates with a report (:meth:`Lake.report_dates`), newest first."""
     try:
-        paths = lake.files(folder)
+        return lake.report_dates()[::-1]
     except Exception as exc:  # the lake's storage failed (LakeError names the folder)
-        raise HTTPException(status.HTTP_502_BAD_GATEWAY, f"Could not list {lake.url(folder)}: {exc}") from exc
-    folders = (path.rstrip("/").rsplit("/", 1)[-1] for path in paths)
-    return sorted((m.group(1) for name in folders if (m := DATE_FOLDER.match(name))), reverse=True)
+        raise HTTPException(status.HTTP_502_BAD_GATEWAY, f"Could not list the reports: {exc}") from exc
 
 
 def read_report(day: str | None) -> bytes:
     lake = _lake()
-    path = report_path(lake, day)
+    path = lake.report_path(day)
     try:
         data: bytes = lake.fs.cat_file(path)
     except FileNotFoundError:

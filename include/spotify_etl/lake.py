@@ -13,6 +13,7 @@ Layout under the root::
     processed/<table>/dt=YYYY-MM-DD/part-00000.parquet
     processed/pipeline_runs/dt=YYYY-MM-DD/run-<run>.parquet   (the run log: spotify_etl.runlog)
     _publish/dt=YYYY-MM-DD/lock, intent.json   (while a date's tables are published)
+    reports/dt=YYYY-MM-DD/index.html, reports/latest/index.html   (the trends report: spotify_etl.report)
 
 A date's six partition files are published together by :mod:`spotify_etl.publish`.
 """
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
 
 PART_FILE = "part-00000.parquet"
 TABLES_DIR = "processed"  # the folder of the tables under the lake's root
+REPORTS_DIR = "reports"  # the trends reports under the lake's root (spotify_etl.report, the Trends view)
+REPORT_PAGE = "index.html"
 _DT_DIR = re.compile(r"dt=(\d{4}-\d{2}-\d{2})")
 _RAW_FILE = re.compile(r"playlist_id=([0-9A-Za-z]{22})\.json")
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
@@ -99,7 +102,18 @@ class Lake(ABC):
         """The date's publish lock and intent (:mod:`spotify_etl.publish`); no reader looks here."""
         return f"{self.root}/_publish/dt={check_date(day)}"
 
+    def report_path(self, day: str | None) -> str:
+        """The trends report of ``day``, or the latest one (``None``); the one place that says where
+        reports live (the report task writes them, the Trends view reads them)."""
+        folder = "latest" if day is None else f"dt={check_date(day)}"
+        return f"{self.root}/{REPORTS_DIR}/{folder}/{REPORT_PAGE}"
+
     # ---- reading -----------------------------------------------------------
+    def report_dates(self) -> list[str]:
+        """Dates with a report folder, oldest first."""
+        folders = (path.rstrip("/").rsplit("/", 1)[-1] for path in self.files(f"{self.root}/{REPORTS_DIR}"))
+        return sorted(m.group(1) for name in folders if (m := _DT_DIR.fullmatch(name)))
+
     def exists(self, path: str) -> bool:
         return bool(self._call("check", path, self.fs.exists, path))
 

@@ -64,7 +64,7 @@ def render_validation_sql(day: str, database: str, table_prefix: str = "") -> st
     return render_sql(VALIDATION_SQL.name, database, table_prefix, dt=check_date(day))
 
 
-def render_sql(template: str, database: str, table_prefix: str = "", **values: str) -> str:
+def render_sql(template: str, database: str, table_prefix: str = "", **values: object) -> str:
     """``include/sql/<template>`` rendered as Airflow renders it, its names checked (:func:`check_names`)."""
     check_names(database, table_prefix)
     return _sql_templates().get_template(template).render(database=database, table_prefix=table_prefix, **values)

@@ -21,10 +21,13 @@ if TYPE_CHECKING:
 
     from spotify_etl.lake import Lake
     from spotify_etl.quality import CheckResult
+    from spotify_etl.report import Rows
     from spotify_etl.settings import Settings
 
 # Opens S3 for an AWS connection id; the Airflow layer passes the Amazon provider's get_fs.
 S3Filesystem = Callable[[str], "AbstractFileSystem"]
+# Makes an Athena client for the settings' AWS connection; the Airflow layer passes the provider's AthenaHook.
+AthenaClient = Callable[[], Any]
 
 
 class Target(ABC):
@@ -48,6 +51,11 @@ class Target(ABC):
     @abstractmethod
     def open_lake(self, s3_filesystem: S3Filesystem | None = None) -> Lake:
         """The lake; ``s3_filesystem`` opens S3 for an AWS connection id."""
+
+    @abstractmethod
+    def report_data(self, day: str, athena: AthenaClient | None = None) -> dict[str, Rows]:
+        """The trends report's query results for ``day`` (:mod:`spotify_etl.report`): query -> rows,
+        from the target's catalog; ``athena`` makes the Athena client where the catalog is Athena's."""
 
 
 class LocalTarget(Target):
@@ -87,6 +95,13 @@ class LocalTarget(Target):
         s = self.settings
         return local.run_validation(s.duckdb_path, day, s.database, s.table_prefix)
 
+    def report_data(self, day: str, athena: AthenaClient | None = None) -> dict[str, Rows]:
+        """The report's queries in the DuckDB catalog."""
+        from spotify_etl.warehouse import local
+
+        s = self.settings
+        return local.report_data(s.duckdb_path, day, s.database, s.table_prefix)
+
 
 class AwsTarget(Target):
     """An S3 lake, cataloged by a Glue crawler and validated in Athena."""
@@ -124,6 +139,14 @@ class AwsTarget(Target):
         from spotify_etl import history
 
         return {view: history.template(view) for view in history.VIEWS}
+
+    def report_data(self, day: str, athena: AthenaClient | None = None) -> dict[str, Rows]:
+        """The report's queries in Athena, one after the other, through ``athena()`` (an AthenaHook)."""
+        from spotify_etl.warehouse import aws
+
+        if athena is None:
+            raise ValueError("the 'aws' target's report needs an Athena client (athena)")
+        return aws.report_data(athena(), self.settings, day)
 
     @staticmethod
     def check_results(pages: Iterable[Mapping[str, Any]]) -> list[CheckResult]:

@@ -280,11 +280,11 @@ def test_the_whole_harness_at_two_playlists_and_one_backfilled_day(tmp_path: Pat
     assert (first.phase, first.api_requests, first.token_requests, first.chunks) == ("first", 2, 2, 2)
     assert (changed.api_requests, changed.unchanged) == (2, 0)  # new snapshots: the entries again, in one request
     assert (unchanged.phase, unchanged.api_requests, unchanged.unchanged) == ("unchanged", 2, 2)
-    # plan, chunk_playlists, two extract chunks, transform, catalog, validate, check_extracts
-    assert first.task_instances == 8 and first.memory.peak_rss_mib > 0 and first.wall_s > 0
+    # plan, chunk_playlists, two extract chunks, transform, catalog, validate, report, check_extracts
+    assert first.task_instances == 9 and first.memory.peak_rss_mib > 0 and first.wall_s > 0
     backfill = report.backfill
     assert backfill is not None and (backfill.runs, backfill.api_requests, backfill.token_requests) == (1, 0, 0)
-    assert backfill.task_instances == 7 and backfill.max_concurrent_runs == 1
+    assert backfill.task_instances == 8 and backfill.max_concurrent_runs == 1
     text = results.read_text()
     assert (
         "Written by `make bench-day N=2 BACKFILL_DAYS=1 API_LATENCY=0.01`" in text

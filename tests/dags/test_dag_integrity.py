@@ -55,6 +55,9 @@ def _common_structure(dag) -> dict[str, set[str]]:  # type: ignore[no-untyped-de
     extract = dag.task_dict["extract_playlist"]
     assert extract.partial_kwargs["pool"] == SPOTIFY_POOL == "spotify_api"
     assert extract.partial_kwargs["map_index_template"] == "{{ chunk_label }}"
+    # The trends report after validation (issue 20): a report never holds back or undoes the tables.
+    assert upstream["report"] == {"validate"} and not dag.task_dict["report"].downstream_task_ids
+    assert [o.name for o in dag.task_dict["report"].outlets] == ["spotify_etl.trends_report"]
     check_cycle(dag)  # raises AirflowDagCycleException on a cycle
     return upstream
 
@@ -62,7 +65,7 @@ def _common_structure(dag) -> dict[str, set[str]]:  # type: ignore[no-untyped-de
 def test_structure(dagbag) -> None:  # type: ignore[no-untyped-def]
     dag = dagbag.dags[DAG_ID]
     assert set(dag.task_ids) == {"plan", "chunk_playlists", "extract_playlist", "transform", "catalog", "validate",
-                                 "check_extracts"}  # fmt: skip
+                                 "check_extracts", "report"}  # fmt: skip
     upstream = _common_structure(dag)
     assert upstream["catalog"] == {"transform"} and upstream["validate"] == {"catalog"}
     assert "local" in dag.tags
@@ -75,7 +78,7 @@ def test_structure_on_the_aws_target(aws_dagbag) -> None:  # type: ignore[no-unt
              "catalog.run_crawler"}  # fmt: skip
     views = {"catalog.view_playlist_changes", "catalog.view_playlist_song_spans"}  # the history views' DDL
     assert set(dag.task_ids) == {"plan", "chunk_playlists", "extract_playlist", "transform", "check_extracts",
-                                 *crawl, *views, "athena_validation", "validate"}  # fmt: skip
+                                 *crawl, *views, "athena_validation", "validate", "report"}  # fmt: skip
     upstream = _common_structure(dag)
     types = {t.task_id: type(t).__name__ for t in dag.tasks}
     assert types["catalog.database"] == "GlueCatalogCreateDatabaseOperator" and upstream["catalog.database"] == {

@@ -15,7 +15,6 @@ from spotify_etl.lake import LocalLake
 from spotify_etl.paths import SAMPLE_DATA_DIR
 from spotify_etl.transform import transform
 
-# The key that identifies one row of each table (what "no duplicated rows" means).
 SPOTIFY_ETL = Path(sys.executable).parent / "spotify-etl"
 
 
@@ -69,6 +68,7 @@ def reference_tables(raw_files: list[Path], workdir: Path, day: str) -> dict[str
 
 
 def duplicated_keys(rows: list[dict[str, Any]], table: str) -> list[tuple[Any, ...]]:
+    """The primary keys (what identifies one row) seen more than once."""
     seen: set[tuple[Any, ...]] = set()
     dupes = []
     for row in rows:

@@ -85,8 +85,12 @@ def aws_env(aws: MotoAws, tmp_path: Path) -> dict[str, str]:
     transform_day(scratch, PAST)
     local.register_tables(scratch, tmp_path / "scratch.duckdb", DATABASE, "")
     checks = local.run_validation(tmp_path / "scratch.duckdb", PAST, DATABASE, "")
+    local.register_run_log(scratch, tmp_path / "scratch.duckdb", DATABASE, "")
+    local.create_history_views(tmp_path / "scratch.duckdb", DATABASE, "")
     aws.seed_athena_run(
-        [(c.name, c.violations, c.checked_rows) for c in checks], ("check_name", "violations", "checked_rows")
+        [(c.name, c.violations, c.checked_rows) for c in checks],
+        ("check_name", "violations", "checked_rows"),
+        local.report_data(tmp_path / "scratch.duckdb", PAST, DATABASE, ""),  # what Athena would answer
     )
     return {
         "SPOTIFY_ETL_TARGET": "aws",
@@ -111,7 +115,8 @@ def test_assets_stay_active_across_local_aws_and_another_lake_in_one_home(
         ("aws", PAST, f"s3://{BUCKET}/{PREFIX}", aws_env(aws, tmp_path)),
         ("local", TODAY, f"file://{lake_b}", {"SPOTIFY_ETL_LAKE_DIR": str(lake_b)}),
     ]
-    wanted = {(f"spotify_etl.tables.{t}", f"x-spotify-etl://tables/{t}") for t in tables.TABLE_NAMES}
+    report = ("spotify_etl.trends_report", "x-spotify-etl://reports/trends")
+    wanted = {(f"spotify_etl.tables.{t}", f"x-spotify-etl://tables/{t}") for t in tables.TABLE_NAMES} | {report}
     seen = 0
     for target, day, lake_url, env in switches:
         result = run(home, day, **env)
@@ -122,7 +127,10 @@ def test_assets_stay_active_across_local_aws_and_another_lake_in_one_home(
         seen += len(events)
         # One event per table asset, naming the partition this run wrote under the current settings.
         assert sorted((name, uri) for name, uri, _ in events) == sorted(wanted), (target, events)
-        for name, _, extra in events:
+        for name, uri, extra in events:
+            if (name, uri) == report:  # the trends report's page, under the current lake
+                assert extra == {"dt": day, "location": f"{lake_url}/reports/dt={day}/index.html"}, extra
+                continue
             table = name.rsplit(".", 1)[-1]
             assert extra["dt"] == day and extra["location"] == f"{lake_url}/processed/{table}/dt={day}", extra
             assert extra["rows"] > 0

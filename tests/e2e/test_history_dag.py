@@ -39,6 +39,8 @@ def song_id(entry: dict[str, Any]) -> str:
 @pytest.fixture(scope="module")
 def history(airflow_template_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """The three dates run live, then the middle one reprocessed; the views after each stage."""
+    from spotify_etl.warehouse import local
+
     root = tmp_path_factory.mktemp("history")
     env = {
         "SPOTIFY_ETL_LAKE_DIR": str(root / "lake"),
@@ -56,6 +58,7 @@ def history(airflow_template_db: Path, tmp_path_factory: pytest.TempPathFactory)
             assert run.succeeded, run.output[-6000:]
             outputs[day] = run.output
         live = views(root / "catalog.duckdb")
+        report_live = local.report_data(root / "catalog.duckdb", D2, "spotify_etl")  # before the backfill adds a run
         published = publish_ids(root / "lake", D1)
         calls = len(server.requests)
         backfill = dags_test(
@@ -72,6 +75,8 @@ def history(airflow_template_db: Path, tmp_path_factory: pytest.TempPathFactory)
         "backfill": backfill.output,
         "published": (published, publish_ids(root / "lake", D1)),
         "lake": root / "lake",
+        "catalog": root / "catalog.duckdb",
+        "report_live": report_live,
     }
 
 
@@ -163,3 +168,36 @@ def test_the_playlists_table_holds_each_dates_scope_with_its_metadata(history: d
     assert (mine["items_total"], mine["followers"]) == (4, 3)
     snapshots = [next(r for r in rows[day] if r["playlist_id"] == HISTORY)["snapshot_id"] for day in (D0, D1, D2)]
     assert len(set(snapshots)) == 3  # every date's edit is a new snapshot, so its items were read again
+
+
+def test_each_run_writes_its_dates_trends_report_with_the_numbers_of_the_queries(history: dict[str, Any]) -> None:
+    """Issue 20: the report task writes reports/dt=<date>/index.html and, for the newest date,
+    reports/latest; the page's numbers are the report queries' rows over the catalog."""
+    from spotify_etl import report
+    from spotify_etl.lake import LocalLake
+    from spotify_etl.warehouse import local
+
+    lake = LocalLake(history["lake"])
+    assert lake.report_dates() == [D0, D1, D2]
+    for day in (D0, D1, D2):
+        assert f"dt={day}: trends report written: file://{lake.report_path(day)}" in history["outputs"][day]
+    first = Path(lake.report_path(D0)).read_text(encoding="utf-8")
+    assert 'id="first-date"' in first and "<svg" in first  # one landed date: said so, and what it has is drawn
+    # A report reads nothing after its date, so the first date's page still equals its queries; but
+    # the stays: playlist_song_spans counts a stay's dates as known when the report is made.
+    now = json.loads(json.dumps(local.report_data(history["catalog"], D0, "spotify_etl")))
+    then = report.page_data(first)
+    assert then["song_stays"] != now["song_stays"] and {**then, "song_stays": []} == {**now, "song_stays": []}
+    newest = Path(lake.report_path(D2)).read_text(encoding="utf-8")
+    assert 'id="first-date"' not in newest
+    # The backfill of D1 rewrote D1's report, not the latest: that stays the newest date's.
+    assert Path(lake.report_path(None)).read_text(encoding="utf-8") == newest
+    assert f"dt={D1}: trends report written" in history["backfill"]
+    # The newest date's page against the queries over the catalog as its run left it.
+    assert report.page_data(newest) == json.loads(json.dumps(history["report_live"]))
+    assert [r["dt"] for r in history["report_live"]["runs"]] == [D0, D1, D2]
+    # The last run's page (the backfill's) against the queries over the catalog as it left it.
+    data = local.report_data(history["catalog"], D1, "spotify_etl")
+    assert report.page_data(Path(lake.report_path(D1)).read_text(encoding="utf-8")) == json.loads(json.dumps(data))
+    assert {r["dt"] for r in data["changes"]} == {D0, D1} and [r["dt"] for r in data["runs"]] == [D0, D1]
+    assert data["top_artists"] and data["song_stays"]

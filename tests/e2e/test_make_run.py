@@ -54,6 +54,9 @@ def test_make_run_runs_todays_dag_and_prints_rows_checks_and_where_data_is(
     assert (lake / "raw" / "playlists" / f"dt={today}").is_dir()
     assert (home / "logs" / f"make-run-{today}.log").is_file()
     assert "History views:   spotify_etl.playlist_changes, spotify_etl.playlist_song_spans" in out
+    report = out.split("Trends report:   ")[1].split()[0]  # the page to open, written by the run's report task
+    assert report == str(lake / "reports" / f"dt={today}" / "index.html")
+    assert 'id="report-data"' in Path(report).read_text(encoding="utf-8")
     # The printed history query, as a user pastes it: spotify-etl query answers it from the views.
     command = out.split("And one over the history")[1].splitlines()[1].strip()
     assert command.startswith('.venv/bin/spotify-etl query "SELECT ') and command.endswith('"')

@@ -51,7 +51,17 @@ def test_make_up_serves_ui_and_api_behind_the_printed_login(airflow_server: Serv
     details = DAGApi(airflow_server.client).get_dag_details(DAG_ID)
     assert details.is_paused is False  # make up UNPAUSE=1
     assert details.doc_md and details.doc_md.startswith("# spotify_playlist_etl: daily Spotify playlist ETL (runbook)")
-    for task in ("plan", "chunk_playlists", "extract_playlist", "transform", "catalog", "validate", "check_extracts"):
+    tasks = (
+        "plan",
+        "chunk_playlists",
+        "extract_playlist",
+        "transform",
+        "catalog",
+        "validate",
+        "check_extracts",
+        "report",
+    )
+    for task in tasks:
         assert f"`{task}`" in details.doc_md
     # The config file's list: the user's, shipped empty.
     assert details.params and details.params["playlists"]["value"] == []
@@ -170,6 +180,7 @@ def test_failing_validation_fails_the_run_and_its_log_names_the_check(airflow_se
         "catalog": "success",
         "check_extracts": "success",
         "validate": "failed",
+        "report": "upstream_failed",  # a failed validation holds the report back
     }
     assert xcom(client, run_id, "plan")["mode"] == "reprocess"
     assert xcom(client, run_id, "transform")["rejected"] == {"invalid_popularity": 1}

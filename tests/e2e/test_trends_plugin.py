@@ -3,13 +3,14 @@
 Its FastAPI app is mounted on the api-server, which does not protect a plugin's app: these
 tests ask it as a client would, without a login, with a forged JWT (as bearer and as the UI's
 ``_token`` cookie) and logged in, and open it in Chromium after the UI's login. The reports it
-serves are written into the server's lake here (the report task that will write them is issue
-20's first point, not there yet); the lake's ``reports/latest`` is put back as it was afterwards.
+serves are written into the server's lake here, for far-past dates no run reports on (the report
+task's pages: tests/e2e/test_history_dag.py); the lake's ``reports/latest`` is put back afterwards.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,8 +27,10 @@ from tests.e2e.test_ui_browser import ARTIFACTS, page  # noqa: F401 - the browse
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 PREFIX = "/spotify-trends"
-# Far-past dates no run of the other tests reports on.
-OLDER, NEWER, MISSING = "2001-02-03", "2001-02-04", "2001-02-05"
+# Far-past dates no run of the other tests reports on; REAL: a report as the report task makes one.
+OLDER, NEWER, MISSING, REAL = "2001-02-03", "2001-02-04", "2001-02-05", "2001-02-07"
+# make screenshots sets it (docs/img): the browser test saves the report and the Trends view there.
+SCREENSHOTS = os.environ.get("SPOTIFY_ETL_SCREENSHOTS")
 ROUTES = ["/", "/dates", "/latest/", f"/dt/{NEWER}/"]
 
 
@@ -61,6 +64,41 @@ def reports(airflow_server: Server) -> Iterator[dict[str, bytes]]:
             latest.unlink()
         else:
             lake.write_bytes(str(latest), kept)
+
+
+@pytest.fixture(scope="module")
+def real_report(airflow_server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """REAL's report made by spotify_etl.report from the sample playlists landed on REAL and the day
+    before, each date with its run log row (a catalog of its own), written into the server's lake;
+    the queries' rows."""
+    from spotify_etl import report as trends
+    from spotify_etl import runlog
+    from spotify_etl.extract import SampleSource, extract_playlist
+    from spotify_etl.settings import Settings
+    from spotify_etl.targets import LocalTarget
+    from spotify_etl.transform import transform_day
+
+    root = tmp_path_factory.mktemp("real-report")
+    lake = LocalLake(root / "lake")
+    source = SampleSource()
+    playlists = source.available()
+    for n, day in enumerate(("2001-02-06", REAL)):
+        started, planned = dt.datetime.now(dt.UTC), playlists[: len(playlists) - 1 + n]  # one more on REAL
+        extracted = [extract_playlist(source, lake, p, day, f"{day}T06:00:00+00:00").as_dict() for p in planned]
+        result = transform_day(lake, day).as_dict()
+        row = runlog.build_row(run_id=f"manual__{day}", run_type="manual", started_at=started, mode="extract",
+                               planned=planned, extracted=extracted, transformed=result)  # fmt: skip
+        runlog.write_row(lake, row)
+    target = LocalTarget(Settings(target="local", lake_dir=lake.root, duckdb_path=root / "catalog.duckdb"))
+    target.catalog(lake)
+    data = target.report_data(REAL)
+    written = LocalLake(airflow_server.lake).report_path(REAL)
+    LocalLake(airflow_server.lake).write_bytes(written, trends.render(REAL, data, "spotify_etl").encode())
+    try:
+        yield data
+    finally:
+        Path(written).unlink()
+        Path(written).parent.rmdir()
 
 
 def token(server: Server) -> str:
@@ -148,10 +186,12 @@ def test_a_logged_in_user_reads_the_latest_and_each_dates_report(
 def test_a_browser_shows_the_trends_view_after_login(
     airflow_server: Server,
     reports: dict[str, bytes],
+    real_report: dict[str, Any],
     page: Any,  # noqa: F811 - the fixture imported above
 ) -> None:
     """The UI's own credential in a real browser: the login's cookie reaches the plugin's frame,
-    and the report's inline script runs inside its sandbox."""
+    the report's inline script runs inside its sandbox, and a real report's tables show the rows
+    of its queries."""
     url = airflow_server.url
     page.goto(f"{url}/plugin/spotify-trends")
     page.wait_for_url("**/auth/login**")
@@ -170,8 +210,27 @@ def test_a_browser_shows_the_trends_view_after_login(
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "ui-trends.png"))
 
+    # A report as the report task makes it, in the view's frame: the numbers of its queries.
+    view.get_by_role("link", name=REAL).click()
+    shown = latest.locator("#top_artists")
+    shown.get_by_role("heading", name="Top artists of the date").wait_for()
+    shown.locator("summary").click()  # the panel's data table
+    cells = [row.locator("td").all_inner_texts() for row in shown.locator("tbody tr").all()]
+    assert cells == [[str(v) for v in row.values()] for row in real_report["top_artists"]]
+    assert real_report["top_artists"][0]["artist"] in shown.locator("svg text").all_text_contents()  # drawn too
+    sizes = latest.locator("#sizes")
+    sizes.locator("summary").click()
+    cells = [row.locator("td").all_inner_texts() for row in sizes.locator("tbody tr").all()]
+    assert cells == [[str(v) for v in row.values()] for row in real_report["sizes"]]
+    if SCREENSHOTS:
+        page.screenshot(path=f"{SCREENSHOTS}/trends.png")
+
     # The tab on the DAG's page: the same view, told which DAG it is on.
     page.goto(f"{url}/dags/{DAG_ID}/plugin/spotify-trends-dag")
     tab = page.frame_locator('iframe[title="Trends"]')
     tab.frame_locator('iframe[name="report"]').get_by_role("heading", name=f"Trends of {NEWER}").wait_for()
     assert "has none" not in tab.locator("body").inner_text()
+    if SCREENSHOTS:  # the report as a page of its own, whole
+        page.goto(f"{url}{PREFIX}/dt/{REAL}/")
+        page.get_by_role("heading", name=f"Spotify playlist trends, dt={REAL}").wait_for()
+        page.screenshot(path=f"{SCREENSHOTS}/report.png", full_page=True)

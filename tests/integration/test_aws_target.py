@@ -12,7 +12,8 @@ What moto does not do is seeded through moto's own API, in this file only:
 * it does not run SQL: ``GetQueryResults`` returns what was queued at
   ``/moto-api/static/athena/query-results``. The passing result queued here is what
   ``validate.sql`` returns on this very data, computed by DuckDB over the same raw
-  documents (the meaning of the SQL is covered by ``tests/unit/test_validation_sql.py``).
+  documents (the meaning of the SQL is covered by ``tests/unit/test_validation_sql.py``);
+  likewise each trends report query's rows (``tests/unit/test_report.py`` covers their meaning).
 
 Sample data is never used on ``aws``. Most runs here re-process: the raw documents are
 landed in the bucket first and the DAG runs for a past date, so the plan re-transforms
@@ -83,6 +84,18 @@ def run_log_keys(keys: list[str], prefix: str, day: str) -> list[str]:
     return [k for k in keys if k.startswith(f"{prefix}/processed/pipeline_runs/dt={day}/")]
 
 
+def report_keys(prefix: str, day: str) -> list[str]:
+    return [f"{prefix}/reports/dt={day}/index.html", f"{prefix}/reports/latest/index.html"]
+
+
+def report_queries(queries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The QueryExecutions of the trends report's queries (their text starts with the SQL file's comment)."""
+    from spotify_etl import report
+
+    heads = tuple(q.sql(DAY, DATABASE, TABLE_PREFIX).split("\n", 1)[0] for q in report.QUERIES)
+    return [q for q in queries if q["Query"].startswith(heads)]
+
+
 def same_rows(got: Any, want: Any) -> bool:
     """The same rows, each table from its own publish (the publish id differs)."""
     from spotify_etl.tables import PUBLISH_ID
@@ -151,13 +164,17 @@ def expected(aws: MotoAws, landed: dict[str, str], tmp_path_factory: pytest.Temp
             f"{lake.root}/{key.removeprefix(PREFIX + '/')}", s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
         )
     transform_day(lake, DAY)
-    local.register_tables(lake, root / "catalog.duckdb", DATABASE, TABLE_PREFIX)
-    checks = local.run_validation(root / "catalog.duckdb", DAY, DATABASE, TABLE_PREFIX)
+    catalog = root / "catalog.duckdb"
+    local.register_tables(lake, catalog, DATABASE, TABLE_PREFIX)
+    checks = local.run_validation(catalog, DAY, DATABASE, TABLE_PREFIX)
+    local.register_run_log(lake, catalog, DATABASE, TABLE_PREFIX)  # empty: no DAG run here
+    local.create_history_views(catalog, DATABASE, TABLE_PREFIX)
     import pyarrow.parquet as pq
 
     return {
         "tables": {t: pq.read_table(f"{lake.partition_dir(t, DAY)}/part-00000.parquet") for t in tables.TABLE_NAMES},
         "checks": [(c.name, c.violations, c.checked_rows) for c in checks],
+        "report": local.report_data(catalog, DAY, DATABASE, TABLE_PREFIX),
     }
 
 
@@ -187,13 +204,13 @@ def runs(
     aws.set_transition("glue::crawl", {"progression": "time", "seconds": 2})
     env = settings_env(aws)
     home = tmp_path_factory.mktemp("aws-runs")
-    aws.seed_athena_run(expected["checks"], COLUMNS)
+    aws.seed_athena_run(expected["checks"], COLUMNS, expected["report"])
     lineage = home / "openlineage.jsonl"
     transport = json.dumps({"type": "file", "log_file_path": str(lineage), "append": True})
     first = dags_test(airflow_template_db, home / "first", DAY, AIRFLOW__OPENLINEAGE__TRANSPORT=transport, **env)
     after_first = snapshot(aws)
     failing = [(n, 2 if n == "songs_popularity_in_range" else v, c) for n, v, c in expected["checks"]]
-    aws.seed_athena_run(failing, COLUMNS)
+    aws.seed_athena_run(failing, COLUMNS)  # validation fails: no report
     second = dags_test(airflow_template_db, home / "second", DAY, **env)
     return {
         "first": first, "after_first": after_first, "second": second, "after_second": snapshot(aws), "lineage": lineage,
@@ -220,7 +237,7 @@ def test_raw_and_parquet_objects_take_the_buckets_kms_encryption_and_are_readabl
 
     parquet = [f"{PREFIX}/processed/{t}/dt={DAY}/part-00000.parquet" for t in tables.TABLE_NAMES]
     (run_log,) = run_log_keys(runs["after_first"]["keys"], PREFIX, DAY)  # the run's row: tests/unit/test_runlog.py
-    assert runs["after_first"]["keys"] == sorted([*landed, *parquet, run_log])
+    assert runs["after_first"]["keys"] == sorted([*landed, *parquet, run_log, *report_keys(PREFIX, DAY)])
     s3 = aws.client("s3")
     for key in runs["after_first"]["keys"]:  # no header sent: the bucket's SSE-KMS default applies
         assert encryption(aws, BUCKET, key) == ("aws:kms", lake_key), key
@@ -300,12 +317,42 @@ def test_lineage_names_the_s3_objects_and_the_athena_query(runs: dict[str, Any],
 def test_athena_query_submitted_with_settings(runs: dict[str, Any]) -> None:
     from spotify_etl.quality import render_validation_sql
 
-    (query,) = [q for q in runs["after_first"]["queries"] if "CREATE OR REPLACE VIEW" not in q["Query"]]
+    queries = runs["after_first"]["queries"]
+    (query,) = [q for q in queries if "CREATE OR REPLACE VIEW" not in q["Query"] and q not in report_queries(queries)]
     assert query["Query"] == render_validation_sql(DAY, DATABASE, TABLE_PREFIX)
     assert query["QueryExecutionContext"]["Database"] == DATABASE
     assert query["WorkGroup"] == WORKGROUP
     assert query["ResultConfiguration"]["OutputLocation"].startswith(OUTPUT)
     assert f'"{DATABASE}"."{TABLE_PREFIX}songs"' in query["Query"] and f"dt = '{DAY}'" in query["Query"]
+
+
+def test_the_trends_report_lands_under_the_lake_prefix_with_the_buckets_encryption_from_athenas_answers(
+    aws: MotoAws, runs: dict[str, Any], expected: dict[str, Any], lake_key: str
+) -> None:
+    """The report task sends each include/sql/report query to Athena as DuckDB runs it, in the
+    run's workgroup and output location, reads GetQueryResults (moto answers with what DuckDB
+    answers on the same data, as strings with a header row, as Athena does) and writes the page
+    and the latest copy to S3 under the lake prefix, taking the bucket's SSE-KMS default."""
+    from spotify_etl import report
+
+    first: DagRunResult = runs["first"]
+    sent = report_queries(runs["after_first"]["queries"])
+    assert sorted(q["Query"] for q in sent) == sorted(q.sql(DAY, DATABASE, TABLE_PREFIX) for q in report.QUERIES)
+    assert {(q["QueryExecutionContext"]["Database"], q["WorkGroup"], q["Status"]["State"]) for q in sent} == {
+        (DATABASE, WORKGROUP, "SUCCEEDED")
+    }
+    assert all(q["ResultConfiguration"]["OutputLocation"].startswith(OUTPUT) for q in sent)
+    page_key, latest_key = report_keys(PREFIX, DAY)
+    assert f"dt={DAY}: trends report written: s3://{BUCKET}/{page_key}" in first.output
+    s3 = aws.client("s3")
+    for key in (page_key, latest_key):
+        assert encryption(aws, BUCKET, key) == ("aws:kms", lake_key), key
+    head = s3.head_object(Bucket=BUCKET, Key=page_key)
+    page = s3.get_object(Bucket=BUCKET, Key=page_key)["Body"].read().decode()
+    assert head["ContentLength"] == len(page.encode()) and "<svg" in page
+    # Athena's strings typed back: the page's numbers are DuckDB's answers on the same data.
+    assert report.page_data(page) == json.loads(json.dumps(expected["report"]))
+    assert expected["report"]["sizes"] and expected["report"]["top_artists"]
 
 
 def test_the_catalog_step_creates_the_history_views_in_athena_with_the_text_duckdb_runs(runs: dict[str, Any]) -> None:
@@ -325,7 +372,7 @@ def test_the_catalog_step_creates_the_history_views_in_athena_with_the_text_duck
 
 
 def test_failed_check_in_athena_result_fails_the_run_naming_it(runs: dict[str, Any], expected: dict[str, Any]) -> None:
-    from spotify_etl import history
+    from spotify_etl import history, report
 
     second: DagRunResult = runs["second"]
     assert second.returncode != 0 and not second.succeeded
@@ -334,7 +381,8 @@ def test_failed_check_in_athena_result_fails_the_run_naming_it(runs: dict[str, A
         f"1 of {len(expected['checks'])} checks failed: FAIL songs_popularity_in_range: 2 violations in {songs} rows"
         in second.output
     )
-    assert len(runs["after_second"]["queries"]) == 2 * (1 + len(history.VIEWS))  # per run: the views, the checks
+    # per run: the views, the checks; the first run's report queries too (the second stops at validate)
+    assert len(runs["after_second"]["queries"]) == 2 * (1 + len(history.VIEWS)) + len(report.QUERIES)
 
 
 def test_second_run_of_the_same_date_is_idempotent(runs: dict[str, Any]) -> None:
@@ -368,7 +416,7 @@ def test_a_changed_crawler_config_recreates_the_crawler_instead_of_updating_it(
     targets, takes no UpdateCrawler), and the new crawler's one crawl is its first, a full one."""
     glue = aws.client("glue")
     before = glue.get_crawler(Name=CRAWLER)["Crawler"]
-    aws.seed_athena_run(expected["checks"], COLUMNS)
+    aws.seed_athena_run(expected["checks"], COLUMNS, expected["report"])
     run = dags_test(
         airflow_template_db, tmp_path / "home", DAY, **{**settings_env(aws), "SPOTIFY_ETL_TABLE_PREFIX": "v2_"}
     )
@@ -588,7 +636,10 @@ def test_live_run_extracts_from_spotify_into_s3(
         transform_day(reference, day)
         local.register_tables(reference, tmp_path / "ref.duckdb", database)
         checks = local.run_validation(tmp_path / "ref.duckdb", day, database)
-        aws.seed_athena_run([(c.name, c.violations, c.checked_rows) for c in checks], COLUMNS)
+        local.register_run_log(reference, tmp_path / "ref.duckdb", database)
+        local.create_history_views(tmp_path / "ref.duckdb", database)
+        answers = local.report_data(tmp_path / "ref.duckdb", day, database)
+        aws.seed_athena_run([(c.name, c.violations, c.checked_rows) for c in checks], COLUMNS, answers)
         requests_before, all_before = len(server.api_requests("/items")), len(server.api_requests())
 
         env = {
@@ -608,8 +659,8 @@ def test_live_run_extracts_from_spotify_into_s3(
     raw = [f"{prefix}/raw/playlists/dt={day}/playlist_id={p}.json" for p in sorted((LSD, RAP_RU))]
     parquet = [f"{prefix}/processed/{t}/dt={day}/part-00000.parquet" for t in tables.TABLE_NAMES]
     (run_log,) = run_log_keys(keys(aws, prefix), prefix, day)
-    assert keys(aws, prefix) == sorted([*raw, *parquet, run_log])
-    for key in [*raw, *parquet, run_log]:
+    assert keys(aws, prefix) == sorted([*raw, *parquet, run_log, *report_keys(prefix, day)])
+    for key in [*raw, *parquet, run_log, *report_keys(prefix, day)]:
         assert encryption(aws, BUCKET, key) == ("aws:kms", lake_key), key
     for key in raw:
         document = json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -84,8 +84,11 @@ class MotoAws:
         self._post("/moto-api/reset", {})
 
     def seed_athena_results(self, rows: Sequence[Sequence[object]], columns: Sequence[str]) -> None:
-        """Queue the result the next Athena query returns, shaped as Athena returns it (header row first)."""
-        result_rows = [{"Data": [{"VarCharValue": str(v)} for v in row]} for row in [columns, *rows]]
+        """Queue the result the next Athena query returns, shaped as Athena returns it (header row
+        first, a NULL as a cell with no value)."""
+        result_rows = [
+            {"Data": [{} if v is None else {"VarCharValue": str(v)} for v in row]} for row in [columns, *rows]
+        ]
         column_info = [{"Name": c, "Label": c, "Type": "varchar"} for c in columns]
         self._post(
             "/moto-api/static/athena/query-results",
@@ -96,14 +99,21 @@ class MotoAws:
             },
         )
 
-    def seed_athena_run(self, checks: Sequence[Sequence[object]], columns: Sequence[str]) -> None:
+    def seed_athena_run(
+        self, checks: Sequence[Sequence[object]], columns: Sequence[str], report: Mapping[str, Any] | None = None
+    ) -> None:
         """Queue what one DAG run's Athena queries return, in the order it starts them (moto hands a
-        queued result to each query as it starts): the history views' DDL (no rows), then the checks."""
+        queued result to each query as it starts): the history views' DDL (no rows), the checks, then
+        for a run that reaches its report, each report query's rows (``report``: query -> rows)."""
         from spotify_etl.history import VIEWS
+        from spotify_etl.report import QUERIES
 
         for _ in VIEWS:
             self.seed_athena_results([], [])
         self.seed_athena_results(checks, columns)
+        for query in QUERIES if report is not None else ():
+            names = [c for c, _ in query.columns]
+            self.seed_athena_results([[r[c] for c in names] for r in report[query.name]], names)
 
     def set_transition(self, model_name: str, transition: dict[str, Any]) -> None:
         """How fast a moto resource moves through its states (e.g. a Glue crawl: RUNNING -> COMPLETED)."""

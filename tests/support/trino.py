@@ -13,10 +13,12 @@ from sqlglot.errors import ErrorLevel, ParseError
 from sqlglot.tokens import TokenType
 
 # Functions the project's SQL may call: each exists in Trino/Athena engine v3 with these semantics
-# (validate.sql; the history views add the window functions and MIN/MAX).
+# (validate.sql; the history views add the window functions and MIN/MAX; the report queries
+# date_diff('second', start, end), Trino's as DuckDB's).
 TRINO_FUNCTIONS = frozenset(
-    {"And", "Or", "Not", "Count", "CountIf", "Case", "If", "Cast", "Coalesce", "Lag", "RowNumber", "Min", "Max"}
-)
+    {"And", "Or", "Not", "Count", "CountIf", "Case", "If", "Cast", "Coalesce", "Lag", "RowNumber", "Min", "Max",
+     "DateDiff"}
+)  # fmt: skip
 
 
 def athena_sql_problems(sql: str, functions: frozenset[str] = TRINO_FUNCTIONS) -> list[str]:

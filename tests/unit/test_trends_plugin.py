@@ -83,8 +83,8 @@ def test_reported_dates_are_the_dated_folders_newest_first(app_module, tmp_path:
     for name in ("dt=2026-12-01", "dt=2026-12-03", "latest", "dt=not-a-date", "_tmp"):
         (tmp_path / "lake" / "reports" / name).mkdir(parents=True)
     assert app_module.reported_dates(lake) == ["2026-12-03", "2026-12-01"]
-    assert app_module.report_path(lake, None) == f"{lake.root}/reports/latest/index.html"
-    assert app_module.report_path(lake, "2026-12-01") == f"{lake.root}/reports/dt=2026-12-01/index.html"
+    assert lake.report_path(None) == f"{lake.root}/reports/latest/index.html"
+    assert lake.report_path("2026-12-01") == f"{lake.root}/reports/dt=2026-12-01/index.html"
 
 
 def test_a_lake_the_api_server_cannot_open_is_a_503_naming_why(app_module, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]

@@ -231,6 +231,23 @@ def describe_asset_events(outlet_events: OutletEventAccessorsProtocol, assets: l
         }
 
 
+def run_report(settings: Settings, day: str, event: Any) -> str:
+    """Make ``day``'s trends report from the target's catalog (:mod:`spotify_etl.report`), name it in
+    the report asset's ``event``; return its URL. A failure is retried (a report only reads the
+    published tables and writes under ``reports/``)."""
+    from spotify_etl import report
+
+    def athena() -> Any:
+        from airflow.providers.amazon.aws.hooks.athena import AthenaHook
+
+        return AthenaHook(aws_conn_id=settings.aws_conn_id)
+
+    lake = open_lake(settings)
+    url = report.make_report(lake, day, lambda: target(settings).report_data(day, athena), settings.database)
+    event.extra = {"dt": day, "location": url}
+    return url
+
+
 def check_extracts(planned: dict[str, Any] | None,
                    extracted: Iterable[dict[str, Any] | None] | None) -> dict[str, Any]:  # fmt: skip
     """Fail naming the plan's playlists to extract whose extract failed (the first few, with their

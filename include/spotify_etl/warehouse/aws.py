@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from spotify_etl import quality, runlog, tables
@@ -16,6 +16,8 @@ from spotify_etl.lake import TABLES_DIR
 from spotify_etl.settings import refused
 
 if TYPE_CHECKING:
+    from spotify_etl.report import Query, Rows
+    from spotify_etl.settings import Settings
     from spotify_etl.targets import AwsTarget
 
 RESULT_COLUMNS = ("check_name", "violations", "checked_rows")
@@ -106,14 +108,16 @@ def crawler_changes(current: Mapping[str, Any], wanted: Mapping[str, Any]) -> li
     return sorted(k for k, v in wanted.items() if not _same(k, current.get(k), v))
 
 
-def result_rows(pages: Iterable[Mapping[str, Any]]) -> list[tuple[str | None, ...]]:
-    """The data rows of GetQueryResults pages, without the header row Athena puts first."""
+def result_rows(
+    pages: Iterable[Mapping[str, Any]], header: tuple[str, ...] = RESULT_COLUMNS
+) -> list[tuple[str | None, ...]]:
+    """The data rows of GetQueryResults pages, without the header row Athena puts first (``header``)."""
     rows = [
         tuple(cell.get("VarCharValue") for cell in row.get("Data", []))
         for page in pages
         for row in page.get("ResultSet", {}).get("Rows", [])
     ]
-    if rows and rows[0] == RESULT_COLUMNS:
+    if rows and rows[0] == header:
         rows = rows[1:]
     return rows
 
@@ -125,6 +129,34 @@ def check_results(pages: Iterable[Mapping[str, Any]]) -> list[quality.CheckResul
     if bad:
         raise ValueError(f"the validation query returned rows that are not {RESULT_COLUMNS}: {bad[:3]}")
     return quality.parse_rows(rows)
+
+
+def report_data(
+    hook: Any, settings: Settings, day: str, poll_seconds: int = 2, max_polls: int = 900
+) -> dict[str, Rows]:
+    """The trends report's queries (:data:`spotify_etl.report.QUERIES`) in Athena through an
+    ``AthenaHook``, one after the other (each reads the whole history: seconds): query -> rows."""
+    from spotify_etl import report
+
+    data = {}
+    for query in report.QUERIES:
+        sql = query.sql(day, settings.database, settings.table_prefix)
+        output = {"OutputLocation": settings.athena_output} if settings.athena_output else {}
+        query_id = hook.run_query(sql, {"Database": settings.database}, output, workgroup=settings.athena_workgroup)
+        state = hook.poll_query_status(query_id, max_polling_attempts=max_polls, sleep_time=poll_seconds)
+        if state != "SUCCEEDED":
+            reason = hook.get_state_change_reason(query_id) or "no reason given"
+            raise report.ReportError(f"Athena query {query_id} ({query.template}) ended {state}: {reason}")
+        data[query.name] = report_rows(query, query_result_pages(hook, query_id))
+    return data
+
+
+def report_rows(query: Query, pages: Sequence[Mapping[str, Any]]) -> Rows:
+    """A report query's GetQueryResults pages as its typed rows: the columns as Athena names them
+    (the first page's ResultSetMetadata) checked against the query's, the header row dropped."""
+    info = pages[0].get("ResultSet", {}).get("ResultSetMetadata", {}).get("ColumnInfo", []) if pages else []
+    names = tuple(str(column.get("Name")) for column in info)
+    return query.rows(names, result_rows(pages, header=names))
 
 
 def query_result_pages(hook: Any, query_execution_id: str) -> list[dict[str, Any]]:

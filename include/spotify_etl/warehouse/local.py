@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from spotify_etl import history, quality, runlog, tables
+from spotify_etl import history, quality, report, runlog, tables
 from spotify_etl.lake import LocalLake
 
 
@@ -127,6 +127,16 @@ def run_validation(db_path: Path, day: str, database: str, table_prefix: str = "
     sql = quality.render_validation_sql(day, database, table_prefix)
     with _connect(db_path, read_only=True) as con:
         return quality.parse_rows(con.execute(sql).fetchall())
+
+
+def report_data(db_path: Path, day: str, database: str, table_prefix: str = "") -> dict[str, report.Rows]:
+    """The trends report's queries (:data:`spotify_etl.report.QUERIES`) in the catalog: query -> rows."""
+    data = {}
+    with _connect(db_path, read_only=True) as con:
+        for query in report.QUERIES:
+            cursor = con.execute(query.sql(day, database, table_prefix))
+            data[query.name] = query.rows([d[0] for d in cursor.description], cursor.fetchall())
+    return data
 
 
 def row_counts(db_path: Path, day: str, database: str, table_prefix: str = "") -> dict[str, int]:
