@@ -92,9 +92,9 @@ def _memory_limit(text: str) -> str:
 
 MAX_DUCKDB_THREADS = 64
 MAX_EXTRACT_IN_FLIGHT = 16  # a chunk's playlists extracted at once (each one request at a time)
-# The largest chunk a size derived from the day's count makes: the fixed default measured before
-# it was derived (docs/performance.md); larger chunks mean fewer task instances, a longer retry unit.
-MAX_DERIVED_CHUNK_SIZE = 25
+# The largest chunk a size derived from the day's count makes (measured: docs/performance.md); larger
+# chunks mean fewer task instances, a longer retry unit.
+MAX_DERIVED_CHUNK_SIZE = 50
 
 
 def _threads(text: str) -> int | None:
