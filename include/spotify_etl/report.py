@@ -178,9 +178,11 @@ def _health(runs: Rows) -> Any:
 
 
 # ---- the page --------------------------------------------------------------
+# Which playlists the per-playlist panels show (include/sql/report/common.sql, "charted").
+CHARTED = "the 10 playlists with the most songs added and removed over these dates"
 PANELS = {  # query -> (title, what it shows)
-    "changes": ("Songs added and removed", "per playlist and landed date, the last 30 landed dates"),
-    "sizes": ("Playlist sizes", "distinct songs per playlist and landed date"),
+    "changes": ("Songs added and removed", f"per playlist and landed date, the last 30 landed dates; {CHARTED}"),
+    "sizes": ("Playlist sizes", f"distinct songs per playlist and landed date; {CHARTED}"),
     "top_artists": ("Top artists of the date", "distinct songs on the date's playlists"),
     "artist_trend": ("Top artists' trend", "their distinct songs on the playlists per landed date"),
     "song_stays": ("How long songs stay", "stays by landed dates in the playlist (playlist_song_spans)"),

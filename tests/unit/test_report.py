@@ -40,10 +40,12 @@ def run_row(day: str, run_id: str, published: str, requests: int) -> runlog.RunR
     )  # fmt: skip
 
 
-def make_catalog(tmp_path: Path, days: tuple[str, ...] = (D1, D2, D3)) -> LocalTarget:
+def make_catalog(
+    tmp_path: Path, days: tuple[str, ...] = (D1, D2, D3), playlists: dict[str, Any] = PLAYLISTS
+) -> LocalTarget:
     lake = LocalLake(tmp_path / "lake")
     for day in days:
-        landed = {p: (name, dates[day]) for p, (name, dates) in PLAYLISTS.items() if day in dates}
+        landed = {p: (name, dates[day]) for p, (name, dates) in playlists.items() if day in dates}
         songs = sorted({s for _, items in landed.values() for s in items})
         write_partition(lake, "playlists", day, [{"playlist_id": p, "name": name} for p, (name, _) in landed.items()])
         items = [
@@ -97,6 +99,23 @@ def test_each_query_answers_exactly_over_the_views_and_the_run_log(tmp_path: Pat
         (D1, "r1", 10, 4, 1.5), (D3, "r3b", 100, 7, 1.5)
     ]  # fmt: skip
     assert data["runs"][0][f"rejected_{REASONS[0]}"] == 1 and data["runs"][0]["rows_songs"] == 2
+
+
+def test_the_playlist_panels_show_the_ten_playlists_with_the_most_changes(tmp_path: Path) -> None:
+    # Q00..Q11 hold A on D1. On D2 Q05 swaps A for B (2 changes), Q07 stays, the rest add B (1 change):
+    # Q05, then nine of the ten with one change by id (Q11 left out), not the unchanged Q07.
+    ids = [f"Q{i:02}" for i in range(12)]
+    on_d2 = {q: ["B"] if q == "Q05" else ["A"] if q == "Q07" else ["A", "B"] for q in ids}
+    playlists = {q: (f"list {q}", {D1: ["A"], D2: on_d2[q]}) for q in ids}
+    data = make_catalog(tmp_path, days=(D1, D2), playlists=playlists).report_data(D2)
+    charted = set(ids) - {"Q07", "Q11"}
+    for query in ("changes", "sizes"):
+        assert {r["playlist_id"] for r in data[query]} == charted, query
+    assert [r[1:] for r in rows(data, "changes", "dt", "playlist_id", "added", "removed") if r[0] == D2][5:7] == [
+        ("Q05", 1, 1),
+        ("Q06", 1, 0),
+    ]
+    assert "10 playlists with the most songs added and removed" in report.render(D2, data, DATABASE)
 
 
 def test_a_past_dates_report_reads_nothing_after_it(tmp_path: Path) -> None:
