@@ -8,11 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from airflow.sdk.exceptions import AirflowFailException
 from spotify_etl.airflow import tasks
 from spotify_etl.extract import SampleSource, extract_playlist
 from spotify_etl.lake import Lake
 from spotify_etl.plan import EXTRACT, REPROCESS, RunPlan
 from spotify_etl.settings import Settings
+
+from tests.support.lazy_xcom import CountingLazySequence
 
 DAY = "2026-11-25"
 START = dt.datetime(2026, 11, 25, tzinfo=dt.UTC)  # the run's logical date
@@ -32,7 +35,18 @@ def test_run_scope_is_what_this_run_extracted_or_the_plan_of_a_reprocess() -> No
     assert tasks.run_scope(live, extracted) == [LSD, EPISODES]  # RAP_RU's extract failed: absent
     assert tasks.run_scope(reprocess, extracted) == [LSD, RAP_RU, EPISODES]
     assert tasks.run_scope(RunPlan(DAY, EXTRACT, [LSD], ""), tasks.extract_results([chunks[2]])) == [LSD]
-    assert tasks.run_scope(RunPlan(DAY, EXTRACT, [LSD], ""), tasks.extract_results(None)) == []  # no chunk reported
+    no_chunk = tasks.extract_results(tasks.chunk_outcomes(None))  # no chunk reported
+    assert tasks.run_scope(RunPlan(DAY, EXTRACT, [LSD], ""), no_chunk) == []
+
+
+def test_check_extracts_reads_the_chunk_outcomes_in_one_request() -> None:
+    landed = {"landed": [{"playlist_id": LSD, "api_calls": 1}], "failed": []}
+    failed = {"landed": [], "failed": [{"playlist_id": RAP_RU, "error": "playlist x: 404", "retryable": False}]}
+    plan = RunPlan(DAY, EXTRACT, [LSD, RAP_RU, EPISODES], "").as_dict()
+    outcomes = CountingLazySequence([landed, failed, None])
+    with pytest.raises(AirflowFailException, match=r"2 of 3 playlists failed.*404.*its extract task reported nothing"):
+        tasks.check_extracts(plan, outcomes)
+    assert outcomes.requests == ["slice"]  # not an item each per pass (3 chunks: 4 requests, twice)
 
 
 def test_requested_playlists_only_when_the_run_was_given_them() -> None:
@@ -80,8 +94,6 @@ def test_the_plan_is_one_value_the_later_tasks_take(lake: Lake, lake_dir: Path) 
 
 
 def test_a_failed_plan_fails_the_later_tasks_at_once_naming_it(lake_dir: Path) -> None:
-    from airflow.sdk.exceptions import AirflowFailException
-
     settings = Settings(lake_dir=lake_dir)
     run = FakeRun({"playlists": ["not a playlist"]}, "manual")
     with pytest.raises(AirflowFailException, match="InvalidPlaylistId: DAG param 'playlists'"):

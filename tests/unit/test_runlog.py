@@ -19,6 +19,7 @@ from spotify_etl.settings import Settings
 from spotify_etl.transform import REASONS
 from spotify_etl.warehouse import local
 
+from tests.support.lazy_xcom import CountingLazySequence
 from tests.support.trino import athena_sql_problems
 
 DAY = "2026-11-25"
@@ -197,9 +198,9 @@ def test_the_transform_task_records_an_extract_run_from_its_chunks_and_the_dag_r
     outcome = chunks.extract_chunk(SampleSource, lake, [LSD, EPISODES], DAY, f"{DAY}T06:00:00+00:00", run="r")
     failed = {"landed": [], "failed": [{"playlist_id": RAP_RU, "error": "playlist x: 404", "retryable": False}]}
     plan = RunPlan(DAY, EXTRACT, [LSD, RAP_RU, EPISODES], "").as_dict()
-    result = tasks.run_transform(
-        Settings(lake_dir=lake_dir), DAY, plan, [outcome.as_dict(), failed, None], FakeRun(RUN)
-    )
+    extracted = CountingLazySequence([outcome.as_dict(), failed, None])
+    result = tasks.run_transform(Settings(lake_dir=lake_dir), DAY, plan, extracted, FakeRun(RUN))
+    assert extracted.requests == ["slice"]  # read once for the scope and the run log
     (written,) = pq.read_table(runlog.row_path(lake, DAY, RUN)).to_pylist()
     results = outcome.landed
     assert written["run_id"] == RUN and written["run_type"] == "scheduled" and written["started_at"] == STARTED
