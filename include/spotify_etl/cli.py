@@ -111,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_query)
 
     try:
-        from spotify_etl.spotify import add_auth_command
+        from spotify_etl.spotify.auth_command import add_auth_command
     except ImportError:  # the live Spotify client is optional for the offline commands
         pass
     else:

@@ -86,7 +86,7 @@ def choose_source(settings: Settings, connection: Any | None) -> PlaylistSource:
             f"{settings.target!r} target never uses the embedded sample data. Create the connection "
             "(see README, 'Spotify credentials')."
         )
-    from spotify_etl.spotify import SpotifySource
+    from spotify_etl.spotify.client import SpotifySource
 
     return SpotifySource.from_connection(connection, max_retry_after=settings.max_retry_after)
 

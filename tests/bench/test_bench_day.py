@@ -22,7 +22,7 @@ import requests
 from airflow.sdk import Connection
 from spotify_etl import chunks, tables
 from spotify_etl.lake import LocalLake
-from spotify_etl.spotify import SpotifySource
+from spotify_etl.spotify.client import SpotifySource
 from spotify_etl.transform import transform_day
 
 from devtools import airflow_standalone

@@ -613,7 +613,7 @@ def test_live_run_extracts_from_spotify_into_s3(
     from spotify_etl import tables
     from spotify_etl.extract import extract_playlist
     from spotify_etl.lake import LocalLake
-    from spotify_etl.spotify import SpotifySource
+    from spotify_etl.spotify.client import SpotifySource
     from spotify_etl.transform import transform_day
     from spotify_etl.warehouse import local
 

@@ -22,7 +22,9 @@ from airflow.sdk import Connection
 from spotify_etl import raw_format
 from spotify_etl.extract import PayloadError, SampleSource, extract_playlist
 from spotify_etl.lake import Lake, LocalLake
-from spotify_etl.spotify import (
+from spotify_etl.raw_format import items_fields
+from spotify_etl.spotify.auth_command import add_auth_command
+from spotify_etl.spotify.client import (
     META_FIELDS,
     PlaylistNotAccessible,
     RateLimited,
@@ -31,8 +33,6 @@ from spotify_etl.spotify import (
     SpotifySource,
     SpotifyTokenUnavailable,
     SpotifyUnavailable,
-    add_auth_command,
-    items_fields,
 )
 from spotify_etl.transform import transform_day
 

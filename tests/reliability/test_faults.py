@@ -28,7 +28,7 @@ import requests
 from spotify_etl import quality, tables
 from spotify_etl.extract import extract_playlist
 from spotify_etl.lake import PART_FILE, Lake, LakeError, LocalLake, S3Lake
-from spotify_etl.spotify import RateLimited, SpotifyUnavailable
+from spotify_etl.spotify.client import RateLimited, SpotifyUnavailable
 from spotify_etl.transform import transform_day
 from spotify_etl.warehouse import local
 

@@ -25,6 +25,7 @@ from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
 from airflow.sdk.definitions.timetables.trigger import CronTriggerTimetable
 
 from spotify_etl.settings import Settings
+from spotify_etl.spotify import redaction
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -44,8 +45,6 @@ def first_line(error: object) -> str:
     Airflow documents no redact() (only ``airflow.sdk.log.mask_secret``, which feeds its log
     masker), so the text is redacted by :mod:`spotify_etl.spotify.redaction`, which hands the same
     secrets to Airflow's masker for the task log."""
-    from spotify_etl.spotify import redaction  # its package imports spotipy: not at parse time
-
     if error is None:
         return "(no error recorded)"
     text = str(error).strip()
@@ -76,8 +75,6 @@ def register_secrets(conn_ids: list[str]) -> None:
     """
     from airflow.sdk import Connection
     from airflow.sdk.log import mask_secret
-
-    from spotify_etl.spotify import redaction  # its package imports spotipy: not at parse time
 
     redaction.also_mask_with(mask_secret)  # Airflow's masker (task processes, their supervisor)
     for conn_id in conn_ids:
@@ -164,8 +161,6 @@ def _slack_notifier(conn_id: str, text: str) -> BaseNotifier:
 
     from airflow.providers.slack.hooks.slack_webhook import SlackWebhookHook
     from airflow.providers.slack.notifications.slack_webhook import SlackWebhookNotifier
-
-    from spotify_etl.spotify import redaction
 
     class RedactedSlackWebhookNotifier(SlackWebhookNotifier):
         @cached_property
