@@ -26,6 +26,7 @@ from spotify_etl.spotify.client import SpotifySource
 from spotify_etl.transform import transform_day
 
 from devtools import airflow_standalone
+from tests.support.airflow_run import COVERAGE_VARIABLES
 from tests.support.partitions import partition_data
 from tests.support.spotify_server import SpotifyServer
 
@@ -268,7 +269,11 @@ def test_verdicts_and_results_file_name_every_target() -> None:
 
 @pytest.mark.e2e
 @pytest.mark.timeout(900)
-def test_the_whole_harness_at_two_playlists_and_one_backfilled_day(tmp_path: Path) -> None:
+def test_the_whole_harness_at_two_playlists_and_one_backfilled_day(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in COVERAGE_VARIABLES:  # its Airflow unmeasured, as the one of tests/e2e
+        monkeypatch.delenv(name, raising=False)
     results = tmp_path / "RESULTS-day.md"
     report = day.main(
         ["--sizes", "2", "--backfill-days", "1", "--api-latency", "0.01", "--work-dir", str(tmp_path / "work"),

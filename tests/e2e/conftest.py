@@ -27,7 +27,7 @@ from airflow_client.client.api import DagRunApi
 
 from devtools import airflow_standalone, postgres
 from tests.e2e.airflow_api import DAG_ID, Server, connect
-from tests.support.airflow_run import airflow_env
+from tests.support.airflow_run import airflow_env, unmeasured
 from tests.support.slack_webhook import SlackWebhook, slack_webhook
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -70,7 +70,7 @@ def _no_run_left_active(request: pytest.FixtureRequest) -> Iterator[None]:
 def _make_up(root: Path, webhook: SlackWebhook) -> Iterator[Server]:
     home, lake = root / "home", root / "lake"
     port, password = airflow_standalone.free_port(), secrets.token_urlsafe(12)
-    env = airflow_env(
+    env = unmeasured(airflow_env(
         home,
         SPOTIFY_ETL_LAKE_DIR=str(lake),
         AIRFLOW__CORE__PARALLELISM="3",
@@ -79,7 +79,7 @@ def _make_up(root: Path, webhook: SlackWebhook) -> Iterator[Server]:
         AIRFLOW_CONN_ALERTS_WEBHOOK=json.dumps(webhook.connection()),
         SPOTIFY_ETL_ALERT_SLACK_CONN_ID="alerts_webhook",
         SPOTIFY_ETL_DEADLINE_HOURS=str(DEADLINE_HOURS),
-    )
+    ))  # fmt: skip
     started = _make("up", env, f"PORT={port}", "UNPAUSE=1", timeout=900)
     if started.returncode != 0:
         airflow_standalone.stop(home)  # whatever did start

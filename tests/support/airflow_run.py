@@ -44,6 +44,17 @@ def airflow_env(home: Path, **overrides: str) -> dict[str, str]:
     return env
 
 
+# Coverage (``patch = subprocess``, pyproject.toml) measures every Python process started with these.
+COVERAGE_VARIABLES = ("COVERAGE_PROCESS_CONFIG", "COVERAGE_PROCESS_START")
+
+
+def unmeasured(env: dict[str, str]) -> dict[str, str]:
+    """``env`` without :data:`COVERAGE_VARIABLES`. For an Airflow as ``make up`` starts it: its four
+    components and their task processes run the DAG's code that the `airflow dags test` runs measure
+    too, and measuring them made every test on it slower (docs/testing.md)."""
+    return {k: v for k, v in env.items() if k not in COVERAGE_VARIABLES}
+
+
 def migrate(home: Path) -> Path:
     """Create a migrated metadata database in ``home`` (once per test session)."""
     home.mkdir(parents=True, exist_ok=True)
