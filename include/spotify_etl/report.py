@@ -118,15 +118,19 @@ def charts(data: Mapping[str, Rows]) -> dict[str, str]:
             .properties(width=520, height=240)
         )
 
+    def grouped_bars(rows: Rows, x: Any, y: str, group: str, height: int) -> Any:  # a bar per ``group`` at each x
+        return (
+            chart(rows)
+            .mark_bar()
+            .encode(x, alt.Y(f"{y}:Q"), alt.Color(f"{group}:N"), alt.XOffset(f"{group}:N"))
+            .properties(width=520, height=height)
+        )
+
     out: dict[str, Any] = {}
     if data["changes"]:
         changes = _long(data["changes"], ("dt", "playlist"), ("added", "removed"), "change", "songs")
-        out["changes"] = (
-            chart(changes)
-            .mark_bar()
-            .encode(date, alt.Y("songs:Q"), alt.Color("change:N"), alt.XOffset("change:N"))
-            .properties(width=520, height=120)
-            .facet(row=alt.Row("playlist:N", title=None))
+        out["changes"] = grouped_bars(changes, date, "songs", "change", 120).facet(
+            row=alt.Row("playlist:N", title=None)
         )
     if data["sizes"]:
         out["sizes"] = songs_over_dates(data["sizes"], "playlist")
@@ -140,17 +144,8 @@ def charts(data: Mapping[str, Rows]) -> dict[str, str]:
     if data["artist_trend"]:
         out["artist_trend"] = songs_over_dates(data["artist_trend"], "artist")
     if data["song_stays"]:
-        out["song_stays"] = (
-            chart(data["song_stays"])
-            .mark_bar()
-            .encode(
-                alt.X("dates_present:O", title="landed dates in the playlist"),
-                alt.Y("stays:Q"),
-                alt.Color("status:N"),
-                alt.XOffset("status:N"),
-            )
-            .properties(width=520, height=200)
-        )
+        stays = alt.X("dates_present:O", title="landed dates in the playlist")
+        out["song_stays"] = grouped_bars(data["song_stays"], stays, "stays", "status", 200)
     if data["runs"]:
         out["runs"] = _health(data["runs"])
     return {name: _svg(c) for name, c in out.items()}
