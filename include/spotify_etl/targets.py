@@ -77,16 +77,7 @@ class LocalTarget(Target):
         from spotify_etl.warehouse import local
 
         s = self.settings
-        views = local.register_tables(lake, s.duckdb_path, s.database, s.table_prefix)
-        views |= local.register_run_log(lake, s.duckdb_path, s.database, s.table_prefix)
-        return views | self.create_history_views()
-
-    def create_history_views(self) -> dict[str, str]:
-        """The history views in the DuckDB catalog (Athena's on AWS): view name -> its SQL file."""
-        from spotify_etl.warehouse import local
-
-        s = self.settings
-        return local.create_history_views(s.duckdb_path, s.database, s.table_prefix)
+        return local.register_catalog(lake, s.duckdb_path, s.database, s.table_prefix)
 
     def check_results(self, day: str) -> list[CheckResult]:
         """include/sql/validate.sql's rows for ``day`` from the DuckDB catalog (not judged)."""

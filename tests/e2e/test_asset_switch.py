@@ -83,10 +83,8 @@ def aws_env(aws: MotoAws, tmp_path: Path) -> dict[str, str]:
         for playlist_id in PLAYLISTS:
             extract_playlist(SampleSource(), lake, playlist_id, PAST, f"{PAST}T06:00:00+00:00")
     transform_day(scratch, PAST)
-    local.register_tables(scratch, tmp_path / "scratch.duckdb", DATABASE, "")
+    local.register_catalog(scratch, tmp_path / "scratch.duckdb", DATABASE, "")
     checks = local.run_validation(tmp_path / "scratch.duckdb", PAST, DATABASE, "")
-    local.register_run_log(scratch, tmp_path / "scratch.duckdb", DATABASE, "")
-    local.create_history_views(tmp_path / "scratch.duckdb", DATABASE, "")
     aws.seed_athena_run(
         [(c.name, c.violations, c.checked_rows) for c in checks],
         ("check_name", "violations", "checked_rows"),

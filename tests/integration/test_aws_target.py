@@ -165,10 +165,8 @@ def expected(aws: MotoAws, landed: dict[str, str], tmp_path_factory: pytest.Temp
         )
     transform_day(lake, DAY)
     catalog = root / "catalog.duckdb"
-    local.register_tables(lake, catalog, DATABASE, TABLE_PREFIX)
+    local.register_catalog(lake, catalog, DATABASE, TABLE_PREFIX)  # its run log empty: no DAG run here
     checks = local.run_validation(catalog, DAY, DATABASE, TABLE_PREFIX)
-    local.register_run_log(lake, catalog, DATABASE, TABLE_PREFIX)  # empty: no DAG run here
-    local.create_history_views(catalog, DATABASE, TABLE_PREFIX)
     import pyarrow.parquet as pq
 
     return {
@@ -634,10 +632,8 @@ def test_live_run_extracts_from_spotify_into_s3(
         for playlist_id in (LSD, RAP_RU):
             extract_playlist(source, reference, playlist_id, day, f"{day}T06:00:00+00:00")
         transform_day(reference, day)
-        local.register_tables(reference, tmp_path / "ref.duckdb", database)
+        local.register_catalog(reference, tmp_path / "ref.duckdb", database)
         checks = local.run_validation(tmp_path / "ref.duckdb", day, database)
-        local.register_run_log(reference, tmp_path / "ref.duckdb", database)
-        local.create_history_views(tmp_path / "ref.duckdb", database)
         answers = local.report_data(tmp_path / "ref.duckdb", day, database)
         aws.seed_athena_run([(c.name, c.violations, c.checked_rows) for c in checks], COLUMNS, answers)
         requests_before, all_before = len(server.api_requests("/items")), len(server.api_requests())

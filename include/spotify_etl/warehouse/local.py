@@ -53,24 +53,42 @@ def _table(database: str, table_prefix: str, table: str) -> str:
     return f"{_identifier(database)}.{_identifier(table_prefix + table)}"
 
 
+def register_catalog(lake: LocalLake, db_path: Path, database: str, table_prefix: str = "") -> dict[str, str]:
+    """The whole catalog in one connection: :func:`register_tables`, :func:`register_run_log`, then
+    the history views over them (:mod:`spotify_etl.history`); view name -> location (a history
+    view's: its SQL file)."""
+    with _catalog(db_path, database, table_prefix) as con:
+        views = _register_tables(con, lake, database, table_prefix)
+        views |= _register_run_log(con, lake, database, table_prefix)
+        return views | _create_history_views(con, database, table_prefix)
+
+
 def register_tables(lake: LocalLake, db_path: Path, database: str, table_prefix: str = "") -> dict[str, str]:
     """(Re)create one view per table over its partitions; return view name -> location."""
-    views = {}
     with _catalog(db_path, database, table_prefix) as con:
-        for table in tables.TABLE_NAMES:
-            types = {c: tables.duckdb_type(table, c) for c in tables.columns(table)}
-            location = _parquet_view(con, _table(database, table_prefix, table), lake.table_dir(table), types)
-            views[f"{database}.{table_prefix}{table}"] = location
-    return views
+        return _register_tables(con, lake, database, table_prefix)
 
 
 def register_run_log(lake: LocalLake, db_path: Path, database: str, table_prefix: str = "") -> dict[str, str]:
     """(Re)create the run log's view (:mod:`spotify_etl.runlog`), empty while no run is recorded
     (the command line publishes without one); return view name -> location."""
-    types = {name: tables.DUCKDB_TYPES[kind] for name, kind, _ in runlog.columns()}
     with _catalog(db_path, database, table_prefix) as con:
-        view = _table(database, table_prefix, runlog.TABLE)
-        location = _parquet_view(con, view, lake.table_dir(runlog.TABLE), types, empty_ok=True)
+        return _register_run_log(con, lake, database, table_prefix)
+
+
+def _register_tables(con: Any, lake: LocalLake, database: str, table_prefix: str) -> dict[str, str]:
+    views = {}
+    for table in tables.TABLE_NAMES:
+        types = {c: tables.duckdb_type(table, c) for c in tables.columns(table)}
+        location = _parquet_view(con, _table(database, table_prefix, table), lake.table_dir(table), types)
+        views[f"{database}.{table_prefix}{table}"] = location
+    return views
+
+
+def _register_run_log(con: Any, lake: LocalLake, database: str, table_prefix: str) -> dict[str, str]:
+    types = {name: tables.DUCKDB_TYPES[kind] for name, kind, _ in runlog.columns()}
+    view = _table(database, table_prefix, runlog.TABLE)
+    location = _parquet_view(con, view, lake.table_dir(runlog.TABLE), types, empty_ok=True)
     return {f"{database}.{table_prefix}{runlog.TABLE}": location}
 
 
@@ -111,14 +129,11 @@ def _parquet_view(con: Any, view: str, folder: str, types: dict[str, str], empty
     return location
 
 
-def create_history_views(db_path: Path, database: str, table_prefix: str = "") -> dict[str, str]:
-    """(Re)create the history views (:mod:`spotify_etl.history`) over the table views; return
-    view name -> its SQL file. Run after :func:`register_tables`."""
+def _create_history_views(con: Any, database: str, table_prefix: str) -> dict[str, str]:
     views = {}
-    with _connect(db_path) as con:
-        for view in history.VIEWS:
-            con.execute(history.view_sql(view, database, table_prefix))
-            views[f"{database}.{table_prefix}{view}"] = f"include/sql/{history.template(view)}"
+    for view in history.VIEWS:
+        con.execute(history.view_sql(view, database, table_prefix))
+        views[f"{database}.{table_prefix}{view}"] = f"include/sql/{history.template(view)}"
     return views
 
 
