@@ -47,7 +47,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     so a file's module fixtures (a moto server, a DAG run several tests check) start once, and
     the STANDALONE_FILES as one unit: the shared `make up` Airflow starts once, and no two
     Airflows compete for the cores and their time limits. That unit, the longest, goes first,
-    and its worker takes nothing else until it is done; the other files go to whichever worker
+    and its worker takes nothing else until its last test; the other files go to whichever worker
     is free, the slow folders' first (FOLDER_ORDER). Not ``--dist loadgroup`` and xdist_group
     marks: with pytest 9.2 they no longer group anything (pytest-xdist issue 1386).
     """
@@ -66,7 +66,9 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
             super()._assign_work_unit(node)
 
         def _reschedule(self, node: Any) -> None:
-            if all(self.assigned_work.get(node, {}).get(STANDALONE, {}).values()):  # not busy with it
+            # A worker holds back its last test until it has another one or is told to stop, so the
+            # unit's worker gets the next file once only the unit's last test is left, not after it.
+            if sum(not done for done in self.assigned_work.get(node, {}).get(STANDALONE, {}).values()) <= 1:
                 super()._reschedule(node)
 
     config.option.loadscopereorder = False
