@@ -100,7 +100,7 @@ REPORT_ASSET = Asset(name="spotify_etl.trends_report", uri="x-spotify-etl://repo
     default_args={
         "owner": "data-engineering",
         "retries": SETTINGS.task_retries,
-        "retry_delay": dt.timedelta(seconds=30),
+        "retry_delay": dt.timedelta(seconds=SETTINGS.retry_delay),
         "retry_exponential_backoff": True,
         "max_retry_delay": dt.timedelta(minutes=15),
         **alerts.task_callbacks(SETTINGS),  # nothing without an alert setting

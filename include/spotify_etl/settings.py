@@ -185,7 +185,12 @@ SETTINGS_DOC: dict[str, Setting] = {
         _number(0, 300, decimals=True),
     ),
     "SPOTIFY_ETL_TASK_RETRIES": Setting(
-        "3", "Airflow retries per task (exponential backoff from 30 s)", "a whole number from 0 to 10", _number(0, 10),
+        "3", "Airflow retries per task (exponential backoff from `SPOTIFY_ETL_RETRY_DELAY`)", "a whole number from 0 to 10",
+        _number(0, 10),
+    ),
+    "SPOTIFY_ETL_RETRY_DELAY": Setting(
+        "30", "seconds before a task's first retry; later ones wait longer (exponential backoff), at most 15 min",
+        "a whole number of seconds from 1 to 900", _number(1, 900),
     ),
     "SPOTIFY_ETL_EXTRACT_CHUNK_SIZE": Setting(
         "",
@@ -299,6 +304,7 @@ def _read(env: Mapping[str, str]) -> dict[str, Any]:
         "max_retry_after": value("MAX_RETRY_AFTER"),
         "live_grace_days": value("LIVE_GRACE_DAYS"),
         "task_retries": value("TASK_RETRIES"),
+        "retry_delay": value("RETRY_DELAY"),
         "extract_chunk_size": value("EXTRACT_CHUNK_SIZE"),
         "extract_in_flight": value("EXTRACT_IN_FLIGHT"),
         "spotify_pool_slots": value("SPOTIFY_POOL_SLOTS"),
@@ -334,6 +340,7 @@ class Settings:
     max_retry_after: float = _DEFAULTS["max_retry_after"]
     live_grace_days: int = _DEFAULTS["live_grace_days"]
     task_retries: int = _DEFAULTS["task_retries"]
+    retry_delay: int = _DEFAULTS["retry_delay"]
     extract_chunk_size: int | None = _DEFAULTS["extract_chunk_size"]
     extract_in_flight: int = _DEFAULTS["extract_in_flight"]
     spotify_pool_slots: int = _DEFAULTS["spotify_pool_slots"]

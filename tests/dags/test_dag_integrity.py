@@ -141,9 +141,15 @@ def test_schedule_defaults_and_docs(dagbag) -> None:  # type: ignore[no-untyped-
         assert task.retries == dag.default_args["retries"] and task.retries >= 1, task.task_id
     assert dag.task_dict["extract_playlist"].partial_kwargs.get("retries", dag.default_args["retries"]) >= 0
     assert dag.default_args["retry_exponential_backoff"] is True
+    assert dag.default_args["retry_delay"].total_seconds() == 30  # SPOTIFY_ETL_RETRY_DELAY's default
     assert set(dag.params.keys()) == {"playlists"}
     assert dag.params["playlists"] == []  # the user's list, shipped empty: never the sample playlists
     assert dag.description.startswith("Daily Spotify playlist ETL: local target, lake file:///")
+
+
+def test_the_retry_delay_is_the_settings(tmp_path_factory: pytest.TempPathFactory) -> None:
+    dag = _dagbag(tmp_path_factory, SPOTIFY_ETL_RETRY_DELAY="5").dags[DAG_ID]
+    assert {task.retry_delay.total_seconds() for task in dag.tasks} == {5}
 
 
 def test_transform_declares_table_assets(dagbag, aws_dagbag) -> None:  # type: ignore[no-untyped-def]

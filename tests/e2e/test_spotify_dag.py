@@ -68,7 +68,8 @@ def task_tries(home: Path) -> dict[tuple[str, int], tuple[str, int]]:
 
 
 def run_dag(airflow_template_db: Path, tmp_path: Path, playlists: list[str], **env: str) -> tuple[str, str]:
-    """One live run for today with one Airflow retry allowed; returns (day, output)."""
+    """One live run for today with one Airflow retry allowed, a second after the failed try (the
+    default 30 s would only be waited out); returns (day, output)."""
     day = dt.datetime.now(dt.UTC).date().isoformat()  # a live run: the plan extracts only near its own date
     result = dags_test(
         airflow_template_db,
@@ -76,6 +77,7 @@ def run_dag(airflow_template_db: Path, tmp_path: Path, playlists: list[str], **e
         day,
         conf={"playlists": playlists},
         SPOTIFY_ETL_TASK_RETRIES="1",
+        SPOTIFY_ETL_RETRY_DELAY="1",
         SPOTIFY_ETL_LAKE_DIR=str(tmp_path / "lake"),
         SPOTIFY_ETL_DUCKDB_PATH=str(tmp_path / "catalog.duckdb"),
         **env,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from fsspec.implementations.local import LocalFileSystem
 from spotify_etl.airflow import lineage
 from spotify_etl.lake import LocalLake, S3Lake
@@ -39,3 +40,30 @@ def test_local_files_follow_openlineage_file_naming(tmp_path: Path) -> None:
     assert [openlineage_dataset(u) for u in lineage.partitions(lake, DAY)] == [
         ("file", f"{tmp_path}/lake/processed/{t}/dt={DAY}") for t in TABLE_NAMES
     ]
+
+
+class RecordingCollector:
+    def __init__(self) -> None:
+        self.added: list[tuple[str, str]] = []
+
+    def add_input_asset(self, context: object, uri: str) -> None:
+        self.added.append(("in", uri))
+
+    def add_output_asset(self, context: object, uri: str) -> None:
+        self.added.append(("out", uri))
+
+
+def test_uris_reach_the_collector_only_when_a_plugin_reads_hook_lineage(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a reader (OpenLineage off) Airflow's collector is a no-op whose set-up imports every
+    provider's asset handlers: report() does not ask for it."""
+    import airflow.sdk.lineage
+    from airflow.sdk import plugins_manager
+
+    collectors: list[RecordingCollector] = []
+    monkeypatch.setattr(airflow.sdk.lineage, "get_hook_lineage_collector", lambda: collectors[-1])
+    monkeypatch.setattr(plugins_manager, "get_hook_lineage_readers_plugins", list)
+    lineage.report(None, inputs=["file:///raw.json"], outputs=["file:///part"])  # no collector to hand out
+    collectors.append(RecordingCollector())
+    monkeypatch.setattr(plugins_manager, "get_hook_lineage_readers_plugins", lambda: [object])
+    lineage.report(None, inputs=["file:///raw.json"], outputs=["file:///part"])
+    assert collectors[0].added == [("in", "file:///raw.json"), ("out", "file:///part")]

@@ -65,6 +65,8 @@ def test_dag_description_names_the_lake_and_changes_with_any_setting(tmp_path: P
         ("SPOTIFY_ETL_LIVE_GRACE_DAYS", "٣"),  # int() reads Arabic-Indic digits
         ("SPOTIFY_ETL_TASK_RETRIES", "1_0"),  # and underscores
         ("SPOTIFY_ETL_TASK_RETRIES", "-1"),
+        ("SPOTIFY_ETL_RETRY_DELAY", "0"),  # Airflow would retry at once, in a loop against a rate limit
+        ("SPOTIFY_ETL_RETRY_DELAY", "901"),  # past max_retry_delay: it would be cut to 15 min anyway
         ("SPOTIFY_ETL_EXTRACT_CHUNK_SIZE", "100000"),
         ("SPOTIFY_ETL_SPOTIFY_POOL_SLOTS", "0"),
         ("SPOTIFY_ETL_DEADLINE_HOURS", "1e308"),  # was an OverflowError naming no setting

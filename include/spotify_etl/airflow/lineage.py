@@ -7,8 +7,10 @@ collector when the task ends and turns each URI into an OpenLineage dataset foll
 naming conventions (namespace ``file`` or ``s3://<bucket>``, name the path or key), through
 the converters of the common.io and Amazon providers.
 
-Without OpenLineage (no transport configured, or ``[openlineage] disabled``) Airflow's
-collector is a no-op: nothing is collected or sent.
+Without OpenLineage (no transport configured, or ``[openlineage] disabled``) no plugin reads
+hook lineage, and nothing is reported: Airflow's collector would be a no-op whose set-up alone
+imports every provider's asset handlers, boto3 among them (about a second of CPU per task,
+profiled with py-spy in bench-day's runs).
 """
 
 from __future__ import annotations
@@ -23,8 +25,11 @@ from spotify_etl.tables import TABLE_NAMES
 def report(context: Any, inputs: Iterable[str] = (), outputs: Iterable[str] = ()) -> None:
     """Add ``inputs`` and ``outputs`` (URIs) to the collector; ``context`` is what read or wrote
     them (the collector keeps one entry per URI and context)."""
+    from airflow.sdk import plugins_manager
     from airflow.sdk.lineage import get_hook_lineage_collector
 
+    if not plugins_manager.get_hook_lineage_readers_plugins():  # Airflow's own test for a no-op collector
+        return
     collector = get_hook_lineage_collector()
     for uri in inputs:
         collector.add_input_asset(context=context, uri=uri)
