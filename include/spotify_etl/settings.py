@@ -287,34 +287,14 @@ def _read(env: Mapping[str, str]) -> dict[str, Any]:
         raise refused("SPOTIFY_ETL_S3_SSE_KMS_KEY_ID", value("S3_SSE_KMS_KEY_ID"),
                       f"only with SPOTIFY_ETL_S3_SSE=aws:kms (it is {value('S3_SSE')!r}); set both or neither")  # fmt: skip
     lake_dir = Path(derived("SPOTIFY_ETL_LAKE_DIR", project=str(PROJECT_DIR))).resolve()
-    return {
-        "target": value("TARGET"),
+    # Each setting is the field named after it (SPOTIFY_ETL_TASK_RETRIES: task_retries), as parsed
+    # or, for these, derived from it.
+    fields = {name.removeprefix("SPOTIFY_ETL_").lower(): parsed for name, parsed in values.items()}
+    return fields | {
         "lake_dir": lake_dir,
         "duckdb_path": Path(derived("SPOTIFY_ETL_DUCKDB_PATH", lake=str(lake_dir))).resolve(),
-        "s3_bucket": value("S3_BUCKET"),
         "s3_prefix": value("S3_PREFIX").strip("/"),
-        "aws_conn_id": value("AWS_CONN_ID"),
-        "spotify_conn_id": value("SPOTIFY_CONN_ID"),
-        "database": value("DATABASE"),
-        "table_prefix": value("TABLE_PREFIX"),
-        "crawler_name": value("CRAWLER_NAME"),
-        "crawler_role": value("CRAWLER_ROLE"),
-        "athena_workgroup": value("ATHENA_WORKGROUP"),
         "athena_output": derived("SPOTIFY_ETL_ATHENA_OUTPUT", bucket=value("S3_BUCKET")),
-        "max_retry_after": value("MAX_RETRY_AFTER"),
-        "live_grace_days": value("LIVE_GRACE_DAYS"),
-        "task_retries": value("TASK_RETRIES"),
-        "retry_delay": value("RETRY_DELAY"),
-        "extract_chunk_size": value("EXTRACT_CHUNK_SIZE"),
-        "extract_in_flight": value("EXTRACT_IN_FLIGHT"),
-        "spotify_pool_slots": value("SPOTIFY_POOL_SLOTS"),
-        "s3_sse": value("S3_SSE"),
-        "s3_sse_kms_key_id": value("S3_SSE_KMS_KEY_ID"),
-        "duckdb_memory_limit": value("DUCKDB_MEMORY_LIMIT"),
-        "duckdb_threads": value("DUCKDB_THREADS"),
-        "deadline_hours": value("DEADLINE_HOURS"),
-        "alert_slack_conn_id": value("ALERT_SLACK_CONN_ID"),
-        "alert_sns_topic_arn": value("ALERT_SNS_TOPIC_ARN"),
     }
 
 
