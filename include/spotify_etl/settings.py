@@ -94,7 +94,7 @@ MAX_DUCKDB_THREADS = 64
 MAX_EXTRACT_IN_FLIGHT = 16  # a chunk's playlists extracted at once (each one request at a time)
 # The largest chunk a size derived from the day's count makes (measured: docs/performance.md); larger
 # chunks mean fewer task instances, a longer retry unit.
-MAX_DERIVED_CHUNK_SIZE = 50
+MAX_DERIVED_CHUNK_SIZE = 100
 
 
 def _threads(text: str) -> int | None:
