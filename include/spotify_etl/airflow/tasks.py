@@ -120,9 +120,8 @@ def plan_chunks(settings: Settings, planned: dict[str, Any] | None) -> list[list
 
 def chunk_outcomes(extracted: Sequence[dict[str, Any] | None] | None) -> list[dict[str, Any] | None]:
     """The mapped extract's chunk outcomes, as the TaskFlow argument holds them, read at once: Airflow
-    hands a lazy sequence that asks the API server once per chunk each time it is iterated (20 requests
-    a pass for 1,000 playlists), and once in all for a slice. A chunk task that pushed no outcome
-    (killed, say) is None."""
+    hands a lazy sequence that asks the API server once per chunk each time it is iterated, and once
+    in all for a slice. A chunk task that pushed no outcome (killed, say) is None."""
     return [] if extracted is None else list(extracted[:])
 
 
